@@ -1,0 +1,80 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Every Swift target builds in Swift 6 language mode with strict concurrency.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "sandlock-jobs",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "SandlockCore", targets: ["SandlockCore"]),
+        .library(name: "SandlockJobs", targets: ["SandlockJobs"]),
+        .executable(name: "sandlock", targets: ["sandlock"]),
+        .executable(name: "sandlock-jobs", targets: ["sandlock-jobs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Raw syscalls Swift cannot call, kernel structs newer than the distro headers,
+        // and the post-fork child. Every symbol is `csl_…`.
+        .target(
+            name: "CSandlock",
+            cSettings: [.define("_GNU_SOURCE")]
+        ),
+        .systemLibrary(
+            name: "CSeccomp", pkgConfig: "libseccomp",
+            providers: [.apt(["libseccomp-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibYAML", pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        .target(
+            name: "SandlockCore",
+            dependencies: ["CSandlock", "CSeccomp"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SandlockJobs",
+            dependencies: ["SandlockCore", "CLibYAML"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "sandlock",
+            dependencies: [
+                "SandlockCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "sandlock-jobs",
+            dependencies: [
+                "SandlockCore", "SandlockJobs",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SandlockCoreTests",
+            dependencies: ["SandlockCore", "CSandlock"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SandlockJobsTests",
+            dependencies: ["SandlockJobs"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["SandlockCore"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

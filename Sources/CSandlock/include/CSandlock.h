@@ -1,0 +1,189 @@
+/*
+ * CSandlock: the C half of the engine.
+ *
+ * Why C: Swift cannot call variadic syscall()/prctl(), does not see macros such as
+ * WIFEXITED or _IOWR ioctl numbers, its Glibc module lacks _GNU_SOURCE (O_PATH, pipe2,
+ * memfd_create), and the code between fork and exec must be async-signal-safe — no
+ * allocation, no locks, no Swift runtime. Everything here is a thin wrapper over one
+ * syscall, except csl_spawn(), which runs the post-fork child (see spawn.c).
+ *
+ * Wrappers return -1 and leave errno set, like libc, unless documented otherwise.
+ */
+#ifndef CSANDLOCK_H
+#define CSANDLOCK_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <linux/filter.h>
+
+/* ---- Landlock (definitions newer than Debian 12's linux-libc-dev 6.1) ---- */
+
+#define CSL_LL_FS_EXECUTE      (1ULL << 0)
+#define CSL_LL_FS_WRITE_FILE   (1ULL << 1)
+#define CSL_LL_FS_READ_FILE    (1ULL << 2)
+#define CSL_LL_FS_READ_DIR     (1ULL << 3)
+#define CSL_LL_FS_REMOVE_DIR   (1ULL << 4)
+#define CSL_LL_FS_REMOVE_FILE  (1ULL << 5)
+#define CSL_LL_FS_MAKE_CHAR    (1ULL << 6)
+#define CSL_LL_FS_MAKE_DIR     (1ULL << 7)
+#define CSL_LL_FS_MAKE_REG     (1ULL << 8)
+#define CSL_LL_FS_MAKE_SOCK    (1ULL << 9)
+#define CSL_LL_FS_MAKE_FIFO    (1ULL << 10)
+#define CSL_LL_FS_MAKE_BLOCK   (1ULL << 11)
+#define CSL_LL_FS_MAKE_SYM     (1ULL << 12)
+#define CSL_LL_FS_REFER        (1ULL << 13) /* ABI 2 */
+#define CSL_LL_FS_TRUNCATE     (1ULL << 14) /* ABI 3 */
+#define CSL_LL_FS_IOCTL_DEV    (1ULL << 15) /* ABI 5 */
+#define CSL_LL_NET_BIND_TCP    (1ULL << 0)  /* ABI 4 */
+#define CSL_LL_NET_CONNECT_TCP (1ULL << 1)  /* ABI 4 */
+#define CSL_LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
+#define CSL_LL_SCOPE_SIGNAL               (1ULL << 1) /* ABI 6 */
+
+/// Landlock ABI version of the running kernel: landlock_create_ruleset(NULL, 0, VERSION).
+/// Returns -1 with errno ENOSYS/EOPNOTSUPP when Landlock is absent or disabled.
+int csl_landlock_abi_version(void);
+/// landlock_create_ruleset() with the 24-byte attr {fs, net, scoped}; size chosen by ABI.
+int csl_landlock_create_ruleset(uint64_t handled_fs, uint64_t handled_net, uint64_t scoped, int abi);
+/// landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH) for an O_PATH descriptor.
+int csl_landlock_add_path_rule(int ruleset_fd, int parent_fd, uint64_t allowed_access);
+/// landlock_add_rule(LANDLOCK_RULE_NET_PORT).
+int csl_landlock_add_port_rule(int ruleset_fd, uint64_t port, uint64_t allowed_access);
+/// landlock_restrict_self(); used by confine() on the calling thread.
+int csl_landlock_restrict_self(int ruleset_fd);
+/// prctl(PR_SET_NO_NEW_PRIVS, 1).
+int csl_set_no_new_privs(void);
+
+/* ---- descriptors ---- */
+
+extern const int CSL_O_PATH;
+extern const int CSL_O_CLOEXEC;
+extern const int CSL_O_DIRECTORY;
+extern const int CSL_O_NOFOLLOW;
+int csl_open(const char *path, int flags, mode_t mode);
+/// pipe2(O_CLOEXEC); fds[0] is the read end.
+int csl_pipe_cloexec(int fds[2]);
+/// memfd_create(name, MFD_CLOEXEC).
+int csl_memfd(const char *name);
+int csl_set_nonblocking(int fd);
+/// fcntl(F_SETPIPE_SZ): larger capture pipes mean fewer wake-ups.
+int csl_set_pipe_size(int fd, int size);
+
+/* ---- processes ---- */
+
+/// pidfd_send_signal(pidfd, sig, NULL, 0).
+int csl_pidfd_send_signal(int pidfd, int sig);
+/// waitid(P_PIDFD, pidfd, WEXITED | extra) via the raw syscall; on success fills the
+/// child's si_code/si_status.
+int csl_pidfd_wait(int pidfd, int extra_options, int *code_out, int *status_out);
+/// si_code values, which Swift cannot see as macros.
+extern const int CSL_CLD_EXITED;
+extern const int CSL_CLD_KILLED;
+extern const int CSL_CLD_DUMPED;
+extern const int CSL_WNOHANG;
+/// Decoding a wait(2) status word.
+int csl_wifexited(int status);
+int csl_wexitstatus(int status);
+int csl_wifsignaled(int status);
+int csl_wtermsig(int status);
+/// epoll and eventfd (CLOEXEC).
+int csl_epoll_create(void);
+int csl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+/// Waits for events; fills tokens[i] and events[i]. Returns the count.
+int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
+int csl_eventfd(void);
+extern const uint32_t CSL_EPOLLIN;
+extern const uint32_t CSL_EPOLLOUT;
+extern const uint32_t CSL_EPOLLHUP;
+extern const uint32_t CSL_EPOLLERR;
+/// Monotonic clock in nanoseconds.
+int64_t csl_monotonic_ns(void);
+/// Capabilities of the calling thread: 1 if the effective set is non-empty.
+int csl_has_effective_capabilities(void);
+/// Is fd a terminal?
+int csl_isatty(int fd);
+/// Hands the terminal's foreground process group back to the caller (SIGTTOU blocked).
+int csl_tty_reclaim_foreground(int tty_fd);
+
+/* ---- seccomp ---- */
+
+/// SECCOMP_RET_ERRNO | errno, which libseccomp only offers as a macro.
+uint32_t csl_scmp_act_errno(int err);
+uint32_t csl_scmp_act_kill_process(void);
+uint32_t csl_scmp_act_allow(void);
+
+/* ---- spawn ---- */
+
+/// Where the child was when it failed; reported with errno over the error pipe.
+enum csl_step {
+    CSL_STEP_NONE = 0,
+    CSL_STEP_SIGNALS = 1,
+    CSL_STEP_SESSION = 2,
+    CSL_STEP_TERMINAL = 3,
+    CSL_STEP_STDIO = 4,
+    CSL_STEP_CWD = 5,
+    CSL_STEP_SUBREAPER = 6,
+    CSL_STEP_NO_NEW_PRIVS = 7,
+    CSL_STEP_CAPABILITIES = 8,
+    CSL_STEP_LANDLOCK = 9,
+    CSL_STEP_SIGNALFD = 10,
+    CSL_STEP_FORK_COMMAND = 11,
+    CSL_STEP_PARENT_DEATH = 12,
+    CSL_STEP_RLIMIT = 13,
+    CSL_STEP_PERSONALITY = 14,
+    CSL_STEP_SECCOMP = 15,
+    CSL_STEP_EXEC = 16,
+};
+
+struct csl_rlimit {
+    int resource;
+    rlim_t soft;
+    rlim_t hard;
+};
+
+#define CSL_MAX_RLIMITS 8
+
+/// Everything the child needs, prepared by the parent before clone. The child only applies it.
+struct csl_spawn_plan {
+    const char *path;              /* resolved executable */
+    char *const *argv;
+    char *const *envp;
+    int stdio[3];                  /* installed as 0, 1, 2; -1 leaves the inherited one */
+    int cwd_fd;                    /* O_PATH directory or -1 */
+    int ruleset_fd;                /* Landlock ruleset or -1 */
+    const struct sock_filter *bpf; /* seccomp program or NULL */
+    unsigned short bpf_len;
+    int status_fd;                 /* write end: init's struct csl_init_report */
+    int control_fd;                /* read end: a byte or EOF kills the sandbox */
+    int error_fd;                  /* write end: {step, errno} */
+    int tty_fd;                    /* interactive: the terminal handed to the command, or -1 */
+    int drop_capabilities;         /* clear every capability set and lock securebits */
+    int scoped_tree_kill;          /* Landlock scopes signals: kill(-1) reaches exactly the sandbox */
+    unsigned long personality;     /* 0xffffffff: leave unchanged */
+    int rlimit_count;
+    struct csl_rlimit rlimits[CSL_MAX_RLIMITS];
+};
+
+/// What init reports on status_fd just before it exits.
+struct csl_init_report {
+    int32_t command_status;   /* wait status of the command, if reaped */
+    int32_t command_reaped;
+    int32_t killed_on_request;
+    int32_t processes_killed; /* other processes still alive when the command ended */
+    int64_t user_usec;        /* CPU of the whole tree */
+    int64_t system_usec;
+    int64_t max_rss_kb;       /* largest resident set of any process of the tree */
+};
+
+struct csl_child_error {
+    int32_t step;
+    int32_t error;
+};
+
+/// Starts the sandbox: clone3(CLONE_PIDFD) (fallback fork + pidfd_open) of a small init that
+/// becomes a child subreaper inside the Landlock domain, and that starts the command with
+/// CLONE_VM|CLONE_VFORK. Returns the init pid and its pidfd, or -1 with errno.
+pid_t csl_spawn(const struct csl_spawn_plan *plan, int *pidfd_out);
+
+#endif

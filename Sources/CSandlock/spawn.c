@@ -1,0 +1,349 @@
+/*
+ * The post-fork side of a sandbox. Two processes run here, both without exec'ing our own
+ * code and both restricted to raw, async-signal-safe syscalls (no malloc, no locks, no
+ * stdio, no Swift):
+ *
+ *   init     cloned from the (multithreaded) Swift process. It becomes a child subreaper,
+ *            enters the Landlock domain, starts the command, and when the command ends (or
+ *            the parent asks, or the parent dies) kills every process of the domain with
+ *            kill(-1) — which Landlock's signal scope limits to exactly this sandbox — reaps
+ *            them all, reports the command's wait status and the tree's rusage, and exits.
+ *   command  cloned from init with CLONE_VM|CLONE_VFORK (no page-table copy): joins its own
+ *            process group, sets rlimits, installs the seccomp program, and execs.
+ *
+ * Failures travel to the parent as {step, errno} over the CLOEXEC error pipe, then _exit(127).
+ */
+#include "CSandlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/personality.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
+
+#ifndef _GNU_SOURCE
+#error "CSandlock must be built with _GNU_SOURCE"
+#endif
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+/* Fixed descriptor numbers inside init, after the shuffle. */
+enum { FD_STATUS = 3, FD_CONTROL = 4, FD_ERROR = 5, FD_RULESET = 6, FD_CWD = 7, FD_TTY = 8, FD_FIRST_FREE = 9 };
+
+/* Size of the stack the vfork'd command runs on (it lives in init's frame). */
+#define COMMAND_STACK_SIZE (64 * 1024)
+
+static void report_failure(int error_fd, int step) {
+    struct csl_child_error message = { step, errno };
+    ssize_t written;
+    do {
+        written = write(error_fd, &message, sizeof message);
+    } while (written < 0 && errno == EINTR);
+    _exit(127);
+}
+
+static void write_all(int fd, const void *buffer, size_t length) {
+    const char *cursor = buffer;
+    while (length > 0) {
+        ssize_t written = write(fd, cursor, length);
+        if (written < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        cursor += written;
+        length -= (size_t)written;
+    }
+}
+
+/* Moves `fd` to `target` without clobbering the descriptors still to be moved: every source
+ * was first lifted above FD_FIRST_FREE + the highest source, so dup3 never lands on one. */
+static int lift(int fd, int floor) {
+    if (fd < 0) return -1;
+    return fcntl(fd, F_DUPFD_CLOEXEC, floor);
+}
+
+static int place(int lifted, int target, int cloexec) {
+    if (lifted < 0) return 0;
+    return dup3(lifted, target, cloexec ? O_CLOEXEC : 0) < 0 ? -1 : 0;
+}
+
+static int drop_all_capabilities(void) {
+    /* Lock securebits first (needs CAP_SETPCAP, which we still hold): uid 0 never regains
+     * capabilities on exec, and nothing can raise ambient ones. */
+    unsigned long bits = SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                         SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_NOROOT | SECBIT_NOROOT_LOCKED;
+#ifdef SECBIT_NO_CAP_AMBIENT_RAISE
+    bits |= SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+#endif
+    if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) != 0) return -1;
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+            if (errno == EINVAL) break; /* past the last capability of this kernel */
+            return -1;
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+/* The command: runs on init's memory (CLONE_VM) until execve, so it only reads. */
+static int command_main(void *opaque) {
+    const struct csl_spawn_plan *plan = opaque;
+
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_PARENT_DEATH);
+    if (setpgid(0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_SESSION);
+    if (plan->tty_fd >= 0) {
+        /* Signals are still blocked, so SIGTTOU cannot stop us here. */
+        if (tcsetpgrp(FD_TTY, getpid()) != 0) report_failure(FD_ERROR, CSL_STEP_TERMINAL);
+        close(FD_TTY);
+    }
+    for (int i = 0; i < plan->rlimit_count; i++) {
+        struct rlimit limit = { plan->rlimits[i].soft, plan->rlimits[i].hard };
+        if (setrlimit(plan->rlimits[i].resource, &limit) != 0) report_failure(FD_ERROR, CSL_STEP_RLIMIT);
+    }
+    if (plan->personality != 0xffffffffUL) {
+        if (personality(plan->personality) == -1) report_failure(FD_ERROR, CSL_STEP_PERSONALITY);
+    }
+    /* init's own descriptors must not reach the command. */
+    close(FD_STATUS);
+    close(FD_CONTROL);
+    /* An empty mask, not the spawning thread's: a caller that blocks SIGINT for sigwait()
+     * must not hand an uninterruptible command to the user. */
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) report_failure(FD_ERROR, CSL_STEP_SIGNALS);
+    if (plan->bpf != NULL) {
+        struct sock_fprog program = { .len = plan->bpf_len, .filter = (struct sock_filter *)plan->bpf };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
+            report_failure(FD_ERROR, CSL_STEP_SECCOMP);
+    }
+    execve(plan->path, plan->argv, plan->envp);
+    report_failure(FD_ERROR, CSL_STEP_EXEC);
+    return 127;
+}
+
+/* Kills what is left of the tree and reaps it; returns how many processes other than the
+ * command were still there (background jobs, daemons) and had to be killed. */
+static int kill_and_reap(pid_t command, int scoped, int *command_status, int *command_reaped) {
+    int others = 0;
+    if (scoped) {
+        /* Inside a domain that scopes signals, kill(-1) reaches this domain only; the loop
+         * catches processes forked while the previous round was being delivered. */
+        for (;;) {
+            kill(-1, SIGKILL);
+            int status;
+            pid_t pid = wait4(-1, &status, 0, NULL);
+            if (pid < 0) {
+                if (errno == EINTR) continue;
+                break; /* ECHILD: nothing left */
+            }
+            if (pid == command && !*command_reaped) {
+                *command_status = status;
+                *command_reaped = 1;
+            } else if (pid != command) {
+                others++;
+            }
+        }
+    } else {
+        /* Degraded (no signal scoping): only the command's process group can be reached
+         * safely. Processes that left it are out of reach; the result says so. */
+        kill(-command, SIGKILL);
+        int status;
+        pid_t pid;
+        while ((pid = wait4(-1, &status, *command_reaped ? WNOHANG : 0, NULL)) > 0 ||
+               (pid < 0 && errno == EINTR)) {
+            if (pid == command) {
+                *command_status = status;
+                *command_reaped = 1;
+            } else if (pid > 0) {
+                others++;
+            }
+        }
+    }
+    return others;
+}
+
+static void init_main(const struct csl_spawn_plan *plan) {
+    /* Reset every handler the Swift process installed (signals are blocked until now). */
+    struct sigaction default_action;
+    memset(&default_action, 0, sizeof default_action);
+    default_action.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        sigaction(sig, &default_action, NULL); /* EINVAL for glibc-reserved signals: fine */
+    }
+
+    /* Shuffle descriptors to fixed numbers, then close everything else the Swift process
+     * had open (other sandboxes' pipes above all: holding them would delay their EOF). */
+    int highest = FD_FIRST_FREE;
+    const int sources[] = { plan->stdio[0], plan->stdio[1], plan->stdio[2], plan->status_fd,
+                            plan->control_fd, plan->error_fd, plan->ruleset_fd, plan->cwd_fd,
+                            plan->tty_fd };
+    const int count = (int)(sizeof sources / sizeof sources[0]);
+    for (int i = 0; i < count; i++)
+        if (sources[i] >= highest) highest = sources[i] + 1;
+    int lifted[sizeof sources / sizeof sources[0]];
+    for (int i = 0; i < count; i++) {
+        lifted[i] = lift(sources[i], highest);
+        if (sources[i] >= 0 && lifted[i] < 0) report_failure(plan->error_fd, CSL_STEP_STDIO);
+    }
+    if (place(lifted[5], FD_ERROR, 1) != 0) report_failure(plan->error_fd, CSL_STEP_STDIO);
+    for (int i = 0; i < 3; i++)
+        if (place(lifted[i], i, 0) != 0) report_failure(FD_ERROR, CSL_STEP_STDIO);
+    if (place(lifted[3], FD_STATUS, 1) != 0 || place(lifted[4], FD_CONTROL, 1) != 0 ||
+        place(lifted[6], FD_RULESET, 1) != 0 || place(lifted[7], FD_CWD, 1) != 0 ||
+        place(lifted[8], FD_TTY, 1) != 0)
+        report_failure(FD_ERROR, CSL_STEP_STDIO);
+    if (syscall(SYS_close_range, FD_FIRST_FREE, ~0U, 0) != 0) {
+        for (int fd = FD_FIRST_FREE; fd < highest + count + 1; fd++) close(fd);
+    }
+
+    if (plan->tty_fd < 0) {
+        if (setsid() < 0) report_failure(FD_ERROR, CSL_STEP_SESSION);
+    }
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_SUBREAPER);
+    if (plan->cwd_fd >= 0) {
+        if (fchdir(FD_CWD) != 0) report_failure(FD_ERROR, CSL_STEP_CWD);
+        close(FD_CWD);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_NO_NEW_PRIVS);
+    if (plan->drop_capabilities) {
+        if (drop_all_capabilities() != 0) report_failure(FD_ERROR, CSL_STEP_CAPABILITIES);
+    }
+    if (plan->ruleset_fd >= 0) {
+        if (syscall(SYS_landlock_restrict_self, FD_RULESET, 0) != 0) report_failure(FD_ERROR, CSL_STEP_LANDLOCK);
+        close(FD_RULESET);
+    }
+
+    sigset_t child_signals;
+    sigemptyset(&child_signals);
+    sigaddset(&child_signals, SIGCHLD);
+    int signal_fd = signalfd(-1, &child_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (signal_fd < 0) report_failure(FD_ERROR, CSL_STEP_SIGNALFD);
+
+    char command_stack[COMMAND_STACK_SIZE] __attribute__((aligned(16)));
+    pid_t command = clone(command_main, command_stack + sizeof command_stack,
+                          CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)plan);
+    if (command < 0) report_failure(FD_ERROR, CSL_STEP_FORK_COMMAND);
+
+    /* The command has exec'd (or failed and reported). Dropping our copy of the error pipe
+     * lets the parent see EOF, which is its "spawned" signal. Our stdio is the command's
+     * business now. */
+    close(FD_ERROR);
+    close(0);
+    close(1);
+    close(2);
+    if (plan->tty_fd >= 0) close(FD_TTY);
+
+    int command_status = 0, command_reaped = 0, killed_on_request = 0;
+    struct pollfd watched[2] = {
+        { .fd = signal_fd, .events = POLLIN },
+        { .fd = FD_CONTROL, .events = POLLIN },
+    };
+    while (!command_reaped && !killed_on_request) {
+        if (poll(watched, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (watched[0].revents) {
+            struct signalfd_siginfo info;
+            while (read(signal_fd, &info, sizeof info) > 0) {}
+            /* Reap orphans as they come so zombies never pile up under a long command. */
+            int status;
+            pid_t pid;
+            while ((pid = wait4(-1, &status, WNOHANG, NULL)) > 0) {
+                if (pid == command) {
+                    command_status = status;
+                    command_reaped = 1;
+                }
+            }
+        }
+        if (!command_reaped && watched[1].revents) killed_on_request = 1; /* byte or EOF */
+    }
+    int others = kill_and_reap(command, plan->scoped_tree_kill, &command_status, &command_reaped);
+
+    struct rusage usage;
+    memset(&usage, 0, sizeof usage);
+    getrusage(RUSAGE_CHILDREN, &usage);
+    struct csl_init_report report = {
+        .command_status = command_status,
+        .command_reaped = command_reaped,
+        .killed_on_request = killed_on_request,
+        .processes_killed = others,
+        .user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec,
+        .system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec,
+        .max_rss_kb = usage.ru_maxrss,
+    };
+    write_all(FD_STATUS, &report, sizeof report);
+    _exit(0);
+}
+
+struct clone_args_v0 {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+pid_t csl_spawn(const struct csl_spawn_plan *plan, int *pidfd_out) {
+    /* Block every signal across the clone so no Swift-side handler runs in the child before
+     * init resets the dispositions. */
+    sigset_t all, original;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &original);
+
+    int pidfd = -1;
+    struct clone_args_v0 args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0 && (errno == ENOSYS || errno == EPERM)) {
+        /* clone3 unavailable (old kernel, or a seccomp filter answering ENOSYS/EPERM, as ours
+         * does inside a sandbox): fork, then pidfd_open. */
+        pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+        if (pid > 0) {
+            pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+            if (pidfd < 0) {
+                /* Without a pidfd we cannot manage it safely; it is unreaped, so its pid is
+                 * still ours to kill. */
+                int saved = errno;
+                kill((pid_t)pid, SIGKILL);
+                waitpid((pid_t)pid, NULL, 0);
+                errno = saved;
+                pid = -1;
+            }
+        }
+    }
+    if (pid == 0) {
+        init_main(plan);
+        _exit(127);
+    }
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &original, NULL);
+    if (pid < 0) {
+        errno = saved;
+        return -1;
+    }
+    if (pidfd >= 0) fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    *pidfd_out = pidfd;
+    return (pid_t)pid;
+}

@@ -1,0 +1,174 @@
+/* Thin wrappers over single syscalls and macros Swift cannot reach. */
+#include "CSandlock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+struct csl_landlock_ruleset_attr {
+    uint64_t handled_access_fs;
+    uint64_t handled_access_net; /* ABI 4 */
+    uint64_t scoped;             /* ABI 6 */
+};
+
+struct csl_landlock_path_beneath_attr {
+    uint64_t allowed_access;
+    int32_t parent_fd;
+} __attribute__((packed));
+
+struct csl_landlock_net_port_attr {
+    uint64_t allowed_access;
+    uint64_t port;
+};
+
+int csl_landlock_abi_version(void) {
+    return (int)syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
+}
+
+int csl_landlock_create_ruleset(uint64_t handled_fs, uint64_t handled_net, uint64_t scoped, int abi) {
+    struct csl_landlock_ruleset_attr attr = { handled_fs, handled_net, scoped };
+    /* Older kernels reject a larger struct with non-zero tail bytes; pass only what they know. */
+    size_t size = abi >= 6 ? sizeof attr : abi >= 4 ? 2 * sizeof(uint64_t) : sizeof(uint64_t);
+    return (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+}
+
+int csl_landlock_add_path_rule(int ruleset_fd, int parent_fd, uint64_t allowed_access) {
+    struct csl_landlock_path_beneath_attr attr = { allowed_access, parent_fd };
+    return (int)syscall(SYS_landlock_add_rule, ruleset_fd, 1 /* PATH_BENEATH */, &attr, 0);
+}
+
+int csl_landlock_add_port_rule(int ruleset_fd, uint64_t port, uint64_t allowed_access) {
+    struct csl_landlock_net_port_attr attr = { allowed_access, port };
+    return (int)syscall(SYS_landlock_add_rule, ruleset_fd, 2 /* NET_PORT */, &attr, 0);
+}
+
+int csl_landlock_restrict_self(int ruleset_fd) {
+    return (int)syscall(SYS_landlock_restrict_self, ruleset_fd, 0);
+}
+
+int csl_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+
+const int CSL_O_PATH = O_PATH;
+const int CSL_O_CLOEXEC = O_CLOEXEC;
+const int CSL_O_DIRECTORY = O_DIRECTORY;
+const int CSL_O_NOFOLLOW = O_NOFOLLOW;
+
+int csl_open(const char *path, int flags, mode_t mode) {
+    int fd;
+    do {
+        fd = open(path, flags | O_CLOEXEC, mode);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+int csl_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int csl_memfd(const char *name) { return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC); }
+
+int csl_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+int csl_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+
+int csl_pidfd_send_signal(int pidfd, int sig) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int csl_pidfd_wait(int pidfd, int extra_options, int *code_out, int *status_out) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int rc;
+    do {
+        rc = (int)syscall(SYS_waitid, P_PIDFD, pidfd, &info, WEXITED | extra_options, NULL);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return -1;
+    *code_out = info.si_code;
+    *status_out = info.si_status;
+    return info.si_pid == 0 ? 0 : 1;
+}
+
+const int CSL_CLD_EXITED = CLD_EXITED;
+const int CSL_CLD_KILLED = CLD_KILLED;
+const int CSL_CLD_DUMPED = CLD_DUMPED;
+const int CSL_WNOHANG = WNOHANG;
+
+int csl_wifexited(int status) { return WIFEXITED(status); }
+int csl_wexitstatus(int status) { return WEXITSTATUS(status); }
+int csl_wifsignaled(int status) { return WIFSIGNALED(status); }
+int csl_wtermsig(int status) { return WTERMSIG(status); }
+
+int csl_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int csl_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event event = { .events = events, .data.u64 = token };
+    return epoll_ctl(epfd, op, fd, &event);
+}
+
+int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event buffer[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, buffer, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        tokens[i] = buffer[i].data.u64;
+        events[i] = buffer[i].events;
+    }
+    return n;
+}
+
+int csl_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+const uint32_t CSL_EPOLLIN = EPOLLIN;
+const uint32_t CSL_EPOLLOUT = EPOLLOUT;
+const uint32_t CSL_EPOLLHUP = EPOLLHUP;
+const uint32_t CSL_EPOLLERR = EPOLLERR;
+
+int64_t csl_monotonic_ns(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+int csl_has_effective_capabilities(void) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capget, &header, data) != 0) return 0;
+    return (data[0].effective | data[1].effective) != 0;
+}
+
+int csl_isatty(int fd) { return isatty(fd); }
+
+int csl_tty_reclaim_foreground(int tty_fd) {
+    sigset_t block, saved;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTTOU);
+    pthread_sigmask(SIG_BLOCK, &block, &saved);
+    int rc = tcsetpgrp(tty_fd, getpgrp());
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    errno = err;
+    return rc;
+}
+
+uint32_t csl_scmp_act_errno(int err) { return SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA); }
+uint32_t csl_scmp_act_kill_process(void) { return SECCOMP_RET_KILL_PROCESS; }
+uint32_t csl_scmp_act_allow(void) { return SECCOMP_RET_ALLOW; }

@@ -1,0 +1,117 @@
+/// What a sandboxed process may do. Field names follow sandlock's `Policy` reference
+/// (`fs_readable`, `max_memory`, …) in snake_case when encoded; every field maps onto one
+/// `sandlock run` flag and one manifest key.
+///
+/// A field this build cannot enforce on the running kernel is an error when the sandbox
+/// starts, unless `allowDegraded` is set; the run's `Enforcement` then says what was left out.
+public struct Policy: Sendable, Hashable, Codable {
+    // MARK: Filesystem (Landlock)
+
+    /// Trees the process may read and execute (`-r/--fs-read`).
+    public var fsReadable: [String] = []
+    /// Trees the process may read, write, create in, remove from and rename in (`-w/--fs-write`).
+    public var fsWritable: [String] = []
+    /// Carve-outs inside allowed trees (`--fs-deny`); needs the supervisor.
+    public var fsDenied: [String] = []
+    /// `/dev/null`, `/dev/zero`, `/dev/full`, `/dev/random` and `/dev/urandom` readable and
+    /// writable. Shell redirections and background jobs need them.
+    public var defaultDevices: Bool = true
+
+    // MARK: Syscalls (seccomp-bpf)
+
+    /// Replaces the default deny list when set (`nil` = the default list).
+    public var denySyscalls: [String]? = nil
+    /// Allowlist mode: everything not listed fails with EPERM. `execve` is always added,
+    /// since the sandbox could not start its command otherwise.
+    public var allowSyscalls: [String]? = nil
+    /// Names or groups added to the deny list (`--extra-deny-syscall`).
+    public var extraDenySyscalls: [String] = []
+    /// Groups taken off the deny list; only `sysv_ipc` exists.
+    public var extraAllowSyscalls: [String] = []
+
+    // MARK: Network
+
+    /// Outbound endpoints (`host:port`, `:port`); empty = no outbound TCP. Needs the
+    /// network policy engine for concrete hosts.
+    public var netAllow: [String] = []
+    /// TCP ports the process may bind (`--net-bind`, Landlock ABI 4).
+    public var netBind: [UInt16] = []
+    /// UDP sockets (denied by default).
+    public var allowUDP: Bool = false
+    /// ICMP datagram ("ping") sockets (denied by default).
+    public var allowICMP: Bool = false
+    /// Virtual port space; needs the supervisor.
+    public var portRemap: Bool = false
+
+    // MARK: Resources
+
+    /// Anonymous memory of the whole sandbox, in bytes (`-m`).
+    public var maxMemory: UInt64? = nil
+    /// Concurrent processes, threads excluded (`-P`).
+    public var maxProcesses: Int? = nil
+    /// CPU share in percent of one core (`-c`).
+    public var maxCPU: Int? = nil
+    /// RLIMIT_NOFILE (`--max-open-files`).
+    public var maxOpenFiles: Int? = nil
+    /// CPU affinity (`--cpu-cores`).
+    public var cpuCores: [Int]? = nil
+    /// CPUs the process sees (`--num-cpus`).
+    public var numCPUs: Int? = nil
+    /// Wall-clock limit; the whole process tree is killed when it expires (`-t`).
+    public var timeout: Duration? = nil
+
+    // MARK: Determinism
+
+    /// Wall clock starts at this Unix time, in seconds (`--time-start`).
+    public var timeStart: Int64? = nil
+    /// Seed of getrandom and /dev/urandom (`--random-seed`).
+    public var randomSeed: UInt64? = nil
+    public var deterministicDirs: Bool = false
+    /// ADDR_NO_RANDOMIZE personality (`--no-randomize-memory`).
+    public var noRandomizeMemory: Bool = false
+    /// PR_SET_THP_DISABLE (`--no-huge-pages`).
+    public var noHugePages: Bool = false
+    /// RLIMIT_CORE = 0 (`--no-coredump`).
+    public var noCoredump: Bool = false
+
+    // MARK: Environment
+
+    /// Start from the minimal environment of `Environment.minimal` (`--clean-env`).
+    public var cleanEnv: Bool = false
+    /// Variables set or overridden after `cleanEnv` (`--env K=V`).
+    public var env: [String: String] = [:]
+    /// Working directory of the command (`--cwd`).
+    public var cwd: String? = nil
+
+    // MARK: Process
+
+    /// Instance name (`--name`).
+    public var name: String? = nil
+    /// Landlock and the deny-only filter, no supervisor (`--no-supervisor`).
+    public var noSupervisor: Bool = false
+    /// Keep the caller's capabilities when it is root (default: all dropped).
+    public var keepCapabilities: Bool = false
+    /// Run even when the kernel cannot enforce part of the policy; the result records what
+    /// was left out (`--allow-degraded`).
+    public var allowDegraded: Bool = false
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case fsReadable = "fs_readable", fsWritable = "fs_writable", fsDenied = "fs_denied"
+        case defaultDevices = "default_devices"
+        case denySyscalls = "deny_syscalls", allowSyscalls = "allow_syscalls"
+        case extraDenySyscalls = "extra_deny_syscalls", extraAllowSyscalls = "extra_allow_syscalls"
+        case netAllow = "net_allow", netBind = "net_bind", allowUDP = "allow_udp"
+        case allowICMP = "allow_icmp", portRemap = "port_remap"
+        case maxMemory = "max_memory", maxProcesses = "max_processes", maxCPU = "max_cpu"
+        case maxOpenFiles = "max_open_files", cpuCores = "cpu_cores", numCPUs = "num_cpus"
+        case timeout
+        case timeStart = "time_start", randomSeed = "random_seed"
+        case deterministicDirs = "deterministic_dirs", noRandomizeMemory = "no_randomize_memory"
+        case noHugePages = "no_huge_pages", noCoredump = "no_coredump"
+        case cleanEnv = "clean_env", env, cwd, name
+        case noSupervisor = "no_supervisor", keepCapabilities = "keep_capabilities"
+        case allowDegraded = "allow_degraded"
+    }
+}

@@ -1,0 +1,1 @@
+print("sandlock-jobs: not built yet")
