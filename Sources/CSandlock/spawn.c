@@ -121,8 +121,10 @@ static int command_main(void *opaque) {
         struct rlimit limit = { plan->rlimits[i].soft, plan->rlimits[i].hard };
         if (setrlimit(plan->rlimits[i].resource, &limit) != 0) report_failure(FD_ERROR, CSL_STEP_RLIMIT);
     }
-    if (plan->personality != 0xffffffffUL) {
-        if (personality(plan->personality) == -1) report_failure(FD_ERROR, CSL_STEP_PERSONALITY);
+    if (plan->personality_flags != 0) {
+        int current = personality(0xffffffff);
+        if (current == -1 || personality((unsigned long)current | plan->personality_flags) == -1)
+            report_failure(FD_ERROR, CSL_STEP_PERSONALITY);
     }
     /* init's own descriptors must not reach the command. */
     close(FD_STATUS);

@@ -89,6 +89,8 @@ int csl_set_nonblocking(int fd) {
 
 int csl_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
 
+int csl_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
 int csl_pidfd_send_signal(int pidfd, int sig) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
@@ -140,6 +142,8 @@ const uint32_t CSL_EPOLLIN = EPOLLIN;
 const uint32_t CSL_EPOLLOUT = EPOLLOUT;
 const uint32_t CSL_EPOLLHUP = EPOLLHUP;
 const uint32_t CSL_EPOLLERR = EPOLLERR;
+const int CSL_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
+const int CSL_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
 
 int64_t csl_monotonic_ns(void) {
     struct timespec now;
@@ -172,3 +176,9 @@ int csl_tty_reclaim_foreground(int tty_fd) {
 uint32_t csl_scmp_act_errno(int err) { return SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA); }
 uint32_t csl_scmp_act_kill_process(void) { return SECCOMP_RET_KILL_PROCESS; }
 uint32_t csl_scmp_act_allow(void) { return SECCOMP_RET_ALLOW; }
+
+int csl_seccomp_action_available(uint32_t action) {
+    return syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0;
+}
+const uint32_t CSL_SECCOMP_RET_USER_NOTIF = SECCOMP_RET_USER_NOTIF;
+const uint32_t CSL_SECCOMP_RET_ERRNO = SECCOMP_RET_ERRNO;

@@ -72,6 +72,8 @@ int csl_set_pipe_size(int fd, int size);
 
 /* ---- processes ---- */
 
+/// pidfd_open(pid, 0), CLOEXEC by definition.
+int csl_pidfd_open(pid_t pid);
 /// pidfd_send_signal(pidfd, sig, NULL, 0).
 int csl_pidfd_send_signal(int pidfd, int sig);
 /// waitid(P_PIDFD, pidfd, WEXITED | extra) via the raw syscall; on success fills the
@@ -97,6 +99,8 @@ extern const uint32_t CSL_EPOLLIN;
 extern const uint32_t CSL_EPOLLOUT;
 extern const uint32_t CSL_EPOLLHUP;
 extern const uint32_t CSL_EPOLLERR;
+extern const int CSL_EPOLL_CTL_ADD;
+extern const int CSL_EPOLL_CTL_DEL;
 /// Monotonic clock in nanoseconds.
 int64_t csl_monotonic_ns(void);
 /// Capabilities of the calling thread: 1 if the effective set is non-empty.
@@ -112,6 +116,10 @@ int csl_tty_reclaim_foreground(int tty_fd);
 uint32_t csl_scmp_act_errno(int err);
 uint32_t csl_scmp_act_kill_process(void);
 uint32_t csl_scmp_act_allow(void);
+/// seccomp(SECCOMP_GET_ACTION_AVAIL): 1 when the kernel supports the action.
+int csl_seccomp_action_available(uint32_t action);
+extern const uint32_t CSL_SECCOMP_RET_USER_NOTIF;
+extern const uint32_t CSL_SECCOMP_RET_ERRNO;
 
 /* ---- spawn ---- */
 
@@ -160,7 +168,7 @@ struct csl_spawn_plan {
     int tty_fd;                    /* interactive: the terminal handed to the command, or -1 */
     int drop_capabilities;         /* clear every capability set and lock securebits */
     int scoped_tree_kill;          /* Landlock scopes signals: kill(-1) reaches exactly the sandbox */
-    unsigned long personality;     /* 0xffffffff: leave unchanged */
+    unsigned long personality_flags; /* OR'd into the persona (ADDR_NO_RANDOMIZE …); 0: none */
     int rlimit_count;
     struct csl_rlimit rlimits[CSL_MAX_RLIMITS];
 };

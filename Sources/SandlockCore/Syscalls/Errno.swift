@@ -19,6 +19,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let EINVAL = Errno(rawValue: Glibc.EINVAL)
     public static let ENOSYS = Errno(rawValue: Glibc.ENOSYS)
     public static let EOPNOTSUPP = Errno(rawValue: Glibc.EOPNOTSUPP)
+    public static let EBUSY = Errno(rawValue: Glibc.EBUSY)
 
     /// The symbolic name, e.g. `EACCES`.
     public var name: String {

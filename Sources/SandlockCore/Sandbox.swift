@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandlock
+
+/// Runs commands confined by a `Policy`.
+///
+/// ```swift
+/// var policy = Policy()
+/// policy.fsReadable = ["/usr", "/lib", "/lib64", "/bin", "/etc"]
+/// let result = try await Sandbox(policy: policy).run(["echo", "hello"])
+/// ```
+public struct Sandbox: Sendable {
+    public var policy: Policy
+
+    public init(policy: Policy) { self.policy = policy }
+
+    /// Runs `argv` to completion and returns how it ended. Cancelling the task kills the
+    /// sandbox's whole process tree.
+    public func run(_ argv: [String], io: StandardIO = .captured) async throws(SandboxError) -> RunResult {
+        let process = try spawn(argv, io: io)
+        return await withTaskCancellationHandler {
+            await process.wait()
+        } onCancel: {
+            process.kill()
+        }
+    }
+
+    /// Starts `argv` and returns a live handle once the command has exec'd (clone3 →
+    /// init → Landlock → clone → seccomp → execve). Setup failures in the child are thrown
+    /// with the step and errno.
+    public func spawn(_ argv: [String], io: StandardIO = .captured) throws(SandboxError) -> SandboxProcess {
+        guard let command = argv.first, !command.isEmpty else {
+            throw .invalidPolicy("empty command")
+        }
+        let gaps = try Self.unsupportedFields(of: policy)
+        let ruleset = try LandlockRuleset(policy: policy, extraReadWrite: io.interactive ? ["/dev/tty"] : [])
+        let program = try SeccompProgram.compile(for: policy)
+        let environment = Environment.resolve(for: policy)
+        guard let executable = Environment.resolveExecutable(command, path: environment["PATH"]) else {
+            throw .commandNotFound(command)
+        }
+        let dropCapabilities = !policy.keepCapabilities && csl_has_effective_capabilities() != 0
+
+        var enforced = ruleset.enforced.map(\.rawValue) + ["seccomp"]
+        if dropCapabilities { enforced.append("capabilities_dropped") }
+        let enforcement = Enforcement(
+            landlockABI: Landlock.abi, enforced: enforced,
+            notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
+
+        let launch = try Launch(
+            policy: policy, io: io, executable: executable, argv: argv, environment: environment,
+            ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
+            scopedTreeKill: ruleset.enforced.contains(.signalScope))
+        return SandboxProcess(launch: launch, enforcement: enforcement, interactive: io.interactive)
+    }
+
+    /// Fields this build cannot enforce: an error, or with `allowDegraded` a recorded gap.
+    static func unsupportedFields(of policy: Policy) throws(SandboxError) -> [Enforcement.Gap] {
+        let supervisorReason = "needs the seccomp user-notification supervisor, which this build does not have yet"
+        var gaps: [(String, String)] = []
+        func check(_ used: Bool, _ field: String, _ reason: String = supervisorReason) {
+            if used { gaps.append((field, reason)) }
+        }
+        check(!policy.fsDenied.isEmpty, "fs_denied")
+        check(!policy.netAllow.isEmpty, "net_allow", "outbound network rules need the network policy engine, which this build does not have yet")
+        check(policy.portRemap, "port_remap")
+        check(policy.maxMemory != nil, "max_memory")
+        check(policy.maxProcesses != nil, "max_processes")
+        check(policy.maxCPU != nil, "max_cpu")
+        check(policy.cpuCores != nil, "cpu_cores")
+        check(policy.numCPUs != nil, "num_cpus")
+        check(policy.timeStart != nil, "time_start")
+        check(policy.randomSeed != nil, "random_seed")
+        check(policy.deterministicDirs, "deterministic_dirs")
+        check(policy.noHugePages, "no_huge_pages")
+        if let (field, reason) = gaps.first, !policy.allowDegraded {
+            throw .unsupported(field: field, reason: reason)
+        }
+        return gaps.map { Enforcement.Gap(feature: $0.0, reason: $0.1) }
+    }
+}
+
+/// A running (or finished) sandbox.
+public final class SandboxProcess: Sendable {
+    /// The pid of the sandbox's init (the command's parent, a child subreaper).
+    public let pid: Int32
+    /// What of the policy the kernel enforces for this sandbox.
+    public let enforcement: Enforcement
+    private let id: UInt64
+    private let interactive: Bool
+
+    init(launch: consuming Launch, enforcement: Enforcement, interactive: Bool) {
+        self.pid = launch.pid
+        self.enforcement = enforcement
+        self.interactive = interactive
+        self.id = launch.register()
+    }
+
+    /// Waits for the command to end; every process of the sandbox is gone when it returns.
+    public func wait() async -> RunResult {
+        let outcome = await ProcessMonitor.shared.wait(id)
+        if interactive { _ = csl_tty_reclaim_foreground(0) }
+        return RunResult(outcome: outcome, enforcement: enforcement)
+    }
+
+    /// Kills every process of the sandbox (init kills its Landlock domain). Idempotent.
+    public func kill() {
+        ProcessMonitor.shared.kill(id)
+    }
+
+    deinit { ProcessMonitor.shared.forget(id) }
+}
+
+extension RunResult {
+    init(outcome: ProcessMonitor.Outcome, enforcement: Enforcement) {
+        var reason = Reason.killed
+        var exitCode: Int32?
+        var signal: Int32?
+        if let report = outcome.report, report.command_reaped != 0 {
+            let status = report.command_status
+            if csl_wifexited(status) != 0 {
+                reason = .exited
+                exitCode = csl_wexitstatus(status)
+            } else if csl_wifsignaled(status) != 0 {
+                reason = .signaled
+                signal = csl_wtermsig(status)
+            }
+        } else {
+            signal = SIGKILL
+        }
+        // Our own kills take precedence: the command died of them, not of its own accord.
+        if outcome.timedOut {
+            reason = .timeout
+        } else if outcome.killRequested, reason != .exited {
+            reason = .killed
+        }
+        let report = outcome.report
+        self.init(
+            reason: reason, exitCode: exitCode, signal: signal,
+            wallTime: .nanoseconds(outcome.wallNanoseconds),
+            userTime: .microseconds(report?.user_usec ?? 0),
+            systemTime: .microseconds(report?.system_usec ?? 0),
+            peakMemory: UInt64(max(0, report?.max_rss_kb ?? 0)) * 1024,
+            leftoverProcessesKilled: Int(report?.processes_killed ?? 0),
+            stdout: outcome.stdout, stderr: outcome.stderr, enforcement: enforcement)
+    }
+}

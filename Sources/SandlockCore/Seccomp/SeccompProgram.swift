@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandlock
+import CSeccomp
+import Synchronization
+
+/// A seccomp-bpf program compiled with libseccomp in the parent and installed raw by the
+/// child (libseccomp allocates, so it never runs after fork). Programs are cached by the
+/// policy fields they depend on: a job run with a thousand shards compiles once.
+struct SeccompProgram: Sendable {
+    /// The `struct sock_filter` array, as exported by `seccomp_export_bpf`.
+    let bytes: [UInt8]
+
+    var instructionCount: Int { bytes.count / 8 }
+
+    /// The syscall-relevant part of a policy: the cache key.
+    struct Rules: Hashable, Sendable {
+        var deny: [String]?
+        var allow: [String]?
+        var extraDeny: [String]
+        var extraAllow: [String]
+        var allowUDP: Bool
+        var allowICMP: Bool
+        var noSupervisor: Bool
+
+        init(_ policy: Policy) {
+            deny = policy.denySyscalls
+            allow = policy.allowSyscalls
+            extraDeny = policy.extraDenySyscalls
+            extraAllow = policy.extraAllowSyscalls
+            allowUDP = policy.allowUDP
+            allowICMP = policy.allowICMP
+            noSupervisor = policy.noSupervisor
+        }
+    }
+
+    private static let cache = Mutex<[Rules: SeccompProgram]>([:])
+
+    static func compile(for policy: Policy) throws(SandboxError) -> SeccompProgram {
+        let rules = Rules(policy)
+        if let cached = cache.withLock({ $0[rules] }) { return cached }
+        let program = try SeccompCompiler(rules: rules).compile()
+        cache.withLock { $0[rules] = program }
+        return program
+    }
+}
+
+/// The default deny list and the argument filters, as libseccomp rules.
+private struct SeccompCompiler {
+    let rules: SeccompProgram.Rules
+
+    /// Syscalls no sandboxed process needs and that widen the kernel's attack surface or
+    /// escape confinement; they fail with EPERM.
+    static let defaultDeny = [
+        "mount", "umount2", "pivot_root", "swapon", "swapoff", "reboot", "sethostname",
+        "setdomainname", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+        "delete_module", "unshare", "setns", "perf_event_open", "bpf", "userfaultfd", "keyctl",
+        "add_key", "request_key", "ptrace", "process_vm_readv", "process_vm_writev",
+        "open_by_handle_at", "name_to_handle_at", "ioperm", "iopl", "quotactl", "quotactl_fd",
+        "acct", "lookup_dcookie", "nfsservctl", "io_uring_setup", "io_uring_enter",
+        "io_uring_register", "clock_settime", "settimeofday", "adjtimex", "clock_adjtime",
+        "syslog", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree",
+        "mount_setattr", "vhangup",
+    ]
+
+    /// Groups usable in `extra_deny_syscalls` / `extra_allow_syscalls`.
+    static let groups: [String: [String]] = [
+        "sysv_ipc": ["shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl",
+                     "semget", "semop", "semctl", "semtimedop"],
+    ]
+
+    private static let eperm = csl_scmp_act_errno(EPERM)
+
+    func compile() throws(SandboxError) -> SeccompProgram {
+        let allowlist = rules.allow
+        let defaultAction = allowlist == nil ? csl_scmp_act_allow() : Self.eperm
+        guard let context = seccomp_init(defaultAction) else {
+            throw .systemCall("seccomp_init", .EINVAL)
+        }
+        defer { seccomp_release(context) }
+        // Another architecture's syscall numbers would bypass every rule: kill the process.
+        _ = seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, csl_scmp_act_kill_process())
+
+        if let allowlist {
+            for name in Set(allowlist + ["execve"]) {
+                try add(context, csl_scmp_act_allow(), name, [], userSupplied: true)
+            }
+        } else {
+            try addDenyList(context)
+        }
+        try addArgumentFilters(context, allowlist: allowlist.map(Set.init))
+        return try export(context)
+    }
+
+    private func addDenyList(_ context: scmp_filter_ctx) throws(SandboxError) {
+        for group in rules.extraAllow where Self.groups[group] == nil {
+            throw .invalidPolicy("extra_allow_syscalls: unknown group '\(group)' (known: \(Self.groups.keys.sorted().joined(separator: ", ")))")
+        }
+        var denied = rules.deny ?? Self.defaultDeny
+        if !rules.extraAllow.contains("sysv_ipc") { denied += Self.groups["sysv_ipc"]! }
+        var userDenied: [String] = []
+        for entry in rules.extraDeny {
+            if let members = Self.groups[entry] { userDenied += members } else { userDenied.append(entry) }
+        }
+        for name in Set(denied) {
+            // The default list names syscalls some architectures lack; a user's list must not.
+            try add(context, Self.eperm, name, [], userSupplied: rules.deny != nil)
+        }
+        for name in Set(userDenied) where !denied.contains(name) {
+            try add(context, Self.eperm, name, [], userSupplied: true)
+        }
+    }
+
+    /// Filters on arguments that BPF can read (never pointers).
+    private func addArgumentFilters(_ context: scmp_filter_ctx, allowlist: Set<String>?) throws(SandboxError) {
+        // With an allowlist, a syscall that is not allowed is already denied as a whole.
+        func filtered(_ name: String) -> Bool { allowlist?.contains(name) ?? true }
+        let int32Mask: UInt64 = 0xffff_ffff
+
+        if filtered("clone") {
+            let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000,
+                                            0x1000_0000, 0x2000_0000, 0x4000_0000, 0x0000_0080]
+            for flag in namespaceFlags {
+                try add(context, Self.eperm, "clone", [.masked(0, mask: flag, equals: flag)])
+            }
+        }
+        // clone3 passes its flags in memory BPF cannot read: ENOSYS makes libc fall back to clone.
+        try add(context, csl_scmp_act_errno(ENOSYS), "clone3", [])
+
+        if filtered("ioctl") {
+            for request: UInt64 in [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */] {
+                try add(context, Self.eperm, "ioctl", [.masked(1, mask: int32Mask, equals: request)])
+            }
+        }
+        if filtered("prctl") {
+            for option: UInt64 in [4 /* PR_SET_DUMPABLE */, 28 /* PR_SET_SECUREBITS */, 0x5961_6d61 /* PR_SET_PTRACER */] {
+                try add(context, Self.eperm, "prctl", [.masked(0, mask: int32Mask, equals: option)])
+            }
+        }
+        if filtered("personality") {
+            // Only the query form personality(0xffffffff) stays allowed.
+            try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_LT, 0xffff_ffff)])
+            try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_GT, 0xffff_ffff)])
+        }
+        if filtered("socket") {
+            let typeMask: UInt64 = 0xf // SOCK_TYPE_MASK: the low bits, without NONBLOCK/CLOEXEC
+            for family: UInt64 in [2 /* AF_INET */, 10 /* AF_INET6 */] {
+                let domain = ArgumentCondition.masked(0, mask: int32Mask, equals: family)
+                try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: 3 /* SOCK_RAW */)])
+                try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: 10 /* SOCK_PACKET */)])
+                if !rules.allowUDP {
+                    let dgram = ArgumentCondition.masked(1, mask: typeMask, equals: 2 /* SOCK_DGRAM */)
+                    if rules.allowICMP {
+                        let icmp: UInt64 = family == 2 ? 1 : 58 // IPPROTO_ICMP / IPPROTO_ICMPV6
+                        try add(context, Self.eperm, "socket", [domain, dgram, .compare(2, SCMP_CMP_NE, icmp)])
+                    } else {
+                        try add(context, Self.eperm, "socket", [domain, dgram])
+                    }
+                }
+            }
+            for family: UInt64 in [17 /* AF_PACKET */, 38 /* AF_ALG */] {
+                try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: family)])
+            }
+            // Netlink: routing queries (getaddrinfo, ip addr) only.
+            try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: 16 /* AF_NETLINK */),
+                                                    .compare(2, SCMP_CMP_NE, 0 /* NETLINK_ROUTE */)])
+        }
+    }
+
+    struct ArgumentCondition {
+        var comparison: scmp_arg_cmp
+
+        static func masked(_ argument: UInt32, mask: UInt64, equals value: UInt64) -> Self {
+            Self(comparison: scmp_arg_cmp(arg: argument, op: SCMP_CMP_MASKED_EQ, datum_a: mask, datum_b: value))
+        }
+
+        static func compare(_ argument: UInt32, _ op: scmp_compare, _ value: UInt64) -> Self {
+            Self(comparison: scmp_arg_cmp(arg: argument, op: op, datum_a: value, datum_b: 0))
+        }
+    }
+
+    private func add(_ context: scmp_filter_ctx, _ action: UInt32, _ name: String,
+                     _ conditions: [ArgumentCondition], userSupplied: Bool = false) throws(SandboxError) {
+        let number = seccomp_syscall_resolve_name(name)
+        guard number != __NR_SCMP_ERROR else {
+            if userSupplied { throw .invalidPolicy("unknown syscall '\(name)'") }
+            return
+        }
+        let comparisons = conditions.map(\.comparison)
+        let rc = comparisons.withUnsafeBufferPointer {
+            seccomp_rule_add_array(context, action, number, UInt32($0.count), $0.baseAddress)
+        }
+        // Negative pseudo-numbers name syscalls this architecture does not have.
+        if rc < 0 && !(number < 0 && !userSupplied) {
+            throw .invalidPolicy("seccomp rule for '\(name)' rejected: \(Errno(rawValue: -rc))")
+        }
+    }
+
+    private func export(_ context: scmp_filter_ctx) throws(SandboxError) -> SeccompProgram {
+        let memfd = csl_memfd("sandlock-bpf")
+        guard memfd >= 0 else { throw .systemCall("memfd_create", .current) }
+        let file = FileDescriptor(adopting: memfd)
+        let rc = seccomp_export_bpf(context, file.rawValue)
+        guard rc == 0 else { throw .systemCall("seccomp_export_bpf", Errno(rawValue: -rc)) }
+        let size = Int(lseek(file.rawValue, 0, SEEK_END))
+        var bytes = [UInt8](repeating: 0, count: size)
+        let read = bytes.withUnsafeMutableBytes { pread(file.rawValue, $0.baseAddress, size, 0) }
+        guard read == size else { throw .systemCall("pread(bpf)", .current) }
+        return SeccompProgram(bytes: bytes)
+    }
+}

@@ -1,0 +1,298 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandlock
+import Synchronization
+
+/// The one event thread of the process: an epoll loop over every sandbox's pidfd, its
+/// captured output pipes and stdin feed, plus an eventfd to wake it. Hundreds of sandboxes
+/// cost one thread. Deadlines (timeouts) are the epoll timeout; nothing here blocks except
+/// `epoll_wait`.
+final class ProcessMonitor: Sendable {
+    static let shared = ProcessMonitor()
+
+    /// What a finished sandbox leaves behind.
+    struct Outcome: Sendable {
+        var report: csl_init_report?
+        var timedOut: Bool
+        var killRequested: Bool
+        var wallNanoseconds: Int64
+        var stdout: [UInt8]
+        var stderr: [UInt8]
+    }
+
+    /// Descriptors handed over by the spawner; the monitor owns and closes them.
+    struct Registration: Sendable {
+        var pidfd: Int32
+        var statusFD: Int32
+        var controlFD: Int32
+        var stdoutFD: Int32?
+        var stderrFD: Int32?
+        var stdinFD: Int32?
+        var stdinBytes: [UInt8]
+        var deadline: Int64?
+        var startNanoseconds: Int64
+    }
+
+    private enum Kind: UInt64 { case process = 0, stdout = 1, stderr = 2, stdin = 3 }
+
+    private struct Capture {
+        var fd: Int32
+        var buffer: [UInt8] = []
+    }
+
+    private struct Watched {
+        var pidfd: Int32
+        var statusFD: Int32
+        var controlFD: Int32
+        var captures: [Kind: Capture]
+        var collected: [Kind: [UInt8]] = [:]
+        var stdinFD: Int32?
+        var stdinBytes: [UInt8]
+        var stdinOffset = 0
+        var deadline: Int64?
+        var startNanoseconds: Int64
+        var exitNanoseconds: Int64?
+        var report: csl_init_report?
+        var timedOut = false
+        var killRequested = false
+        var waiters: [CheckedContinuation<Outcome, Never>] = []
+
+        var isFinished: Bool { exitNanoseconds != nil && captures.isEmpty && stdinFD == nil }
+    }
+
+    private struct State {
+        var nextID: UInt64 = 1
+        var watched: [UInt64: Watched] = [:]
+        var finished: [UInt64: Outcome] = [:]
+    }
+
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let state = Mutex(State())
+
+    private init() {
+        // A sandbox that exits before reading its stdin must not kill us with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        epollFD = csl_epoll_create()
+        wakeFD = csl_eventfd()
+        precondition(epollFD >= 0 && wakeFD >= 0, "epoll/eventfd unavailable: \(Errno.current)")
+        _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, wakeFD, CSL_EPOLLIN, UInt64.max)
+        let unmanaged = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { context in
+            let monitor = Unmanaged<ProcessMonitor>.fromOpaque(context!).takeRetainedValue()
+            monitor.loop()
+            return nil
+        }, unmanaged.toOpaque())
+        precondition(rc == 0, "cannot start the sandbox monitor thread: \(Errno(rawValue: rc))")
+        pthread_detach(thread)
+    }
+
+    // MARK: API for the spawner and process handles
+
+    func register(_ registration: Registration) -> UInt64 {
+        var captures: [Kind: Capture] = [:]
+        if let fd = registration.stdoutFD { captures[.stdout] = Capture(fd: fd) }
+        if let fd = registration.stderrFD { captures[.stderr] = Capture(fd: fd) }
+        let id = state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.watched[id] = Watched(
+                pidfd: registration.pidfd, statusFD: registration.statusFD,
+                controlFD: registration.controlFD, captures: captures,
+                stdinFD: registration.stdinFD, stdinBytes: registration.stdinBytes,
+                deadline: registration.deadline, startNanoseconds: registration.startNanoseconds)
+            return id
+        }
+        // Registered in the table first, so the loop knows every token it can see.
+        _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, registration.pidfd, CSL_EPOLLIN, token(id, .process))
+        for (kind, capture) in captures {
+            _ = csl_set_nonblocking(capture.fd)
+            _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, capture.fd, CSL_EPOLLIN, token(id, kind))
+        }
+        if let fd = registration.stdinFD {
+            _ = csl_set_nonblocking(fd)
+            _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, fd, CSL_EPOLLOUT, token(id, .stdin))
+        }
+        if registration.deadline != nil { wake() }
+        return id
+    }
+
+    /// Kills the sandbox's whole tree: init reads the byte and kills its domain.
+    func kill(_ id: UInt64) {
+        state.withLock { state in
+            guard var watched = state.watched[id], watched.exitNanoseconds == nil, !watched.killRequested else { return }
+            watched.killRequested = true
+            state.watched[id] = watched
+            Self.requestKill(watched.controlFD)
+        }
+    }
+
+    func wait(_ id: UInt64) async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let finished: Outcome? = state.withLock { state in
+                if let outcome = state.finished[id] { return outcome }
+                state.watched[id]?.waiters.append(continuation)
+                return nil
+            }
+            if let finished { continuation.resume(returning: finished) }
+        }
+    }
+
+    /// Drops a finished sandbox's outcome once its handle is gone.
+    func forget(_ id: UInt64) {
+        state.withLock { _ = $0.finished.removeValue(forKey: id) }
+    }
+
+    /// Number of sandboxes currently watched (for tests and diagnostics).
+    var activeCount: Int { state.withLock { $0.watched.count } }
+
+    // MARK: The loop
+
+    private func token(_ id: UInt64, _ kind: Kind) -> UInt64 { id << 2 | kind.rawValue }
+
+    private func wake() {
+        var one: UInt64 = 1
+        _ = Glibc.write(wakeFD, &one, 8)
+    }
+
+    private static func requestKill(_ controlFD: Int32) {
+        var byte: UInt8 = 1
+        _ = Glibc.write(controlFD, &byte, 1)
+    }
+
+    private func loop() {
+        var tokens = [UInt64](repeating: 0, count: 64)
+        var events = [UInt32](repeating: 0, count: 64)
+        while true {
+            let timeout = state.withLock { Self.millisecondsUntilNextDeadline($0) }
+            let count = tokens.withUnsafeMutableBufferPointer { tokenBuffer in
+                events.withUnsafeMutableBufferPointer { eventBuffer in
+                    csl_epoll_wait(epollFD, tokenBuffer.baseAddress, eventBuffer.baseAddress, 64, timeout)
+                }
+            }
+            var completions: [([CheckedContinuation<Outcome, Never>], Outcome)] = []
+            state.withLock { state in
+                for index in 0..<max(0, Int(count)) {
+                    let token = tokens[index]
+                    if token == UInt64.max {
+                        var value: UInt64 = 0
+                        _ = Glibc.read(wakeFD, &value, 8)
+                        continue
+                    }
+                    let id = token >> 2
+                    guard var watched = state.watched[id], let kind = Kind(rawValue: token & 3) else { continue }
+                    switch kind {
+                    case .process: reapInit(&watched)
+                    case .stdout, .stderr: drain(&watched, kind, untilEOF: false)
+                    case .stdin: feed(&watched)
+                    }
+                    state.watched[id] = watched
+                }
+                enforceDeadlines(&state)
+                for (id, watched) in state.watched where watched.isFinished {
+                    let outcome = Outcome(
+                        report: watched.report, timedOut: watched.timedOut,
+                        killRequested: watched.killRequested,
+                        wallNanoseconds: watched.exitNanoseconds! - watched.startNanoseconds,
+                        stdout: watched.collected[.stdout] ?? [], stderr: watched.collected[.stderr] ?? [])
+                    state.watched[id] = nil
+                    state.finished[id] = outcome
+                    completions.append((watched.waiters, outcome))
+                }
+            }
+            for (waiters, outcome) in completions {
+                for waiter in waiters { waiter.resume(returning: outcome) }
+            }
+        }
+    }
+
+    private static func millisecondsUntilNextDeadline(_ state: State) -> Int32 {
+        let deadlines = state.watched.values.compactMap { $0.timedOut || $0.exitNanoseconds != nil ? nil : $0.deadline }
+        guard let next = deadlines.min() else { return -1 }
+        let remaining = next - csl_monotonic_ns()
+        return remaining <= 0 ? 0 : Int32(clamping: (remaining + 999_999) / 1_000_000)
+    }
+
+    private func enforceDeadlines(_ state: inout State) {
+        let now = csl_monotonic_ns()
+        for (id, var watched) in state.watched {
+            guard let deadline = watched.deadline, deadline <= now, !watched.timedOut,
+                  watched.exitNanoseconds == nil else { continue }
+            watched.timedOut = true
+            Self.requestKill(watched.controlFD)
+            state.watched[id] = watched
+        }
+    }
+
+    /// init has exited: it wrote its report before, and every process of the tree is gone.
+    private func reapInit(_ watched: inout Watched) {
+        guard watched.exitNanoseconds == nil else { return }
+        var report = csl_init_report()
+        let size = MemoryLayout<csl_init_report>.size
+        let got = withUnsafeMutableBytes(of: &report) { Glibc.read(watched.statusFD, $0.baseAddress, size) }
+        watched.report = got == size ? report : nil
+        var code: Int32 = 0, status: Int32 = 0
+        _ = csl_pidfd_wait(watched.pidfd, 0, &code, &status)
+        watched.exitNanoseconds = csl_monotonic_ns()
+        _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_DEL, watched.pidfd, 0, 0)
+        Glibc.close(watched.pidfd)
+        Glibc.close(watched.statusFD)
+        Glibc.close(watched.controlFD)
+        // Every writer is dead, so what is left in the pipes is all there is.
+        for kind in Array(watched.captures.keys) { drain(&watched, kind, untilEOF: true) }
+        if let fd = watched.stdinFD { closeStdin(&watched, fd) }
+    }
+
+    private func drain(_ watched: inout Watched, _ kind: Kind, untilEOF: Bool) {
+        guard var capture = watched.captures[kind] else { return }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        var closed = false
+        while true {
+            let got = chunk.withUnsafeMutableBytes { Glibc.read(capture.fd, $0.baseAddress, 65536) }
+            if got > 0 {
+                capture.buffer.append(contentsOf: chunk[0..<got])
+                continue
+            }
+            if got < 0 && errno == EINTR { continue }
+            // EOF, or (after init's exit) a writer that escaped a degraded sandbox: stop here.
+            closed = got == 0 || untilEOF
+            break
+        }
+        if closed {
+            _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_DEL, capture.fd, 0, 0)
+            Glibc.close(capture.fd)
+            watched.captures[kind] = nil
+            watched.collected[kind] = capture.buffer
+        } else {
+            watched.captures[kind] = capture
+        }
+    }
+
+    private func feed(_ watched: inout Watched) {
+        guard let fd = watched.stdinFD else { return }
+        while watched.stdinOffset < watched.stdinBytes.count {
+            let written = watched.stdinBytes.withUnsafeBytes {
+                Glibc.write(fd, $0.baseAddress! + watched.stdinOffset, $0.count - watched.stdinOffset)
+            }
+            if written > 0 {
+                watched.stdinOffset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else if written < 0 && errno == EAGAIN {
+                return
+            } else {
+                break // EPIPE: the command stopped reading
+            }
+        }
+        closeStdin(&watched, fd)
+    }
+
+    private func closeStdin(_ watched: inout Watched, _ fd: Int32) {
+        _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_DEL, fd, 0, 0)
+        Glibc.close(fd)
+        watched.stdinFD = nil
+        watched.stdinBytes = []
+    }
+}

@@ -1,0 +1,212 @@
+/// A value and where it was written, for diagnostics that come after decoding (unknown
+/// stage in `needs`, paths that escape the workdir, cycles).
+public struct Located<Value: Sendable>: Sendable {
+    public var value: Value
+    public var mark: SourceMark
+    public var length: Int
+
+    public init(_ value: Value, at node: YAMLNode) {
+        self.value = value
+        self.mark = node.start
+        self.length = node.underlineLength
+    }
+
+    func error(_ message: String) -> Diagnostic { Diagnostic(.error, message, at: mark, length: length) }
+    func warning(_ message: String) -> Diagnostic { Diagnostic(.warning, message, at: mark, length: length) }
+}
+
+extension Located: Equatable where Value: Equatable {}
+extension Located: Hashable where Value: Hashable {}
+
+/// A manifest as written (version 1), decoded from YAML but not yet resolved: policies are
+/// still named and partial, paths still relative. `Planner` turns it into a `Plan`.
+public struct Manifest: Sendable {
+    public var path: String
+    public var version: Int = 1
+    public var name: String
+    public var description: String?
+    /// `workdir:` as written, or `nil` for the manifest's folder.
+    public var workdir: Located<String>?
+    public var env: [(key: String, value: String)] = []
+    public var policies: [(name: Located<String>, policy: PolicySpec)] = []
+    public var defaults = Defaults()
+    public var stages: [StageSpec] = []
+    /// Where `stages:` is (or the document start), for "no stages".
+    public var stagesMark: SourceMark = SourceMark(line: 1, column: 1)
+
+    public struct Defaults: Sendable {
+        public var policy: PolicyReference?
+        public var timeout: Duration?
+        public var retry: RetrySpec?
+    }
+}
+
+/// `policy:` of a stage, member or reducer: the name of a policy in `policies:`, or a
+/// policy written in place.
+public enum PolicyReference: Sendable {
+    case named(Located<String>)
+    case inline(PolicySpec)
+}
+
+/// A policy as written: every field optional, so `extends` can tell "not set" from "set".
+public struct PolicySpec: Sendable {
+    public var mark: SourceMark
+    public var extends: [Located<String>] = []
+    public var description: String?
+    // filesystem
+    public var read: [Located<String>]?
+    public var write: [Located<String>]?
+    public var deny: [Located<String>]?
+    public var devices: Bool?
+    // network
+    public var netAllow: [String]?
+    public var netBind: [UInt16]?
+    public var udp: Bool?
+    public var icmp: Bool?
+    public var portRemap: Bool?
+    // limits
+    public var memory: UInt64?
+    public var processes: Int?
+    public var cpu: Int?
+    public var openFiles: Int?
+    public var cpuCores: [Int]?
+    public var numCPUs: Int?
+    // determinism
+    public var timeStart: Int64?
+    public var randomSeed: UInt64?
+    public var deterministicDirs: Bool?
+    public var noRandomizeMemory: Bool?
+    public var noHugePages: Bool?
+    public var noCoredump: Bool?
+    // syscalls
+    public var denySyscalls: [String]?
+    public var allowSyscalls: [String]?
+    public var extraDeny: [String]?
+    public var extraAllow: [String]?
+    // environment
+    public var cleanEnv: Bool?
+    public var env: [(key: String, value: String)]?
+    public var allowDegraded: Bool?
+
+    public init(mark: SourceMark) { self.mark = mark }
+}
+
+/// The command of a stage, member, worker or reducer: a string runs under `/bin/sh -c`, a
+/// list is the argv itself (no shell).
+public enum CommandSpec: Sendable, Hashable {
+    case shell(String)
+    case argv([String])
+
+    public var argv: [String] {
+        switch self {
+        case .shell(let s): return ["/bin/sh", "-c", s]
+        case .argv(let a): return a
+        }
+    }
+}
+
+/// A process inside a stage: a pipeline member or a reducer.
+public struct ProcessSpec: Sendable {
+    public var mark: SourceMark
+    public var run: CommandSpec
+    public var policy: PolicyReference?
+    public var env: [(key: String, value: String)] = []
+    public var cwd: Located<String>?
+}
+
+public struct StageSpec: Sendable {
+    public var name: Located<String>
+    public var description: String?
+    public var needs: [Located<String>] = []
+    public var run: CommandSpec?
+    public var pipeline: [ProcessSpec]?
+    public var map: MapSpec?
+    public var reduce: ProcessSpec?
+    public var policy: PolicyReference?
+    public var env: [(key: String, value: String)] = []
+    public var cwd: Located<String>?
+    public var timeout: Duration?
+    public var retry: RetrySpec?
+    public var condition: StageCondition = .success
+    public var allowFailures: FailureAllowance?
+}
+
+public struct MapSpec: Sendable {
+    public var mark: SourceMark
+    public var over: ItemSourceSpec
+    public var maxParallel: Int?
+}
+
+public enum ItemSourceSpec: Sendable {
+    case items([String])
+    case shards(Int)
+    case glob(Located<String>)
+    case lines(Located<String>)
+}
+
+/// When a stage runs, given how the stages it needs ended (`if:`).
+public enum StageCondition: String, Sendable, Hashable, Codable {
+    /// All needed stages succeeded (the default).
+    case success
+    /// At least one needed stage failed.
+    case failure
+    /// Whatever happened before.
+    case always
+}
+
+/// How many map workers may fail while the stage still succeeds (`allow_failures`).
+public enum FailureAllowance: Sendable, Hashable, Codable {
+    case count(Int)
+    case percent(Double)
+
+    /// Failures tolerated out of `total` workers.
+    public func tolerated(of total: Int) -> Int {
+        switch self {
+        case .count(let n): return n
+        case .percent(let p): return Int((Double(total) * p / 100).rounded(.down))
+        }
+    }
+}
+
+public struct RetrySpec: Sendable, Hashable, Codable {
+    /// Extra attempts after the first.
+    public var limit: Int
+    /// Why a run may be retried; the default is any `failure`.
+    public var on: [RetryReason]
+    public var backoff: Backoff
+
+    public init(limit: Int, on: [RetryReason] = [.failure], backoff: Backoff = Backoff()) {
+        self.limit = limit
+        self.on = on
+        self.backoff = backoff
+    }
+}
+
+/// Wait `delay` before the first retry, then multiply by `factor`, never above `max`.
+public struct Backoff: Sendable, Hashable, Codable {
+    public var delay: Duration = .zero
+    public var factor: Double = 1
+    public var max: Duration?
+
+    public init(delay: Duration = .zero, factor: Double = 1, max: Duration? = nil) {
+        self.delay = delay
+        self.factor = factor
+        self.max = max
+    }
+
+    /// The wait before retry number `attempt` (1 = first retry).
+    public func delay(before attempt: Int) -> Duration {
+        var d = delay
+        if attempt > 1 { for _ in 1..<attempt { d = d * factor } }
+        if let max, d > max { return max }
+        return d
+    }
+}
+
+/// How a stage ended that `retry.on` may name. `failure` stands for all of them.
+public enum RetryReason: String, Sendable, Hashable, Codable {
+    case failure, exit, signal, timeout
+    case memoryLimit = "memory_limit"
+    case processLimit = "process_limit"
+    case spawnFailure = "spawn_failure"
+}

@@ -1,0 +1,328 @@
+/// Node tree → `Manifest`: shapes, types and unknown keys. Cross references (needs,
+/// policy names, cycles, paths) are the planner's job.
+struct ManifestDecoder {
+    var reader = NodeReader()
+
+    mutating func decode(_ root: YAMLNode?, path: String) -> Manifest? {
+        var manifest = Manifest(path: path, name: Self.defaultName(path))
+        guard let root, !root.isNull else {
+            reader.diagnostics.append(Diagnostic(.error, "the manifest is empty; it needs at least 'version: 1' and 'stages'", at: root?.start))
+            return nil
+        }
+        let top = Context()
+        guard let fields = reader.fields(root, top, ManifestVocabulary.manifest, expected: "a mapping with 'version' and 'stages'")
+        else { return nil }
+
+        if let node = fields["version"] {
+            if let version = reader.int(node, top.with("version"), in: 0...Int.max) {
+                if version != 1 { reader.error(top, "unsupported manifest version \(version) (this sandlock-jobs reads version 1)", at: node) }
+                manifest.version = version
+            }
+        } else {
+            reader.diagnostics.append(Diagnostic(.error, "missing 'version: 1'", at: root.start))
+        }
+        if let node = fields["name"], let name = reader.string(node, top.with("name")) { manifest.name = name }
+        if let node = fields["description"] { manifest.description = reader.string(node, top.with("description"), allowEmpty: true) }
+        if let node = fields["workdir"] { manifest.workdir = reader.located(node, top.with("workdir")) }
+        if let node = fields["env"] { manifest.env = reader.environment(node, top.with("env")) ?? [] }
+        if let node = fields["policies"] {
+            let ctx = top.with("policies")
+            for pair in reader.entries(node, ctx, expected: "a mapping of policy names to policies") ?? [] {
+                let name = Located(pair.key.scalarText ?? "", at: pair.key)
+                if let policy = policy(pair.value, Context(owner: "policy '\(name.value)'")) {
+                    manifest.policies.append((name, policy))
+                }
+            }
+        }
+        if let node = fields["defaults"], let d = reader.fields(node, top.with("defaults"), ManifestVocabulary.defaults) {
+            let ctx = top.with("defaults")
+            if let p = d["policy"] { manifest.defaults.policy = policyReference(p, ctx.with("policy")) }
+            if let t = d["timeout"] { manifest.defaults.timeout = reader.duration(t, ctx.with("timeout")) }
+            if let r = d["retry"] { manifest.defaults.retry = retry(r, ctx.with("retry")) }
+        }
+        if let key = fields.keyNode("stages") { manifest.stagesMark = key.start }
+        if let node = fields["stages"] {
+            let pairs = reader.entries(node, top.with("stages"), expected: "a mapping of stage names to stages") ?? []
+            for pair in pairs {
+                if let s = stage(name: pair.key, pair.value) { manifest.stages.append(s) }
+            }
+            if pairs.isEmpty, case .mapping = node.content {
+                reader.diagnostics.append(.error("the manifest has no stages", at: node))
+            }
+        } else {
+            reader.diagnostics.append(Diagnostic(.error, "missing 'stages' (the manifest has no stages)", at: fields.keyNode("stages")?.start ?? root.start))
+        }
+        return manifest
+    }
+
+    static func defaultName(_ path: String) -> String {
+        let file = path.split(separator: "/").last.map(String.init) ?? path
+        for ext in [".yaml", ".yml"] where file.hasSuffix(ext) { return String(file.dropLast(ext.count)) }
+        return file
+    }
+
+    // MARK: Stages
+
+    private mutating func stage(name key: YAMLNode, _ node: YAMLNode) -> StageSpec? {
+        let name = Located(key.scalarText ?? "", at: key)
+        let ctx = Context(owner: "stage '\(name.value)'")
+        if !Self.isValidStageName(name.value) {
+            reader.diagnostics.append(name.error("stage name '\(name.value)' may only contain letters, digits, '_', '-' and '.'"))
+        }
+        guard let f = reader.fields(node, ctx, ManifestVocabulary.stage, expected: "a mapping with 'run' or 'pipeline'")
+        else { return nil }
+        var stage = StageSpec(name: name)
+        if let n = f["description"] { stage.description = reader.string(n, ctx.with("description"), allowEmpty: true) }
+        if let n = f["needs"] { stage.needs = reader.strings(n, ctx.with("needs"), single: true) ?? [] }
+        if let n = f["run"] { stage.run = command(n, ctx.with("run")) }
+        if let n = f["pipeline"], let members = reader.list(n, ctx.with("pipeline")) {
+            if members.isEmpty { reader.error(ctx.with("pipeline"), "a pipeline needs at least one member", at: n) }
+            stage.pipeline = members.enumerated().compactMap { i, m in process(m, ctx.with("pipeline[\(i)]"), ManifestVocabulary.member) }
+        }
+        if let n = f["map"] { stage.map = map(n, ctx.with("map")) }
+        if let n = f["reduce"] { stage.reduce = process(n, ctx.with("reduce"), ManifestVocabulary.reduce) }
+        if let n = f["policy"] { stage.policy = policyReference(n, ctx.with("policy")) }
+        if let n = f["env"] { stage.env = reader.environment(n, ctx.with("env")) ?? [] }
+        if let n = f["cwd"] { stage.cwd = reader.located(n, ctx.with("cwd")) }
+        if let n = f["timeout"] { stage.timeout = reader.duration(n, ctx.with("timeout")) }
+        if let n = f["retry"] { stage.retry = retry(n, ctx.with("retry")) }
+        if let n = f["if"], let c = reader.choice(n, ctx.with("if"), ManifestVocabulary.conditions) {
+            stage.condition = StageCondition(rawValue: c) ?? .success
+        }
+        if let n = f["allow_failures"] {
+            stage.allowFailures = reader.quantity(n, ctx.with("allow_failures"), "a number of workers or a percentage like 10%") { text in
+                if let count = Int(text), count >= 0 { return FailureAllowance.count(count) }
+                return Quantities.percent(text).map(FailureAllowance.percent)
+            }
+        }
+
+        // Shape rules between keys.
+        let hasRun = f.pairs["run"] != nil, hasPipeline = f.pairs["pipeline"] != nil
+        if hasRun && hasPipeline, let k = f.keyNode("pipeline") {
+            reader.error(ctx, "'run' and 'pipeline' are exclusive; a stage has one of them", at: k)
+        } else if !hasRun && !hasPipeline {
+            reader.error(ctx, "a stage needs 'run' (one command) or 'pipeline' (commands joined by pipes)", at: key)
+        }
+        if hasPipeline, let k = f.keyNode("map") {
+            reader.error(ctx, "a map stage runs one command per item; use 'run', not 'pipeline'", at: k)
+        }
+        if f.pairs["map"] == nil {
+            for key in ["reduce", "allow_failures"] {
+                if let k = f.keyNode(key) { reader.error(ctx, "'\(key)' applies to map stages only (add 'map:')", at: k) }
+            }
+        }
+        return stage
+    }
+
+    static func isValidStageName(_ name: String) -> Bool {
+        !name.isEmpty && name.first != "." && name.first != "-"
+            && name.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_-.".unicodeScalars.contains($0)) }
+    }
+
+    private mutating func command(_ node: YAMLNode, _ ctx: Context) -> CommandSpec? {
+        switch node.content {
+        case .scalar(let s) where !node.isNull && !s.text.isEmpty:
+            return .shell(s.text)
+        case .sequence(let items) where !items.isEmpty:
+            let argv = items.compactMap { reader.string($0, ctx, allowEmpty: true) }
+            return argv.count == items.count ? .argv(argv) : nil
+        default:
+            reader.mismatch(ctx, "a command (a string for /bin/sh -c, or a non-empty list for argv)", node)
+            return nil
+        }
+    }
+
+    private mutating func process(_ node: YAMLNode, _ ctx: Context, _ vocabulary: [String]) -> ProcessSpec? {
+        guard let f = reader.fields(node, ctx, vocabulary, expected: "a mapping with 'run'") else { return nil }
+        guard let runNode = f["run"] else {
+            reader.error(ctx, "missing 'run'", at: node)
+            return nil
+        }
+        guard let run = command(runNode, ctx.with("run")) else { return nil }
+        var p = ProcessSpec(mark: node.start, run: run)
+        if let n = f["policy"] { p.policy = policyReference(n, ctx.with("policy")) }
+        if let n = f["env"] { p.env = reader.environment(n, ctx.with("env")) ?? [] }
+        if let n = f["cwd"] { p.cwd = reader.located(n, ctx.with("cwd")) }
+        return p
+    }
+
+    private mutating func map(_ node: YAMLNode, _ ctx: Context) -> MapSpec? {
+        guard let f = reader.fields(node, ctx, ManifestVocabulary.map) else { return nil }
+        var maxParallel: Int?
+        if let n = f["max_parallel"] { maxParallel = reader.int(n, ctx.with("max_parallel"), in: 1...Int.max) }
+        guard let overNode = f["over"] else {
+            reader.error(ctx, "missing 'over' (glob, items, shards or lines)", at: node)
+            return nil
+        }
+        let octx = ctx.with("over")
+        guard let o = reader.fields(overNode, octx, ManifestVocabulary.over, expected: "a mapping with one of glob, items, shards, lines")
+        else { return nil }
+        let given = o.order.filter { o[$0] != nil }
+        guard let kind = given.first else {
+            reader.error(octx, "needs one of 'glob', 'items', 'shards' or 'lines'", at: overNode)
+            return nil
+        }
+        for extra in given.dropFirst() {
+            if let k = o.keyNode(extra) { reader.error(octx, "'\(kind)' and '\(extra)' are exclusive; a fan-out has one source", at: k) }
+        }
+        let value = o[kind]!
+        let source: ItemSourceSpec?
+        switch kind {
+        case "items":
+            if let items = reader.list(value, octx.with("items")) {
+                let strings = items.compactMap { item -> String? in
+                    guard case .scalar(let s) = item.content, !item.isNull else {
+                        reader.mismatch(octx.with("items"), "a scalar item", item)
+                        return nil
+                    }
+                    return s.text
+                }
+                if items.isEmpty { reader.error(octx.with("items"), "the list of items is empty", at: value) }
+                source = strings.count == items.count && !items.isEmpty ? .items(strings) : nil
+            } else { source = nil }
+        case "shards":
+            source = reader.int(value, octx.with("shards"), in: 1...1_000_000).map(ItemSourceSpec.shards)
+        case "glob":
+            source = reader.located(value, octx.with("glob")).map(ItemSourceSpec.glob)
+        default:
+            source = reader.located(value, octx.with("lines")).map(ItemSourceSpec.lines)
+        }
+        guard let source else { return nil }
+        return MapSpec(mark: node.start, over: source, maxParallel: maxParallel)
+    }
+
+    private mutating func retry(_ node: YAMLNode, _ ctx: Context) -> RetrySpec? {
+        if case .scalar = node.content {
+            return reader.int(node, ctx, in: 0...100).map { RetrySpec(limit: $0) }
+        }
+        guard let f = reader.fields(node, ctx, ManifestVocabulary.retry, expected: "a number of retries or a mapping with 'limit'") else { return nil }
+        var spec = RetrySpec(limit: 1)
+        if let n = f["limit"], let limit = reader.int(n, ctx.with("limit"), in: 0...100) { spec.limit = limit }
+        if let n = f["on"], let items = reader.list(n, ctx.with("on"), single: true) {
+            spec.on = items.compactMap { item in
+                reader.choice(item, ctx.with("on"), ManifestVocabulary.retryReasons).flatMap(RetryReason.init(rawValue:))
+            }
+        }
+        if let n = f["backoff"] {
+            let bctx = ctx.with("backoff")
+            if case .scalar = n.content {
+                spec.backoff.delay = reader.duration(n, bctx) ?? .zero
+            } else if let b = reader.fields(n, bctx, ManifestVocabulary.backoff, expected: "a duration or a mapping with 'delay'") {
+                if let d = b["delay"] { spec.backoff.delay = reader.duration(d, bctx.with("delay")) ?? .zero }
+                if let m = b["max"] { spec.backoff.max = reader.duration(m, bctx.with("max")) }
+                if let x = b["factor"] {
+                    spec.backoff.factor = reader.quantity(x, bctx.with("factor"), "a factor of at least 1 like 2 or 1.5") { text in
+                        Quantities.decimal(text).flatMap { $0 >= 1 && $0 <= 100 ? $0 : nil }
+                    } ?? 1
+                }
+            }
+        }
+        return spec
+    }
+
+    // MARK: Policies
+
+    private mutating func policyReference(_ node: YAMLNode, _ ctx: Context) -> PolicyReference? {
+        if case .scalar = node.content {
+            return reader.located(node, ctx).map(PolicyReference.named)
+        }
+        return policy(node, ctx).map(PolicyReference.inline)
+    }
+
+    mutating func policy(_ node: YAMLNode, _ ctx: Context) -> PolicySpec? {
+        guard let f = reader.fields(node, ctx, ManifestVocabulary.policy, expected: "a policy (a mapping of sections) or a policy name")
+        else { return nil }
+        var p = PolicySpec(mark: node.start)
+        if let n = f["extends"] { p.extends = reader.strings(n, ctx.with("extends"), single: true) ?? [] }
+        if let n = f["description"] { p.description = reader.string(n, ctx.with("description"), allowEmpty: true) }
+        if let n = f["allow_degraded"] { p.allowDegraded = reader.bool(n, ctx.with("allow_degraded")) }
+
+        if let n = f["filesystem"] {
+            let c = ctx.with("filesystem")
+            if let s = reader.fields(n, c, ManifestVocabulary.filesystem) {
+                if let v = s["read"] { p.read = reader.strings(v, c.with("read")) }
+                if let v = s["write"] { p.write = reader.strings(v, c.with("write")) }
+                if let v = s["deny"] { p.deny = reader.strings(v, c.with("deny")) }
+                if let v = s["devices"] { p.devices = reader.bool(v, c.with("devices")) }
+            }
+        }
+        if let n = f["network"] {
+            let c = ctx.with("network")
+            if let s = reader.fields(n, c, ManifestVocabulary.network) {
+                if let v = s["allow"], let endpoints = reader.strings(v, c.with("allow")) {
+                    p.netAllow = endpoints.compactMap { e in
+                        if Self.isEndpoint(e.value) { return e.value }
+                        reader.diagnostics.append(e.error(c.with("allow").message("expected 'host:port' or ':port', found '\(e.value)'")))
+                        return nil
+                    }
+                }
+                if let v = s["bind"] { p.netBind = reader.ints(v, c.with("bind"), in: 1...65535)?.map { UInt16($0) } }
+                if let v = s["udp"] { p.udp = reader.bool(v, c.with("udp")) }
+                if let v = s["icmp"] { p.icmp = reader.bool(v, c.with("icmp")) }
+                if let v = s["port_remap"] { p.portRemap = reader.bool(v, c.with("port_remap")) }
+            }
+        }
+        if let n = f["limits"] {
+            let c = ctx.with("limits")
+            if let s = reader.fields(n, c, ManifestVocabulary.limits) {
+                if let v = s["memory"] { p.memory = reader.size(v, c.with("memory")) }
+                if let v = s["processes"] { p.processes = reader.int(v, c.with("processes"), in: 1...Int.max) }
+                if let v = s["cpu"] { p.cpu = reader.int(v, c.with("cpu"), in: 1...Int.max) }
+                if let v = s["open_files"] { p.openFiles = reader.int(v, c.with("open_files"), in: 1...Int.max) }
+                if let v = s["cpu_cores"] { p.cpuCores = reader.ints(v, c.with("cpu_cores"), in: 0...4095) }
+                if let v = s["num_cpus"] { p.numCPUs = reader.int(v, c.with("num_cpus"), in: 1...4096) }
+            }
+        }
+        if let n = f["determinism"] {
+            let c = ctx.with("determinism")
+            if let s = reader.fields(n, c, ManifestVocabulary.determinism) {
+                if let v = s["time_start"] {
+                    p.timeStart = reader.quantity(v, c.with("time_start"), "a time like 2000-01-01T00:00:00Z or Unix seconds", Quantities.timestamp)
+                }
+                if let v = s["random_seed"] {
+                    p.randomSeed = reader.quantity(v, c.with("random_seed"), "a non-negative integer seed") { UInt64($0) }
+                }
+                if let v = s["deterministic_dirs"] { p.deterministicDirs = reader.bool(v, c.with("deterministic_dirs")) }
+                if let v = s["no_randomize_memory"] { p.noRandomizeMemory = reader.bool(v, c.with("no_randomize_memory")) }
+                if let v = s["no_huge_pages"] { p.noHugePages = reader.bool(v, c.with("no_huge_pages")) }
+                if let v = s["no_coredump"] { p.noCoredump = reader.bool(v, c.with("no_coredump")) }
+            }
+        }
+        if let n = f["syscalls"] {
+            let c = ctx.with("syscalls")
+            if let s = reader.fields(n, c, ManifestVocabulary.syscalls) {
+                if let v = s["deny"] { p.denySyscalls = syscallNames(v, c.with("deny")) }
+                if let v = s["allow"] { p.allowSyscalls = syscallNames(v, c.with("allow")) }
+                if let v = s["extra_deny"] { p.extraDeny = syscallNames(v, c.with("extra_deny")) }
+                if let v = s["extra_allow"] { p.extraAllow = syscallNames(v, c.with("extra_allow")) }
+            }
+        }
+        if let n = f["environment"] {
+            let c = ctx.with("environment")
+            if let s = reader.fields(n, c, ManifestVocabulary.environment) {
+                if let v = s["clean"] { p.cleanEnv = reader.bool(v, c.with("clean")) }
+                if let v = s["env"] { p.env = reader.environment(v, c.with("env")) }
+            }
+        }
+        return p
+    }
+
+    private mutating func syscallNames(_ node: YAMLNode, _ ctx: Context) -> [String]? {
+        guard let names = reader.strings(node, ctx) else { return nil }
+        return names.compactMap { name in
+            if name.value.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isLowercase || ("0"..."9").contains($0) || $0 == "_") }) {
+                return name.value
+            }
+            reader.diagnostics.append(name.error(ctx.message("'\(name.value)' is not a syscall or group name (lowercase letters, digits, '_')")))
+            return nil
+        }
+    }
+
+    /// `host:port` or `:port`, port 1…65535; IPv6 hosts in brackets (`[::1]:53`).
+    static func isEndpoint(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":") else { return false }
+        let host = text[..<colon]
+        guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return false }
+        return !host.contains(" ") && (!host.contains(":") || (host.hasPrefix("[") && host.hasSuffix("]")))
+    }
+}

@@ -1,3 +1,0 @@
-// The job runner library: manifest → validation → plan → runner → run directory.
-// Built up by the manifest and runner issues.
-import SandlockCore

@@ -1,0 +1,29 @@
+import ArgumentParser
+import SandlockCore
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Print the Landlock ABI and which protections this kernel can enforce.",
+        discussion: "Exits 0 when every protection is available, 1 otherwise."
+    )
+
+    func run() throws {
+        let support = KernelSupport.probe()
+        print(support.landlockABI > 0 ? "Landlock ABI: \(support.landlockABI)" : "Landlock: not available")
+        for feature in support.features {
+            let state = feature.available ? "available" : "UNAVAILABLE"
+            print("  \(feature.name.padding(to: 36))\(state.padding(to: 13))(\(feature.detail))")
+        }
+        if !support.complete {
+            print("Some protections are missing: sandboxes refuse to start unless --allow-degraded is given.")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SandlockCore
+import Synchronization
+
+/// Turns SIGINT, SIGTERM and SIGHUP sent to the CLI into a kill of the sandbox's whole
+/// tree (the sandbox runs in its own session, so the terminal's Ctrl-C reaches only us).
+/// The signals are blocked process-wide before any thread starts and taken with sigwait()
+/// on a dedicated thread.
+final class SignalForwarder: Sendable {
+    static let shared = SignalForwarder()
+    static let forwarded: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    private let target = Mutex<SandboxProcess?>(nil)
+    private let received = Atomic<Int32>(0)
+
+    /// Must run before any other thread exists, so every thread inherits the mask.
+    private init() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in Self.forwarded { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let unmanaged = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        pthread_create(&thread, nil, { context in
+            let forwarder = Unmanaged<SignalForwarder>.fromOpaque(context!).takeRetainedValue()
+            forwarder.loop()
+            return nil
+        }, unmanaged.toOpaque())
+        pthread_detach(thread)
+    }
+
+    /// The sandbox to kill; a signal that came before it existed kills it at once.
+    func forward(to process: SandboxProcess) {
+        target.withLock { $0 = process }
+        if received.load(ordering: .acquiring) != 0 { process.kill() }
+    }
+
+    /// The signal that ended the run, if any.
+    var signal: Int32? {
+        let value = received.load(ordering: .acquiring)
+        return value == 0 ? nil : value
+    }
+
+    private func loop() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in Self.forwarded { sigaddset(&set, signal) }
+        while true {
+            var signal: Int32 = 0
+            guard sigwait(&set, &signal) == 0 else { continue }
+            received.store(signal, ordering: .releasing)
+            target.withLock { $0?.kill() }
+        }
+    }
+}
