@@ -60,9 +60,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A C program the tests run inside sandboxes: it performs one action and prints
+        // "ok" or the errno name.
+        .executableTarget(name: "sandlock-test-probe", path: "Tests/Probe"),
+        // Paths of the built binaries, temp directories, the base policy of the tests.
+        .target(
+            name: "SandlockTestSupport",
+            dependencies: ["SandlockCore"],
+            path: "Tests/Support",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SandlockCoreTests",
-            dependencies: ["SandlockCore", "CSandlock"],
+            dependencies: ["SandlockCore", "SandlockTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -73,7 +83,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["SandlockCore"],
+            dependencies: ["SandlockCore", "SandlockTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -134,8 +134,15 @@ static int command_main(void *opaque) {
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) report_failure(FD_ERROR, CSL_STEP_SIGNALS);
+    /* Two programs in allowlist mode: the kernel runs both and the stricter verdict wins. */
     if (plan->bpf != NULL) {
         struct sock_fprog program = { .len = plan->bpf_len, .filter = (struct sock_filter *)plan->bpf };
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
+            report_failure(FD_ERROR, CSL_STEP_SECCOMP);
+    }
+    if (plan->allowlist_bpf != NULL) {
+        struct sock_fprog program = { .len = plan->allowlist_bpf_len,
+                                      .filter = (struct sock_filter *)plan->allowlist_bpf };
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
             report_failure(FD_ERROR, CSL_STEP_SECCOMP);
     }

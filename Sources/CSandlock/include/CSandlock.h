@@ -162,6 +162,8 @@ struct csl_spawn_plan {
     int ruleset_fd;                /* Landlock ruleset or -1 */
     const struct sock_filter *bpf; /* seccomp program or NULL */
     unsigned short bpf_len;
+    const struct sock_filter *allowlist_bpf; /* second program (allowlist mode) or NULL */
+    unsigned short allowlist_bpf_len;
     int status_fd;                 /* write end: init's struct csl_init_report */
     int control_fd;                /* read end: a byte or EOF kills the sandbox */
     int error_fd;                  /* write end: {step, errno} */

@@ -75,8 +75,9 @@ struct LandlockRuleset: ~Copyable {
 
     /// Builds the ruleset for a policy: every right of the running ABI is handled, so what
     /// is not granted is denied. Paths are opened with O_PATH here, in the parent.
-    init(policy: Policy, extraReadWrite: [String] = [], abi: Int = Landlock.abi) throws(SandboxError) {
-        let needed = Landlock.Protection.allCases
+    init(policy: Policy, extraReadWrite: [String] = [], handleNetwork: Bool = true,
+         abi: Int = Landlock.abi) throws(SandboxError) {
+        let needed = Landlock.Protection.allCases.filter { handleNetwork || $0 != .netTCP }
         let missing = needed.filter { $0.minimumABI > abi }
         if let first = missing.first, !policy.allowDegraded {
             throw SandboxError.kernelFeatureMissing(
@@ -90,7 +91,7 @@ struct LandlockRuleset: ~Copyable {
                 field: "fs_readable/fs_writable")
         }
         let handledFS = Landlock.filesystemRights(abi: abi)
-        let handledNet: UInt64 = abi >= 4 ? UInt64(CSL_LL_NET_BIND_TCP | CSL_LL_NET_CONNECT_TCP) : 0
+        let handledNet: UInt64 = handleNetwork && abi >= 4 ? UInt64(CSL_LL_NET_BIND_TCP | CSL_LL_NET_CONNECT_TCP) : 0
         let scoped: UInt64 = abi >= 6 ? UInt64(CSL_LL_SCOPE_ABSTRACT_UNIX_SOCKET | CSL_LL_SCOPE_SIGNAL) : 0
         let fd = csl_landlock_create_ruleset(handledFS, handledNet, scoped, Int32(abi))
         guard fd >= 0 else {

@@ -5,14 +5,17 @@ import CSandlock
 import CSeccomp
 import Synchronization
 
-/// A seccomp-bpf program compiled with libseccomp in the parent and installed raw by the
+/// seccomp-bpf programs compiled with libseccomp in the parent and installed raw by the
 /// child (libseccomp allocates, so it never runs after fork). Programs are cached by the
 /// policy fields they depend on: a job run with a thousand shards compiles once.
 struct SeccompProgram: Sendable {
-    /// The `struct sock_filter` array, as exported by `seccomp_export_bpf`.
+    /// The deny list and the argument filters: a `struct sock_filter` array, as exported by
+    /// `seccomp_export_bpf`.
     let bytes: [UInt8]
-
-    var instructionCount: Int { bytes.count / 8 }
+    /// Allowlist mode only: a second program that denies every syscall not listed. The
+    /// kernel applies both and the stricter verdict wins, so the argument filters of the
+    /// first program keep working for allowed syscalls.
+    let allowlistBytes: [UInt8]?
 
     /// The syscall-relevant part of a policy: the cache key.
     struct Rules: Hashable, Sendable {
@@ -73,23 +76,28 @@ private struct SeccompCompiler {
     private static let eperm = csl_scmp_act_errno(EPERM)
 
     func compile() throws(SandboxError) -> SeccompProgram {
-        let allowlist = rules.allow
-        let defaultAction = allowlist == nil ? csl_scmp_act_allow() : Self.eperm
+        let filters = try Self.withContext(defaultAction: csl_scmp_act_allow()) { context throws(SandboxError) in
+            if rules.allow == nil { try addDenyList(context) }
+            try addArgumentFilters(context)
+        }
+        guard let allowlist = rules.allow else { return SeccompProgram(bytes: filters, allowlistBytes: nil) }
+        let allowed = try Self.withContext(defaultAction: Self.eperm) { context throws(SandboxError) in
+            for name in Set(allowlist + ["execve"]) where name != "clone3" {
+                try add(context, csl_scmp_act_allow(), name, [], userSupplied: true)
+            }
+            try add(context, csl_scmp_act_errno(ENOSYS), "clone3", [])
+        }
+        return SeccompProgram(bytes: filters, allowlistBytes: allowed)
+    }
+
+    private static func withContext(defaultAction: UInt32, _ build: (scmp_filter_ctx) throws(SandboxError) -> Void) throws(SandboxError) -> [UInt8] {
         guard let context = seccomp_init(defaultAction) else {
             throw .systemCall("seccomp_init", .EINVAL)
         }
         defer { seccomp_release(context) }
         // Another architecture's syscall numbers would bypass every rule: kill the process.
         _ = seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, csl_scmp_act_kill_process())
-
-        if let allowlist {
-            for name in Set(allowlist + ["execve"]) {
-                try add(context, csl_scmp_act_allow(), name, [], userSupplied: true)
-            }
-        } else {
-            try addDenyList(context)
-        }
-        try addArgumentFilters(context, allowlist: allowlist.map(Set.init))
+        try build(context)
         return try export(context)
     }
 
@@ -113,59 +121,47 @@ private struct SeccompCompiler {
     }
 
     /// Filters on arguments that BPF can read (never pointers).
-    private func addArgumentFilters(_ context: scmp_filter_ctx, allowlist: Set<String>?) throws(SandboxError) {
-        // With an allowlist, a syscall that is not allowed is already denied as a whole.
-        func filtered(_ name: String) -> Bool { allowlist?.contains(name) ?? true }
+    private func addArgumentFilters(_ context: scmp_filter_ctx) throws(SandboxError) {
         let int32Mask: UInt64 = 0xffff_ffff
 
-        if filtered("clone") {
-            let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000,
-                                            0x1000_0000, 0x2000_0000, 0x4000_0000, 0x0000_0080]
-            for flag in namespaceFlags {
-                try add(context, Self.eperm, "clone", [.masked(0, mask: flag, equals: flag)])
-            }
+        let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000,
+                                        0x1000_0000, 0x2000_0000, 0x4000_0000, 0x0000_0080]
+        for flag in namespaceFlags {
+            try add(context, Self.eperm, "clone", [.masked(0, mask: flag, equals: flag)])
         }
         // clone3 passes its flags in memory BPF cannot read: ENOSYS makes libc fall back to clone.
         try add(context, csl_scmp_act_errno(ENOSYS), "clone3", [])
 
-        if filtered("ioctl") {
-            for request: UInt64 in [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */] {
-                try add(context, Self.eperm, "ioctl", [.masked(1, mask: int32Mask, equals: request)])
-            }
+        for request: UInt64 in [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */] {
+            try add(context, Self.eperm, "ioctl", [.masked(1, mask: int32Mask, equals: request)])
         }
-        if filtered("prctl") {
-            for option: UInt64 in [4 /* PR_SET_DUMPABLE */, 28 /* PR_SET_SECUREBITS */, 0x5961_6d61 /* PR_SET_PTRACER */] {
-                try add(context, Self.eperm, "prctl", [.masked(0, mask: int32Mask, equals: option)])
-            }
+        for option: UInt64 in [4 /* PR_SET_DUMPABLE */, 28 /* PR_SET_SECUREBITS */, 0x5961_6d61 /* PR_SET_PTRACER */] {
+            try add(context, Self.eperm, "prctl", [.masked(0, mask: int32Mask, equals: option)])
         }
-        if filtered("personality") {
-            // Only the query form personality(0xffffffff) stays allowed.
-            try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_LT, 0xffff_ffff)])
-            try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_GT, 0xffff_ffff)])
-        }
-        if filtered("socket") {
-            let typeMask: UInt64 = 0xf // SOCK_TYPE_MASK: the low bits, without NONBLOCK/CLOEXEC
-            for family: UInt64 in [2 /* AF_INET */, 10 /* AF_INET6 */] {
-                let domain = ArgumentCondition.masked(0, mask: int32Mask, equals: family)
-                try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: 3 /* SOCK_RAW */)])
-                try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: 10 /* SOCK_PACKET */)])
-                if !rules.allowUDP {
-                    let dgram = ArgumentCondition.masked(1, mask: typeMask, equals: 2 /* SOCK_DGRAM */)
-                    if rules.allowICMP {
-                        let icmp: UInt64 = family == 2 ? 1 : 58 // IPPROTO_ICMP / IPPROTO_ICMPV6
-                        try add(context, Self.eperm, "socket", [domain, dgram, .compare(2, SCMP_CMP_NE, icmp)])
-                    } else {
-                        try add(context, Self.eperm, "socket", [domain, dgram])
-                    }
+        // Only the query form personality(0xffffffff) stays allowed.
+        try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_LT, 0xffff_ffff)])
+        try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_GT, 0xffff_ffff)])
+        let typeMask: UInt64 = 0xf // SOCK_TYPE_MASK: the low bits, without NONBLOCK/CLOEXEC
+        for family: UInt64 in [2 /* AF_INET */, 10 /* AF_INET6 */] {
+            let domain = ArgumentCondition.masked(0, mask: int32Mask, equals: family)
+            try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: 3 /* SOCK_RAW */)])
+            try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: 10 /* SOCK_PACKET */)])
+            if !rules.allowUDP {
+                let dgram = ArgumentCondition.masked(1, mask: typeMask, equals: 2 /* SOCK_DGRAM */)
+                if rules.allowICMP {
+                    let icmp: UInt64 = family == 2 ? 1 : 58 // IPPROTO_ICMP / IPPROTO_ICMPV6
+                    try add(context, Self.eperm, "socket", [domain, dgram, .compare(2, SCMP_CMP_NE, icmp)])
+                } else {
+                    try add(context, Self.eperm, "socket", [domain, dgram])
                 }
             }
-            for family: UInt64 in [17 /* AF_PACKET */, 38 /* AF_ALG */] {
-                try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: family)])
-            }
-            // Netlink: routing queries (getaddrinfo, ip addr) only.
-            try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: 16 /* AF_NETLINK */),
-                                                    .compare(2, SCMP_CMP_NE, 0 /* NETLINK_ROUTE */)])
         }
+        for family: UInt64 in [17 /* AF_PACKET */, 38 /* AF_ALG */] {
+            try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: family)])
+        }
+        // Netlink: routing queries (getaddrinfo, ip addr) only.
+        try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: 16 /* AF_NETLINK */),
+                                                .compare(2, SCMP_CMP_NE, 0 /* NETLINK_ROUTE */)])
     }
 
     struct ArgumentCondition {
@@ -197,7 +193,7 @@ private struct SeccompCompiler {
         }
     }
 
-    private func export(_ context: scmp_filter_ctx) throws(SandboxError) -> SeccompProgram {
+    private static func export(_ context: scmp_filter_ctx) throws(SandboxError) -> [UInt8] {
         let memfd = csl_memfd("sandlock-bpf")
         guard memfd >= 0 else { throw .systemCall("memfd_create", .current) }
         let file = FileDescriptor(adopting: memfd)
@@ -207,6 +203,6 @@ private struct SeccompCompiler {
         var bytes = [UInt8](repeating: 0, count: size)
         let read = bytes.withUnsafeMutableBytes { pread(file.rawValue, $0.baseAddress, size, 0) }
         guard read == size else { throw .systemCall("pread(bpf)", .current) }
-        return SeccompProgram(bytes: bytes)
+        return bytes
     }
 }

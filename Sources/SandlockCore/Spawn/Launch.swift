@@ -135,7 +135,8 @@ struct Launch {
 
         let start = csl_monotonic_ns()
         var pidfd: Int32 = -1
-        let pid: pid_t = program.bytes.withUnsafeBytes { bpf in
+        let allowlist = program.allowlistBytes ?? []
+        let pid: pid_t = program.bytes.withUnsafeBytes { bpf in allowlist.withUnsafeBytes { allowlistBPF in
             withCStrings([executable]) { path in
                 withCStrings(argv) { argvPointer in
                     withCStrings(environment.map { "\($0.key)=\($0.value)" }.sorted()) { envPointer in
@@ -143,12 +144,16 @@ struct Launch {
                         plan.argv = UnsafePointer(argvPointer)
                         plan.envp = UnsafePointer(envPointer)
                         plan.bpf = bpf.baseAddress?.assumingMemoryBound(to: sock_filter.self)
-                        plan.bpf_len = UInt16(program.instructionCount)
+                        plan.bpf_len = UInt16(bpf.count / MemoryLayout<sock_filter>.size)
+                        if !allowlistBPF.isEmpty {
+                            plan.allowlist_bpf = allowlistBPF.baseAddress?.assumingMemoryBound(to: sock_filter.self)
+                            plan.allowlist_bpf_len = UInt16(allowlistBPF.count / MemoryLayout<sock_filter>.size)
+                        }
                         return csl_spawn(&plan, &pidfd)
                     }
                 }
             }
-        }
+        } }
         if pid < 0 { throw .systemCall("clone3", .current) }
         let pidfdOwner = FileDescriptor(adopting: pidfd)
         // Only the child may keep the error pipe's write end (its EOF means "exec'd"), and

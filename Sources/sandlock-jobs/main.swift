@@ -1,1 +1,0 @@
-print("sandlock-jobs: not built yet")

@@ -1,0 +1,120 @@
+/*
+ * sandlock-test-probe: performs one action inside (or outside) a sandbox and prints its
+ * outcome as "ok" or the errno name, so tests can tell a Landlock/seccomp denial from a
+ * broken command. Test fixture only.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <termios.h>
+
+static int outcome(long rc) {
+    if (rc >= 0) { puts("ok"); return 0; }
+    const char *name = strerrorname_np(errno);
+    puts(name ? name : "unknown");
+    return 1;
+}
+
+static long raw_syscall(const char *name) {
+    if (!strcmp(name, "mount")) return mount(NULL, NULL, NULL, 0, NULL);
+    if (!strcmp(name, "ptrace")) return syscall(SYS_ptrace, 0 /* TRACEME */, 0, 0, 0);
+    if (!strcmp(name, "bpf")) return syscall(SYS_bpf, 9999, NULL, 0);
+    if (!strcmp(name, "io_uring_setup")) return syscall(SYS_io_uring_setup, 0, NULL);
+    if (!strcmp(name, "keyctl")) return syscall(SYS_keyctl, 9999, 0, 0, 0, 0);
+    if (!strcmp(name, "unshare")) return syscall(SYS_unshare, 0);
+    if (!strcmp(name, "unshare-user")) return syscall(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */);
+    if (!strcmp(name, "clone-newns")) {
+        long pid = syscall(SYS_clone, 0x00020000 /* CLONE_NEWNS */ | SIGCHLD, 0, 0, 0, 0);
+        if (pid == 0) _exit(0);
+        return pid;
+    }
+    if (!strcmp(name, "personality-set")) return syscall(SYS_personality, 0x0040000);
+    if (!strcmp(name, "personality-query")) return syscall(SYS_personality, 0xffffffff);
+    if (!strcmp(name, "getpid")) return syscall(SYS_getpid);
+    if (!strcmp(name, "socket-raw")) return socket(AF_INET, SOCK_RAW, IPPROTO_TCP);
+    if (!strcmp(name, "socket-udp")) return socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (!strcmp(name, "socket-tcp")) return socket(AF_INET6, SOCK_STREAM, 0);
+    if (!strcmp(name, "socket-packet")) return socket(17 /* AF_PACKET */, SOCK_RAW, 0);
+    if (!strcmp(name, "socket-netlink-audit")) return socket(AF_NETLINK, SOCK_RAW, 9 /* NETLINK_AUDIT */);
+    if (!strcmp(name, "socket-netlink-route")) return socket(AF_NETLINK, SOCK_RAW, 0);
+    if (!strcmp(name, "shmget")) return syscall(SYS_shmget, 0 /* IPC_PRIVATE */, 4096, 0600);
+    fprintf(stderr, "probe: unknown syscall %s\n", name);
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: probe ACTION [ARGS]\n"); return 2; }
+    const char *action = argv[1];
+    if (!strcmp(action, "syscall") && argc == 3) return outcome(raw_syscall(argv[2]));
+    if (!strcmp(action, "read") && argc == 3) {
+        int fd = open(argv[2], O_RDONLY);
+        if (fd < 0) return outcome(-1);
+        char buffer[64];
+        return outcome(read(fd, buffer, sizeof buffer));
+    }
+    if (!strcmp(action, "create") && argc == 3) return outcome(open(argv[2], O_WRONLY | O_CREAT | O_EXCL, 0644));
+    if (!strcmp(action, "kill") && argc == 3) return outcome(kill(atoi(argv[2]), 0));
+    if (!strcmp(action, "kill-self")) return outcome(kill(getpid(), 0));
+    if (!strcmp(action, "bind") && argc == 3) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        return outcome(fd < 0 ? -1 : bind(fd, (struct sockaddr *)&address, sizeof address));
+    }
+    if (!strcmp(action, "connect") && argc == 3) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return outcome(fd < 0 ? -1 : connect(fd, (struct sockaddr *)&address, sizeof address));
+    }
+    if (!strcmp(action, "connect-abstract") && argc == 3) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un address = { .sun_family = AF_UNIX };
+        size_t length = strlen(argv[2]);
+        memcpy(address.sun_path + 1, argv[2], length);
+        return outcome(fd < 0 ? -1 : connect(fd, (struct sockaddr *)&address,
+                                             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + length)));
+    }
+    if (!strcmp(action, "tiocsti") || !strcmp(action, "tcgets")) {
+        /* A fresh pty pair; the slave becomes our controlling terminal (we are a session
+         * leader in the sandbox), so only seccomp can refuse TIOCSTI. */
+        int master = posix_openpt(O_RDWR | O_NOCTTY);
+        if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return outcome(-1);
+        int slave = open(ptsname(master), O_RDWR);
+        if (slave < 0) return outcome(-1);
+        ioctl(slave, TIOCSCTTY, 0);
+        if (!strcmp(action, "tcgets")) {
+            struct termios settings;
+            return outcome(ioctl(slave, TCGETS, &settings));
+        }
+        char byte = 'x';
+        return outcome(ioctl(slave, TIOCSTI, &byte));
+    }
+    if (!strcmp(action, "spew") && argc == 3) {
+        /* N bytes on stdout and N on stderr, interleaved, each byte = position mod 251. */
+        long total = atol(argv[2]);
+        char chunk[4096];
+        for (long offset = 0; offset < total; offset += sizeof chunk) {
+            long length = total - offset < (long)sizeof chunk ? total - offset : (long)sizeof chunk;
+            for (long i = 0; i < length; i++) chunk[i] = (char)((offset + i) % 251);
+            if (write(1, chunk, length) != length || write(2, chunk, length) != length) return 3;
+        }
+        return 0;
+    }
+    fprintf(stderr, "probe: unknown action %s\n", action);
+    return 2;
+}
