@@ -8,7 +8,9 @@ internal import CLibYAML
 /// - Duplicate keys in one mapping are errors.
 /// - Alias expansion is bounded (`maxNodes`), so a "billion laughs" document fails cleanly.
 ///
-/// A syntax error stops reading (libyaml cannot recover); everything else is collected.
+/// A syntax error stops reading (libyaml cannot recover), and so do an unknown alias, a
+/// second document and too many nodes; then `root` is `nil`. Duplicate keys and bad merge
+/// keys are collected and reading goes on.
 public struct YAMLReader: Sendable {
     /// Upper bound on nodes after alias expansion.
     public var maxNodes: Int = 1_000_000
@@ -27,20 +29,21 @@ public struct YAMLReader: Sendable {
         var bytes = Array(source.text.utf8)
         let count = bytes.count
         bytes.append(0)
-        bytes.withUnsafeBufferPointer { buffer in
+        let finished = bytes.withUnsafeBufferPointer { buffer -> Bool in
             yaml_parser_set_input_string(&parser, buffer.baseAddress, count)
-            var done = false
-            while !done {
+            while true {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else {
                     builder.diagnostics += Self.syntaxError(parser)
-                    return
+                    return false
                 }
-                done = !builder.consume(event) || event.type == YAML_STREAM_END_EVENT
-                yaml_event_delete(&event)
+                defer { yaml_event_delete(&event) }
+                if !builder.consume(event) { return false }
+                if event.type == YAML_STREAM_END_EVENT { return true }
             }
         }
-        return (builder.root, builder.diagnostics)
+        // A document cut short is not handed on: decoding it would only add noise.
+        return (finished ? builder.root : nil, builder.diagnostics)
     }
 
     private static func syntaxError(_ parser: yaml_parser_t) -> [Diagnostic] {

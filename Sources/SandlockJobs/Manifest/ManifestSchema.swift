@@ -1,0 +1,823 @@
+/// The JSON Schema (2020-12) of the manifest, printed by `sandlock-jobs schema`. It is the
+/// same text as `schemas/sandlock-jobs.schema.json` (a test checks it byte for byte, and
+/// `Scripts/check-schema.py` checks its key sets against `ManifestVocabulary`). Edit the
+/// file, then paste it here between the delimiters.
+public enum ManifestSchema {
+    public static let json = ##"""
+{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://sandlock-jobs.dev/schemas/sandlock-jobs.schema.json",
+  "title": "sandlock-jobs manifest (version 1)",
+  "description": "Stages, pipelines and fan-outs of sandboxed processes. Reference: docs/manifest.md.",
+  "type": "object",
+  "additionalProperties": false,
+  "required": [
+    "version",
+    "stages"
+  ],
+  "properties": {
+    "version": {
+      "const": 1
+    },
+    "name": {
+      "type": "string",
+      "minLength": 1
+    },
+    "description": {
+      "type": "string"
+    },
+    "workdir": {
+      "type": "string",
+      "minLength": 1,
+      "description": "Tree the stages work in (default: the manifest's folder)."
+    },
+    "env": {
+      "description": "Environment variables (name: value).",
+      "type": "object",
+      "propertyNames": {
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+      },
+      "additionalProperties": {
+        "type": [
+          "string",
+          "number",
+          "boolean",
+          "null"
+        ]
+      }
+    },
+    "policies": {
+      "type": "object",
+      "additionalProperties": {
+        "$ref": "#/$defs/policy"
+      },
+      "description": "Named, reusable policies."
+    },
+    "defaults": {
+      "$ref": "#/$defs/defaults"
+    },
+    "stages": {
+      "type": "object",
+      "minProperties": 1,
+      "propertyNames": {
+        "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+      },
+      "additionalProperties": {
+        "$ref": "#/$defs/stage"
+      }
+    }
+  },
+  "$defs": {
+    "defaults": {
+      "description": "Values every stage gets unless it sets its own.",
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "policy": {
+          "description": "The name of a policy in `policies`, or a policy written in place.",
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "$ref": "#/$defs/policy"
+            }
+          ]
+        },
+        "timeout": {
+          "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
+          "anyOf": [
+            {
+              "type": "number",
+              "minimum": 0
+            },
+            {
+              "type": "string",
+              "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
+            }
+          ]
+        },
+        "retry": {
+          "$ref": "#/$defs/retryValue"
+        }
+      }
+    },
+    "policy": {
+      "description": "What a sandboxed process may do; sections are named like sandlock's profile sections.",
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "extends": {
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "type": "array",
+              "items": {
+                "type": "string",
+                "minLength": 1
+              }
+            }
+          ],
+          "description": "Policies this one builds on: lists are joined, scalars overridden; may chain, no cycles."
+        },
+        "description": {
+          "type": "string"
+        },
+        "filesystem": {
+          "$ref": "#/$defs/filesystem"
+        },
+        "network": {
+          "$ref": "#/$defs/network"
+        },
+        "limits": {
+          "$ref": "#/$defs/limits"
+        },
+        "determinism": {
+          "$ref": "#/$defs/determinism"
+        },
+        "syscalls": {
+          "$ref": "#/$defs/syscalls"
+        },
+        "environment": {
+          "$ref": "#/$defs/environment"
+        },
+        "allow_degraded": {
+          "type": "boolean",
+          "description": "Run even when the kernel cannot enforce part of the policy (--allow-degraded)."
+        }
+      }
+    },
+    "filesystem": {
+      "description": "Landlock filesystem rules.",
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "read": {
+          "type": "array",
+          "items": {
+            "type": "string",
+            "minLength": 1
+          },
+          "description": "Trees readable and executable (-r/--fs-read)."
+        },
+        "write": {
+          "type": "array",
+          "items": {
+            "type": "string",
+            "minLength": 1
+          },
+          "description": "Trees writable (-w/--fs-write)."
+        },
+        "deny": {
+          "type": "array",
+          "items": {
+            "type": "string",
+            "minLength": 1
+          },
+          "description": "Carve-outs inside allowed trees (--fs-deny)."
+        },
+        "devices": {
+          "type": "boolean",
+          "description": "/dev/null, /dev/zero, /dev/full, /dev/random, /dev/urandom usable (default true)."
+        }
+      }
+    },
+    "network": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "allow": {
+          "type": "array",
+          "description": "Outbound TCP endpoints host:port or :port (--net-allow).",
+          "items": {
+            "type": "string",
+            "pattern": "^([^\\s:]*|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$"
+          }
+        },
+        "bind": {
+          "type": "array",
+          "description": "TCP ports the process may bind (--net-bind).",
+          "items": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 65535
+          }
+        },
+        "udp": {
+          "type": "boolean",
+          "description": "Allow UDP sockets."
+        },
+        "icmp": {
+          "type": "boolean",
+          "description": "Allow ICMP datagram sockets."
+        },
+        "port_remap": {
+          "type": "boolean",
+          "description": "Virtual port space."
+        }
+      }
+    },
+    "limits": {
+      "description": "Resource limits (-m, -P, -c, --max-open-files, --cpu-cores, --num-cpus).",
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "memory": {
+          "description": "Bytes, or a number with a unit K, M, G, T (powers of 1024; KiB, MB… also accepted): 512M, 1G, 100K.",
+          "anyOf": [
+            {
+              "type": "integer",
+              "minimum": 0
+            },
+            {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?\\s*([kKMGT](i?B|i)?|B)?$"
+            }
+          ]
+        },
+        "processes": {
+          "type": "integer",
+          "minimum": 1
+        },
+        "cpu": {
+          "type": "integer",
+          "minimum": 1,
+          "description": "CPU share in percent of one core."
+        },
+        "open_files": {
+          "type": "integer",
+          "minimum": 1
+        },
+        "cpu_cores": {
+          "type": "array",
+          "items": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 4095
+          }
+        },
+        "num_cpus": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 4096
+        }
+      }
+    },
+    "determinism": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "time_start": {
+          "description": "RFC 3339 time, a date, or Unix seconds.",
+          "anyOf": [
+            {
+              "type": "integer"
+            },
+            {
+              "type": "string",
+              "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
+            }
+          ]
+        },
+        "random_seed": {
+          "anyOf": [
+            {
+              "type": "integer",
+              "minimum": 0
+            },
+            {
+              "type": "string",
+              "pattern": "^[0-9]+$"
+            }
+          ]
+        },
+        "deterministic_dirs": {
+          "type": "boolean"
+        },
+        "no_randomize_memory": {
+          "type": "boolean"
+        },
+        "no_huge_pages": {
+          "type": "boolean"
+        },
+        "no_coredump": {
+          "type": "boolean"
+        }
+      }
+    },
+    "syscalls": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "deny": {
+          "type": "array",
+          "items": {
+            "type": "string",
+            "pattern": "^[a-z0-9_]+$"
+          },
+          "description": "Replaces the default deny list; an empty list keeps the default."
+        },
+        "allow": {
+          "type": "array",
+          "items": {
+            "type": "string",
+            "pattern": "^[a-z0-9_]+$"
+          },
+          "description": "Allowlist mode; an empty list means no allowlist."
+        },
+        "extra_deny": {
+          "type": "array",
+          "items": {
+            "type": "string",
+            "pattern": "^[a-z0-9_]+$"
+          },
+          "description": "Added to the deny list."
+        },
+        "extra_allow": {
+          "type": "array",
+          "items": {
+            "type": "string",
+            "pattern": "^[a-z0-9_]+$"
+          },
+          "description": "Groups taken off the deny list."
+        }
+      }
+    },
+    "environment": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "clean": {
+          "type": "boolean",
+          "description": "Start from a minimal environment (--clean-env)."
+        },
+        "env": {
+          "description": "Environment variables (name: value).",
+          "type": "object",
+          "propertyNames": {
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+          },
+          "additionalProperties": {
+            "type": [
+              "string",
+              "number",
+              "boolean",
+              "null"
+            ]
+          }
+        }
+      }
+    },
+    "stage": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "description": {
+          "type": "string"
+        },
+        "needs": {
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "type": "array",
+              "items": {
+                "type": "string",
+                "minLength": 1
+              }
+            }
+          ],
+          "description": "Stages that must end first."
+        },
+        "run": {
+          "description": "A string runs under /bin/sh -c; a list is the argv itself (no shell).",
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "type": "array",
+              "minItems": 1,
+              "items": {
+                "type": [
+                  "string",
+                  "number",
+                  "boolean"
+                ]
+              }
+            }
+          ]
+        },
+        "pipeline": {
+          "type": "array",
+          "minItems": 1,
+          "items": {
+            "$ref": "#/$defs/member"
+          },
+          "description": "Commands joined by kernel pipes."
+        },
+        "map": {
+          "$ref": "#/$defs/map"
+        },
+        "reduce": {
+          "$ref": "#/$defs/reduce"
+        },
+        "policy": {
+          "description": "The name of a policy in `policies`, or a policy written in place.",
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "$ref": "#/$defs/policy"
+            }
+          ]
+        },
+        "env": {
+          "description": "Environment variables (name: value).",
+          "type": "object",
+          "propertyNames": {
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+          },
+          "additionalProperties": {
+            "type": [
+              "string",
+              "number",
+              "boolean",
+              "null"
+            ]
+          }
+        },
+        "cwd": {
+          "type": "string",
+          "minLength": 1
+        },
+        "timeout": {
+          "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
+          "anyOf": [
+            {
+              "type": "number",
+              "minimum": 0
+            },
+            {
+              "type": "string",
+              "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
+            }
+          ]
+        },
+        "retry": {
+          "$ref": "#/$defs/retryValue"
+        },
+        "if": {
+          "enum": [
+            "success",
+            "failure",
+            "always"
+          ]
+        },
+        "allow_failures": {
+          "description": "Map workers that may fail: a count or a percentage.",
+          "anyOf": [
+            {
+              "type": "integer",
+              "minimum": 0
+            },
+            {
+              "type": "string",
+              "pattern": "^[0-9]+(\\.[0-9]+)?%$"
+            }
+          ]
+        }
+      },
+      "oneOf": [
+        {
+          "required": [
+            "run"
+          ],
+          "not": {
+            "required": [
+              "pipeline"
+            ]
+          }
+        },
+        {
+          "required": [
+            "pipeline"
+          ],
+          "not": {
+            "anyOf": [
+              {
+                "required": [
+                  "run"
+                ]
+              },
+              {
+                "required": [
+                  "map"
+                ]
+              }
+            ]
+          }
+        }
+      ],
+      "dependentRequired": {
+        "reduce": [
+          "map"
+        ],
+        "allow_failures": [
+          "map"
+        ]
+      }
+    },
+    "map": {
+      "description": "Fan-out: one sandboxed worker per item.",
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "over"
+      ],
+      "properties": {
+        "over": {
+          "$ref": "#/$defs/over"
+        },
+        "max_parallel": {
+          "type": "integer",
+          "minimum": 1
+        }
+      }
+    },
+    "over": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "glob": {
+          "type": "string",
+          "minLength": 1
+        },
+        "items": {
+          "type": "array",
+          "minItems": 1,
+          "items": {
+            "type": [
+              "string",
+              "number",
+              "boolean"
+            ]
+          }
+        },
+        "shards": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 1000000
+        },
+        "lines": {
+          "type": "string",
+          "minLength": 1
+        }
+      },
+      "minProperties": 1,
+      "maxProperties": 1
+    },
+    "reduce": {
+      "description": "Gets the workers' stdout, in item order, on stdin.",
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "run"
+      ],
+      "properties": {
+        "run": {
+          "description": "A string runs under /bin/sh -c; a list is the argv itself (no shell).",
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "type": "array",
+              "minItems": 1,
+              "items": {
+                "type": [
+                  "string",
+                  "number",
+                  "boolean"
+                ]
+              }
+            }
+          ]
+        },
+        "policy": {
+          "description": "The name of a policy in `policies`, or a policy written in place.",
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "$ref": "#/$defs/policy"
+            }
+          ]
+        },
+        "env": {
+          "description": "Environment variables (name: value).",
+          "type": "object",
+          "propertyNames": {
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+          },
+          "additionalProperties": {
+            "type": [
+              "string",
+              "number",
+              "boolean",
+              "null"
+            ]
+          }
+        },
+        "cwd": {
+          "type": "string",
+          "minLength": 1
+        }
+      }
+    },
+    "member": {
+      "description": "One command of a pipeline.",
+      "type": "object",
+      "additionalProperties": false,
+      "required": [
+        "run"
+      ],
+      "properties": {
+        "run": {
+          "description": "A string runs under /bin/sh -c; a list is the argv itself (no shell).",
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "type": "array",
+              "minItems": 1,
+              "items": {
+                "type": [
+                  "string",
+                  "number",
+                  "boolean"
+                ]
+              }
+            }
+          ]
+        },
+        "policy": {
+          "description": "The name of a policy in `policies`, or a policy written in place.",
+          "anyOf": [
+            {
+              "type": "string",
+              "minLength": 1
+            },
+            {
+              "$ref": "#/$defs/policy"
+            }
+          ]
+        },
+        "env": {
+          "description": "Environment variables (name: value).",
+          "type": "object",
+          "propertyNames": {
+            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+          },
+          "additionalProperties": {
+            "type": [
+              "string",
+              "number",
+              "boolean",
+              "null"
+            ]
+          }
+        },
+        "cwd": {
+          "type": "string",
+          "minLength": 1
+        }
+      }
+    },
+    "retryValue": {
+      "anyOf": [
+        {
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 100
+        },
+        {
+          "$ref": "#/$defs/retry"
+        }
+      ]
+    },
+    "retry": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "limit": {
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 100
+        },
+        "on": {
+          "anyOf": [
+            {
+              "enum": [
+                "failure",
+                "exit",
+                "signal",
+                "timeout",
+                "memory_limit",
+                "process_limit",
+                "spawn_failure"
+              ]
+            },
+            {
+              "type": "array",
+              "items": {
+                "enum": [
+                  "failure",
+                  "exit",
+                  "signal",
+                  "timeout",
+                  "memory_limit",
+                  "process_limit",
+                  "spawn_failure"
+                ]
+              }
+            }
+          ]
+        },
+        "backoff": {
+          "anyOf": [
+            {
+              "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
+              "anyOf": [
+                {
+                  "type": "number",
+                  "minimum": 0
+                },
+                {
+                  "type": "string",
+                  "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
+                }
+              ]
+            },
+            {
+              "$ref": "#/$defs/backoff"
+            }
+          ]
+        }
+      }
+    },
+    "backoff": {
+      "type": "object",
+      "additionalProperties": false,
+      "properties": {
+        "delay": {
+          "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
+          "anyOf": [
+            {
+              "type": "number",
+              "minimum": 0
+            },
+            {
+              "type": "string",
+              "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
+            }
+          ]
+        },
+        "factor": {
+          "type": "number",
+          "minimum": 1,
+          "maximum": 100
+        },
+        "max": {
+          "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
+          "anyOf": [
+            {
+              "type": "number",
+              "minimum": 0
+            },
+            {
+              "type": "string",
+              "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
+            }
+          ]
+        }
+      }
+    }
+  }
+}
+"""##
+}

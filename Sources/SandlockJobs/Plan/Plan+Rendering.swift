@@ -1,0 +1,319 @@
+import SandlockCore
+
+extension Plan {
+    /// `plan --json`: the plan with each policy's non-default fields (sandlock's snake_case
+    /// names), durations as manifest text, items listed once per stage.
+    public var json: JSONValue {
+        .object([
+            ("name", .string(name)),
+            ("description", description.map(JSONValue.string) ?? .null),
+            ("manifest", .string(manifestPath)),
+            ("workdir", .string(workdir)),
+            ("order", .array(order.map(JSONValue.string))),
+            ("levels", .array(levels.map { .array($0.map(JSONValue.string)) })),
+            ("stages", .array(stages.map(\.json))),
+        ])
+    }
+
+    /// `plan` for people: levels, stages, fan-out sizes and effective policies.
+    public var text: String {
+        var out = "plan '\(name)': \(stages.count) stage\(stages.count == 1 ? "" : "s") in \(levels.count) level\(levels.count == 1 ? "" : "s")\n"
+        out += "manifest \(manifestPath)\nworkdir  \(workdir)\n"
+        for (level, names) in levels.enumerated() {
+            out += "\nlevel \(level)\(names.count > 1 ? " (\(names.count) stages may run in parallel)" : "")\n"
+            for stageName in names {
+                guard let s = stage(stageName) else { continue }
+                out += s.text
+            }
+        }
+        return out
+    }
+
+    /// `graph --format mermaid`.
+    public var mermaid: String {
+        var out = "flowchart TD\n"
+        let ids = Dictionary(stages.enumerated().map { ($1.name, "s\($0)") }, uniquingKeysWith: { a, _ in a })
+        for s in stages {
+            let label = s.graphLabel.replacingOccurrences("\"", "#quot;").replacingOccurrences("\n", "<br/>")
+            let (open, close) = if case .map = s.work { ("[[", "]]") } else { ("[", "]") }
+            out += "    \(ids[s.name]!)\(open)\"\(label)\"\(close)\n"
+        }
+        for s in stages {
+            for need in s.needs {
+                guard let from = ids[need] else { continue }
+                switch s.condition {
+                case .success: out += "    \(from) --> \(ids[s.name]!)\n"
+                case .failure: out += "    \(from) -. on failure .-> \(ids[s.name]!)\n"
+                case .always: out += "    \(from) -. always .-> \(ids[s.name]!)\n"
+                }
+            }
+        }
+        return out
+    }
+
+    /// `graph --format dot` (Graphviz).
+    public var dot: String {
+        func q(_ s: String) -> String {
+            "\"" + s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"").replacingOccurrences("\n", "\\n") + "\""
+        }
+        var out = "digraph \(q(name)) {\n    rankdir=LR;\n    node [shape=box, fontname=\"monospace\"];\n"
+        for s in stages {
+            let shape = if case .map = s.work { ", shape=box3d" } else { "" }
+            out += "    \(q(s.name)) [label=\(q(s.graphLabel))\(shape)];\n"
+        }
+        for s in stages {
+            for need in s.needs {
+                let style = switch s.condition {
+                case .success: ""
+                case .failure: " [style=dashed, label=\"on failure\"]"
+                case .always: " [style=dotted, label=\"always\"]"
+                }
+                out += "    \(q(need)) -> \(q(s.name))\(style);\n"
+            }
+        }
+        return out + "}\n"
+    }
+}
+
+extension PlannedStage {
+    var kindName: String {
+        switch work {
+        case .command: "command"
+        case .pipeline: "pipeline"
+        case .map: "map"
+        }
+    }
+
+    var graphLabel: String {
+        switch work {
+        case .command: return name
+        case .pipeline(let m): return "\(name)\npipeline of \(m.count)"
+        case .map(let m): return "\(name)\nmap × \(m.source.countText)\(m.reduce == nil ? "" : " + reduce")"
+        }
+    }
+
+    var json: JSONValue {
+        var fields: [(String, JSONValue)] = [("name", .string(name))]
+        if let description { fields.append(("description", .string(description))) }
+        fields += [
+            ("kind", .string(kindName)),
+            ("needs", .array(needs.map(JSONValue.string))),
+            ("level", .int(Int64(level))),
+            ("if", .string(condition.rawValue)),
+            ("timeout", timeout.map { .string($0.manifestText) } ?? .null),
+            ("retry", retry.map(\.json) ?? .null),
+        ]
+        switch work {
+        case .command(let p): fields.append(("command", p.json))
+        case .pipeline(let members): fields.append(("pipeline", .array(members.map(\.json))))
+        case .map(let m):
+            fields.append(("map", .object([
+                ("over", m.source.json),
+                ("max_parallel", m.maxParallel.map { .int(Int64($0)) } ?? .null),
+                ("allow_failures", m.allowFailures.map(\.json) ?? .null),
+                ("worker", m.worker.json),
+                ("reduce", m.reduce?.json ?? .null),
+            ])))
+        }
+        return .object(fields)
+    }
+
+    var text: String {
+        var head = "  \(name) [\(kindName)"
+        if case .map(let m) = work {
+            head += " over \(m.source.countText) \(m.source.kindText)"
+            if let p = m.maxParallel { head += ", max_parallel \(p)" }
+            if let a = m.allowFailures { head += ", allow_failures \(a.text)" }
+        }
+        head += "]"
+        if !needs.isEmpty { head += " needs \(needs.joined(separator: ", "))" }
+        if condition != .success { head += " if \(condition.rawValue)" }
+        var out = head + "\n"
+        if let description { out += "    # \(description)\n" }
+        if let timeout { out += "    timeout  \(timeout.manifestText)\n" }
+        if let retry { out += "    retry    \(retry.text)\n" }
+        switch work {
+        case .command(let p): out += p.text(role: "run")
+        case .pipeline(let members):
+            for (i, m) in members.enumerated() { out += m.text(role: i == 0 ? "run" : "| run") }
+        case .map(let m):
+            out += m.worker.text(role: "run")
+            if let r = m.reduce { out += r.text(role: "reduce") }
+        }
+        return out
+    }
+}
+
+extension PlannedProcess {
+    var json: JSONValue {
+        .object([("argv", .array(argv.map(JSONValue.string))), ("policy_source", .string(policySource)), ("policy", policy.json)])
+    }
+
+    func text(role: String) -> String {
+        let command = argv.count == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" ? argv[2] : argv.map(shellQuoted).joined(separator: " ")
+        return "    \(role.padding(8)) \(command)\n    \("policy".padding(8)) \(policySource): \(policy.summary)\n"
+    }
+}
+
+extension ItemSource {
+    var countText: String { count.map(String.init) ?? "?" }
+
+    var kindText: String {
+        switch self {
+        case .items: return "items"
+        case .shards: return "shards"
+        case .glob(let pattern, let m): return "matches of \(pattern)" + (m == nil ? " (decided at run time)" : "")
+        case .lines(let file, let l): return "lines of \(file)" + (l == nil ? " (decided at run time)" : "")
+        }
+    }
+
+    var json: JSONValue {
+        switch self {
+        case .items(let items):
+            return .object([("kind", .string("items")), ("count", .int(Int64(items.count))), ("items", .array(items.map(JSONValue.string)))])
+        case .shards(let n):
+            return .object([("kind", .string("shards")), ("count", .int(Int64(n)))])
+        case .glob(let pattern, let matches):
+            return .object([
+                ("kind", .string("glob")), ("pattern", .string(pattern)),
+                ("count", matches.map { .int(Int64($0.count)) } ?? .string("decided at run time")),
+                ("items", matches.map { .array($0.map(JSONValue.string)) } ?? .null),
+            ])
+        case .lines(let file, let lines):
+            return .object([
+                ("kind", .string("lines")), ("file", .string(file)),
+                ("count", lines.map { .int(Int64($0.count)) } ?? .string("decided at run time")),
+                ("items", lines.map { .array($0.map(JSONValue.string)) } ?? .null),
+            ])
+        }
+    }
+}
+
+extension FailureAllowance {
+    var text: String {
+        switch self {
+        case .count(let n): "\(n)"
+        case .percent(let p): "\(JSONValue.double(p).rendered().dropLast())%"
+        }
+    }
+
+    var json: JSONValue {
+        switch self {
+        case .count(let n): .int(Int64(n))
+        case .percent: .string(text)
+        }
+    }
+}
+
+extension RetrySpec {
+    var json: JSONValue {
+        .object([
+            ("limit", .int(Int64(limit))),
+            ("on", .array(on.map { .string($0.rawValue) })),
+            ("backoff", .object([
+                ("delay", .string(backoff.delay.manifestText)),
+                ("factor", .double(backoff.factor)),
+                ("max", backoff.max.map { .string($0.manifestText) } ?? .null),
+            ])),
+        ])
+    }
+
+    var text: String {
+        var t = "\(limit) on \(on.map(\.rawValue).joined(separator: ", "))"
+        if backoff.delay > .zero {
+            t += ", backoff \(backoff.delay.manifestText)"
+            if backoff.factor != 1 { t += " ×\(JSONValue.double(backoff.factor).rendered().dropLast())" }
+            if let max = backoff.max { t += " up to \(max.manifestText)" }
+        }
+        return t
+    }
+}
+
+extension Policy {
+    /// The fields that differ from `Policy()`, in sandlock's snake_case names.
+    var json: JSONValue {
+        let d = Policy()
+        var f: [(String, JSONValue)] = []
+        func strings(_ v: [String]) -> JSONValue { .array(v.map(JSONValue.string)) }
+        func ints<T: BinaryInteger>(_ v: [T]) -> JSONValue { .array(v.map { .int(Int64($0)) }) }
+        func int<T: BinaryInteger>(_ key: String, _ v: T?) { if let v { f.append((key, .int(Int64(v)))) } }
+        func flag(_ key: String, _ v: Bool, _ dv: Bool) { if v != dv { f.append((key, .bool(v))) } }
+        f.append(("fs_readable", strings(fsReadable)))
+        f.append(("fs_writable", strings(fsWritable)))
+        if !fsDenied.isEmpty { f.append(("fs_denied", strings(fsDenied))) }
+        flag("default_devices", defaultDevices, d.defaultDevices)
+        if let v = denySyscalls { f.append(("deny_syscalls", strings(v))) }
+        if let v = allowSyscalls { f.append(("allow_syscalls", strings(v))) }
+        if !extraDenySyscalls.isEmpty { f.append(("extra_deny_syscalls", strings(extraDenySyscalls))) }
+        if !extraAllowSyscalls.isEmpty { f.append(("extra_allow_syscalls", strings(extraAllowSyscalls))) }
+        if !netAllow.isEmpty { f.append(("net_allow", strings(netAllow))) }
+        if !netBind.isEmpty { f.append(("net_bind", ints(netBind))) }
+        flag("allow_udp", allowUDP, d.allowUDP)
+        flag("allow_icmp", allowICMP, d.allowICMP)
+        flag("port_remap", portRemap, d.portRemap)
+        int("max_memory", maxMemory)
+        int("max_processes", maxProcesses)
+        int("max_cpu", maxCPU)
+        int("max_open_files", maxOpenFiles)
+        if let v = cpuCores { f.append(("cpu_cores", ints(v))) }
+        int("num_cpus", numCPUs)
+        if let v = timeout { f.append(("timeout", .string(v.manifestText))) }
+        int("time_start", timeStart)
+        int("random_seed", randomSeed)
+        flag("deterministic_dirs", deterministicDirs, d.deterministicDirs)
+        flag("no_randomize_memory", noRandomizeMemory, d.noRandomizeMemory)
+        flag("no_huge_pages", noHugePages, d.noHugePages)
+        flag("no_coredump", noCoredump, d.noCoredump)
+        flag("clean_env", cleanEnv, d.cleanEnv)
+        if !env.isEmpty { f.append(("env", .object(env.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
+        if let cwd { f.append(("cwd", .string(cwd))) }
+        if let name { f.append(("name", .string(name))) }
+        flag("no_supervisor", noSupervisor, d.noSupervisor)
+        flag("keep_capabilities", keepCapabilities, d.keepCapabilities)
+        flag("allow_degraded", allowDegraded, d.allowDegraded)
+        return .object(f)
+    }
+
+    /// One line for `plan`: `read /usr /lib; write /w/out; memory 256M; …`.
+    var summary: String {
+        var parts: [String] = []
+        parts.append(fsReadable.isEmpty ? "read nothing" : "read " + fsReadable.joined(separator: " "))
+        if !fsWritable.isEmpty { parts.append("write " + fsWritable.joined(separator: " ")) }
+        if !fsDenied.isEmpty { parts.append("deny " + fsDenied.joined(separator: " ")) }
+        parts.append(netAllow.isEmpty ? "no outbound network" : "connect " + netAllow.joined(separator: " "))
+        if !netBind.isEmpty { parts.append("bind " + netBind.map(String.init).joined(separator: " ")) }
+        if let m = maxMemory { parts.append("memory \(m.sizeText)") }
+        if let p = maxProcesses { parts.append("processes \(p)") }
+        if let c = maxCPU { parts.append("cpu \(c)%") }
+        if let o = maxOpenFiles { parts.append("open_files \(o)") }
+        if timeStart != nil || randomSeed != nil { parts.append("deterministic") }
+        if cleanEnv { parts.append("clean env") }
+        if allowDegraded { parts.append("degraded allowed") }
+        return parts.joined(separator: "; ")
+    }
+}
+
+extension UInt64 {
+    /// `256M`, `1G`, `1536K`, or bytes: the shortest exact spelling.
+    var sizeText: String {
+        for (unit, factor) in [("T", UInt64(1) << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)] where self >= factor && self % factor == 0 {
+            return "\(self / factor)\(unit)"
+        }
+        return "\(self)"
+    }
+}
+
+extension String {
+    func replacingOccurrences(_ target: String, _ replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+
+    func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}
+
+func shellQuoted(_ s: String) -> String {
+    let safe = !s.isEmpty && s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_./=:,+@%".unicodeScalars.contains($0)) }
+    return safe ? s : "'" + s.replacingOccurrences("'", "'\\''") + "'"
+}

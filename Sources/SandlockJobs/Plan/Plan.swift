@@ -1,0 +1,136 @@
+import SandlockCore
+
+/// A validated, resolved manifest: the input of the runner. Every policy is merged and
+/// turned into a `SandlockCore.Policy` (absolute paths, environment merged, timeout set),
+/// every dependency exists, and the stages are in topological order with parallel levels.
+public struct Plan: Sendable, Hashable, Codable {
+    public var name: String
+    public var description: String?
+    /// Absolute path of the manifest.
+    public var manifestPath: String
+    /// Absolute path of the tree the stages work in; relative paths were resolved against it.
+    public var workdir: String
+    /// Stages in topological order: every stage comes after the stages it needs, and stages
+    /// of one level keep the order of the manifest.
+    public var stages: [PlannedStage]
+    /// Stage names by level: level 0 needs nothing, level n needs only stages of lower
+    /// levels, so all stages of one level may run at the same time.
+    public var levels: [[String]]
+
+    /// The stage called `name`.
+    public func stage(_ name: String) -> PlannedStage? { stages.first { $0.name == name } }
+
+    /// Stage names in topological order.
+    public var order: [String] { stages.map(\.name) }
+}
+
+public struct PlannedStage: Sendable, Hashable, Codable {
+    public var name: String
+    public var description: String?
+    /// Stages that must end before this one starts (`needs:`), as written.
+    public var needs: [String]
+    /// Index into `Plan.levels`.
+    public var level: Int
+    /// Run only when the needed stages ended this way (`if:`).
+    public var condition: StageCondition
+    /// Wall-clock limit of each process of the stage (a map's workers and reducer each get
+    /// it on their own); also in each `Policy.timeout`.
+    public var timeout: Duration?
+    public var retry: RetrySpec?
+    public var work: Work
+
+    public enum Work: Sendable, Hashable, Codable {
+        /// One command.
+        case command(PlannedProcess)
+        /// Commands whose stdout feeds the next one's stdin through kernel pipes.
+        case pipeline([PlannedProcess])
+        /// One worker per item, then an optional reducer.
+        case map(PlannedMap)
+    }
+
+    /// Every process description of the stage (the map worker once, as a template).
+    public var processes: [PlannedProcess] {
+        switch work {
+        case .command(let p): return [p]
+        case .pipeline(let members): return members
+        case .map(let m): return [m.worker] + (m.reduce.map { [$0] } ?? [])
+        }
+    }
+}
+
+/// One process to start in a sandbox. `policy.env` holds the merged environment (manifest
+/// `env`, then the policy's `environment.env`, then the stage's and the member's `env`);
+/// the runner adds `SANDLOCK_STAGE`, `SANDLOCK_RUN_DIR` and, for map workers, the
+/// variables of `PlannedMap.environment(forShard:)`.
+public struct PlannedProcess: Sendable, Hashable, Codable {
+    public var argv: [String]
+    public var policy: Policy
+    /// Where the policy came from, for people: `writer`, `inline extends base`, `none`.
+    public var policySource: String
+
+    public init(argv: [String], policy: Policy, policySource: String) {
+        self.argv = argv
+        self.policy = policy
+        self.policySource = policySource
+    }
+}
+
+public struct PlannedMap: Sendable, Hashable, Codable {
+    /// The items, stored once for the stage.
+    public var source: ItemSource
+    /// Workers running at the same time; `nil` = as many as the runner allows.
+    public var maxParallel: Int?
+    /// Worker failures tolerated before the stage fails; `nil` = none.
+    public var allowFailures: FailureAllowance?
+    /// The worker; the same for every item except the environment.
+    public var worker: PlannedProcess
+    /// Gets the workers' stdout, in item order, on stdin.
+    public var reduce: PlannedProcess?
+
+    /// What worker `shard` (0-based) sees besides `policy.env`, as in sandlock's fan-out:
+    /// `SANDLOCK_ITEM`, `SANDLOCK_SHARD`, `SANDLOCK_SHARDS` and `CLONE_ID` (= shard).
+    public func environment(forShard shard: Int, of items: [String]) -> [String: String] {
+        let item: String
+        switch source {
+        case .shards: item = String(shard)
+        default: item = shard < items.count ? items[shard] : ""
+        }
+        return [
+            "SANDLOCK_ITEM": item, "SANDLOCK_SHARD": String(shard),
+            "SANDLOCK_SHARDS": String(source.count ?? items.count), "CLONE_ID": String(shard),
+        ]
+    }
+}
+
+/// Where a map stage's items come from.
+public enum ItemSource: Sendable, Hashable, Codable {
+    /// Listed in the manifest.
+    case items([String])
+    /// `SANDLOCK_ITEM` = `SANDLOCK_SHARD` = 0 ..< n.
+    case shards(Int)
+    /// Absolute pattern; `matches` (absolute paths, sorted) is `nil` while the matches are
+    /// decided at run time.
+    case glob(pattern: String, matches: [String]?)
+    /// Absolute path of a file with one item per non-empty line; `nil` until it exists.
+    case lines(file: String, items: [String]?)
+
+    /// The number of workers, or `nil` when it is decided at run time.
+    public var count: Int? {
+        switch self {
+        case .items(let items): return items.count
+        case .shards(let n): return n
+        case .glob(_, let m): return m?.count
+        case .lines(_, let l): return l?.count
+        }
+    }
+
+    /// The items when they are known (for `shards`, the shard numbers).
+    public var knownItems: [String]? {
+        switch self {
+        case .items(let items): return items
+        case .shards(let n): return (0..<n).map(String.init)
+        case .glob(_, let m): return m
+        case .lines(_, let l): return l
+        }
+    }
+}

@@ -1,0 +1,322 @@
+import SandlockCore
+
+/// `Manifest` → `Plan`: checks every cross reference (needs, policy names, `extends`),
+/// finds dependency and `extends` cycles, resolves policies and paths, and orders the
+/// stages. All problems are collected; a plan is returned only when there is no error.
+public struct Planner: Sendable {
+    /// When the inputs of `glob:`/`lines:` fan-outs are final (the runner plans right
+    /// before a stage starts), a missing `lines` file is an error; otherwise (`plan`,
+    /// `validate`) the count is "decided at run time" until the input exists.
+    public var inputsAreFinal: Bool
+    /// Base for a relative manifest path (default: the current directory).
+    public var currentDirectory: String?
+
+    public init(inputsAreFinal: Bool = false, currentDirectory: String? = nil) {
+        self.inputsAreFinal = inputsAreFinal
+        self.currentDirectory = currentDirectory
+    }
+
+    public func plan(_ manifest: Manifest) -> (plan: Plan?, diagnostics: [Diagnostic]) {
+        var p = Planning(manifest: manifest, options: self)
+        let plan = p.run()
+        let hasErrors = p.diagnostics.contains { $0.severity == .error }
+        return (hasErrors ? nil : plan, p.diagnostics)
+    }
+}
+
+private struct Planning {
+    let manifest: Manifest
+    let options: Planner
+    var diagnostics: [Diagnostic] = []
+    var workdir = "/"
+    /// Named policies with `extends` applied; `nil` marks one that failed to resolve.
+    var resolved: [String: PolicySpec?] = [:]
+    var specs: [String: PolicySpec] = [:]
+    var used: Set<String> = []
+
+    init(manifest: Manifest, options: Planner) {
+        self.manifest = manifest
+        self.options = options
+    }
+
+    mutating func run() -> Plan? {
+        let cwd = options.currentDirectory ?? FileSystem.currentDirectory
+        let manifestPath = FileSystem.absolute(manifest.path, base: cwd)
+        let manifestDir = FileSystem.directory(of: manifestPath)
+        workdir = manifestDir
+        if let w = manifest.workdir {
+            if w.value.hasPrefix("~") {
+                diagnostics.append(w.error("workdir: '~' is not expanded; write an absolute path or one relative to the manifest"))
+            } else {
+                workdir = FileSystem.absolute(w.value, base: manifestDir)
+                if FileSystem.isDirectory(workdir) != true {
+                    diagnostics.append(w.error("workdir: '\(workdir)' is not a directory"))
+                }
+            }
+        }
+
+        for (name, spec) in manifest.policies { specs[name.value] = spec }
+        for (name, spec) in manifest.policies {
+            checkPaths(spec, Context(owner: "policy '\(name.value)'"))
+            var chain: [String] = []
+            _ = resolveNamed(name.value, chain: &chain)
+        }
+
+        let stageIndex = Dictionary(manifest.stages.enumerated().map { ($1.name.value, $0) }, uniquingKeysWith: { a, _ in a })
+        let stageNames = manifest.stages.map(\.name.value)
+        for stage in manifest.stages {
+            for need in stage.needs where stageIndex[need.value] == nil {
+                var text = "stage '\(stage.name.value)': needs unknown stage '\(need.value)'"
+                if let near = closestMatch(to: need.value, in: stageNames) { text += " (did you mean '\(near)'?)" }
+                diagnostics.append(need.error(text))
+            }
+            if stage.condition == .failure && stage.needs.isEmpty {
+                diagnostics.append(stage.name.warning("stage '\(stage.name.value)': 'if: failure' never holds for a stage that needs nothing"))
+            }
+        }
+        findCycles(stageIndex)
+        let levels = computeLevels(stageIndex)
+
+        var planned: [PlannedStage] = []
+        for (i, stage) in manifest.stages.enumerated() {
+            if let s = planStage(stage, level: levels[i]) { planned.append(s) }
+        }
+        for (name, _) in manifest.policies where !used.contains(name.value) {
+            diagnostics.append(name.warning("policy '\(name.value)' is never used"))
+        }
+        guard !diagnostics.contains(where: { $0.severity == .error }) else { return nil }
+
+        let maxLevel = levels.max() ?? -1
+        var byLevel = [[String]](repeating: [], count: maxLevel + 1)
+        for s in planned { byLevel[s.level].append(s.name) }
+        let ordered = planned.enumerated().sorted { ($0.element.level, $0.offset) < ($1.element.level, $1.offset) }.map(\.element)
+        return Plan(
+            name: manifest.name, description: manifest.description, manifestPath: manifestPath,
+            workdir: workdir, stages: ordered, levels: byLevel)
+    }
+
+    // MARK: Policies
+
+    /// The named policy with its `extends` chain applied; reports unknown names and cycles.
+    mutating func resolveNamed(_ name: String, chain: inout [String]) -> PolicySpec? {
+        if let done = resolved[name] { return done }
+        guard let spec = specs[name] else { return nil }
+        chain.append(name)
+        defer { chain.removeLast() }
+        let result = applyExtends(spec, Context(owner: "policy '\(name)'"), chain: &chain)
+        resolved[name] = .some(result)
+        return result
+    }
+
+    mutating func applyExtends(_ spec: PolicySpec, _ ctx: Context, chain: inout [String]) -> PolicySpec? {
+        var base: PolicySpec?
+        var ok = true
+        for parent in spec.extends {
+            used.insert(parent.value)
+            if let at = chain.firstIndex(of: parent.value) {
+                let cycle = (chain[at...] + [parent.value]).joined(separator: " → ")
+                diagnostics.append(parent.error(ctx.message("extends cycle: \(cycle)")))
+                ok = false
+                continue
+            }
+            guard specs[parent.value] != nil else {
+                var text = "extends unknown policy '\(parent.value)'"
+                if let near = closestMatch(to: parent.value, in: manifest.policies.map(\.name.value)) { text += " (did you mean '\(near)'?)" }
+                diagnostics.append(parent.error(ctx.message(text)))
+                ok = false
+                continue
+            }
+            guard let p = resolveNamed(parent.value, chain: &chain) else { ok = false; continue }
+            base = base.map { p.merged(over: $0) } ?? p
+        }
+        guard ok else { return nil }
+        return base.map { spec.merged(over: $0) } ?? spec
+    }
+
+    /// The effective policy of a process and a label saying where it came from.
+    mutating func policy(for reference: PolicyReference?, _ ctx: Context) -> (PolicySpec, String)? {
+        switch reference {
+        case nil:
+            return (PolicySpec(mark: SourceMark(line: 1, column: 1)), "none")
+        case .named(let name):
+            used.insert(name.value)
+            guard specs[name.value] != nil else {
+                var text = "unknown policy '\(name.value)'"
+                if let near = closestMatch(to: name.value, in: manifest.policies.map(\.name.value)) { text += " (did you mean '\(near)'?)" }
+                diagnostics.append(name.error(ctx.message(text)))
+                return nil
+            }
+            guard let r = resolved[name.value] ?? nil else { return nil }
+            return (absolutePaths(r), name.value)
+        case .inline(let spec):
+            checkPaths(spec, ctx)
+            var chain: [String] = []
+            guard let r = applyExtends(spec, ctx, chain: &chain) else { return nil }
+            let label = spec.extends.isEmpty ? "inline" : "inline, extends " + spec.extends.map(\.value).joined(separator: ", ")
+            return (absolutePaths(r), label)
+        }
+    }
+
+    /// Reports relative paths that leave the workdir, `~` paths, and broad grants.
+    mutating func checkPaths(_ spec: PolicySpec, _ ctx: Context) {
+        for (key, list) in [("read", spec.read), ("write", spec.write), ("deny", spec.deny)] {
+            for path in list ?? [] {
+                _ = checkedPath(path, ctx.with("filesystem").with(key))
+                if key == "write", FileSystem.normalize(path.value) == "/", path.value.hasPrefix("/") {
+                    diagnostics.append(path.warning(ctx.with("filesystem.write").message("grants write access to the whole filesystem ('/')")))
+                }
+            }
+        }
+    }
+
+    /// The absolute form of a path; `nil` (after an error) when a relative path escapes.
+    mutating func checkedPath(_ path: Located<String>, _ ctx: Context) -> String? {
+        if path.value.hasPrefix("~") {
+            diagnostics.append(path.error(ctx.message("'~' is not expanded; write an absolute path or one relative to the workdir")))
+            return nil
+        }
+        let absolute = FileSystem.absolute(path.value, base: workdir)
+        if !path.value.hasPrefix("/") && !FileSystem.isInside(absolute, workdir) {
+            diagnostics.append(path.error(ctx.message("relative path '\(path.value)' escapes the workdir \(workdir) (write an absolute path to mean it)")))
+            return nil
+        }
+        return absolute
+    }
+
+    func absolutePaths(_ spec: PolicySpec) -> PolicySpec {
+        func abs(_ list: [Located<String>]?) -> [Located<String>]? {
+            list?.map { var p = $0; p.value = FileSystem.absolute($0.value, base: workdir); return p }
+        }
+        var s = spec
+        s.read = abs(spec.read)
+        s.write = abs(spec.write)
+        s.deny = abs(spec.deny)
+        return s
+    }
+
+    // MARK: Stages
+
+    mutating func findCycles(_ index: [String: Int]) {
+        var state = [Int](repeating: 0, count: manifest.stages.count)  // 0 new, 1 on stack, 2 done
+        var stack: [Int] = []
+        var reported = Set<Set<Int>>()
+        func visit(_ i: Int, _ p: inout Planning) {
+            state[i] = 1
+            stack.append(i)
+            for need in p.manifest.stages[i].needs {
+                guard let j = index[need.value] else { continue }
+                if state[j] == 1 {
+                    let from = stack.lastIndex(of: j)!
+                    let members = Array(stack[from...])
+                    if reported.insert(Set(members)).inserted {
+                        // Print the cycle in the direction of the arrows "a needs b".
+                        let names = (members + [j]).map { p.manifest.stages[$0].name.value }
+                        p.diagnostics.append(need.error("stage '\(p.manifest.stages[i].name.value)': dependency cycle: \(names.joined(separator: " → "))"))
+                    }
+                } else if state[j] == 0 {
+                    visit(j, &p)
+                }
+            }
+            stack.removeLast()
+            state[i] = 2
+        }
+        for i in manifest.stages.indices where state[i] == 0 { visit(i, &self) }
+    }
+
+    /// Level of each stage: 0 without needs, else one more than its highest need. Stages
+    /// on a cycle get level 0 (the cycle is already an error).
+    func computeLevels(_ index: [String: Int]) -> [Int] {
+        let stages = manifest.stages
+        var level = [Int?](repeating: nil, count: stages.count)
+        var remaining = Set(stages.indices)
+        var progress = true
+        while progress && !remaining.isEmpty {
+            progress = false
+            for i in stages.indices where remaining.contains(i) {
+                let deps = stages[i].needs.compactMap { index[$0.value] }
+                if deps.allSatisfy({ level[$0] != nil }) {
+                    level[i] = (deps.map { level[$0]! }.max() ?? -1) + 1
+                    remaining.remove(i)
+                    progress = true
+                }
+            }
+        }
+        return level.map { $0 ?? 0 }
+    }
+
+    mutating func planStage(_ stage: StageSpec, level: Int) -> PlannedStage? {
+        let ctx = Context(owner: "stage '\(stage.name.value)'")
+        let stageRef = stage.policy ?? manifest.defaults.policy
+        let cwd = stage.cwd.flatMap { checkedPath($0, ctx.with("cwd")) } ?? workdir
+        let timeout = stage.timeout ?? manifest.defaults.timeout
+        let baseEnv = mergeEnvironment(manifest.env)
+        if stageRef == nil {
+            diagnostics.append(stage.name.warning(ctx.message("no policy (set 'policy:' or 'defaults.policy'); the process gets an empty policy")))
+        }
+
+        func process(_ run: CommandSpec, _ ref: PolicyReference?, env: [(key: String, value: String)], cwd: String, _ c: Context, _ p: inout Planning) -> PlannedProcess? {
+            guard let (spec, label) = p.policy(for: ref, c.with("policy")) else { return nil }
+            var policy = spec.policy(env: mergeEnvironment(baseEnv, spec.env ?? [], stage.env, env))
+            policy.cwd = cwd
+            policy.timeout = timeout
+            policy.name = "\(p.manifest.name).\(stage.name.value)"
+            return PlannedProcess(argv: run.argv, policy: policy, policySource: label)
+        }
+
+        let work: PlannedStage.Work
+        if let members = stage.pipeline {
+            var planned: [PlannedProcess] = []
+            for (i, m) in members.enumerated() {
+                let mcwd = m.cwd.flatMap { checkedPath($0, ctx.with("pipeline[\(i)].cwd")) } ?? cwd
+                guard let pp = process(m.run, m.policy ?? stageRef, env: m.env, cwd: mcwd, ctx.with("pipeline[\(i)]"), &self) else { continue }
+                planned.append(pp)
+            }
+            guard planned.count == members.count else { return nil }
+            work = .pipeline(planned)
+        } else if let run = stage.run {
+            guard let worker = process(run, stageRef, env: [], cwd: cwd, ctx, &self) else { return nil }
+            if let map = stage.map {
+                var reducer: PlannedProcess?
+                if let r = stage.reduce {
+                    let rcwd = r.cwd.flatMap { checkedPath($0, ctx.with("reduce.cwd")) } ?? cwd
+                    guard let rp = process(r.run, r.policy ?? stageRef, env: r.env, cwd: rcwd, ctx.with("reduce"), &self) else { return nil }
+                    reducer = rp
+                }
+                guard let source = itemSource(map.over, ctx.with("map.over")) else { return nil }
+                work = .map(PlannedMap(source: source, maxParallel: map.maxParallel, allowFailures: stage.allowFailures, worker: worker, reduce: reducer))
+            } else {
+                work = .command(worker)
+            }
+        } else {
+            return nil
+        }
+        return PlannedStage(
+            name: stage.name.value, description: stage.description, needs: stage.needs.map(\.value),
+            level: level, condition: stage.condition, timeout: timeout,
+            retry: stage.retry ?? manifest.defaults.retry, work: work)
+    }
+
+    mutating func itemSource(_ spec: ItemSourceSpec, _ ctx: Context) -> ItemSource? {
+        switch spec {
+        case .items(let items): return .items(items)
+        case .shards(let n): return .shards(n)
+        case .glob(let pattern):
+            guard let absolute = checkedPath(pattern, ctx.with("glob")) else { return nil }
+            let matches = FileSystem.glob(absolute)
+            return .glob(pattern: absolute, matches: matches.isEmpty && !options.inputsAreFinal ? nil : matches)
+        case .lines(let file):
+            guard let absolute = checkedPath(file, ctx.with("lines")) else { return nil }
+            do {
+                let text = try FileSystem.read(absolute)
+                let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init).filter { !$0.isEmpty }
+                return .lines(file: absolute, items: lines)
+            } catch {
+                if options.inputsAreFinal {
+                    diagnostics.append(file.error(ctx.message("cannot read '\(absolute)': \(error.reason)")))
+                    return nil
+                }
+                return .lines(file: absolute, items: nil)
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import SandlockJobs
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Exit codes from sysexits.h, as the README documents them.
+enum Exit {
+    static let invalidManifest = ExitCode(65)  // EX_DATAERR
+    static let missingFile = ExitCode(66)  // EX_NOINPUT
+    static let unavailable = ExitCode(69)  // EX_UNAVAILABLE
+}
+
+/// Diagnostics go to stderr; stdout carries only results.
+func printError(_ text: String) {
+    var bytes = Array(text.utf8)[...]
+    while !bytes.isEmpty {
+        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        bytes = bytes.dropFirst(n)
+    }
+}
+
+/// Loads `path` and prints its diagnostics; throws the exit code when there is no plan.
+func loadPlan(_ path: String) throws -> Plan {
+    let result = try loadManifest(path)
+    printError(result.rendered)
+    guard let plan = result.plan else { throw Exit.invalidManifest }
+    return plan
+}
+
+/// Loads `path`; a missing or unreadable file prints a message naming it and exits 66.
+func loadManifest(_ path: String) throws -> ManifestLoader.Result {
+    do {
+        return try ManifestLoader().load(path: path)
+    } catch {
+        printError("sandlock-jobs: error: cannot read manifest '\(path)': \(error.reason)\n")
+        throw Exit.missingFile
+    }
+}
