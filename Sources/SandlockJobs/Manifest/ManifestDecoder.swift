@@ -10,7 +10,7 @@ struct ManifestDecoder {
             return nil
         }
         let top = Context()
-        guard let fields = reader.fields(root, top, ManifestVocabulary.manifest, expected: "a mapping with 'version' and 'stages'")
+        guard let fields = reader.fields(root, top, ManifestVocabulary.manifest, expected: "a mapping with 'version' and 'stages'", extensionPrefix: ManifestVocabulary.extensionPrefix)
         else { return nil }
 
         if let node = fields["version"] {

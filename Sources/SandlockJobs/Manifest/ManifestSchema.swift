@@ -1,7 +1,7 @@
 /// The JSON Schema (2020-12) of the manifest, printed by `sandlock-jobs schema`. It is the
 /// same text as `schemas/sandlock-jobs.schema.json` (a test checks it byte for byte, and
 /// `Scripts/check-schema.py` checks its key sets against `ManifestVocabulary`). Edit the
-/// file, then paste it here between the delimiters.
+/// file, then run `Scripts/check-schema.py --sync` to copy it here.
 public enum ManifestSchema {
     public static let json = ##"""
 {
@@ -65,6 +65,11 @@ public enum ManifestSchema {
       "additionalProperties": {
         "$ref": "#/$defs/stage"
       }
+    }
+  },
+  "patternProperties": {
+    "^x-": {
+      "description": "Ignored; a place for YAML anchors (x-base: &base …)."
     }
   },
   "$defs": {

@@ -37,6 +37,10 @@ public enum ManifestVocabulary {
     public static let retry = ["limit", "on", "backoff"]
     public static let backoff = ["delay", "factor", "max"]
 
+    /// Top-level keys starting with this are ignored: a place for YAML anchors
+    /// (`x-base: &base {…}`), as in Compose files.
+    public static let extensionPrefix = "x-"
+
     /// Reasons a stage may be retried for (`retry.on`).
     public static let retryReasons = ["failure", "exit", "signal", "timeout", "memory_limit", "process_limit", "spawn_failure"]
     /// Values of a stage's `if`.

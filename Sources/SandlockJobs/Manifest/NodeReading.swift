@@ -45,7 +45,7 @@ struct NodeReader {
     }
 
     /// The pairs of a mapping node whose keys are all in `vocabulary`.
-    mutating func fields(_ node: YAMLNode, _ ctx: Context, _ vocabulary: [String], expected: String = "a mapping") -> Fields? {
+    mutating func fields(_ node: YAMLNode, _ ctx: Context, _ vocabulary: [String], expected: String = "a mapping", extensionPrefix: String? = nil) -> Fields? {
         guard case .mapping(let pairs) = node.content else {
             mismatch(ctx, expected, node)
             return nil
@@ -56,6 +56,7 @@ struct NodeReader {
                 error(ctx, "keys must be plain strings, found \(pair.key.summary)", at: pair.key)
                 continue
             }
+            if let extensionPrefix, key.hasPrefix(extensionPrefix) { continue }
             guard vocabulary.contains(key) else {
                 var text = "unknown key '\(key)'"
                 if let near = closestMatch(to: key, in: vocabulary) { text += " (did you mean '\(near)'?)" }

@@ -81,6 +81,12 @@ private struct Planning {
         for (i, stage) in manifest.stages.enumerated() {
             if let s = planStage(stage, level: levels[i]) { planned.append(s) }
         }
+        let unconfined = manifest.defaults.policy == nil ? manifest.stages.filter { $0.policy == nil } : []
+        if let first = unconfined.first {
+            let names = unconfined.map { "'\($0.name.value)'" }.joined(separator: ", ")
+            diagnostics.append(first.name.warning("no policy for stage\(unconfined.count == 1 ? "" : "s") \(names): set 'policy:' or 'defaults.policy' (an empty policy grants nothing)"))
+        }
+        markUsedPolicies()
         for (name, _) in manifest.policies where !used.contains(name.value) {
             diagnostics.append(name.warning("policy '\(name.value)' is never used"))
         }
@@ -97,6 +103,24 @@ private struct Planning {
 
     // MARK: Policies
 
+    /// Every policy name the manifest refers to, whether or not the referring part is valid.
+    mutating func markUsedPolicies() {
+        func mark(_ r: PolicyReference?, _ p: inout Planning) {
+            switch r {
+            case .named(let n): p.used.insert(n.value)
+            case .inline(let spec): for e in spec.extends { p.used.insert(e.value) }
+            case nil: break
+            }
+        }
+        mark(manifest.defaults.policy, &self)
+        for (_, spec) in manifest.policies { for e in spec.extends { used.insert(e.value) } }
+        for stage in manifest.stages {
+            mark(stage.policy, &self)
+            mark(stage.reduce?.policy, &self)
+            for m in stage.pipeline ?? [] { mark(m.policy, &self) }
+        }
+    }
+
     /// The named policy with its `extends` chain applied; reports unknown names and cycles.
     mutating func resolveNamed(_ name: String, chain: inout [String]) -> PolicySpec? {
         if let done = resolved[name] { return done }
@@ -112,9 +136,10 @@ private struct Planning {
         var base: PolicySpec?
         var ok = true
         for parent in spec.extends {
-            used.insert(parent.value)
             if let at = chain.firstIndex(of: parent.value) {
-                let cycle = (chain[at...] + [parent.value]).joined(separator: " → ")
+                // From the policy that closes the cycle, along "extends" arrows.
+                let last = chain[chain.count - 1]
+                let cycle = ([last] + chain[at..<(chain.count - 1)] + [last]).joined(separator: " → ")
                 diagnostics.append(parent.error(ctx.message("extends cycle: \(cycle)")))
                 ok = false
                 continue
@@ -139,7 +164,6 @@ private struct Planning {
         case nil:
             return (PolicySpec(mark: SourceMark(line: 1, column: 1)), "none")
         case .named(let name):
-            used.insert(name.value)
             guard specs[name.value] != nil else {
                 var text = "unknown policy '\(name.value)'"
                 if let near = closestMatch(to: name.value, in: manifest.policies.map(\.name.value)) { text += " (did you mean '\(near)'?)" }
@@ -177,7 +201,7 @@ private struct Planning {
         }
         let absolute = FileSystem.absolute(path.value, base: workdir)
         if !path.value.hasPrefix("/") && !FileSystem.isInside(absolute, workdir) {
-            diagnostics.append(path.error(ctx.message("relative path '\(path.value)' escapes the workdir \(workdir) (write an absolute path to mean it)")))
+            diagnostics.append(path.error(ctx.message("relative path '\(path.value)' leaves the workdir (write an absolute path to mean it)")))
             return nil
         }
         return absolute
@@ -209,8 +233,8 @@ private struct Planning {
                     let from = stack.lastIndex(of: j)!
                     let members = Array(stack[from...])
                     if reported.insert(Set(members)).inserted {
-                        // Print the cycle in the direction of the arrows "a needs b".
-                        let names = (members + [j]).map { p.manifest.stages[$0].name.value }
+                        // From the stage whose `needs` closes the cycle, along "needs" arrows.
+                        let names = ([i] + members.dropLast() + [i]).map { p.manifest.stages[$0].name.value }
                         p.diagnostics.append(need.error("stage '\(p.manifest.stages[i].name.value)': dependency cycle: \(names.joined(separator: " → "))"))
                     }
                 } else if state[j] == 0 {
@@ -250,9 +274,6 @@ private struct Planning {
         let cwd = stage.cwd.flatMap { checkedPath($0, ctx.with("cwd")) } ?? workdir
         let timeout = stage.timeout ?? manifest.defaults.timeout
         let baseEnv = mergeEnvironment(manifest.env)
-        if stageRef == nil {
-            diagnostics.append(stage.name.warning(ctx.message("no policy (set 'policy:' or 'defaults.policy'); the process gets an empty policy")))
-        }
 
         func process(_ run: CommandSpec, _ ref: PolicyReference?, env: [(key: String, value: String)], cwd: String, _ c: Context, _ p: inout Planning) -> PlannedProcess? {
             guard let (spec, label) = p.policy(for: ref, c.with("policy")) else { return nil }

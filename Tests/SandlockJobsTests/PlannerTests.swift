@@ -1,0 +1,201 @@
+import Foundation
+import SandlockCore
+import Testing
+@testable import SandlockJobs
+
+@Suite struct PlannerTests {
+    func plan(_ body: String, path: String = "valid/test.yaml", withBase: Bool = true) throws -> Plan {
+        let result = load("version: 1\n" + (withBase ? basePolicy : "") + body, path: path)
+        #expect(result.errors.isEmpty, "\(result.rendered)")
+        return try #require(result.plan)
+    }
+
+    @Test func topologicalOrderAndLevels() throws {
+        let p = try plan("""
+            stages:
+              report: { run: "true", needs: [count, lint] }
+              count: { run: "true", needs: [prepare] }
+              prepare: { run: "true" }
+              lint: { run: "true" }
+              fetch: { run: "true" }
+            """)
+        #expect(p.order == ["prepare", "lint", "fetch", "count", "report"])
+        #expect(p.levels == [["prepare", "lint", "fetch"], ["count"], ["report"]])
+        for (i, s) in p.stages.enumerated() {
+            for need in s.needs { #expect(p.order.firstIndex(of: need)! < i) }
+        }
+    }
+
+    @Test func everyCycleIsReportedOnceWithItsPath() {
+        let result = load("version: 1\n" + basePolicy + """
+            stages:
+              a: { run: "true", needs: [b] }
+              b: { run: "true", needs: [a] }
+              c: { run: "true", needs: [d] }
+              d: { run: "true", needs: [e] }
+              e: { run: "true", needs: [c] }
+              f: { run: "true", needs: [a] }
+            """)
+        #expect(result.errors.map(\.message) == [
+            "stage 'b': dependency cycle: b → a → b",
+            "stage 'e': dependency cycle: e → c → d → e",
+        ])
+        #expect(result.plan == nil)
+    }
+
+    @Test func extendsMergesListsByUnionAndScalarsByOverrideAlongAChain() throws {
+        let p = try plan("""
+            policies:
+              root:
+                filesystem: { read: [/usr, /lib] }
+                limits: { memory: 256M, processes: 32 }
+                environment: { clean: true, env: { A: root, B: root } }
+              middle:
+                extends: root
+                filesystem: { read: [/lib, /etc], write: [out] }
+                limits: { memory: 512M }
+              leaf:
+                extends: middle
+                limits: { processes: 4 }
+                environment: { env: { B: leaf } }
+            stages:
+              s: { run: "true", policy: leaf }
+            """, withBase: false)
+        let policy = p.stages[0].processes[0].policy
+        #expect(policy.fsReadable == ["/usr", "/lib", "/etc"])
+        #expect(policy.fsWritable == ["\(Paths.fixtures)/valid/out"])
+        #expect(policy.maxMemory == 512 << 20)
+        #expect(policy.maxProcesses == 4)
+        #expect(policy.cleanEnv)
+        #expect(policy.env == ["A": "root", "B": "leaf"])
+    }
+
+    @Test func extendsCycleIsAnError() {
+        let result = load("""
+            version: 1
+            policies:
+              a: { extends: [b] }
+              b: { extends: a }
+            stages:
+              s: { run: "true", policy: a }
+            """)
+        #expect(result.errors.map(\.message) == ["policy 'b': extends cycle: b → a → b"])
+    }
+
+    @Test func environmentLayersAndProcessFields() throws {
+        let p = try plan("""
+            env: { A: manifest, B: manifest, C: manifest }
+            policies:
+              p: { filesystem: { read: [/usr] }, environment: { env: { B: policy, C: policy } } }
+            stages:
+              s:
+                run: [echo, hi]
+                policy: p
+                env: { C: stage }
+                timeout: 5m
+                cwd: sub
+            """, withBase: false)
+        let proc = p.stages[0].processes[0]
+        #expect(proc.argv == ["echo", "hi"])
+        #expect(proc.policy.env == ["A": "manifest", "B": "policy", "C": "stage"])
+        #expect(proc.policy.timeout == .seconds(300))
+        #expect(proc.policy.cwd == "\(Paths.fixtures)/valid/sub")
+        #expect(proc.policy.name == "test.s")
+        #expect(p.stages[0].timeout == .seconds(300))
+    }
+
+    @Test func shellCommandsRunUnderBinSh() throws {
+        let p = try plan("stages:\n  s: { run: echo hi | wc -c }\n")
+        #expect(p.stages[0].processes[0].argv == ["/bin/sh", "-c", "echo hi | wc -c"])
+    }
+
+    @Test func fanOutSources() throws {
+        let p = try plan("""
+            stages:
+              items: { map: { over: { items: [a, b, c] } }, run: "true" }
+              shards: { map: { over: { shards: 4 }, max_parallel: 2 }, run: "true", allow_failures: 25% }
+              glob: { map: { over: { glob: "data/*.txt" } }, run: "true", reduce: { run: cat } }
+              later: { map: { over: { glob: "nothing-yet/*.txt" } }, run: "true" }
+              lines: { map: { over: { lines: out/missing.txt } }, run: "true" }
+            """)
+        func map(_ name: String) throws -> PlannedMap {
+            guard case .map(let m)? = p.stage(name)?.work else { throw CancellationError() }
+            return m
+        }
+        #expect(try map("items").source == .items(["a", "b", "c"]))
+        #expect(try map("shards").source.count == 4)
+        #expect(try map("shards").allowFailures?.tolerated(of: 4) == 1)
+        #expect(try map("glob").source == .glob(pattern: "\(Paths.fixtures)/valid/data/*.txt", matches: ["\(Paths.fixtures)/valid/data/one.txt", "\(Paths.fixtures)/valid/data/two.txt"]))
+        #expect(try map("glob").reduce?.argv == ["/bin/sh", "-c", "cat"])
+        #expect(try map("later").source.count == nil)
+        #expect(try map("lines").source.count == nil)
+        #expect(p.text.contains("(decided at run time)"))
+        let env = try map("shards").environment(forShard: 2, of: [])
+        #expect(env == ["SANDLOCK_ITEM": "2", "SANDLOCK_SHARD": "2", "SANDLOCK_SHARDS": "4", "CLONE_ID": "2"])
+        let itemEnv = try map("items").environment(forShard: 1, of: ["a", "b", "c"])
+        #expect(itemEnv["SANDLOCK_ITEM"] == "b" && itemEnv["SANDLOCK_SHARDS"] == "3")
+    }
+
+    @Test func aMissingLinesFileIsAnErrorWhenInputsAreFinal() {
+        let text = "version: 1\n" + basePolicy + "stages:\n  l: { map: { over: { lines: out/missing.txt } }, run: \"true\" }\n"
+        let result = load(text, path: "valid/test.yaml", planner: Planner(inputsAreFinal: true, currentDirectory: Paths.fixtures))
+        #expect(result.errors.count == 1)
+        #expect(result.errors.first?.message.contains("cannot read") == true)
+    }
+
+    @Test func retryAndConditionComeThrough() throws {
+        let p = try plan("""
+            stages:
+              a: { run: "true", retry: { limit: 2, on: [timeout, memory_limit], backoff: { delay: 1s, factor: 2, max: 3s } } }
+              b: { run: "true", needs: a, if: always }
+            """)
+        let retry = try #require(p.stage("a")?.retry)
+        #expect(retry.limit == 2 && retry.on == [.timeout, .memoryLimit])
+        #expect(retry.backoff.delay(before: 1) == .seconds(1))
+        #expect(retry.backoff.delay(before: 2) == .seconds(2))
+        #expect(retry.backoff.delay(before: 3) == .seconds(3))
+        #expect(p.stage("b")?.condition == .always)
+    }
+
+    @Test func graphFormats() throws {
+        let p = try plan("""
+            stages:
+              a: { run: "true" }
+              b: { run: "true", needs: [a], map: { over: { shards: 3 } } }
+              c: { run: "true", needs: [b], if: failure }
+            """)
+        #expect(p.mermaid == """
+            flowchart TD
+                s0["a"]
+                s1[["b<br/>map × 3"]]
+                s2["c"]
+                s0 --> s1
+                s1 -. on failure .-> s2
+
+            """)
+        #expect(p.dot.contains("\"a\" -> \"b\";"))
+        #expect(p.dot.contains("\"b\" -> \"c\" [style=dashed, label=\"on failure\"];"))
+    }
+
+    @Test func tenThousandItemsPlanQuicklyAndTheItemsAreStoredOnce() throws {
+        let items = (0..<10_000).map { "item-\($0)" }.joined(separator: ", ")
+        let text = "version: 1\n" + basePolicy + """
+            stages:
+              fan: { map: { over: { items: [\(items)] }, max_parallel: 8 }, run: echo "$SANDLOCK_ITEM", reduce: { run: wc -l } }
+              after: { run: "true", needs: [fan] }
+            """
+        let clock = ContinuousClock()
+        var result: ManifestLoader.Result?
+        let elapsed = clock.measure { result = load(text, path: "valid/big.yaml") }
+        let plan = try #require(result?.plan)
+        print("10,000-item fan-out: read + validate + plan in \(elapsed)")
+        #expect(elapsed < .seconds(1))
+        guard case .map(let m) = plan.stages[0].work else { Issue.record("not a map"); return }
+        #expect(m.source.count == 10_000)
+        // The JSON plan holds each item once: its size grows by the items' text, not per field.
+        let json = plan.json.rendered()
+        let itemBytes = (0..<10_000).reduce(0) { $0 + "\"item-\($1)\", ".utf8.count }
+        #expect(json.utf8.count < itemBytes + 8_000, "plan JSON is \(json.utf8.count) bytes")
+        #expect(json.components(separatedBy: "\"item-9999\"").count == 2)
+    }
+}
