@@ -104,6 +104,14 @@ int main(int argc, char **argv) {
         char byte = 'x';
         return outcome(ioctl(slave, TIOCSTI, &byte));
     }
+    if (!strcmp(action, "tiocsti-stdin")) {
+        char byte = 'x';
+        return outcome(ioctl(0, TIOCSTI, &byte));
+    }
+    if (!strcmp(action, "tcgets-stdin")) {
+        struct termios settings;
+        return outcome(ioctl(0, TCGETS, &settings));
+    }
     if (!strcmp(action, "spew") && argc == 3) {
         /* N bytes on stdout and N on stderr, interleaved, each byte = position mod 251. */
         long total = atol(argv[2]);

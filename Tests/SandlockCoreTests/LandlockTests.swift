@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("Landlock filesystem and IPC confinement")
+@Suite("Landlock filesystem and IPC confinement", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
 struct LandlockTests {
     @Test("reading outside the readable paths fails with EACCES; granted, it works")
     func readOutsideAllowlist() async throws {
@@ -98,8 +98,10 @@ struct LandlockTests {
         #expect(try probeBare(["connect", String(listener.port)]) == "ok")
     }
 
-    @Test("confine() restricts the calling process to its filesystem rules", .enabled(if: Landlock.abi >= 1))
+    @Test("confine() restricts the calling process to its filesystem rules",
+          Fixture.needs(Landlock.abi >= 1, "needs Landlock"))
     func confineCurrentProcess() async throws {
+        try Fixture.require(Landlock.abi >= 1, "needs Landlock")
         await #expect(processExitsWith: .success) {
             var policy = Policy()
             policy.fsReadable = ["/usr", "/lib", "/lib64", "/etc/passwd"]

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what building and testing need on a fresh Debian/Ubuntu machine:
+# libseccomp-dev and libyaml-dev (the two system libraries), and python3-jsonschema for the
+# schema check. Uses sudo when not root; says what to do when neither works.
+set -euo pipefail
+
+packages=()
+for pair in "libseccomp-dev:/usr/include/seccomp.h" "libyaml-dev:/usr/include/yaml.h"; do
+  [ -e "${pair#*:}" ] || packages+=("${pair%%:*}")
+done
+# The bench and the CLI tests use these everyday tools.
+for pair in "util-linux:/usr/bin/setpriv" "bsdutils:/usr/bin/script" "procps:/usr/bin/ps"; do
+  [ -e "${pair#*:}" ] || packages+=("${pair%%:*}")
+done
+
+if [ ${#packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    run_as_root=()
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    run_as_root=(sudo)
+  else
+    echo "setup: missing packages: ${packages[*]}" >&2
+    echo "setup: run as root or with sudo: apt-get install -y ${packages[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${run_as_root[@]}" apt-get update -qq
+  "${run_as_root[@]}" apt-get install -y -qq "${packages[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+    [ -x "$candidate/swift" ] && export PATH="$candidate:$PATH"
+  done
+fi
+command -v swift >/dev/null 2>&1 || { echo "setup: no Swift toolchain (swift 6.x) in PATH" >&2; exit 1; }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: installs the system libraries if missing, builds, runs the Swift test
+# suites against the real kernel, then the schema check of the job manifests.
+# SANDLOCK_REQUIRE_ALL=1 (CI) turns a test skipped for a missing kernel feature into a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source Scripts/setup.sh
+
+swift build --build-tests
+swift test --skip-build
+if [ -f Scripts/check-schema.py ]; then
+  python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install --quiet jsonschema
+  python3 Scripts/check-schema.py
+fi

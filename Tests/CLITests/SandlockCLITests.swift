@@ -1,0 +1,133 @@
+import Foundation
+import SandlockCore
+import SandlockTestSupport
+import Testing
+
+/// Runs the built `sandlock` binary (optionally as another user through setpriv).
+private func sandlock(_ arguments: [String], asUser uid: Int? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+    var argv = [Fixture.sandlockCLI] + arguments
+    if let uid {
+        argv = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--"] + argv
+    }
+    return try Fixture.runBare(argv)
+}
+
+private var readFlags: [String] { Fixture.readablePaths.flatMap { ["-r", $0] } }
+
+private func trimmed(_ text: String) -> String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
+
+@Suite("sandlock CLI", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+struct SandlockCLITests {
+    @Test("the command's exit code, 128+N for a signal, 124 for a timeout")
+    func exitStatuses() throws {
+        #expect(try sandlock(["run"] + readFlags + ["--", "/bin/sh", "-c", "exit 42"]).status == 42)
+        #expect(try sandlock(["run"] + readFlags + ["-e", "kill -TERM $$"]).status == 143)
+        let timeout = try sandlock(["run"] + readFlags + ["-t", "0.3", "--", "/bin/sleep", "30"])
+        #expect(timeout.status == 124)
+        #expect(timeout.stderr.contains("sandlock: timeout after 0.300s"))
+        let echoed = try sandlock(["run"] + readFlags + ["--", "/bin/echo", "hello", "--not-a-flag"])
+        #expect(echoed.status == 0 && echoed.stdout == "hello --not-a-flag\n")
+    }
+
+    @Test("setup failures exit 125 with a one-line reason", arguments: [
+        (["-r", "/nonexistent/dir", "--", "/bin/true"], "fs_readable: cannot open '/nonexistent/dir'"),
+        (["--bogus-flag", "--", "/bin/true"], "unknown option '--bogus-flag'"),
+        (["--timeout", "soon", "--", "/bin/true"], "--timeout: expected a duration"),
+        (["--", "no-such-command-xyz"], "command not found: 'no-such-command-xyz'"),
+        (["-m", "64M", "--", "/bin/true"], "max_memory is not supported"),
+        ([String](), "no command"),
+    ])
+    func setupFailures(arguments: [String], message: String) throws {
+        let result = try sandlock(["run"] + readFlags + arguments)
+        #expect(result.status == 125)
+        #expect(result.stderr.contains(message), "stderr: \(result.stderr)")
+    }
+
+    @Test("exec of a binary outside the readable set names the cause")
+    func execOutsideReadableSet() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            try FileManager.default.copyItem(atPath: "/bin/true", toPath: directory + "/true")
+            let denied = try sandlock(["run"] + readFlags + ["--", directory + "/true"])
+            #expect(denied.status == 125 && denied.stderr.contains("outside the readable paths"))
+            #expect(try sandlock(["run"] + readFlags + ["-r", directory, "--", directory + "/true"]).status == 0)
+        }
+    }
+
+    @Test("check reports the Landlock ABI and each protection")
+    func check() throws {
+        let result = try sandlock(["check"])
+        #expect(result.stdout.contains("Landlock ABI: \(Landlock.abi)"))
+        #expect(result.stdout.contains("landlock signal_scope"))
+        #expect(result.status == (KernelSupport.probe().complete ? 0 : 1))
+    }
+
+    @Test("the same enforcement holds for an unprivileged caller",
+          Fixture.needs(Fixture.isRoot, "needs root to switch to the user nobody"))
+    func unprivilegedCaller() async throws {
+        try Fixture.require(Fixture.isRoot, "needs root to switch to the user nobody")
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let nobody = 65534
+            let secret = directory + "/secret"
+            try "x".write(toFile: secret, atomically: true, encoding: .utf8)
+            chmod(secret, 0o644)
+            let probe = Fixture.probe
+            // read: denied, then granted
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "read", secret], asUser: nobody).stdout) == "EACCES")
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["-r", directory, "--", probe, "read", secret], asUser: nobody).stdout) == "ok")
+            // write: denied in a read-only grant, allowed in a writable one
+            let target = directory + "/created"
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["-r", directory, "--", probe, "create", target], asUser: nobody).stdout) == "EACCES")
+            #expect(!FileManager.default.fileExists(atPath: target))
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["-w", directory, "--", probe, "create", target], asUser: nobody).stdout) == "ok")
+            // syscalls
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "syscall", "unshare-user"], asUser: nobody).stdout) == "EPERM")
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "syscall", "ptrace"], asUser: nobody).stdout) == "EPERM")
+            // bind: denied, then granted
+            let port = String(try freePort())
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "bind", port], asUser: nobody).stdout) == "EACCES")
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["--net-bind", port, "--", probe, "bind", port], asUser: nobody).stdout) == "ok")
+            // signals: a process of the same user outside the sandbox is out of reach
+            let sleeper = Process()
+            sleeper.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            sleeper.arguments = ["--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups", "--", "/bin/sleep", "30"]
+            try sleeper.run()
+            defer {
+                kill(sleeper.processIdentifier, SIGKILL)
+                sleeper.waitUntilExit()
+            }
+            let pid = String(sleeper.processIdentifier)
+            #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "kill", pid], asUser: nobody).stdout) == "EPERM")
+            #expect(trimmed(try Fixture.runBare(["/usr/bin/setpriv", "--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups", "--", probe, "kill", pid]).stdout) == "ok")
+        }
+    }
+
+    @Test("interactive mode hands the terminal to the command, keeps TIOCSTI blocked and takes the terminal back")
+    func interactive() throws {
+        let flags = (["run", "-i", "-r", "/proc"] + readFlags).joined(separator: " ")
+        let inner = """
+            \(Fixture.sandlockCLI) \(flags) -- \(Fixture.probe) tcgets-stdin; \
+            \(Fixture.sandlockCLI) \(flags) -- \(Fixture.probe) tiocsti-stdin; \
+            \(Fixture.sandlockCLI) \(flags) -- /bin/sh -c 'test "$(ps -o tpgid= -p $$)" -eq "$(ps -o pgid= -p $$)" && echo child-foreground'; \
+            test "$(ps -o tpgid= -p $$)" -eq "$(ps -o pgid= -p $$)" && echo caller-foreground
+            """
+        let result = try Fixture.runBare(["/usr/bin/script", "-qec", "/bin/sh -c '\(inner.replacingOccurrences(of: "'", with: "'\\''"))'", "/dev/null"])
+        let lines = result.stdout.split(whereSeparator: \.isNewline).map { trimmed(String($0)) }
+        #expect(lines.starts(with: ["ok", "EPERM", "child-foreground", "caller-foreground"]), "output: \(lines)")
+    }
+}
+
+private func freePort() throws -> UInt16 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return UInt16(bigEndian: address.sin_port)
+}
