@@ -42,6 +42,10 @@ public struct ManifestLoader: Sendable {
             let (plan, planDiagnostics) = planner.plan(manifest)
             result.diagnostics += planDiagnostics
             result.plan = result.hasErrors ? nil : plan
+            if plan == nil && !result.hasErrors {
+                // Every path that drops a stage reports why; this catches one that does not.
+                result.diagnostics.append(Diagnostic(.error, "internal error: the manifest has no error but could not be planned", at: nil))
+            }
         }
         result.diagnostics = Self.sorted(result.diagnostics)
         return result

@@ -66,6 +66,12 @@ import Testing
         #expect(d.first?.message.contains("more than 1000000 nodes") == true)
     }
 
+    @Test func deepNestingStopsAtTheDepthBound() {
+        let (root, d) = read(String(repeating: "[", count: 100_000))
+        #expect(root == nil)
+        #expect(d.first?.message == "the document nests deeper than 256 levels")
+    }
+
     @Test func syntaxErrorNamesTheProblemAndWhere() {
         let (root, d) = read("a: [1, 2\nb: 3\n")
         #expect(root == nil)

@@ -74,13 +74,14 @@ struct ManifestDecoder {
         var stage = StageSpec(name: name)
         if let n = f["description"] { stage.description = reader.string(n, ctx.with("description"), allowEmpty: true) }
         if let n = f["needs"] { stage.needs = reader.strings(n, ctx.with("needs"), single: true) ?? [] }
-        if let n = f["run"] { stage.run = command(n, ctx.with("run")) }
-        if let n = f["pipeline"], let members = reader.list(n, ctx.with("pipeline")) {
+        // The keys that decide what a stage is may not be null (`run:` alone is an error).
+        if let n = f.pairs["run"]?.value { stage.run = command(n, ctx.with("run")) }
+        if let n = f.pairs["pipeline"]?.value, let members = reader.list(n, ctx.with("pipeline")) {
             if members.isEmpty { reader.error(ctx.with("pipeline"), "a pipeline needs at least one member", at: n) }
             stage.pipeline = members.enumerated().compactMap { i, m in process(m, ctx.with("pipeline[\(i)]"), ManifestVocabulary.member) }
         }
-        if let n = f["map"] { stage.map = map(n, ctx.with("map")) }
-        if let n = f["reduce"] { stage.reduce = process(n, ctx.with("reduce"), ManifestVocabulary.reduce) }
+        if let n = f.pairs["map"]?.value { stage.map = map(n, ctx.with("map")) }
+        if let n = f.pairs["reduce"]?.value { stage.reduce = process(n, ctx.with("reduce"), ManifestVocabulary.reduce) }
         if let n = f["policy"] { stage.policy = policyReference(n, ctx.with("policy")) }
         if let n = f["env"] { stage.env = reader.environment(n, ctx.with("env")) ?? [] }
         if let n = f["cwd"] { stage.cwd = reader.located(n, ctx.with("cwd")) }

@@ -16,11 +16,17 @@ public struct Planner: Sendable {
         self.currentDirectory = currentDirectory
     }
 
+    /// The plan, or `nil` when there is an error. A manifest with decoding errors may be
+    /// passed (to collect more errors), but then no plan comes back.
     public func plan(_ manifest: Manifest) -> (plan: Plan?, diagnostics: [Diagnostic]) {
         var p = Planning(manifest: manifest, options: self)
         let plan = p.run()
-        let hasErrors = p.diagnostics.contains { $0.severity == .error }
-        return (hasErrors ? nil : plan, p.diagnostics)
+        // A policy written in place and shared by several processes is checked once per
+        // process; say each finding once.
+        var seen = Set<Diagnostic>()
+        let diagnostics = p.diagnostics.filter { seen.insert($0).inserted }
+        let hasErrors = diagnostics.contains { $0.severity == .error }
+        return (hasErrors ? nil : plan, diagnostics)
     }
 }
 
@@ -91,6 +97,8 @@ private struct Planning {
             diagnostics.append(name.warning("policy '\(name.value)' is never used"))
         }
         guard !diagnostics.contains(where: { $0.severity == .error }) else { return nil }
+        // A stage that failed to decode (its error is the decoder's) cannot be planned.
+        guard planned.count == manifest.stages.count else { return nil }
 
         let maxLevel = levels.max() ?? -1
         var byLevel = [[String]](repeating: [], count: maxLevel + 1)
@@ -247,36 +255,36 @@ private struct Planning {
         for i in manifest.stages.indices where state[i] == 0 { visit(i, &self) }
     }
 
-    /// Level of each stage: 0 without needs, else one more than its highest need. Stages
-    /// on a cycle get level 0 (the cycle is already an error).
+    /// Level of each stage: 0 without needs, else one more than its highest need. A need
+    /// on a cycle counts as level 0 (the cycle is already an error).
     func computeLevels(_ index: [String: Int]) -> [Int] {
-        let stages = manifest.stages
-        var level = [Int?](repeating: nil, count: stages.count)
-        var remaining = Set(stages.indices)
-        var progress = true
-        while progress && !remaining.isEmpty {
-            progress = false
-            for i in stages.indices where remaining.contains(i) {
-                let deps = stages[i].needs.compactMap { index[$0.value] }
-                if deps.allSatisfy({ level[$0] != nil }) {
-                    level[i] = (deps.map { level[$0]! }.max() ?? -1) + 1
-                    remaining.remove(i)
-                    progress = true
-                }
-            }
+        var level = [Int?](repeating: nil, count: manifest.stages.count)
+        var visiting = Set<Int>()
+        func visit(_ i: Int) -> Int {
+            if let l = level[i] { return l }
+            guard visiting.insert(i).inserted else { return -1 }
+            let l = (manifest.stages[i].needs.compactMap { index[$0.value] }.map(visit).max() ?? -1) + 1
+            visiting.remove(i)
+            level[i] = l
+            return l
         }
-        return level.map { $0 ?? 0 }
+        return manifest.stages.indices.map(visit)
     }
 
     mutating func planStage(_ stage: StageSpec, level: Int) -> PlannedStage? {
         let ctx = Context(owner: "stage '\(stage.name.value)'")
+        // A policy is reported where it is written: a member's own, the stage's, or the default.
         let stageRef = stage.policy ?? manifest.defaults.policy
+        let stageRefCtx = stage.policy != nil ? ctx.with("policy") : Context().with("defaults.policy")
+        func own(_ ref: PolicyReference?, _ c: Context) -> (PolicyReference?, Context) {
+            ref != nil ? (ref, c.with("policy")) : (stageRef, stageRefCtx)
+        }
         let cwd = stage.cwd.flatMap { checkedPath($0, ctx.with("cwd")) } ?? workdir
         let timeout = stage.timeout ?? manifest.defaults.timeout
         let baseEnv = mergeEnvironment(manifest.env)
 
-        func process(_ run: CommandSpec, _ ref: PolicyReference?, env: [(key: String, value: String)], cwd: String, _ c: Context, _ p: inout Planning) -> PlannedProcess? {
-            guard let (spec, label) = p.policy(for: ref, c.with("policy")) else { return nil }
+        func process(_ run: CommandSpec, _ ref: (PolicyReference?, Context), env: [(key: String, value: String)], cwd: String, _ p: inout Planning) -> PlannedProcess? {
+            guard let (spec, label) = p.policy(for: ref.0, ref.1) else { return nil }
             var policy = spec.policy(env: mergeEnvironment(baseEnv, spec.env ?? [], stage.env, env))
             policy.cwd = cwd
             policy.timeout = timeout
@@ -289,18 +297,18 @@ private struct Planning {
             var planned: [PlannedProcess] = []
             for (i, m) in members.enumerated() {
                 let mcwd = m.cwd.flatMap { checkedPath($0, ctx.with("pipeline[\(i)].cwd")) } ?? cwd
-                guard let pp = process(m.run, m.policy ?? stageRef, env: m.env, cwd: mcwd, ctx.with("pipeline[\(i)]"), &self) else { continue }
+                guard let pp = process(m.run, own(m.policy, ctx.with("pipeline[\(i)]")), env: m.env, cwd: mcwd, &self) else { continue }
                 planned.append(pp)
             }
             guard planned.count == members.count else { return nil }
             work = .pipeline(planned)
         } else if let run = stage.run {
-            guard let worker = process(run, stageRef, env: [], cwd: cwd, ctx, &self) else { return nil }
+            guard let worker = process(run, (stageRef, stageRefCtx), env: [], cwd: cwd, &self) else { return nil }
             if let map = stage.map {
                 var reducer: PlannedProcess?
                 if let r = stage.reduce {
                     let rcwd = r.cwd.flatMap { checkedPath($0, ctx.with("reduce.cwd")) } ?? cwd
-                    guard let rp = process(r.run, r.policy ?? stageRef, env: r.env, cwd: rcwd, ctx.with("reduce"), &self) else { return nil }
+                    guard let rp = process(r.run, own(r.policy, ctx.with("reduce")), env: r.env, cwd: rcwd, &self) else { return nil }
                     reducer = rp
                 }
                 guard let source = itemSource(map.over, ctx.with("map.over")) else { return nil }

@@ -14,11 +14,13 @@ internal import CLibYAML
 public struct YAMLReader: Sendable {
     /// Upper bound on nodes after alias expansion.
     public var maxNodes: Int = 1_000_000
+    /// Upper bound on nesting, so that no recursive walk of the tree can exhaust the stack.
+    public var maxDepth: Int = 256
 
     public init() {}
 
     public func read(_ source: SourceFile) -> (root: YAMLNode?, diagnostics: [Diagnostic]) {
-        var builder = TreeBuilder(maxNodes: maxNodes)
+        var builder = TreeBuilder(maxNodes: maxNodes, maxDepth: maxDepth)
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
             return (nil, [Diagnostic(.error, "cannot initialise the YAML parser (out of memory)", at: nil)])
@@ -78,6 +80,7 @@ private struct TreeBuilder {
     }
 
     let maxNodes: Int
+    let maxDepth: Int
     var stack: [Frame] = []
     var anchors: [String: (node: YAMLNode, weight: Int)] = [:]
     var root: YAMLNode?
@@ -85,7 +88,10 @@ private struct TreeBuilder {
     var totalWeight = 0
     var diagnostics: [Diagnostic] = []
 
-    init(maxNodes: Int) { self.maxNodes = maxNodes }
+    init(maxNodes: Int, maxDepth: Int) {
+        self.maxNodes = maxNodes
+        self.maxDepth = maxDepth
+    }
 
     /// Returns false to stop reading.
     mutating func consume(_ event: yaml_event_t) -> Bool {
@@ -112,6 +118,9 @@ private struct TreeBuilder {
                 return false
             }
             return complete(target.node, anchor: nil, weight: target.weight)
+        case YAML_SEQUENCE_START_EVENT where stack.count >= maxDepth, YAML_MAPPING_START_EVENT where stack.count >= maxDepth:
+            diagnostics.append(Diagnostic(.error, "the document nests deeper than \(maxDepth) levels", at: start))
+            return false
         case YAML_SEQUENCE_START_EVENT:
             let s = event.data.sequence_start
             stack.append(Frame(isMapping: false, start: start, tag: Self.string(s.tag), anchor: Self.string(s.anchor)))
