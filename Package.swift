@@ -60,6 +60,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // In-process start-up benchmark (Scripts/bench/startup.sh).
+        .executableTarget(
+            name: "sandlock-bench",
+            dependencies: ["SandlockCore"],
+            path: "Scripts/bench/inprocess",
+            swiftSettings: swiftSettings
+        ),
         // A C program the tests run inside sandboxes: it performs one action and prints
         // "ok" or the errno name.
         .executableTarget(name: "sandlock-test-probe", path: "Tests/Probe"),
