@@ -70,6 +70,22 @@ import Testing
         #expect(policy.env == ["A": "root", "B": "leaf"])
     }
 
+    /// A policy that extends another and adds nothing must equal it in every field, so no
+    /// field can be forgotten by the merge.
+    @Test func extendingWithNothingKeepsEveryField() throws {
+        let text = try String(contentsOfFile: Paths.fixtures + "/valid/everything.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "policies:\n", with: "policies:\n  same: { extends: base }\n")
+            .replacingOccurrences(of: "stages:\n", with: "stages:\n  same-policy: { run: \"true\", policy: same }\n  base-policy: { run: \"true\", policy: base }\n")
+        let result = load(text, path: "valid/everything.yaml")
+        let plan = try #require(result.plan, "\(result.rendered)")
+        var a = try #require(plan.stage("same-policy")?.processes.first?.policy)
+        var b = try #require(plan.stage("base-policy")?.processes.first?.policy)
+        #expect(a.maxMemory != nil && a.timeStart != nil && !a.extraDenySyscalls.isEmpty && a.noCoredump)
+        a.name = nil
+        b.name = nil
+        #expect(a == b)
+    }
+
     @Test func extendsCycleIsAnError() {
         let result = load("""
             version: 1

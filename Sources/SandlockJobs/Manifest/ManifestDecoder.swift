@@ -78,10 +78,10 @@ struct ManifestDecoder {
         if let n = f.pairs["run"]?.value { stage.run = command(n, ctx.with("run")) }
         if let n = f.pairs["pipeline"]?.value, let members = reader.list(n, ctx.with("pipeline")) {
             if members.isEmpty { reader.error(ctx.with("pipeline"), "a pipeline needs at least one member", at: n) }
-            stage.pipeline = members.enumerated().compactMap { i, m in process(m, ctx.with("pipeline[\(i)]"), ManifestVocabulary.member) }
+            stage.pipeline = members.enumerated().compactMap { i, m in process(m, ctx.with("pipeline[\(i)]")) }
         }
         if let n = f.pairs["map"]?.value { stage.map = map(n, ctx.with("map")) }
-        if let n = f.pairs["reduce"]?.value { stage.reduce = process(n, ctx.with("reduce"), ManifestVocabulary.reduce) }
+        if let n = f.pairs["reduce"]?.value { stage.reduce = process(n, ctx.with("reduce")) }
         if let n = f["policy"] { stage.policy = policyReference(n, ctx.with("policy")) }
         if let n = f["env"] { stage.env = reader.environment(n, ctx.with("env")) ?? [] }
         if let n = f["cwd"] { stage.cwd = reader.located(n, ctx.with("cwd")) }
@@ -133,8 +133,9 @@ struct ManifestDecoder {
         }
     }
 
-    private mutating func process(_ node: YAMLNode, _ ctx: Context, _ vocabulary: [String]) -> ProcessSpec? {
-        guard let f = reader.fields(node, ctx, vocabulary, expected: "a mapping with 'run'") else { return nil }
+    /// A pipeline member or a reducer.
+    private mutating func process(_ node: YAMLNode, _ ctx: Context) -> ProcessSpec? {
+        guard let f = reader.fields(node, ctx, ManifestVocabulary.process, expected: "a mapping with 'run'") else { return nil }
         guard let runNode = f["run"] else {
             reader.error(ctx, "missing 'run'", at: node)
             return nil
@@ -278,7 +279,7 @@ struct ManifestDecoder {
             let c = ctx.with("determinism")
             if let s = reader.fields(n, c, ManifestVocabulary.determinism) {
                 if let v = s["time_start"] {
-                    p.timeStart = reader.quantity(v, c.with("time_start"), "a time like 2000-01-01T00:00:00Z or Unix seconds", Quantities.timestamp)
+                    p.timeStart = reader.quantity(v, c.with("time_start"), "an RFC 3339 time like 2000-01-01T00:00:00Z or Unix seconds", Quantities.timestamp)
                 }
                 if let v = s["random_seed"] {
                     p.randomSeed = reader.quantity(v, c.with("random_seed"), "a non-negative integer seed") { UInt64($0) }

@@ -32,19 +32,7 @@ public enum ManifestSchema {
       "description": "Tree the stages work in (default: the manifest's folder)."
     },
     "env": {
-      "description": "Environment variables (name: value).",
-      "type": "object",
-      "propertyNames": {
-        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
-      },
-      "additionalProperties": {
-        "type": [
-          "string",
-          "number",
-          "boolean",
-          "null"
-        ]
-      }
+      "$ref": "#/$defs/env"
     },
     "policies": {
       "type": "object",
@@ -79,29 +67,10 @@ public enum ManifestSchema {
       "additionalProperties": false,
       "properties": {
         "policy": {
-          "description": "The name of a policy in `policies`, or a policy written in place.",
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "$ref": "#/$defs/policy"
-            }
-          ]
+          "$ref": "#/$defs/policyRef"
         },
         "timeout": {
-          "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
-          "anyOf": [
-            {
-              "type": "number",
-              "minimum": 0
-            },
-            {
-              "type": "string",
-              "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
-            }
-          ]
+          "$ref": "#/$defs/duration"
         },
         "retry": {
           "$ref": "#/$defs/retryValue"
@@ -232,17 +201,7 @@ public enum ManifestSchema {
       "additionalProperties": false,
       "properties": {
         "memory": {
-          "description": "Bytes, or a number with a unit K, M, G, T (powers of 1024; KiB, MB… also accepted): 512M, 1G, 100K.",
-          "anyOf": [
-            {
-              "type": "integer",
-              "minimum": 0
-            },
-            {
-              "type": "string",
-              "pattern": "^[0-9]+(\\.[0-9]+)?\\s*([kKMGT](i?B|i)?|B)?$"
-            }
-          ]
+          "$ref": "#/$defs/size"
         },
         "processes": {
           "type": "integer",
@@ -277,14 +236,14 @@ public enum ManifestSchema {
       "additionalProperties": false,
       "properties": {
         "time_start": {
-          "description": "RFC 3339 time, a date, or Unix seconds.",
+          "description": "An RFC 3339 time (as `sandlock run --time-start`) or Unix seconds.",
           "anyOf": [
             {
               "type": "integer"
             },
             {
               "type": "string",
-              "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$"
+              "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
             }
           ]
         },
@@ -361,19 +320,7 @@ public enum ManifestSchema {
           "description": "Start from a minimal environment (--clean-env)."
         },
         "env": {
-          "description": "Environment variables (name: value).",
-          "type": "object",
-          "propertyNames": {
-            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
-          },
-          "additionalProperties": {
-            "type": [
-              "string",
-              "number",
-              "boolean",
-              "null"
-            ]
-          }
+          "$ref": "#/$defs/env"
         }
       }
     },
@@ -401,30 +348,13 @@ public enum ManifestSchema {
           "description": "Stages that must end first."
         },
         "run": {
-          "description": "A string runs under /bin/sh -c; a list is the argv itself (no shell).",
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "type": "array",
-              "minItems": 1,
-              "items": {
-                "type": [
-                  "string",
-                  "number",
-                  "boolean"
-                ]
-              }
-            }
-          ]
+          "$ref": "#/$defs/command"
         },
         "pipeline": {
           "type": "array",
           "minItems": 1,
           "items": {
-            "$ref": "#/$defs/member"
+            "$ref": "#/$defs/process"
           },
           "description": "Commands joined by kernel pipes."
         },
@@ -432,51 +362,20 @@ public enum ManifestSchema {
           "$ref": "#/$defs/map"
         },
         "reduce": {
-          "$ref": "#/$defs/reduce"
+          "$ref": "#/$defs/process"
         },
         "policy": {
-          "description": "The name of a policy in `policies`, or a policy written in place.",
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "$ref": "#/$defs/policy"
-            }
-          ]
+          "$ref": "#/$defs/policyRef"
         },
         "env": {
-          "description": "Environment variables (name: value).",
-          "type": "object",
-          "propertyNames": {
-            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
-          },
-          "additionalProperties": {
-            "type": [
-              "string",
-              "number",
-              "boolean",
-              "null"
-            ]
-          }
+          "$ref": "#/$defs/env"
         },
         "cwd": {
           "type": "string",
           "minLength": 1
         },
         "timeout": {
-          "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
-          "anyOf": [
-            {
-              "type": "number",
-              "minimum": 0
-            },
-            {
-              "type": "string",
-              "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
-            }
-          ]
+          "$ref": "#/$defs/duration"
         },
         "retry": {
           "$ref": "#/$defs/retryValue"
@@ -591,8 +490,8 @@ public enum ManifestSchema {
       "minProperties": 1,
       "maxProperties": 1
     },
-    "reduce": {
-      "description": "Gets the workers' stdout, in item order, on stdin.",
+    "process": {
+      "description": "A process of a stage: a pipeline member, or the reducer of a map stage (which gets the workers' stdout, in item order, on stdin).",
       "type": "object",
       "additionalProperties": false,
       "required": [
@@ -600,112 +499,13 @@ public enum ManifestSchema {
       ],
       "properties": {
         "run": {
-          "description": "A string runs under /bin/sh -c; a list is the argv itself (no shell).",
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "type": "array",
-              "minItems": 1,
-              "items": {
-                "type": [
-                  "string",
-                  "number",
-                  "boolean"
-                ]
-              }
-            }
-          ]
+          "$ref": "#/$defs/command"
         },
         "policy": {
-          "description": "The name of a policy in `policies`, or a policy written in place.",
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "$ref": "#/$defs/policy"
-            }
-          ]
+          "$ref": "#/$defs/policyRef"
         },
         "env": {
-          "description": "Environment variables (name: value).",
-          "type": "object",
-          "propertyNames": {
-            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
-          },
-          "additionalProperties": {
-            "type": [
-              "string",
-              "number",
-              "boolean",
-              "null"
-            ]
-          }
-        },
-        "cwd": {
-          "type": "string",
-          "minLength": 1
-        }
-      }
-    },
-    "member": {
-      "description": "One command of a pipeline.",
-      "type": "object",
-      "additionalProperties": false,
-      "required": [
-        "run"
-      ],
-      "properties": {
-        "run": {
-          "description": "A string runs under /bin/sh -c; a list is the argv itself (no shell).",
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "type": "array",
-              "minItems": 1,
-              "items": {
-                "type": [
-                  "string",
-                  "number",
-                  "boolean"
-                ]
-              }
-            }
-          ]
-        },
-        "policy": {
-          "description": "The name of a policy in `policies`, or a policy written in place.",
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "$ref": "#/$defs/policy"
-            }
-          ]
-        },
-        "env": {
-          "description": "Environment variables (name: value).",
-          "type": "object",
-          "propertyNames": {
-            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
-          },
-          "additionalProperties": {
-            "type": [
-              "string",
-              "number",
-              "boolean",
-              "null"
-            ]
-          }
+          "$ref": "#/$defs/env"
         },
         "cwd": {
           "type": "string",
@@ -766,17 +566,7 @@ public enum ManifestSchema {
         "backoff": {
           "anyOf": [
             {
-              "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
-              "anyOf": [
-                {
-                  "type": "number",
-                  "minimum": 0
-                },
-                {
-                  "type": "string",
-                  "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
-                }
-              ]
+              "$ref": "#/$defs/duration"
             },
             {
               "$ref": "#/$defs/backoff"
@@ -790,17 +580,7 @@ public enum ManifestSchema {
       "additionalProperties": false,
       "properties": {
         "delay": {
-          "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
-          "anyOf": [
-            {
-              "type": "number",
-              "minimum": 0
-            },
-            {
-              "type": "string",
-              "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
-            }
-          ]
+          "$ref": "#/$defs/duration"
         },
         "factor": {
           "type": "number",
@@ -808,19 +588,82 @@ public enum ManifestSchema {
           "maximum": 100
         },
         "max": {
-          "description": "Seconds, or a number with a unit ms, s, m, h, d (may be combined: 1h30m).",
-          "anyOf": [
-            {
-              "type": "number",
-              "minimum": 0
-            },
-            {
-              "type": "string",
-              "pattern": "^([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+$|^[0-9]+(\\.[0-9]+)?$"
-            }
-          ]
+          "$ref": "#/$defs/duration"
         }
       }
+    },
+    "size": {
+      "description": "Bytes, or a number with K, M, G or T (powers of 1024), as `sandlock run -m`: 512M, 1G, 100K.",
+      "anyOf": [
+        {
+          "type": "integer",
+          "minimum": 0
+        },
+        {
+          "type": "string",
+          "pattern": "^[0-9]+([KMGTkmgt]|[Bb])?$"
+        }
+      ]
+    },
+    "duration": {
+      "description": "Seconds, or a number with ms, s, m, h or d, as `sandlock run -t`: 500ms, 30s, 5m, 1h.",
+      "anyOf": [
+        {
+          "type": "number",
+          "minimum": 0
+        },
+        {
+          "type": "string",
+          "pattern": "^[0-9]+(\\.[0-9]+)?(ms|s|m|h|d)?$"
+        }
+      ]
+    },
+    "env": {
+      "description": "Environment variables (name: value).",
+      "type": "object",
+      "propertyNames": {
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"
+      },
+      "additionalProperties": {
+        "type": [
+          "string",
+          "number",
+          "boolean",
+          "null"
+        ]
+      }
+    },
+    "command": {
+      "description": "A string runs under /bin/sh -c; a list is the argv itself (no shell).",
+      "anyOf": [
+        {
+          "type": "string",
+          "minLength": 1
+        },
+        {
+          "type": "array",
+          "minItems": 1,
+          "items": {
+            "type": [
+              "string",
+              "number",
+              "boolean"
+            ]
+          }
+        }
+      ]
+    },
+    "policyRef": {
+      "description": "The name of a policy in `policies`, or a policy written in place.",
+      "anyOf": [
+        {
+          "type": "string",
+          "minLength": 1
+        },
+        {
+          "$ref": "#/$defs/policy"
+        }
+      ]
     }
   }
 }

@@ -7,7 +7,7 @@ public enum ManifestVocabulary {
         ("manifest", manifest), ("defaults", defaults), ("policy", policy),
         ("filesystem", filesystem), ("network", network), ("limits", limits),
         ("determinism", determinism), ("syscalls", syscalls), ("environment", environment),
-        ("stage", stage), ("map", map), ("over", over), ("reduce", reduce), ("member", member),
+        ("stage", stage), ("map", map), ("over", over), ("process", process),
         ("retry", retry), ("backoff", backoff),
     ]
 
@@ -32,8 +32,8 @@ public enum ManifestVocabulary {
     ]
     public static let map = ["over", "max_parallel"]
     public static let over = ["glob", "items", "shards", "lines"]
-    public static let reduce = ["run", "policy", "env", "cwd"]
-    public static let member = ["run", "policy", "env", "cwd"]
+    /// A pipeline member or the reducer of a map stage.
+    public static let process = ["run", "policy", "env", "cwd"]
     public static let retry = ["limit", "on", "backoff"]
     public static let backoff = ["delay", "factor", "max"]
 

@@ -131,7 +131,7 @@ struct NodeReader {
     }
 
     mutating func size(_ node: YAMLNode, _ ctx: Context) -> UInt64? {
-        quantity(node, ctx, "a size like 512M, 1G or a number of bytes", Quantities.size)
+        quantity(node, ctx, "a size like 512M, 1G, 100K or a number of bytes", Quantities.size)
     }
 
     mutating func duration(_ node: YAMLNode, _ ctx: Context) -> Duration? {

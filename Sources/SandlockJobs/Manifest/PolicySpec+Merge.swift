@@ -4,49 +4,30 @@ extension PolicySpec {
     /// `self` on top of `base`: lists are joined (union, base first), scalars of `self`
     /// win, environment variables are merged by name. `extends` is not inherited.
     func merged(over base: PolicySpec) -> PolicySpec {
-        func union<T: Equatable>(_ a: [T]?, _ b: [T]?) -> [T]? {
-            guard let a else { return b }
-            guard let b else { return a }
-            var out = a
-            for x in b where !out.contains(x) { out.append(x) }
-            return out
+        /// Base entries first, then the new ones not already there (compared by `key`).
+        func union<T, K: Equatable>(_ a: [T]?, _ b: [T]?, by key: (T) -> K) -> [T]? {
+            guard let a, let b else { return a ?? b }
+            return a + b.filter { x in !a.contains { key($0) == key(x) } }
         }
-        func unionPaths(_ a: [Located<String>]?, _ b: [Located<String>]?) -> [Located<String>]? {
-            guard let a else { return b }
-            guard let b else { return a }
-            var out = a
-            for x in b where !out.contains(where: { $0.value == x.value }) { out.append(x) }
-            return out
-        }
+        func union<T: Equatable>(_ a: [T]?, _ b: [T]?) -> [T]? { union(a, b) { $0 } }
+        func unionPaths(_ a: [Located<String>]?, _ b: [Located<String>]?) -> [Located<String>]? { union(a, b) { $0.value } }
         var m = self
-        m.read = unionPaths(base.read, read)
-        m.write = unionPaths(base.write, write)
-        m.deny = unionPaths(base.deny, deny)
-        m.devices = devices ?? base.devices
-        m.netAllow = union(base.netAllow, netAllow)
-        m.netBind = union(base.netBind, netBind)
-        m.udp = udp ?? base.udp
-        m.icmp = icmp ?? base.icmp
-        m.portRemap = portRemap ?? base.portRemap
-        m.memory = memory ?? base.memory
-        m.processes = processes ?? base.processes
-        m.cpu = cpu ?? base.cpu
-        m.openFiles = openFiles ?? base.openFiles
-        m.cpuCores = union(base.cpuCores, cpuCores)
-        m.numCPUs = numCPUs ?? base.numCPUs
-        m.timeStart = timeStart ?? base.timeStart
-        m.randomSeed = randomSeed ?? base.randomSeed
-        m.deterministicDirs = deterministicDirs ?? base.deterministicDirs
-        m.noRandomizeMemory = noRandomizeMemory ?? base.noRandomizeMemory
-        m.noHugePages = noHugePages ?? base.noHugePages
-        m.noCoredump = noCoredump ?? base.noCoredump
-        m.denySyscalls = union(base.denySyscalls, denySyscalls)
-        m.allowSyscalls = union(base.allowSyscalls, allowSyscalls)
-        m.extraDeny = union(base.extraDeny, extraDeny)
-        m.extraAllow = union(base.extraAllow, extraAllow)
-        m.cleanEnv = cleanEnv ?? base.cleanEnv
+        func override<T>(_ fields: WritableKeyPath<PolicySpec, T?>...) {
+            for f in fields { m[keyPath: f] = self[keyPath: f] ?? base[keyPath: f] }
+        }
+        func join<T: Equatable>(_ fields: WritableKeyPath<PolicySpec, [T]?>...) {
+            for f in fields { m[keyPath: f] = union(base[keyPath: f], self[keyPath: f]) }
+        }
+        for f in [\PolicySpec.read, \.write, \.deny] { m[keyPath: f] = unionPaths(base[keyPath: f], self[keyPath: f]) }
+        join(\.netAllow, \.denySyscalls, \.allowSyscalls, \.extraDeny, \.extraAllow)
+        join(\.netBind)
+        join(\.cpuCores)
+        override(\.devices, \.udp, \.icmp, \.portRemap, \.deterministicDirs, \.noRandomizeMemory, \.noHugePages, \.noCoredump, \.cleanEnv, \.allowDegraded)
+        override(\.processes, \.cpu, \.openFiles, \.numCPUs)
+        override(\.memory)
+        override(\.timeStart)
+        override(\.randomSeed)
         m.env = mergeEnvironment(base.env ?? [], env ?? [])
-        m.allowDegraded = allowDegraded ?? base.allowDegraded
         m.extends = []
         return m
     }
