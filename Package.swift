@@ -90,7 +90,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CLITests",
-            dependencies: ["SandlockCore", "SandlockTestSupport"],
+            dependencies: ["SandlockCore", "SandlockTestSupport", "sandlock"],
             swiftSettings: swiftSettings
         ),
     ]

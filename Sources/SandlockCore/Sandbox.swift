@@ -104,6 +104,14 @@ public final class SandboxProcess: Sendable {
         return RunResult(outcome: outcome, enforcement: enforcement)
     }
 
+    /// Blocks the calling thread until the command ends (for synchronous programs).
+    @available(*, noasync)
+    public func waitBlocking() -> RunResult {
+        let outcome = ProcessMonitor.shared.waitBlocking(id)
+        if interactive { _ = csl_tty_reclaim_foreground(0) }
+        return RunResult(outcome: outcome, enforcement: enforcement)
+    }
+
     /// Kills every process of the sandbox (init kills its Landlock domain). Idempotent.
     public func kill() {
         ProcessMonitor.shared.kill(id)

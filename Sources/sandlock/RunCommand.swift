@@ -4,7 +4,7 @@ import Glibc
 import ArgumentParser
 import SandlockCore
 
-struct RunCommand: AsyncParsableCommand {
+struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a command in a sandbox.",
@@ -93,127 +93,52 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: [.customShort("i"), .customLong("interactive")], help: "Give the command the terminal (for shells and editors).")
     var interactive = false
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The command and its arguments, after --.", valueName: "COMMAND"))
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.", valueName: "COMMAND"))
     var command: [String] = []
 
-    func validate() throws {
-        // Passthrough parsing would take an unknown flag for the command.
-        if let first = command.first, first != "--", first.hasPrefix("-") {
-            throw ValidationError("unknown option '\(first)'")
-        }
-        if execShell != nil && !trimmedCommand.isEmpty {
-            throw ValidationError("give either -e CMD or a command after --, not both")
-        }
-        if execShell == nil && trimmedCommand.isEmpty {
-            throw ValidationError("no command: give one after -- (or use -e 'command line')")
-        }
+    /// Only reached through ArgumentParser (the entry point normally parses `run` itself).
+    func run() throws {
+        let arguments = Array(CommandLine.arguments.drop { $0 != "run" }.dropFirst())
+        throw ExitCode(RunCommand.execute(arguments))
     }
 
-    private var trimmedCommand: [String] {
-        command.first == "--" ? Array(command.dropFirst()) : command
-    }
-
-    func makePolicy() throws -> Policy {
-        var policy = Policy()
-        policy.fsReadable = fsRead
-        policy.fsWritable = fsWrite
-        policy.fsDenied = fsDeny
-        policy.netBind = try netBind.flatMap { spec -> [UInt16] in
-            guard let ports = Units.parsePorts(spec) else {
-                throw ValidationError("--net-bind: expected ports like 8080 or 8080,9000-9005, found '\(spec)'")
-            }
-            return ports
+    /// Parses the arguments after `run`, runs the sandbox and returns the exit status.
+    static func execute(_ arguments: [String]) -> Int32 {
+        let parsed: RunArguments
+        do {
+            parsed = try RunArguments(parsing: arguments)
+        } catch {
+            printError("sandlock: \(error)")
+            printError("Usage: sandlock run [flags] -- COMMAND [ARG…]   (see sandlock run --help)")
+            return 125
         }
-        policy.netAllow = netAllow
-        policy.allowUDP = allowUDP
-        policy.allowICMP = allowICMP
-        policy.portRemap = portRemap
-        policy.extraDenySyscalls = extraDenySyscall
-        policy.extraAllowSyscalls = extraAllowSyscall
-        if let timeout {
-            guard let duration = Units.parseDuration(timeout), duration > .zero else {
-                throw ValidationError("--timeout: expected a duration like 30, 30s, 5m or 500ms, found '\(timeout)'")
-            }
-            policy.timeout = duration
-        }
-        if let maxMemory {
-            guard let bytes = Units.parseSize(maxMemory), bytes > 0 else {
-                throw ValidationError("--max-memory: expected a size like 512M or 1G, found '\(maxMemory)'")
-            }
-            policy.maxMemory = bytes
-        }
-        policy.maxProcesses = maxProcesses
-        if let maxOpenFiles, maxOpenFiles <= 0 {
-            throw ValidationError("--max-open-files: expected a positive number, found \(maxOpenFiles)")
-        }
-        policy.maxOpenFiles = maxOpenFiles
-        if let cpu, !(1...100).contains(cpu) {
-            throw ValidationError("--cpu: expected a percentage from 1 to 100, found \(cpu)")
-        }
-        policy.maxCPU = cpu
-        if let cpuCores {
-            let cores = cpuCores.split(separator: ",").map { Int($0) }
-            guard !cores.isEmpty, cores.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-                throw ValidationError("--cpu-cores: expected a list like 0,2,3, found '\(cpuCores)'")
-            }
-            policy.cpuCores = cores.compactMap { $0 }
-        }
-        policy.numCPUs = numCPUs
-        if let timeStart {
-            guard let seconds = Units.parseTimestamp(timeStart) else {
-                throw ValidationError("--time-start: expected an RFC 3339 time like 2000-01-01T00:00:00Z, found '\(timeStart)'")
-            }
-            policy.timeStart = seconds
-        }
-        policy.randomSeed = randomSeed
-        policy.deterministicDirs = deterministicDirs
-        policy.noRandomizeMemory = noRandomizeMemory
-        policy.noHugePages = noHugePages
-        policy.noCoredump = noCoredump
-        policy.cleanEnv = cleanEnv
-        for assignment in env {
-            guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
-                throw ValidationError("--env: expected KEY=VALUE, found '\(assignment)'")
-            }
-            policy.env[String(assignment[..<equals])] = String(assignment[assignment.index(after: equals)...])
-        }
-        policy.cwd = cwd
-        policy.name = name
-        policy.noSupervisor = noSupervisor
-        policy.allowDegraded = allowDegraded
-        return policy
-    }
-
-    func run() async throws {
-        let policy = try makePolicy()
-        let argv = execShell.map { ["/bin/sh", "-c", $0] } ?? trimmedCommand
-        let io = interactive
+        let io = parsed.interactive
             ? StandardIO(stdin: .inherit, stdout: .inherit, stderr: .inherit, interactive: true)
             : .inherited
         let process: SandboxProcess
         do {
-            process = try Sandbox(policy: policy).spawn(argv, io: io)
+            process = try Sandbox(policy: parsed.policy).spawn(parsed.command, io: io)
         } catch {
             printError("sandlock: \(error)")
-            throw ExitCode(125)
+            return 125
         }
         let forwarder = SignalForwarder.shared
         forwarder.forward(to: process)
-        let result = await process.wait()
+        let result = process.waitBlocking()
         for gap in result.enforcement.notEnforced {
             printError("sandlock: warning: not enforced: \(gap.feature) (\(gap.reason))")
         }
         switch result.reason {
         case .timeout:
-            printError("sandlock: timeout after \(Self.format(policy.timeout ?? .zero)): killed the sandbox")
-            throw ExitCode(124)
+            printError("sandlock: timeout after \(format(parsed.policy.timeout ?? .zero)): killed the sandbox")
+            return 124
         case .killed:
-            throw ExitCode(128 + (forwarder.signal ?? SIGKILL))
+            return 128 + (forwarder.signal ?? SIGKILL)
         case .exited, .signaled:
             if result.leftoverProcessesKilled > 0 {
                 printError("sandlock: killed \(result.leftoverProcessesKilled) background process(es) left by the command")
             }
-            throw ExitCode(result.shellStatus)
+            return result.shellStatus
         }
     }
 

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 
-struct SandlockCommand: AsyncParsableCommand {
+struct SandlockCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sandlock",
         abstract: "Run a command confined by Landlock and seccomp, without root or containers.",
@@ -15,30 +15,24 @@ struct SandlockCommand: AsyncParsableCommand {
     )
 }
 
-/// Entry point: `run` blocks SIGINT/SIGTERM/SIGHUP before any thread exists (so the
-/// sandbox can be killed on them), and reports its own failures with status 125, like
-/// `docker run`, so they never look like the command's exit code.
+/// Entry point. `sandlock run` is parsed by `RunArguments` and waits synchronously, so a
+/// sandboxed command pays for neither ArgumentParser's reflection nor the concurrency
+/// runtime's threads; `--help` and the other subcommands go through ArgumentParser.
+/// SIGINT/SIGTERM/SIGHUP are blocked before any thread exists so the sandbox can be killed
+/// on them. Setup failures exit 125, like `docker run`, so they never look like the
+/// command's own status.
 @main
 enum SandlockMain {
-    static func main() async {
+    static func main() {
         let arguments = Array(CommandLine.arguments.dropFirst())
-        let isRun = arguments.first == "run"
-        if isRun { _ = SignalForwarder.shared }
-        do {
-            var command = try SandlockCommand.parseAsRoot(arguments)
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
+        if arguments.first == "run" {
+            let options = arguments.dropFirst().prefix { $0 != "--" }
+            if !options.contains(where: { $0 == "-h" || $0 == "--help" }) {
+                _ = SignalForwarder.shared
+                exit(RunCommand.execute(Array(arguments.dropFirst())))
             }
-        } catch {
-            if isRun, SandlockCommand.exitCode(for: error) == .validationFailure {
-                printError("sandlock: " + SandlockCommand.message(for: error))
-                printError("Usage: sandlock run [flags] -- COMMAND [ARG…]   (see sandlock run --help)")
-                exit(125)
-            }
-            SandlockCommand.exit(withError: error)
         }
+        SandlockCommand.main(arguments)
     }
 }
 

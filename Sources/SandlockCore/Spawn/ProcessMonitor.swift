@@ -56,9 +56,24 @@ final class ProcessMonitor: Sendable {
         var report: csl_init_report?
         var timedOut = false
         var killRequested = false
-        var waiters: [CheckedContinuation<Outcome, Never>] = []
+        var waiters: [Waiter] = []
 
         var isFinished: Bool { exitNanoseconds != nil && captures.isEmpty && stdinFD == nil }
+    }
+
+    /// Someone waiting for a sandbox to finish: an async task, or a thread blocked on a pipe.
+    private enum Waiter {
+        case task(CheckedContinuation<Outcome, Never>)
+        case thread(wakeFD: Int32)
+
+        func resume(_ outcome: Outcome) {
+            switch self {
+            case .task(let continuation): continuation.resume(returning: outcome)
+            case .thread(let fd):
+                var byte: UInt8 = 1
+                _ = Glibc.write(fd, &byte, 1)
+            }
+        }
     }
 
     private struct State {
@@ -131,12 +146,30 @@ final class ProcessMonitor: Sendable {
 
     func wait(_ id: UInt64) async -> Outcome {
         await withCheckedContinuation { continuation in
-            let finished: Outcome? = state.withLock { state in
-                if let outcome = state.finished[id] { return outcome }
-                state.watched[id]?.waiters.append(continuation)
-                return nil
-            }
-            if let finished { continuation.resume(returning: finished) }
+            if let finished = addWaiter(.task(continuation), for: id) { continuation.resume(returning: finished) }
+        }
+    }
+
+    /// Blocks the calling thread until the sandbox ends: for synchronous callers (the CLI),
+    /// which then need no concurrency runtime threads at all.
+    @available(*, noasync)
+    func waitBlocking(_ id: UInt64) -> Outcome {
+        var fds: [Int32] = [-1, -1]
+        let rc = fds.withUnsafeMutableBufferPointer { csl_pipe_cloexec($0.baseAddress) }
+        precondition(rc == 0, "pipe2 failed: \(Errno.current)")
+        defer { Glibc.close(fds[0]); Glibc.close(fds[1]) }
+        if let finished = addWaiter(.thread(wakeFD: fds[1]), for: id) { return finished }
+        var byte: UInt8 = 0
+        while Glibc.read(fds[0], &byte, 1) < 0 && errno == EINTR {}
+        return state.withLock { $0.finished[id]! }
+    }
+
+    /// Registers a waiter, or returns the outcome if the sandbox already finished.
+    private func addWaiter(_ waiter: Waiter, for id: UInt64) -> Outcome? {
+        state.withLock { state in
+            if let outcome = state.finished[id] { return outcome }
+            state.watched[id]?.waiters.append(waiter)
+            return nil
         }
     }
 
@@ -172,7 +205,7 @@ final class ProcessMonitor: Sendable {
                     csl_epoll_wait(epollFD, tokenBuffer.baseAddress, eventBuffer.baseAddress, 64, timeout)
                 }
             }
-            var completions: [([CheckedContinuation<Outcome, Never>], Outcome)] = []
+            var completions: [([Waiter], Outcome)] = []
             state.withLock { state in
                 for index in 0..<max(0, Int(count)) {
                     let token = tokens[index]
@@ -203,7 +236,7 @@ final class ProcessMonitor: Sendable {
                 }
             }
             for (waiters, outcome) in completions {
-                for waiter in waiters { waiter.resume(returning: outcome) }
+                for waiter in waiters { waiter.resume(outcome) }
             }
         }
     }
