@@ -215,3 +215,41 @@ import Testing
         #expect(json.components(separatedBy: "\"item-9999\"").count == 2)
     }
 }
+
+@Suite struct PlannerWarningTests {
+    @Test func aPipelineWhoseMembersAllHavePoliciesIsConfined() {
+        let result = load("""
+            version: 1
+            policies:
+              p: { filesystem: { read: [/usr] } }
+            stages:
+              s:
+                pipeline:
+                  - { run: cat, policy: p }
+                  - { run: sort, policy: p }
+              t:
+                pipeline:
+                  - { run: cat, policy: p }
+                  - { run: sort }
+            """, path: "valid/test.yaml")
+        #expect(result.errors.isEmpty)
+        #expect(result.warnings.map(\.message) == ["no policy for stage 't': set 'policy:' or 'defaults.policy' (an empty policy grants nothing)"])
+    }
+
+    @Test func writeToRootAndUnusedPoliciesAreWarningsOnly() throws {
+        let result = load("""
+            version: 1
+            policies:
+              all: { filesystem: { read: [/], write: [/] } }
+              spare: { filesystem: { read: [/usr] } }
+            stages:
+              s: { run: "true", policy: all }
+            """, path: "valid/test.yaml")
+        #expect(result.errors.isEmpty)
+        #expect(result.plan != nil)
+        #expect(result.warnings.map(\.message) == [
+            "policy 'all': filesystem.write: grants write access to the whole filesystem ('/')",
+            "policy 'spare' is never used",
+        ])
+    }
+}

@@ -39,6 +39,8 @@ private struct Planning {
     var resolved: [String: PolicySpec?] = [:]
     var specs: [String: PolicySpec] = [:]
     var used: Set<String> = []
+    /// Stages with a process that gets no policy at all.
+    var unconfined: [Located<String>] = []
 
     init(manifest: Manifest, options: Planner) {
         self.manifest = manifest
@@ -87,10 +89,9 @@ private struct Planning {
         for (i, stage) in manifest.stages.enumerated() {
             if let s = planStage(stage, level: levels[i]) { planned.append(s) }
         }
-        let unconfined = manifest.defaults.policy == nil ? manifest.stages.filter { $0.policy == nil } : []
         if let first = unconfined.first {
-            let names = unconfined.map { "'\($0.name.value)'" }.joined(separator: ", ")
-            diagnostics.append(first.name.warning("no policy for stage\(unconfined.count == 1 ? "" : "s") \(names): set 'policy:' or 'defaults.policy' (an empty policy grants nothing)"))
+            let names = unconfined.map { "'\($0.value)'" }.joined(separator: ", ")
+            diagnostics.append(first.warning("no policy for stage\(unconfined.count == 1 ? "" : "s") \(names): set 'policy:' or 'defaults.policy' (an empty policy grants nothing)"))
         }
         markUsedPolicies()
         for (name, _) in manifest.policies where !used.contains(name.value) {
@@ -284,6 +285,7 @@ private struct Planning {
         let baseEnv = mergeEnvironment(manifest.env)
 
         func process(_ run: CommandSpec, _ ref: (PolicyReference?, Context), env: [(key: String, value: String)], cwd: String, _ p: inout Planning) -> PlannedProcess? {
+            if ref.0 == nil, p.unconfined.last?.value != stage.name.value { p.unconfined.append(stage.name) }
             guard let (spec, label) = p.policy(for: ref.0, ref.1) else { return nil }
             var policy = spec.policy(env: mergeEnvironment(baseEnv, spec.env ?? [], stage.env, env))
             policy.cwd = cwd

@@ -5,7 +5,7 @@ import Musl
 #endif
 
 /// The few file operations the manifest layer needs, on libc directly (no Foundation, so
-/// `sandlock-jobs` starts fast).
+/// `sandlock-jobs` starts fast). Only `read` is public, for `ManifestLoader.load(path:)`.
 public enum FileSystem {
     public struct ReadError: Error, Sendable {
         public var path: String
@@ -33,20 +33,20 @@ public enum FileSystem {
     }
 
     /// `stat(2)`: nil when the path does not exist, else whether it is a directory.
-    public static func isDirectory(_ path: String) -> Bool? {
+    static func isDirectory(_ path: String) -> Bool? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return (st.st_mode & S_IFMT) == S_IFDIR
     }
 
-    public static var currentDirectory: String {
+    static var currentDirectory: String {
         guard let p = getcwd(nil, 0) else { return "/" }
         defer { free(p) }
         return String(cString: p)
     }
 
     /// `glob(3)` matches, sorted; hidden files only when the pattern names them.
-    public static func glob(_ pattern: String) -> [String] {
+    static func glob(_ pattern: String) -> [String] {
         var g = glob_t()
         defer { globfree(&g) }
         guard Glibc.glob(pattern, 0, nil, &g) == 0 else { return [] }
@@ -55,11 +55,11 @@ public enum FileSystem {
 
     /// `path` made absolute against `base` and cleaned of `.`, `..` and repeated slashes,
     /// without touching the filesystem (symlinks are not followed).
-    public static func absolute(_ path: String, base: String) -> String {
+    static func absolute(_ path: String, base: String) -> String {
         normalize(path.hasPrefix("/") ? path : base + "/" + path)
     }
 
-    public static func normalize(_ path: String) -> String {
+    static func normalize(_ path: String) -> String {
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }
@@ -70,11 +70,11 @@ public enum FileSystem {
     }
 
     /// True when `path` is `base` or lies below it (both normalised).
-    public static func isInside(_ path: String, _ base: String) -> Bool {
+    static func isInside(_ path: String, _ base: String) -> Bool {
         path == base || base == "/" || path.hasPrefix(base + "/")
     }
 
-    public static func directory(of path: String) -> String {
+    static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
