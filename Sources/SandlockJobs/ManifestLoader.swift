@@ -28,7 +28,27 @@ public struct ManifestLoader: Sendable {
 
     /// Reads and plans the manifest at `path`; a missing or unreadable file throws.
     public func load(path: String) throws(FileSystem.ReadError) -> Result {
-        load(SourceFile(path: path, text: try FileSystem.read(path)))
+        let bytes = try FileSystem.bytes(path)
+        let source = SourceFile(path: path, text: String(decoding: bytes, as: UTF8.self))
+        if let bad = Self.firstInvalidUTF8(bytes) {
+            return Result(source: source, diagnostics: [Diagnostic(.error, "the file is not valid UTF-8", at: bad)])
+        }
+        return load(source)
+    }
+
+    /// Where the first byte sequence that is not UTF-8 starts.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> SourceMark? {
+        var iterator = bytes.makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var mark = SourceMark(line: 1, column: 1)
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                if Unicode.UTF8.decode(encoded) == "\n" { mark = SourceMark(line: mark.line + 1, column: 1) } else { mark.column += 1 }
+            case .emptyInput: return nil
+            case .error: return mark
+            }
+        }
     }
 
     public func load(_ source: SourceFile) -> Result {

@@ -43,4 +43,13 @@ import Testing
 
             """)
     }
+
+    @Test func invalidUTF8IsAnErrorAtItsPosition() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sandlock-jobs-utf8-\(getpid()).yaml").path
+        try Data("version: 1\nstages:\n  a: { run: \"caf".utf8 + [0xE9] + "\" }\n".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let result = try ManifestLoader().load(path: path)
+        #expect(result.errors.map(\.message) == ["the file is not valid UTF-8"])
+        #expect(result.errors.first?.mark == SourceMark(line: 3, column: 17))
+    }
 }

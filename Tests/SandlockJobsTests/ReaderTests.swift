@@ -66,6 +66,20 @@ import Testing
         #expect(d.first?.message.contains("more than 1000000 nodes") == true)
     }
 
+    @Test func customTagsAreErrors() {
+        let (root, d) = read("a: !env HOME\nb: !!str 5\n")
+        #expect(root != nil)
+        #expect(d.map(\.message) == ["tag '!env' is not supported (manifests use plain YAML values)"])
+        #expect(d.first?.mark == SourceMark(line: 1, column: 4))
+    }
+
+    @Test func nodeCountIncludesCollectionsAndExpandedAliases() {
+        var reader = YAMLReader()
+        reader.maxNodes = 7  // the mapping, 2 keys, the list, 2 items, and 1 more
+        #expect(reader.read(SourceFile(path: "t", text: "a: [1, 2]\nb: 3\n")).root != nil)
+        #expect(reader.read(SourceFile(path: "t", text: "a: &x [1, 2]\nb: *x\n")).root == nil)
+    }
+
     @Test func deepNestingStopsAtTheDepthBound() {
         let (root, d) = read(String(repeating: "[", count: 100_000))
         #expect(root == nil)

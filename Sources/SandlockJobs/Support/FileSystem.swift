@@ -13,8 +13,13 @@ public enum FileSystem {
         public var reason: String { String(cString: strerror(errno)) }
     }
 
-    /// The whole file as UTF-8 text (`open(2)`, `read(2)`).
+    /// The whole file as text (`open(2)`, `read(2)`); invalid UTF-8 becomes U+FFFD.
     public static func read(_ path: String) throws(ReadError) -> String {
+        String(decoding: try bytes(path), as: UTF8.self)
+    }
+
+    /// The whole file (`open(2)`, `read(2)`).
+    public static func bytes(_ path: String) throws(ReadError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ReadError(path: path, errno: errno) }
         defer { close(fd) }
@@ -29,7 +34,7 @@ public enum FileSystem {
             if n == 0 { break }
             bytes += chunk[0..<n]
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 
     /// `stat(2)`: nil when the path does not exist, else whether it is a directory.

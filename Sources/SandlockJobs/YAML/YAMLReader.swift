@@ -110,14 +110,14 @@ private struct TreeBuilder {
             let node = YAMLNode(
                 .scalar(.init(text: text, isPlain: s.style == YAML_PLAIN_SCALAR_STYLE)),
                 start: start, end: end, tag: Self.string(s.tag))
-            return complete(node, anchor: Self.string(s.anchor), weight: 1)
+            return complete(node, anchor: Self.string(s.anchor), weight: 1, new: 1)
         case YAML_ALIAS_EVENT:
             let name = Self.string(event.data.alias.anchor) ?? ""
             guard let target = anchors[name] else {
                 diagnostics.append(Diagnostic(.error, "unknown alias '*\(name)' (anchors must be defined before use)", at: start, length: end.column - start.column))
                 return false
             }
-            return complete(target.node, anchor: nil, weight: target.weight)
+            return complete(target.node, anchor: nil, weight: target.weight, new: target.weight)
         case YAML_SEQUENCE_START_EVENT where stack.count >= maxDepth, YAML_MAPPING_START_EVENT where stack.count >= maxDepth:
             diagnostics.append(Diagnostic(.error, "the document nests deeper than \(maxDepth) levels", at: start))
             return false
@@ -137,16 +137,20 @@ private struct TreeBuilder {
                 content = .sequence(frame.items)
             }
             let node = YAMLNode(content, start: frame.start, end: end, tag: frame.tag)
-            totalWeight -= frame.weight  // counted again, as a whole, by complete()
-            return complete(node, anchor: frame.anchor, weight: frame.weight)
+            return complete(node, anchor: frame.anchor, weight: frame.weight, new: 1)  // children counted already
         default:
             break
         }
         return true
     }
 
-    private mutating func complete(_ node: YAMLNode, anchor: String?, weight: Int) -> Bool {
-        totalWeight += weight
+    /// Adds a finished node to its parent. `weight` is the node's size with aliases
+    /// expanded; `new` is how many nodes that adds to the document.
+    private mutating func complete(_ node: YAMLNode, anchor: String?, weight: Int, new: Int) -> Bool {
+        totalWeight += new
+        if let tag = node.tag, !tag.hasPrefix("tag:yaml.org,2002:") {
+            diagnostics.append(Diagnostic(.error, "tag '\(tag)' is not supported (manifests use plain YAML values)", at: node.start))
+        }
         if totalWeight > maxNodes {
             diagnostics.append(Diagnostic(.error, "the document expands to more than \(maxNodes) nodes (aliases nested too deeply?)", at: node.start))
             return false
