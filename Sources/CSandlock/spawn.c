@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <linux/capability.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -121,6 +122,9 @@ static int command_main(void *opaque) {
         struct rlimit limit = { plan->rlimits[i].soft, plan->rlimits[i].hard };
         if (setrlimit(plan->rlimits[i].resource, &limit) != 0) report_failure(FD_ERROR, CSL_STEP_RLIMIT);
     }
+    if (plan->disable_huge_pages) {
+        if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_HUGE_PAGES);
+    }
     if (plan->personality_flags != 0) {
         int current = personality(0xffffffff);
         if (current == -1 || personality((unsigned long)current | plan->personality_flags) == -1)
@@ -149,6 +153,18 @@ static int command_main(void *opaque) {
     execve(plan->path, plan->argv, plan->envp);
     report_failure(FD_ERROR, CSL_STEP_EXEC);
     return 127;
+}
+
+static int64_t now_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Sends a signal to every process of the sandbox but init (see kill_and_reap for why -1). */
+static void signal_tree(pid_t command, int scoped, int sig) {
+    if (scoped) kill(-1, sig);
+    else kill(-command, sig);
 }
 
 /* Kills what is left of the tree and reaps it; returns how many processes other than the
@@ -235,6 +251,13 @@ static void init_main(const struct csl_spawn_plan *plan) {
         if (fchdir(FD_CWD) != 0) report_failure(FD_ERROR, CSL_STEP_CWD);
         close(FD_CWD);
     }
+    if (plan->cpu_affinity_set) {
+        cpu_set_t cpus;
+        CPU_ZERO(&cpus);
+        for (int cpu = 0; cpu < 1024 && cpu < CPU_SETSIZE; cpu++)
+            if (plan->cpu_affinity[cpu / 64] & (1ULL << (cpu % 64))) CPU_SET(cpu, &cpus);
+        if (sched_setaffinity(0, sizeof cpus, &cpus) != 0) report_failure(FD_ERROR, CSL_STEP_AFFINITY);
+    }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_NO_NEW_PRIVS);
     if (plan->drop_capabilities) {
         if (drop_all_capabilities() != 0) report_failure(FD_ERROR, CSL_STEP_CAPABILITIES);
@@ -269,8 +292,24 @@ static void init_main(const struct csl_spawn_plan *plan) {
         { .fd = signal_fd, .events = POLLIN },
         { .fd = FD_CONTROL, .events = POLLIN },
     };
+    /* CPU share: in each 100 ms period the tree runs for cpu_percent ms, then is stopped. */
+    const int64_t period_ms = 100;
+    int stopped = 0;
+    int64_t phase_end = plan->cpu_percent > 0 ? now_ms() + plan->cpu_percent * period_ms / 100 : 0;
     while (!command_reaped && !killed_on_request) {
-        if (poll(watched, 2, -1) < 0) {
+        int timeout = -1;
+        if (plan->cpu_percent > 0) {
+            int64_t remaining = phase_end - now_ms();
+            if (remaining <= 0) {
+                stopped = !stopped;
+                signal_tree(command, plan->scoped_tree_kill, stopped ? SIGSTOP : SIGCONT);
+                int64_t share = plan->cpu_percent * period_ms / 100;
+                phase_end = now_ms() + (stopped ? period_ms - share : share);
+                remaining = phase_end - now_ms();
+            }
+            timeout = (int)remaining;
+        }
+        if (poll(watched, 2, timeout) < 0) {
             if (errno == EINTR) continue;
             break;
         }

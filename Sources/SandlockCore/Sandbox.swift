@@ -67,13 +67,10 @@ public struct Sandbox: Sendable {
         check(policy.portRemap, "port_remap")
         check(policy.maxMemory != nil, "max_memory")
         check(policy.maxProcesses != nil, "max_processes")
-        check(policy.maxCPU != nil, "max_cpu")
-        check(policy.cpuCores != nil, "cpu_cores")
         check(policy.numCPUs != nil, "num_cpus")
         check(policy.timeStart != nil, "time_start")
         check(policy.randomSeed != nil, "random_seed")
         check(policy.deterministicDirs, "deterministic_dirs")
-        check(policy.noHugePages, "no_huge_pages")
         if let (field, reason) = gaps.first, !policy.allowDegraded {
             throw .unsupported(field: field, reason: reason)
         }

@@ -40,6 +40,7 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum ChildStep: Int32, Sendable, CustomStringConvertible {
     case signals = 1, session, terminal, stdio, cwd, subreaper, noNewPrivileges, capabilities
     case landlock, signalfd, forkCommand, parentDeath, rlimit, personality, seccomp, exec
+    case affinity, hugePages
 
     public var description: String {
         switch self {
@@ -59,6 +60,8 @@ public enum ChildStep: Int32, Sendable, CustomStringConvertible {
         case .personality: "personality"
         case .seccomp: "seccomp(SECCOMP_SET_MODE_FILTER)"
         case .exec: "exec"
+        case .affinity: "sched_setaffinity"
+        case .hugePages: "prctl(PR_SET_THP_DISABLE)"
         }
     }
 

@@ -142,6 +142,8 @@ enum csl_step {
     CSL_STEP_PERSONALITY = 14,
     CSL_STEP_SECCOMP = 15,
     CSL_STEP_EXEC = 16,
+    CSL_STEP_AFFINITY = 17,
+    CSL_STEP_HUGE_PAGES = 18,
 };
 
 struct csl_rlimit {
@@ -173,6 +175,10 @@ struct csl_spawn_plan {
     unsigned long personality_flags; /* OR'd into the persona (ADDR_NO_RANDOMIZE …); 0: none */
     int rlimit_count;
     struct csl_rlimit rlimits[CSL_MAX_RLIMITS];
+    int disable_huge_pages;        /* prctl(PR_SET_THP_DISABLE) */
+    int cpu_affinity_set;          /* sched_setaffinity(cpu_affinity) for the whole tree */
+    uint64_t cpu_affinity[16];     /* bit i of word i/64: CPU i (1024 CPUs) */
+    int cpu_percent;               /* 1..99: init stops and continues the tree (duty cycle); 0: off */
 };
 
 /// What init reports on status_fd just before it exits.

@@ -117,6 +117,23 @@ struct Launch {
         plan.drop_capabilities = dropCapabilities ? 1 : 0
         plan.scoped_tree_kill = scopedTreeKill ? 1 : 0
         plan.personality_flags = policy.noRandomizeMemory ? 0x0040000 /* ADDR_NO_RANDOMIZE */ : 0
+        plan.disable_huge_pages = policy.noHugePages ? 1 : 0
+        if let cores = policy.cpuCores {
+            guard !cores.isEmpty, cores.allSatisfy({ (0..<1024).contains($0) }) else {
+                throw .invalidPolicy("cpu_cores must list CPUs from 0 to 1023, got \(cores)")
+            }
+            plan.cpu_affinity_set = 1
+            withUnsafeMutableBytes(of: &plan.cpu_affinity) { raw in
+                let words = raw.bindMemory(to: UInt64.self)
+                for core in cores { words[core / 64] |= 1 << UInt64(core % 64) }
+            }
+        }
+        if let percent = policy.maxCPU {
+            guard (1...100).contains(percent) else {
+                throw .invalidPolicy("max_cpu is a percentage of one core from 1 to 100, got \(percent)")
+            }
+            plan.cpu_percent = percent == 100 ? 0 : Int32(percent)
+        }
         var limits: [csl_rlimit] = []
         if let files = policy.maxOpenFiles {
             guard files > 0 else { throw .invalidPolicy("max_open_files must be positive, got \(files)") }

@@ -1,0 +1,36 @@
+import Foundation
+import SandlockCore
+import SandlockTestSupport
+import Testing
+
+/// Limits applied by the child and init without a supervisor: affinity, huge pages, CPU share.
+@Suite("CPU affinity, huge pages and CPU share", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+struct KernelLimitTests {
+    private var withProc: Policy { Fixture.basePolicy.with { $0.fsReadable.append("/proc") } }
+
+    @Test("cpu_cores pins the whole tree; without it every CPU is allowed")
+    func affinity() async throws {
+        let read = ["/bin/sh", "-c", "sh -c 'grep Cpus_allowed_list /proc/self/status'"]
+        let pinned = try await Sandbox(policy: withProc.with { $0.cpuCores = [0] }).run(read)
+        #expect(pinned.stdoutText == "Cpus_allowed_list:\t0\n")
+        let free = try await Sandbox(policy: withProc).run(read)
+        #expect(free.success && free.stdoutText != "Cpus_allowed_list:\t0\n" || ProcessInfo.processInfo.activeProcessorCount == 1)
+    }
+
+    @Test("no_huge_pages disables THP for the command; it is on by default")
+    func hugePages() async throws {
+        let read = ["/bin/sh", "-c", "grep THP_enabled /proc/self/status"]
+        #expect(try await Sandbox(policy: withProc.with { $0.noHugePages = true }).run(read).stdoutText == "THP_enabled:\t0\n")
+        #expect(try await Sandbox(policy: withProc).run(read).stdoutText == "THP_enabled:\t1\n")
+    }
+
+    @Test("max_cpu throttles the tree: 20% of a core makes a busy loop several times slower")
+    func cpuShare() async throws {
+        let busy = ["/bin/sh", "-c", "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done"]
+        let free = try await Sandbox(policy: Fixture.basePolicy).run(busy)
+        let throttled = try await Sandbox(policy: Fixture.basePolicy.with { $0.maxCPU = 20 }).run(busy)
+        #expect(free.success && throttled.success)
+        // CPU time is the same work; wall time stretches to about 5x (2.5x leaves room for noise).
+        #expect(throttled.wallTime > free.userTime * 5 / 2, "free \(free.wallTime), throttled \(throttled.wallTime)")
+    }
+}
