@@ -146,10 +146,14 @@ import Testing
         #expect(try map("later").source.count == nil)
         #expect(try map("lines").source.count == nil)
         #expect(p.text.contains("(decided at run time)"))
-        let env = try map("shards").environment(forShard: 2, of: [])
+        let env = try map("shards").environment(forShard: 2)
         #expect(env == ["SANDLOCK_ITEM": "2", "SANDLOCK_SHARD": "2", "SANDLOCK_SHARDS": "4", "CLONE_ID": "2"])
-        let itemEnv = try map("items").environment(forShard: 1, of: ["a", "b", "c"])
+        let itemEnv = try #require(try map("items").environment(forShard: 1))
         #expect(itemEnv["SANDLOCK_ITEM"] == "b" && itemEnv["SANDLOCK_SHARDS"] == "3")
+        #expect(try map("items").environment(forShard: 3) == nil)
+        #expect(try map("glob").item(at: 1) == "\(Paths.fixtures)/valid/data/two.txt")
+        #expect(try map("later").environment(forShard: 0) == nil)
+        #expect(p.stage("items")?.environment(runDirectory: "/runs/1") == ["SANDLOCK_STAGE": "items", "SANDLOCK_RUN_DIR": "/runs/1"])
     }
 
     @Test func aMissingLinesFileIsAnErrorWhenInputsAreFinal() {

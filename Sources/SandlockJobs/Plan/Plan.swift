@@ -48,6 +48,12 @@ public struct PlannedStage: Sendable, Hashable, Codable {
         case map(PlannedMap)
     }
 
+    /// What every process of the stage sees besides `policy.env`: `SANDLOCK_STAGE` and
+    /// `SANDLOCK_RUN_DIR` (the run directory the runner chose).
+    public func environment(runDirectory: String) -> [String: String] {
+        ["SANDLOCK_STAGE": name, "SANDLOCK_RUN_DIR": runDirectory]
+    }
+
     /// Every process description of the stage (the map worker once, as a template).
     public var processes: [PlannedProcess] {
         switch work {
@@ -60,8 +66,8 @@ public struct PlannedStage: Sendable, Hashable, Codable {
 
 /// One process to start in a sandbox. `policy.env` holds the merged environment (manifest
 /// `env`, then the policy's `environment.env`, then the stage's and the member's `env`);
-/// the runner adds `SANDLOCK_STAGE`, `SANDLOCK_RUN_DIR` and, for map workers, the
-/// variables of `PlannedMap.environment(forShard:)`.
+/// the runner adds `PlannedStage.environment(runDirectory:)` and, for map workers,
+/// `PlannedMap.environment(forShard:)`.
 public struct PlannedProcess: Sendable, Hashable, Codable {
     public var argv: [String]
     public var policy: Policy
@@ -87,17 +93,28 @@ public struct PlannedMap: Sendable, Hashable, Codable {
     /// Gets the workers' stdout, in item order, on stdin.
     public var reduce: PlannedProcess?
 
-    /// What worker `shard` (0-based) sees besides `policy.env`, as in sandlock's fan-out:
-    /// `SANDLOCK_ITEM`, `SANDLOCK_SHARD`, `SANDLOCK_SHARDS` and `CLONE_ID` (= shard).
-    public func environment(forShard shard: Int, of items: [String]) -> [String: String] {
-        let item: String
-        switch source {
-        case .shards: item = String(shard)
-        default: item = shard < items.count ? items[shard] : ""
+    /// The item of worker `shard` (0-based), or `nil` past the end or while the items are
+    /// decided at run time (then plan again with `Planner(inputsAreFinal: true)`).
+    public func item(at shard: Int) -> String? {
+        func pick(_ list: [String]?) -> String? {
+            guard let list, shard >= 0, shard < list.count else { return nil }
+            return list[shard]
         }
+        switch source {
+        case .items(let items): return pick(items)
+        case .shards(let n): return shard >= 0 && shard < n ? String(shard) : nil
+        case .glob(_, let matches): return pick(matches)
+        case .lines(_, let lines): return pick(lines)
+        }
+    }
+
+    /// What worker `shard` sees besides `policy.env`, as in sandlock's fan-out:
+    /// `SANDLOCK_ITEM`, `SANDLOCK_SHARD`, `SANDLOCK_SHARDS` and `CLONE_ID` (= shard).
+    public func environment(forShard shard: Int) -> [String: String]? {
+        guard let count = source.count, let item = item(at: shard) else { return nil }
         return [
             "SANDLOCK_ITEM": item, "SANDLOCK_SHARD": String(shard),
-            "SANDLOCK_SHARDS": String(source.count ?? items.count), "CLONE_ID": String(shard),
+            "SANDLOCK_SHARDS": String(count), "CLONE_ID": String(shard),
         ]
     }
 }
@@ -121,16 +138,6 @@ public enum ItemSource: Sendable, Hashable, Codable {
         case .shards(let n): return n
         case .glob(_, let m): return m?.count
         case .lines(_, let l): return l?.count
-        }
-    }
-
-    /// The items when they are known (for `shards`, the shard numbers).
-    public var knownItems: [String]? {
-        switch self {
-        case .items(let items): return items
-        case .shards(let n): return (0..<n).map(String.init)
-        case .glob(_, let m): return m
-        case .lines(_, let l): return l
         }
     }
 }
