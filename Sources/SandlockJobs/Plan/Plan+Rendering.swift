@@ -150,7 +150,10 @@ extension PlannedProcess {
     }
 
     func text(role: String) -> String {
-        let command = argv.count == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" ? argv[2] : argv.map(shellQuoted).joined(separator: " ")
+        var command = argv.count == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" ? argv[2] : argv.map(shellQuoted).joined(separator: " ")
+        // A multi-line script (`run: |`) stays readable under its label.
+        if command.hasSuffix("\n") { command.removeLast() }
+        command = command.replacingOccurrences("\n", "\n" + String(repeating: " ", count: 13))
         return "    \(role.padding(8)) \(command)\n    \("policy".padding(8)) \(policySource): \(policy.summary)\n"
     }
 }
@@ -313,7 +316,25 @@ extension String {
     }
 }
 
+/// `word`, `'two words'`, or `$'line\n'` when the text holds control characters.
 func shellQuoted(_ s: String) -> String {
     let safe = !s.isEmpty && s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_./=:,+@%".unicodeScalars.contains($0)) }
-    return safe ? s : "'" + s.replacingOccurrences("'", "'\\''") + "'"
+    if safe { return s }
+    guard s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+        return "'" + s.replacingOccurrences("'", "'\\''") + "'"
+    }
+    var out = "$'"
+    for u in s.unicodeScalars {
+        switch u {
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\\": out += "\\\\"
+        case "'": out += "\\'"
+        case _ where u.value < 0x20 || u.value == 0x7F:
+            let hex = String(u.value, radix: 16)
+            out += "\\x" + (hex.count == 1 ? "0" : "") + hex
+        default: out.unicodeScalars.append(u)
+        }
+    }
+    return out + "'"
 }
