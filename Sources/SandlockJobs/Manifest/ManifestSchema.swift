@@ -83,19 +83,7 @@ public enum ManifestSchema {
       "additionalProperties": false,
       "properties": {
         "extends": {
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "type": "array",
-              "items": {
-                "type": "string",
-                "minLength": 1
-              }
-            }
-          ],
+          "$ref": "#/$defs/names",
           "description": "Policies this one builds on: lists are joined, scalars overridden; may chain, no cycles."
         },
         "description": {
@@ -332,19 +320,7 @@ public enum ManifestSchema {
           "type": "string"
         },
         "needs": {
-          "anyOf": [
-            {
-              "type": "string",
-              "minLength": 1
-            },
-            {
-              "type": "array",
-              "items": {
-                "type": "string",
-                "minLength": 1
-              }
-            }
-          ],
+          "$ref": "#/$defs/names",
           "description": "Stages that must end first."
         },
         "run": {
@@ -662,6 +638,22 @@ public enum ManifestSchema {
         },
         {
           "$ref": "#/$defs/policy"
+        }
+      ]
+    },
+    "names": {
+      "description": "A name or a list of names.",
+      "anyOf": [
+        {
+          "type": "string",
+          "minLength": 1
+        },
+        {
+          "type": "array",
+          "items": {
+            "type": "string",
+            "minLength": 1
+          }
         }
       ]
     }

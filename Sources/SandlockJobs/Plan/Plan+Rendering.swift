@@ -323,18 +323,14 @@ func shellQuoted(_ s: String) -> String {
     guard s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
         return "'" + s.replacingOccurrences("'", "'\\''") + "'"
     }
-    var out = "$'"
-    for u in s.unicodeScalars {
+    return "$'" + s.escaping { u in
         switch u {
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\\": out += "\\\\"
-        case "'": out += "\\'"
-        case _ where u.value < 0x20 || u.value == 0x7F:
-            let hex = String(u.value, radix: 16)
-            out += "\\x" + (hex.count == 1 ? "0" : "") + hex
-        default: out.unicodeScalars.append(u)
+        case "\n": "\\n"
+        case "\t": "\\t"
+        case "\\": "\\\\"
+        case "'": "\\'"
+        case _ where u.value < 0x20 || u.value == 0x7F: "\\x" + u.hex(digits: 2)
+        default: nil
         }
-    }
-    return out + "'"
+    } + "'"
 }

@@ -61,20 +61,34 @@ public enum JSONValue: Sendable, Hashable {
     }
 
     static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
+        out += "\"" + s.escaping { u in
             switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
+            case "\"": "\\\""
+            case "\\": "\\\\"
+            case "\n": "\\n"
+            case "\r": "\\r"
+            case "\t": "\\t"
+            case _ where u.value < 0x20: "\\u" + u.hex(digits: 4)
+            default: nil
             }
+        } + "\""
+    }
+}
+
+extension String {
+    /// The text with each scalar for which `replacement` returns a string replaced by it.
+    func escaping(_ replacement: (Unicode.Scalar) -> String?) -> String {
+        var out = ""
+        for u in unicodeScalars {
+            if let r = replacement(u) { out += r } else { out.unicodeScalars.append(u) }
         }
-        out += "\""
+        return out
+    }
+}
+
+extension Unicode.Scalar {
+    func hex(digits: Int) -> String {
+        let h = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, digits - h.count)) + h
     }
 }
