@@ -31,8 +31,6 @@ public struct Manifest: Sendable {
     public var policies: [(name: Located<String>, policy: PolicySpec)] = []
     public var defaults = Defaults()
     public var stages: [StageSpec] = []
-    /// Where `stages:` is (or the document start), for "no stages".
-    public var stagesMark: SourceMark = SourceMark(line: 1, column: 1)
 
     public struct Defaults: Sendable {
         public var policy: PolicyReference?

@@ -40,7 +40,6 @@ struct ManifestDecoder {
             if let t = d["timeout"] { manifest.defaults.timeout = reader.duration(t, ctx.with("timeout")) }
             if let r = d["retry"] { manifest.defaults.retry = retry(r, ctx.with("retry")) }
         }
-        if let key = fields.keyNode("stages") { manifest.stagesMark = key.start }
         if let node = fields["stages"] {
             let pairs = reader.entries(node, top.with("stages"), expected: "a mapping of stage names to stages") ?? []
             for pair in pairs {
@@ -50,7 +49,7 @@ struct ManifestDecoder {
                 reader.diagnostics.append(.error("the manifest has no stages", at: node))
             }
         } else {
-            reader.diagnostics.append(Diagnostic(.error, "missing 'stages' (the manifest has no stages)", at: fields.keyNode("stages")?.start ?? root.start))
+            reader.diagnostics.append(Diagnostic(.error, "missing 'stages' (the manifest has no stages)", at: root.start))
         }
         return manifest
     }
@@ -160,14 +159,13 @@ struct ManifestDecoder {
         guard let o = reader.fields(overNode, octx, ManifestVocabulary.over, expected: "a mapping with one of glob, items, shards, lines")
         else { return nil }
         let given = o.order.filter { o[$0] != nil }
-        guard let kind = given.first else {
+        guard let kind = given.first, let value = o[kind] else {
             reader.error(octx, "needs one of 'glob', 'items', 'shards' or 'lines'", at: overNode)
             return nil
         }
         for extra in given.dropFirst() {
             if let k = o.keyNode(extra) { reader.error(octx, "'\(kind)' and '\(extra)' are exclusive; a fan-out has one source", at: k) }
         }
-        let value = o[kind]!
         let source: ItemSourceSpec?
         switch kind {
         case "items":

@@ -33,18 +33,18 @@ extension Plan {
     public var mermaid: String {
         var out = "flowchart TD\n"
         let ids = Dictionary(stages.enumerated().map { ($1.name, "s\($0)") }, uniquingKeysWith: { a, _ in a })
-        for s in stages {
+        for (i, s) in stages.enumerated() {
             let label = s.graphLabel.replacingOccurrences("\"", "#quot;").replacingOccurrences("\n", "<br/>")
             let (open, close) = if case .map = s.work { ("[[", "]]") } else { ("[", "]") }
-            out += "    \(ids[s.name]!)\(open)\"\(label)\"\(close)\n"
+            out += "    s\(i)\(open)\"\(label)\"\(close)\n"
         }
-        for s in stages {
+        for (i, s) in stages.enumerated() {
             for need in s.needs {
                 guard let from = ids[need] else { continue }
                 switch s.condition {
-                case .success: out += "    \(from) --> \(ids[s.name]!)\n"
-                case .failure: out += "    \(from) -. on failure .-> \(ids[s.name]!)\n"
-                case .always: out += "    \(from) -. always .-> \(ids[s.name]!)\n"
+                case .success: out += "    \(from) --> s\(i)\n"
+                case .failure: out += "    \(from) -. on failure .-> s\(i)\n"
+                case .always: out += "    \(from) -. always .-> s\(i)\n"
                 }
             }
         }

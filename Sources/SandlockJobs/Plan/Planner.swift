@@ -238,8 +238,7 @@ private struct Planning {
             stack.append(i)
             for need in p.manifest.stages[i].needs {
                 guard let j = index[need.value] else { continue }
-                if state[j] == 1 {
-                    let from = stack.lastIndex(of: j)!
+                if state[j] == 1, let from = stack.lastIndex(of: j) {
                     let members = Array(stack[from...])
                     if reported.insert(Set(members)).inserted {
                         // From the stage whose `needs` closes the cycle, along "needs" arrows.
