@@ -4,9 +4,11 @@
 1. schemas/sandlock-jobs.schema.json is a valid JSON Schema (2020-12).
 2. Every jobs/*.yaml (and Tests/SandlockJobsTests/Fixtures/valid/*.yaml) validates against
    it with the independent `jsonschema` package, and with `sandlock-jobs validate`.
-3. The keys each schema section declares equal the keys the parser accepts
+3. Every broken manifest of Tests/SandlockJobsTests/Fixtures/invalid whose error is about
+   shape or values is rejected by the schema too (PARSER_ONLY lists the others).
+4. The keys each schema section declares equal the keys the parser accepts
    (`sandlock-jobs schema --keys`; sections are the schema's $defs, `manifest` the root).
-4. `sandlock-jobs schema` prints exactly the schema file, and the copy embedded in
+5. `sandlock-jobs schema` prints exactly the schema file, and the copy embedded in
    Sources/SandlockJobs/Manifest/ManifestSchema.swift is the same text.
 
 Usage: Scripts/check-schema.py [--binary PATH] [--sync]
@@ -32,6 +34,14 @@ public enum ManifestSchema {
     public static let json = ##"""
 '''
 EMBED_TAIL = '"""##\n}\n'
+
+
+# Broken manifests whose errors only the parser can see: references between stages and
+# policies, cycles, paths, and YAML details (duplicate keys) PyYAML lets through.
+PARSER_ONLY = {
+    "cycle", "self-need", "unknown-need", "unknown-policy", "unknown-extends", "extends-cycle",
+    "escaping-path", "tilde-path", "write-root", "duplicate-key",
+}
 
 
 def fail_setup(message):
@@ -116,7 +126,26 @@ def main(argv):
         if run.returncode != 0:
             problems.append(f"sandlock-jobs validate exited {run.returncode}:\n{run.stderr.rstrip()}")
 
-    # 2. Key sets: parser vocabulary against the schema's properties.
+    # 2. Broken manifests: the schema must reject each one whose error is about shape or
+    #    values; only the cross-reference checks (and YAML details PyYAML does not flag)
+    #    are the parser's alone.
+    invalid = sorted(glob.glob(os.path.join(ROOT, "Tests", "SandlockJobsTests", "Fixtures", "invalid", "*.yaml")))
+    rejected = 0
+    for path in invalid:
+        name = os.path.basename(path)[:-5]
+        try:
+            with open(path, encoding="utf-8") as f:
+                document = yaml.load(f, Loader=loader)
+            schema_rejects = not validator.is_valid(document)
+        except yaml.YAMLError:
+            schema_rejects = True
+        rejected += schema_rejects
+        if not schema_rejects and name not in PARSER_ONLY:
+            problems.append(f"{os.path.relpath(path, ROOT)}: the parser rejects it but the schema accepts it")
+        if schema_rejects and name in PARSER_ONLY:
+            problems.append(f"{os.path.relpath(path, ROOT)}: listed as parser-only but the schema rejects it too")
+
+    # 3. Key sets: parser vocabulary against the schema's properties.
     keys = json.loads(subprocess.run([binary, "schema", "--keys"], capture_output=True, text=True, check=True).stdout)
     defs = schema.get("$defs", {})
     for section, accepted in keys.items():
@@ -135,7 +164,7 @@ def main(argv):
         if "properties" in node and name not in keys:
             problems.append(f"$defs/{name}: the schema declares keys the parser has no section for")
 
-    # 3. The schema the binary prints and the embedded copy.
+    # 4. The schema the binary prints and the embedded copy.
     printed = subprocess.run([binary, "schema"], capture_output=True, text=True, check=True).stdout
     if printed != schema_text:
         problems.append("`sandlock-jobs schema` differs from schemas/sandlock-jobs.schema.json "
@@ -149,8 +178,9 @@ def main(argv):
     if problems:
         print(f"check-schema: FAILED ({len(problems)} problem{'s' if len(problems) != 1 else ''})")
         return 1
-    print(f"check-schema: ok ({len(manifests)} manifests valid with jsonschema and sandlock-jobs, "
-          f"{len(keys)} key sets agree, schema output matches)")
+    print(f"check-schema: ok ({len(manifests)} manifests valid with jsonschema and sandlock-jobs; "
+          f"{rejected} of {len(invalid)} broken manifests rejected by the schema too, the rest need the parser; "
+          f"{len(keys)} key sets agree; schema output matches)")
     return 0
 
 
