@@ -3,8 +3,9 @@
 //
 //   OUT=/tmp/sandlock-jobs-fuzz; mkdir -p $OUT
 //   F="-sanitize=fuzzer,address -parse-as-library -Onone -g"
-//   swiftc $F -module-name SandlockCore -emit-module-path $OUT/SandlockCore.swiftmodule \
-//       -c Sources/SandlockCore/Policy.swift -o $OUT/core.o
+//   # the two pure-Swift files of SandlockCore the manifest layer uses
+//   swiftc $F -module-name SandlockCore -wmo -emit-module-path $OUT/SandlockCore.swiftmodule \
+//       -c Sources/SandlockCore/Policy.swift Sources/SandlockCore/Units.swift -o $OUT/core.o
 //   swiftc $F -module-name SandlockJobs -wmo -I $OUT -I Sources/CLibYAML \
 //       -emit-module-path $OUT/SandlockJobs.swiftmodule \
 //       -c $(find Sources/SandlockJobs -name '*.swift') -o $OUT/jobs.o
