@@ -1,8 +1,10 @@
 /// The whole front end in one call: read the file, parse YAML, decode, plan.
 ///
-///     let result = ManifestLoader().load(path: "jobs/wordcount.yaml")
-///     FileHandle.standardError.write(result.rendered)   // warnings, or errors
-///     guard let plan = result.plan else { exit(65) }
+///     let result = try ManifestLoader().load(path: "jobs/wordcount.yaml")
+///     // print result.rendered to stderr: the warnings, or the errors
+///     guard let plan = result.plan else { /* invalid: exit 65 */ }
+///
+/// A runner plans again right before it starts, with `Planner(inputsAreFinal: true)`.
 public struct ManifestLoader: Sendable {
     public var planner: Planner
     public var reader: YAMLReader

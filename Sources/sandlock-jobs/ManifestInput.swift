@@ -7,7 +7,8 @@ import Glibc
 import Musl
 #endif
 
-/// Exit codes from sysexits.h, as the README documents them.
+/// Exit codes from sysexits.h, as docs/manifest.md documents them (64 is ArgumentParser's
+/// `ValidationError`).
 enum Exit {
     static let invalidManifest = ExitCode(65)  // EX_DATAERR
     static let missingFile = ExitCode(66)  // EX_NOINPUT
