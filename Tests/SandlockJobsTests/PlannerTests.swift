@@ -177,6 +177,14 @@ import Testing
         #expect(p.stage("b")?.condition == .always)
     }
 
+    /// `plan` output for people, pinned (the workdir replaced by `<workdir>`).
+    @Test func planTextOfTheWordcountExample() throws {
+        let result = try ManifestLoader().load(path: Paths.root + "/jobs/wordcount.yaml")
+        let plan = try #require(result.plan)
+        let expected = try String(contentsOfFile: Paths.fixtures + "/wordcount.plan.txt", encoding: .utf8)
+        #expect(plan.text.replacingOccurrences(of: plan.workdir, with: "<workdir>") == expected)
+    }
+
     @Test func graphFormats() throws {
         let p = try plan("""
             stages:
