@@ -86,6 +86,30 @@ import Testing
         #expect(a == b)
     }
 
+    @Test func severalParentsApplyInOrder() throws {
+        let p = try plan("""
+            policies:
+              a: { filesystem: { read: [/a] }, limits: { memory: 1G, processes: 4 } }
+              b: { filesystem: { read: [/b, /a] }, limits: { memory: 2G } }
+              c: { extends: [a, b], limits: { cpu: 50 } }
+            stages:
+              s: { run: "true", policy: c }
+            """, withBase: false)
+        let policy = try #require(p.stages.first?.processes.first?.policy)
+        #expect(policy.fsReadable == ["/a", "/b"])
+        #expect(policy.maxMemory == 2 << 30)
+        #expect(policy.maxProcesses == 4)
+        #expect(policy.maxCPU == 50)
+    }
+
+    /// The runner may keep the plan in the run directory: it must survive a JSON round trip.
+    @Test func planIsCodable() throws {
+        let result = try ManifestLoader().load(path: Paths.fixtures + "/valid/everything.yaml")
+        let plan = try #require(result.plan)
+        let data = try JSONEncoder().encode(plan)
+        #expect(try JSONDecoder().decode(Plan.self, from: data) == plan)
+    }
+
     @Test func extendsCycleIsAnError() {
         let result = load("""
             version: 1
