@@ -22,7 +22,7 @@ struct GraphCommand: ParsableCommand {
     @Argument(help: "The manifest file.")
     var file: String
 
-    @Option(help: "Output format: mermaid or dot.")
+    @Option(help: "Output format.")
     var format: Format = .mermaid
 
     func run() throws {
