@@ -46,7 +46,10 @@
 #endif
 
 /* Fixed descriptor numbers inside init, after the shuffle. */
-enum { FD_STATUS = 3, FD_CONTROL = 4, FD_ERROR = 5, FD_RULESET = 6, FD_CWD = 7, FD_TTY = 8, FD_FIRST_FREE = 9 };
+enum {
+    FD_STATUS = 3, FD_CONTROL = 4, FD_ERROR = 5, FD_RULESET = 6, FD_CWD = 7, FD_TTY = 8,
+    FD_HANDOFF = 9, FD_GO = 10, FD_FIRST_FREE = 11
+};
 
 /* Size of the stack the vfork'd command runs on (it lives in init's frame). */
 #define COMMAND_STACK_SIZE (64 * 1024)
@@ -150,6 +153,23 @@ static int command_main(void *opaque) {
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0)
             report_failure(FD_ERROR, CSL_STEP_SECCOMP);
     }
+    if (plan->notify_bpf != NULL) {
+        /* Last, so the supervisor never sees our own setup. The listener goes to the parent
+         * (which takes it with pidfd_getfd); exec waits until the parent watches it, so no
+         * notification is missed. write/read/close are never trapped. */
+        struct sock_fprog program = { .len = plan->notify_bpf_len, .filter = (struct sock_filter *)plan->notify_bpf };
+        int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
+        if (listener < 0) report_failure(FD_ERROR, CSL_STEP_SECCOMP);
+        struct csl_listener_handoff handoff = { getpid(), listener };
+        if (write(FD_HANDOFF, &handoff, sizeof handoff) != (ssize_t)sizeof handoff) report_failure(FD_ERROR, CSL_STEP_LISTENER);
+        char go;
+        ssize_t got;
+        do { got = read(FD_GO, &go, 1); } while (got < 0 && errno == EINTR);
+        if (got != 1) report_failure(FD_ERROR, CSL_STEP_LISTENER);
+        close(listener);
+    }
+    close(FD_HANDOFF);
+    close(FD_GO);
     execve(plan->path, plan->argv, plan->envp);
     report_failure(FD_ERROR, CSL_STEP_EXEC);
     return 127;
@@ -223,7 +243,7 @@ static void init_main(const struct csl_spawn_plan *plan) {
     int highest = FD_FIRST_FREE;
     const int sources[] = { plan->stdio[0], plan->stdio[1], plan->stdio[2], plan->status_fd,
                             plan->control_fd, plan->error_fd, plan->ruleset_fd, plan->cwd_fd,
-                            plan->tty_fd };
+                            plan->tty_fd, plan->handoff_fd, plan->go_fd };
     const int count = (int)(sizeof sources / sizeof sources[0]);
     for (int i = 0; i < count; i++)
         if (sources[i] >= highest) highest = sources[i] + 1;
@@ -237,7 +257,8 @@ static void init_main(const struct csl_spawn_plan *plan) {
         if (place(lifted[i], i, 0) != 0) report_failure(FD_ERROR, CSL_STEP_STDIO);
     if (place(lifted[3], FD_STATUS, 1) != 0 || place(lifted[4], FD_CONTROL, 1) != 0 ||
         place(lifted[6], FD_RULESET, 1) != 0 || place(lifted[7], FD_CWD, 1) != 0 ||
-        place(lifted[8], FD_TTY, 1) != 0)
+        place(lifted[8], FD_TTY, 1) != 0 || place(lifted[9], FD_HANDOFF, 1) != 0 ||
+        place(lifted[10], FD_GO, 1) != 0)
         report_failure(FD_ERROR, CSL_STEP_STDIO);
     if (syscall(SYS_close_range, FD_FIRST_FREE, ~0U, 0) != 0) {
         for (int fd = FD_FIRST_FREE; fd < highest + count + 1; fd++) close(fd);
@@ -282,6 +303,8 @@ static void init_main(const struct csl_spawn_plan *plan) {
      * lets the parent see EOF, which is its "spawned" signal. Our stdio is the command's
      * business now. */
     close(FD_ERROR);
+    close(FD_HANDOFF);
+    close(FD_GO);
     close(0);
     close(1);
     close(2);

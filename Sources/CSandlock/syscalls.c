@@ -14,6 +14,10 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/uio.h>
+#include <sys/auxv.h>
+#include <elf.h>
+#include <sys/ioctl.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
 
@@ -159,6 +163,8 @@ int csl_has_effective_capabilities(void) {
     return (data[0].effective | data[1].effective) != 0;
 }
 
+int csl_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
+
 int csl_isatty(int fd) { return isatty(fd); }
 
 int csl_tty_reclaim_foreground(int tty_fd) {
@@ -182,3 +188,92 @@ int csl_seccomp_action_available(uint32_t action) {
 }
 const uint32_t CSL_SECCOMP_RET_USER_NOTIF = SECCOMP_RET_USER_NOTIF;
 const uint32_t CSL_SECCOMP_RET_ERRNO = SECCOMP_RET_ERRNO;
+
+int csl_notif_receive(int listener, struct csl_notification *out) {
+    struct seccomp_notif request;
+    memset(&request, 0, sizeof request); /* the kernel rejects a dirty buffer with EINVAL */
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &request) != 0) return -1;
+    out->id = request.id;
+    out->pid = request.pid;
+    out->nr = request.data.nr;
+    out->arch = request.data.arch;
+    out->instruction_pointer = request.data.instruction_pointer;
+    for (int i = 0; i < 6; i++) out->args[i] = request.data.args[i];
+    return 0;
+}
+
+int csl_notif_respond(int listener, uint64_t id, int64_t value, int error, int continue_syscall) {
+    struct seccomp_notif_resp response;
+    memset(&response, 0, sizeof response);
+    response.id = id;
+    response.val = continue_syscall ? 0 : value;
+    response.error = continue_syscall ? 0 : -error;
+    response.flags = continue_syscall ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response);
+}
+
+int csl_notif_id_valid(int listener, uint64_t id) {
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id);
+}
+
+int csl_notif_add_fd_and_respond(int listener, uint64_t id, int fd, int cloexec) {
+    struct seccomp_notif_addfd add;
+    memset(&add, 0, sizeof add);
+    add.id = id;
+    add.flags = SECCOMP_ADDFD_FLAG_SEND;
+    add.srcfd = (uint32_t)fd;
+    add.newfd_flags = cloexec ? O_CLOEXEC : 0;
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+}
+
+int csl_pidfd_getfd(int pidfd, int target_fd) {
+    return (int)syscall(SYS_pidfd_getfd, pidfd, target_fd, 0);
+}
+
+ssize_t csl_read_child(pid_t pid, uint64_t address, void *buffer, size_t length) {
+    struct iovec local = { buffer, length };
+    struct iovec remote = { (void *)(uintptr_t)address, length };
+    return process_vm_readv(pid, &local, 1, &remote, 1, 0);
+}
+
+ssize_t csl_write_child(pid_t pid, uint64_t address, const void *buffer, size_t length) {
+    struct iovec local = { (void *)buffer, length };
+    struct iovec remote = { (void *)(uintptr_t)address, length };
+    return process_vm_writev(pid, &local, 1, &remote, 1, 0);
+}
+
+uint64_t csl_vdso_base(void) { return (uint64_t)getauxval(AT_SYSINFO_EHDR); }
+
+int csl_clock_gettime(int clock, int64_t *seconds, int64_t *nanoseconds) {
+    struct timespec now;
+    if (syscall(SYS_clock_gettime, clock, &now) != 0) return -1;
+    *seconds = now.tv_sec;
+    *nanoseconds = now.tv_nsec;
+    return 0;
+}
+
+int64_t csl_vdso_symbol_offset(const char *name) {
+    const unsigned char *base = (const unsigned char *)getauxval(AT_SYSINFO_EHDR);
+    if (base == NULL) return -1;
+    const Elf64_Ehdr *header = (const Elf64_Ehdr *)base;
+    if (memcmp(header->e_ident, ELFMAG, SELFMAG) != 0 || header->e_ident[EI_CLASS] != ELFCLASS64) return -1;
+    const Elf64_Shdr *sections = (const Elf64_Shdr *)(base + header->e_shoff);
+    /* The image is mapped at offset 0 with its load address 0 relative, so file offsets and
+     * addresses line up; symbol values are image-relative. */
+    uint64_t load_bias = 0;
+    const Elf64_Phdr *segments = (const Elf64_Phdr *)(base + header->e_phoff);
+    for (int i = 0; i < header->e_phnum; i++) {
+        if (segments[i].p_type == PT_LOAD) { load_bias = segments[i].p_vaddr - segments[i].p_offset; break; }
+    }
+    for (int i = 0; i < header->e_shnum; i++) {
+        if (sections[i].sh_type != SHT_DYNSYM) continue;
+        const Elf64_Sym *symbols = (const Elf64_Sym *)(base + sections[i].sh_offset);
+        const char *names = (const char *)(base + sections[sections[i].sh_link].sh_offset);
+        size_t count = sections[i].sh_size / sizeof(Elf64_Sym);
+        for (size_t j = 0; j < count; j++) {
+            if (symbols[j].st_name != 0 && strcmp(names + symbols[j].st_name, name) == 0 && symbols[j].st_value != 0)
+                return (int64_t)(symbols[j].st_value - load_bias);
+        }
+    }
+    return -1;
+}

@@ -10,6 +10,8 @@ public struct RunResult: Sendable {
         case timeout
         /// `kill()` or task cancellation ended it.
         case killed
+        /// The sandbox's memory went over `max_memory`; the whole tree was killed.
+        case memoryLimit = "memory_limit"
     }
 
     public var reason: Reason
@@ -31,6 +33,12 @@ public struct RunResult: Sendable {
     public var stderr: [UInt8]
     /// What of the policy the kernel enforced.
     public var enforcement: Enforcement
+    /// Most processes alive at once (when `max_processes` was set).
+    public var peakProcesses: Int?
+    /// Most memory charged to the sandbox at once, in bytes (when `max_memory` was set).
+    public var peakSandboxMemory: UInt64?
+    /// Syscalls the supervisor handled (0 when the policy needed no supervisor).
+    public var supervisorNotifications: Int
 
     /// Exited with status 0.
     public var success: Bool { reason == .exited && exitCode == 0 }
@@ -40,7 +48,7 @@ public struct RunResult: Sendable {
         switch reason {
         case .exited: exitCode ?? 1
         case .timeout: 124
-        case .signaled, .killed: 128 + (signal ?? 9)
+        case .signaled, .killed, .memoryLimit: 128 + (signal ?? 9)
         }
     }
 

@@ -44,6 +44,11 @@ public struct Sandbox: Sendable {
 
         var enforced = ruleset.enforced.map(\.rawValue) + ["seccomp"]
         if dropCapabilities { enforced.append("capabilities_dropped") }
+        let features = SupervisorFeatures(policy)
+        if features.processLimit { enforced.append("max_processes") }
+        if features.memoryLimit { enforced.append("max_memory") }
+        if features.deterministicRandom { enforced.append("random_seed") }
+        if features.shiftedClock { enforced.append("time_start") }
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -52,7 +57,7 @@ public struct Sandbox: Sendable {
             policy: policy, io: io, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
             scopedTreeKill: ruleset.enforced.contains(.signalScope))
-        return SandboxProcess(launch: launch, enforcement: enforcement, interactive: io.interactive)
+        return SandboxProcess(id: launch.id, pid: launch.pid, enforcement: enforcement, interactive: io.interactive)
     }
 
     /// Fields this build cannot enforce: an error, or with `allowDegraded` a recorded gap.
@@ -65,12 +70,21 @@ public struct Sandbox: Sendable {
         check(!policy.fsDenied.isEmpty, "fs_denied")
         check(!policy.netAllow.isEmpty, "net_allow", "outbound network rules need the network policy engine, which this build does not have yet")
         check(policy.portRemap, "port_remap")
-        check(policy.maxMemory != nil, "max_memory")
-        check(policy.maxProcesses != nil, "max_processes")
         check(policy.numCPUs != nil, "num_cpus")
-        check(policy.timeStart != nil, "time_start")
-        check(policy.randomSeed != nil, "random_seed")
+        #if !arch(x86_64)
+        check(policy.timeStart != nil, "time_start", "shifting the vDSO clock is implemented for x86_64 only")
+        #endif
         check(policy.deterministicDirs, "deterministic_dirs")
+        if policy.noSupervisor {
+            let supervised: [(Bool, String)] = [
+                (policy.maxMemory != nil, "max_memory"), (policy.maxProcesses != nil, "max_processes"),
+                (policy.timeStart != nil, "time_start"), (policy.randomSeed != nil, "random_seed"),
+            ]
+            let fields = supervised.filter(\.0).map(\.1)
+            if !fields.isEmpty {
+                throw .invalidPolicy("no_supervisor: \(fields.joined(separator: ", ")) need the supervisor; remove them or drop --no-supervisor")
+            }
+        }
         if let (field, reason) = gaps.first, !policy.allowDegraded {
             throw .unsupported(field: field, reason: reason)
         }
@@ -87,11 +101,11 @@ public final class SandboxProcess: Sendable {
     private let id: UInt64
     private let interactive: Bool
 
-    init(launch: consuming Launch, enforcement: Enforcement, interactive: Bool) {
-        self.pid = launch.pid
+    init(id: UInt64, pid: Int32, enforcement: Enforcement, interactive: Bool) {
+        self.id = id
+        self.pid = pid
         self.enforcement = enforcement
         self.interactive = interactive
-        self.id = launch.register()
     }
 
     /// Waits for the command to end; every process of the sandbox is gone when it returns.
@@ -135,7 +149,9 @@ extension RunResult {
             signal = SIGKILL
         }
         // Our own kills take precedence: the command died of them, not of its own accord.
-        if outcome.timedOut {
+        if let limit = outcome.limitReason {
+            reason = limit
+        } else if outcome.timedOut {
             reason = .timeout
         } else if outcome.killRequested, reason != .exited {
             reason = .killed
@@ -148,6 +164,8 @@ extension RunResult {
             systemTime: .microseconds(report?.system_usec ?? 0),
             peakMemory: UInt64(max(0, report?.max_rss_kb ?? 0)) * 1024,
             leftoverProcessesKilled: Int(report?.processes_killed ?? 0),
-            stdout: outcome.stdout, stderr: outcome.stderr, enforcement: enforcement)
+            stdout: outcome.stdout, stderr: outcome.stderr, enforcement: enforcement,
+            peakProcesses: outcome.peakProcesses, peakSandboxMemory: outcome.peakSandboxMemory,
+            supervisorNotifications: outcome.notifications)
     }
 }

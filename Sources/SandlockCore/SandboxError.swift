@@ -40,7 +40,7 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum ChildStep: Int32, Sendable, CustomStringConvertible {
     case signals = 1, session, terminal, stdio, cwd, subreaper, noNewPrivileges, capabilities
     case landlock, signalfd, forkCommand, parentDeath, rlimit, personality, seccomp, exec
-    case affinity, hugePages
+    case affinity, hugePages, listener
 
     public var description: String {
         switch self {
@@ -62,6 +62,7 @@ public enum ChildStep: Int32, Sendable, CustomStringConvertible {
         case .exec: "exec"
         case .affinity: "sched_setaffinity"
         case .hugePages: "prctl(PR_SET_THP_DISABLE)"
+        case .listener: "handing the seccomp listener to the supervisor"
         }
     }
 

@@ -132,6 +132,10 @@ struct RunCommand: ParsableCommand {
         case .timeout:
             printError("sandlock: timeout after \(format(parsed.policy.timeout ?? .zero)): killed the sandbox")
             return 124
+        case .memoryLimit:
+            let limit = parsed.policy.maxMemory ?? 0, peak = result.peakSandboxMemory ?? 0
+            printError("sandlock: memory limit: the sandbox reached \(peak >> 20) MiB of its \(limit >> 20) MiB (max_memory): killed the sandbox")
+            return 128 + SIGKILL
         case .killed:
             return 128 + (forwarder.signal ?? SIGKILL)
         case .exited, .signaled:

@@ -34,7 +34,7 @@ struct SandlockCLITests {
         (["--bogus-flag", "--", "/bin/true"], "unknown option '--bogus-flag'"),
         (["--timeout", "soon", "--", "/bin/true"], "--timeout: expected a duration"),
         (["--", "no-such-command-xyz"], "command not found: 'no-such-command-xyz'"),
-        (["-m", "64M", "--", "/bin/true"], "max_memory is not supported"),
+        (["--num-cpus", "1", "--", "/bin/true"], "num_cpus is not supported"),
         ([String](), "no command"),
     ])
     func setupFailures(arguments: [String], message: String) throws {
@@ -99,6 +99,22 @@ struct SandlockCLITests {
             #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "kill", pid], asUser: nobody).stdout) == "EPERM")
             #expect(trimmed(try Fixture.runBare(["/usr/bin/setpriv", "--reuid=\(nobody)", "--regid=\(nobody)", "--clear-groups", "--", probe, "kill", pid]).stdout) == "ok")
         }
+    }
+
+    @Test("nested sandboxing: an outer --no-supervisor sandbox lets an inner one supervise")
+    func nested() throws {
+        let outer = ["run", "--no-supervisor", "-r", "/proc"] + readFlags + ["--", Fixture.sandlockCLI, "run"]
+        let limited = try sandlock(outer + readFlags + ["-m", "64M", "--", Fixture.probe, "alloc", "200"])
+        #expect(limited.status == 137 && limited.stderr.contains("memory limit"), "\(limited)")
+        let fine = try sandlock(outer + readFlags + ["-m", "64M", "--", Fixture.probe, "alloc", "16"])
+        #expect(fine.status == 0 && fine.stdout == "ok\n")
+        // The inner sandbox is still confined by the outer one's Landlock domain.
+        let innerGrant = ["-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", Fixture.productsDirectory, "-r", Fixture.swiftRuntimeDirectory]
+        #expect(trimmed(try sandlock(outer + innerGrant + ["--", Fixture.probe, "read", "/etc/hostname"]).stdout) == "EACCES")
+        // Under a supervised outer sandbox the inner one cannot get a listener, and says why.
+        let supervisedOuter = ["run", "-P", "20", "-r", "/proc"] + readFlags + ["--", Fixture.sandlockCLI, "run"]
+        let refused = try sandlock(supervisedOuter + readFlags + ["-m", "64M", "--", "/bin/true"])
+        #expect(refused.status == 125 && refused.stderr.contains("run the outer sandbox with --no-supervisor"))
     }
 
     @Test("interactive mode hands the terminal to the command, keeps TIOCSTI blocked and takes the terminal back")

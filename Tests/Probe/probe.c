@@ -19,6 +19,22 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <termios.h>
+#include <pthread.h>
+#include <time.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+static void *idle_thread(void *unused) {
+    (void)unused;
+    usleep(100000);
+    return NULL;
+}
+
+static void print_hex(const unsigned char *bytes, size_t count) {
+    for (size_t i = 0; i < count; i++) printf("%02x", bytes[i]);
+    printf("\n");
+}
 
 static int outcome(long rc) {
     if (rc >= 0) { puts("ok"); return 0; }
@@ -122,6 +138,72 @@ int main(int argc, char **argv) {
             if (write(1, chunk, length) != length || write(2, chunk, length) != length) return 3;
         }
         return 0;
+    }
+    if (!strcmp(action, "forkbomb") && argc == 3) {
+        /* Forks up to N children that wait for their parent to go; prints how many forks
+         * succeeded and the errno of the first failure. */
+        int wanted = atoi(argv[2]), made = 0;
+        const char *failure = "none";
+        for (; made < wanted; made++) {
+            pid_t pid = fork();
+            if (pid == 0) { pause(); _exit(0); }
+            if (pid < 0) { failure = strerrorname_np(errno); break; }
+        }
+        printf("forked %d %s\n", made, failure);
+        fflush(stdout);
+        kill(0, SIGKILL);
+        return 0;
+    }
+    if (!strcmp(action, "threads") && argc == 3) {
+        int count = atoi(argv[2]);
+        pthread_t threads[256];
+        for (int i = 0; i < count && i < 256; i++)
+            if (pthread_create(&threads[i], NULL, idle_thread, NULL) != 0) return outcome(-1);
+        for (int i = 0; i < count && i < 256; i++) pthread_join(threads[i], NULL);
+        return outcome(0);
+    }
+    if (!strcmp(action, "clocks")) {
+        /* The four ways to read the wall clock: vDSO clock_gettime, raw syscall, vDSO
+         * gettimeofday, time(). */
+        struct timespec vdso, raw;
+        struct timeval tv;
+        clock_gettime(CLOCK_REALTIME, &vdso);
+        syscall(SYS_clock_gettime, CLOCK_REALTIME, &raw);
+        gettimeofday(&tv, NULL);
+        printf("%ld %ld %ld %ld\n", (long)vdso.tv_sec, (long)raw.tv_sec, (long)tv.tv_sec, (long)time(NULL));
+        return 0;
+    }
+    if (!strcmp(action, "random")) {
+        unsigned char bytes[32];
+        if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) return outcome(-1);
+        print_hex(bytes, sizeof bytes);
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read(fd, bytes, sizeof bytes) != (ssize_t)sizeof bytes) return outcome(-1);
+        print_hex(bytes, sizeof bytes);
+        return 0;
+    }
+    if (!strcmp(action, "alloc") && argc == 3) {
+        /* Allocates and touches N MiB, in a grandchild when N is negative. */
+        long mebibytes = atol(argv[2]);
+        if (mebibytes < 0) {
+            pid_t child = fork();
+            if (child == 0) {
+                pid_t grandchild = fork();
+                if (grandchild == 0) { mebibytes = -mebibytes; goto allocate; }
+                int status;
+                waitpid(grandchild, &status, 0);
+                _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+            }
+            int status;
+            waitpid(child, &status, 0);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+    allocate:;
+        size_t size = (size_t)mebibytes << 20;
+        char *memory = malloc(size);
+        if (memory == NULL) return outcome(-1);
+        memset(memory, 1, size);
+        return outcome(0);
     }
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;

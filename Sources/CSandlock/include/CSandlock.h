@@ -105,6 +105,8 @@ extern const int CSL_EPOLL_CTL_DEL;
 int64_t csl_monotonic_ns(void);
 /// Capabilities of the calling thread: 1 if the effective set is non-empty.
 int csl_has_effective_capabilities(void);
+/// Names the calling thread (prctl(PR_SET_NAME)), as /proc/.../comm shows it.
+int csl_set_thread_name(const char *name);
 /// Is fd a terminal?
 int csl_isatty(int fd);
 /// Hands the terminal's foreground process group back to the caller (SIGTTOU blocked).
@@ -120,6 +122,43 @@ uint32_t csl_scmp_act_allow(void);
 int csl_seccomp_action_available(uint32_t action);
 extern const uint32_t CSL_SECCOMP_RET_USER_NOTIF;
 extern const uint32_t CSL_SECCOMP_RET_ERRNO;
+
+/* ---- seccomp user notification (the supervisor side) ---- */
+
+/// A trapped syscall (struct seccomp_notif, flattened).
+struct csl_notification {
+    uint64_t id;
+    uint32_t pid;
+    int32_t nr;
+    uint32_t arch;
+    uint64_t instruction_pointer;
+    uint64_t args[6];
+};
+
+/// SECCOMP_IOCTL_NOTIF_RECV into a zeroed buffer. Returns 0, or -1 with errno (ENOENT: the
+/// target died before we could read it).
+int csl_notif_receive(int listener, struct csl_notification *out);
+/// SECCOMP_IOCTL_NOTIF_SEND: `error` (positive errno) fails the call, else `value` is returned;
+/// `continue_syscall` lets the kernel run it as is (only for decisions on register arguments).
+int csl_notif_respond(int listener, uint64_t id, int64_t value, int error, int continue_syscall);
+/// SECCOMP_IOCTL_NOTIF_ID_VALID: 0 when the notification is still pending (the pid was not reused).
+int csl_notif_id_valid(int listener, uint64_t id);
+/// SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND: installs `fd` in the target and
+/// answers the syscall with its number (atomically). Returns the new fd number or -1.
+int csl_notif_add_fd_and_respond(int listener, uint64_t id, int fd, int cloexec);
+/// pidfd_getfd(pidfd, targetfd, 0).
+int csl_pidfd_getfd(int pidfd, int target_fd);
+/// process_vm_readv / process_vm_writev of one range. Return bytes moved or -1.
+ssize_t csl_read_child(pid_t pid, uint64_t address, void *buffer, size_t length);
+ssize_t csl_write_child(pid_t pid, uint64_t address, const void *buffer, size_t length);
+/// The vDSO of this process (getauxval(AT_SYSINFO_EHDR)), to find function offsets.
+uint64_t csl_vdso_base(void);
+/// Offset of a symbol (e.g. "__vdso_clock_gettime") in this process's vDSO image, found in
+/// its SHT_DYNSYM section; -1 when absent. The image is the same in every process of the
+/// running kernel, so the offset applies to the sandboxed process's vDSO too.
+int64_t csl_vdso_symbol_offset(const char *name);
+/// Raw clock_gettime via the syscall (not the vDSO).
+int csl_clock_gettime(int clock, int64_t *seconds, int64_t *nanoseconds);
 
 /* ---- spawn ---- */
 
@@ -144,6 +183,7 @@ enum csl_step {
     CSL_STEP_EXEC = 16,
     CSL_STEP_AFFINITY = 17,
     CSL_STEP_HUGE_PAGES = 18,
+    CSL_STEP_LISTENER = 19,
 };
 
 struct csl_rlimit {
@@ -179,6 +219,17 @@ struct csl_spawn_plan {
     int cpu_affinity_set;          /* sched_setaffinity(cpu_affinity) for the whole tree */
     uint64_t cpu_affinity[16];     /* bit i of word i/64: CPU i (1024 CPUs) */
     int cpu_percent;               /* 1..99: init stops and continues the tree (duty cycle); 0: off */
+    const struct sock_filter *notify_bpf; /* USER_NOTIF program (supervised sandboxes) or NULL */
+    unsigned short notify_bpf_len;
+    int handoff_fd;                /* write end: struct csl_listener_handoff, then wait on go_fd */
+    int go_fd;                     /* read end: one byte once the supervisor watches the listener */
+};
+
+/// What the command tells the parent after installing its USER_NOTIF filter: its pid and the
+/// listener's fd number in its table, for pidfd_getfd.
+struct csl_listener_handoff {
+    int32_t pid;
+    int32_t listener_fd;
 };
 
 /// What init reports on status_fd just before it exits.

@@ -16,6 +16,9 @@ struct SeccompProgram: Sendable {
     /// kernel applies both and the stricter verdict wins, so the argument filters of the
     /// first program keep working for allowed syscalls.
     let allowlistBytes: [UInt8]?
+    /// Supervised sandboxes only: the USER_NOTIF program, trapping exactly the syscalls the
+    /// policy's supervisor features need; installed last, with a listener.
+    let notifyBytes: [UInt8]?
 
     /// The syscall-relevant part of a policy: the cache key.
     struct Rules: Hashable, Sendable {
@@ -26,6 +29,7 @@ struct SeccompProgram: Sendable {
         var allowUDP: Bool
         var allowICMP: Bool
         var noSupervisor: Bool
+        var supervised: SupervisorFeatures
 
         init(_ policy: Policy) {
             deny = policy.denySyscalls
@@ -35,6 +39,7 @@ struct SeccompProgram: Sendable {
             allowUDP = policy.allowUDP
             allowICMP = policy.allowICMP
             noSupervisor = policy.noSupervisor
+            supervised = SupervisorFeatures(policy)
         }
     }
 
@@ -80,15 +85,31 @@ private struct SeccompCompiler {
             if rules.allow == nil { try addDenyList(context) }
             try addArgumentFilters(context)
         }
-        guard let allowlist = rules.allow else { return SeccompProgram(bytes: filters, allowlistBytes: nil) }
-        let allowed = try Self.withContext(defaultAction: Self.eperm) { context throws(SandboxError) in
-            for name in Set(allowlist + ["execve"]) where name != "clone3" {
-                try add(context, csl_scmp_act_allow(), name, [], userSupplied: true)
+        var allowed: [UInt8]?
+        if let allowlist = rules.allow {
+            allowed = try Self.withContext(defaultAction: Self.eperm) { context throws(SandboxError) in
+                for name in Set(allowlist + ["execve"]) where name != "clone3" {
+                    try add(context, csl_scmp_act_allow(), name, [], userSupplied: true)
+                }
+                try add(context, csl_scmp_act_errno(ENOSYS), "clone3", [])
             }
-            try add(context, csl_scmp_act_errno(ENOSYS), "clone3", [])
         }
-        return SeccompProgram(bytes: filters, allowlistBytes: allowed)
+        var notify: [UInt8]?
+        if !rules.supervised.isEmpty {
+            notify = try Self.withContext(defaultAction: csl_scmp_act_allow()) { context throws(SandboxError) in
+                for name in rules.supervised.trappedSyscalls {
+                    try add(context, Self.notify, name, [])
+                }
+                if rules.supervised.processLimit {
+                    // New processes, not threads: threads do not count against max_processes.
+                    try add(context, Self.notify, "clone", [.masked(0, mask: 0x0001_0000 /* CLONE_THREAD */, equals: 0)])
+                }
+            }
+        }
+        return SeccompProgram(bytes: filters, allowlistBytes: allowed, notifyBytes: notify)
     }
+
+    private static let notify: UInt32 = 0x7fc0_0000 // SCMP_ACT_NOTIFY
 
     private static func withContext(defaultAction: UInt32, _ build: (scmp_filter_ctx) throws(SandboxError) -> Void) throws(SandboxError) -> [UInt8] {
         guard let context = seccomp_init(defaultAction) else {
@@ -106,6 +127,11 @@ private struct SeccompCompiler {
             throw .invalidPolicy("extra_allow_syscalls: unknown group '\(group)' (known: \(Self.groups.keys.sorted().joined(separator: ", ")))")
         }
         var denied = rules.deny ?? Self.defaultDeny
+        if rules.noSupervisor {
+            // An inner sandbox's supervisor reads and writes its own children's memory;
+            // Landlock still keeps that within this sandbox's domain.
+            denied.removeAll { $0 == "process_vm_readv" || $0 == "process_vm_writev" }
+        }
         if !rules.extraAllow.contains("sysv_ipc") { denied += Self.groups["sysv_ipc"]! }
         var userDenied: [String] = []
         for entry in rules.extraDeny {

@@ -18,13 +18,13 @@ private struct DescriptorBag: ~Copyable {
     deinit { for fd in descriptors { Glibc.close(fd) } }
 }
 
-/// One sandbox start: prepares every resource in the parent, calls `csl_spawn`, and waits
-/// (a bounded wait: until the command's exec) for the child's verdict on the error pipe.
+/// One sandbox start: prepares every resource in the parent, calls `csl_spawn`, takes the
+/// seccomp listener of a supervised sandbox and registers everything with the monitor, then
+/// waits (a bounded wait: until the command's exec) for the child's verdict on the error pipe.
 struct Launch {
     let pid: Int32
-    let registration: ProcessMonitor.Registration
-
-    func register() -> UInt64 { ProcessMonitor.shared.register(registration) }
+    /// The monitor's id of the sandbox.
+    let id: UInt64
 
     init(policy: Policy, io: StandardIO, executable: String, argv: [String],
          environment: [String: String], ruleset: borrowing LandlockRuleset,
@@ -105,6 +105,16 @@ struct Launch {
         let controlWrite = parentSide.keep(control.write)
         let errorRead = parentSide.keep(errors.read)
         let errorWrite = childSide.keep(errors.write)
+        // Supervised: the command hands its listener over on `handoff` and execs on `go`.
+        var handoffRead: Int32 = -1, handoffWrite: Int32 = -1, goRead: Int32 = -1, goWrite: Int32 = -1
+        if program.notifyBytes != nil {
+            let handoff = try makePipe()
+            let go = try makePipe()
+            handoffRead = parentSide.keep(handoff.read)
+            handoffWrite = childSide.keep(handoff.write)
+            goRead = childSide.keep(go.read)
+            goWrite = parentSide.keep(go.write)
+        }
 
         var plan = csl_spawn_plan()
         plan.stdio = stdio
@@ -114,6 +124,8 @@ struct Launch {
         plan.control_fd = controlRead
         plan.error_fd = errorWrite
         plan.tty_fd = ttyFD
+        plan.handoff_fd = handoffWrite
+        plan.go_fd = goRead
         plan.drop_capabilities = dropCapabilities ? 1 : 0
         plan.scoped_tree_kill = scopedTreeKill ? 1 : 0
         plan.personality_flags = policy.noRandomizeMemory ? 0x0040000 /* ADDR_NO_RANDOMIZE */ : 0
@@ -153,7 +165,8 @@ struct Launch {
         let start = csl_monotonic_ns()
         var pidfd: Int32 = -1
         let allowlist = program.allowlistBytes ?? []
-        let pid: pid_t = program.bytes.withUnsafeBytes { bpf in allowlist.withUnsafeBytes { allowlistBPF in
+        let notify = program.notifyBytes ?? []
+        let pid: pid_t = program.bytes.withUnsafeBytes { bpf in allowlist.withUnsafeBytes { allowlistBPF in notify.withUnsafeBytes { notifyBPF in
             withCStrings([executable]) { path in
                 withCStrings(argv) { argvPointer in
                     withCStrings(environment.map { "\($0.key)=\($0.value)" }.sorted()) { envPointer in
@@ -166,16 +179,37 @@ struct Launch {
                             plan.allowlist_bpf = allowlistBPF.baseAddress?.assumingMemoryBound(to: sock_filter.self)
                             plan.allowlist_bpf_len = UInt16(allowlistBPF.count / MemoryLayout<sock_filter>.size)
                         }
+                        if !notifyBPF.isEmpty {
+                            plan.notify_bpf = notifyBPF.baseAddress?.assumingMemoryBound(to: sock_filter.self)
+                            plan.notify_bpf_len = UInt16(notifyBPF.count / MemoryLayout<sock_filter>.size)
+                        }
                         return csl_spawn(&plan, &pidfd)
                     }
                 }
             }
-        } }
+        } } }
         if pid < 0 { throw .systemCall("clone3", .current) }
         let pidfdOwner = FileDescriptor(adopting: pidfd)
         // Only the child may keep the error pipe's write end (its EOF means "exec'd"), and
         // the child's ends of every other pipe.
         childSide = DescriptorBag()
+
+        let listener = handoffRead >= 0 ? Self.takeListener(handoffRead) : nil
+        parentSide.disown()
+        let deadline = policy.timeout.map {
+            start + Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000
+        }
+        let id = ProcessMonitor.shared.register(ProcessMonitor.Registration(
+            pidfd: pidfdOwner.release(), statusFD: statusRead, controlFD: controlWrite,
+            stdoutFD: stdoutCapture, stderrFD: stderrCapture, stdinFD: stdinFeed,
+            stdinBytes: stdinBytes, deadline: deadline, startNanoseconds: start,
+            listenerFD: listener, supervisor: listener.map { _ in SupervisorState(policy: policy, initPID: pid) }))
+        if goWrite >= 0 {
+            var go: UInt8 = 1
+            _ = Glibc.write(goWrite, &go, 1)
+            Glibc.close(goWrite)
+            Glibc.close(handoffRead)
+        }
 
         var failure = csl_child_error()
         let size = MemoryLayout<csl_child_error>.size
@@ -183,22 +217,33 @@ struct Launch {
         repeat {
             got = withUnsafeMutableBytes(of: &failure) { Glibc.read(errorRead, $0.baseAddress, size) }
         } while got < 0 && errno == EINTR
-        if got == size {
-            var code: Int32 = 0, exitStatus: Int32 = 0
-            _ = csl_pidfd_wait(pidfdOwner.rawValue, 0, &code, &exitStatus)
-            let step = ChildStep(rawValue: failure.step) ?? .exec
-            throw .childSetupFailed(step: step, error: Errno(rawValue: failure.error), path: executable)
-        }
-
-        parentSide.disown()
         Glibc.close(errorRead)
+        if got == size || (handoffRead >= 0 && listener == nil) {
+            // init reports the failure and exits; the monitor reaps it, nobody waits for it.
+            ProcessMonitor.shared.abandon(id)
+            let step = got == size ? ChildStep(rawValue: failure.step) ?? .exec : .listener
+            let error = got == size ? Errno(rawValue: failure.error) : .EPERM
+            throw .childSetupFailed(step: step, error: error, path: executable)
+        }
         self.pid = pid
-        self.registration = ProcessMonitor.Registration(
-            pidfd: pidfdOwner.release(), statusFD: statusRead, controlFD: controlWrite,
-            stdoutFD: stdoutCapture, stderrFD: stderrCapture, stdinFD: stdinFeed,
-            stdinBytes: stdinBytes,
-            deadline: policy.timeout.map { start + Int64($0.components.seconds) * 1_000_000_000 + $0.components.attoseconds / 1_000_000_000 },
-            startNanoseconds: start)
+        self.id = id
+    }
+
+    /// Reads the command's {pid, listener fd} and duplicates the listener into this process
+    /// (pidfd_getfd). nil when the command failed before handing it over.
+    private static func takeListener(_ handoffRead: Int32) -> Int32? {
+        var handoff = csl_listener_handoff()
+        let size = MemoryLayout<csl_listener_handoff>.size
+        var got: Int
+        repeat {
+            got = withUnsafeMutableBytes(of: &handoff) { Glibc.read(handoffRead, $0.baseAddress, size) }
+        } while got < 0 && errno == EINTR
+        guard got == size else { return nil }
+        let commandPidfd = csl_pidfd_open(handoff.pid)
+        guard commandPidfd >= 0 else { return nil }
+        defer { Glibc.close(commandPidfd) }
+        let listener = csl_pidfd_getfd(commandPidfd, handoff.listener_fd)
+        return listener >= 0 ? listener : nil
     }
 }
 

@@ -5,9 +5,9 @@ import CSandlock
 import Synchronization
 
 /// The one event thread of the process: an epoll loop over every sandbox's pidfd, its
-/// captured output pipes and stdin feed, plus an eventfd to wake it. Hundreds of sandboxes
-/// cost one thread. Deadlines (timeouts) are the epoll timeout; nothing here blocks except
-/// `epoll_wait`.
+/// captured output pipes and stdin feed, its seccomp listener (the supervisor) and its
+/// /dev/urandom feeds, plus an eventfd to wake it. Hundreds of sandboxes cost one thread.
+/// Deadlines (timeouts) are the epoll timeout; nothing here blocks except `epoll_wait`.
 final class ProcessMonitor: Sendable {
     static let shared = ProcessMonitor()
 
@@ -19,6 +19,11 @@ final class ProcessMonitor: Sendable {
         var wallNanoseconds: Int64
         var stdout: [UInt8]
         var stderr: [UInt8]
+        /// Set when the supervisor killed the sandbox for a limit.
+        var limitReason: RunResult.Reason?
+        var peakProcesses: Int?
+        var peakSandboxMemory: UInt64?
+        var notifications: Int
     }
 
     /// Descriptors handed over by the spawner; the monitor owns and closes them.
@@ -32,9 +37,14 @@ final class ProcessMonitor: Sendable {
         var stdinBytes: [UInt8]
         var deadline: Int64?
         var startNanoseconds: Int64
+        /// The seccomp listener and the supervisor's state, for supervised sandboxes.
+        var listenerFD: Int32?
+        var supervisor: SupervisorState?
     }
 
-    private enum Kind: UInt64 { case process = 0, stdout = 1, stderr = 2, stdin = 3 }
+    private enum Kind: UInt64 { case process = 0, stdout = 1, stderr = 2, stdin = 3, listener = 4 }
+    /// Tokens of /dev/urandom feeds carry this bit and the feed's fd.
+    private static let feedTokenBit: UInt64 = 1 << 62
 
     private struct Capture {
         var fd: Int32
@@ -57,6 +67,10 @@ final class ProcessMonitor: Sendable {
         var timedOut = false
         var killRequested = false
         var waiters: [Waiter] = []
+        var listenerFD: Int32?
+        var supervisor: SupervisorState?
+        var limitReason: RunResult.Reason?
+        var abandoned = false
 
         var isFinished: Bool { exitNanoseconds != nil && captures.isEmpty && stdinFD == nil }
     }
@@ -80,6 +94,8 @@ final class ProcessMonitor: Sendable {
         var nextID: UInt64 = 1
         var watched: [UInt64: Watched] = [:]
         var finished: [UInt64: Outcome] = [:]
+        /// Which sandbox each /dev/urandom feed (by write fd) belongs to.
+        var feedOwners: [Int32: UInt64] = [:]
     }
 
     private let epollFD: Int32
@@ -117,7 +133,8 @@ final class ProcessMonitor: Sendable {
                 pidfd: registration.pidfd, statusFD: registration.statusFD,
                 controlFD: registration.controlFD, captures: captures,
                 stdinFD: registration.stdinFD, stdinBytes: registration.stdinBytes,
-                deadline: registration.deadline, startNanoseconds: registration.startNanoseconds)
+                deadline: registration.deadline, startNanoseconds: registration.startNanoseconds,
+                listenerFD: registration.listenerFD, supervisor: registration.supervisor)
             return id
         }
         // Registered in the table first, so the loop knows every token it can see.
@@ -129,6 +146,9 @@ final class ProcessMonitor: Sendable {
         if let fd = registration.stdinFD {
             _ = csl_set_nonblocking(fd)
             _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, fd, CSL_EPOLLOUT, token(id, .stdin))
+        }
+        if let fd = registration.listenerFD {
+            _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, fd, CSL_EPOLLIN, token(id, .listener))
         }
         if registration.deadline != nil { wake() }
         return id
@@ -173,6 +193,13 @@ final class ProcessMonitor: Sendable {
         }
     }
 
+    /// Nobody will wait for this sandbox (its start failed): drop its outcome when it ends.
+    func abandon(_ id: UInt64) {
+        state.withLock { state in
+            if state.finished.removeValue(forKey: id) == nil { state.watched[id]?.abandoned = true }
+        }
+    }
+
     /// Drops a finished sandbox's outcome once its handle is gone.
     func forget(_ id: UInt64) {
         state.withLock { _ = $0.finished.removeValue(forKey: id) }
@@ -183,7 +210,7 @@ final class ProcessMonitor: Sendable {
 
     // MARK: The loop
 
-    private func token(_ id: UInt64, _ kind: Kind) -> UInt64 { id << 2 | kind.rawValue }
+    private func token(_ id: UInt64, _ kind: Kind) -> UInt64 { id << 3 | kind.rawValue }
 
     private func wake() {
         var one: UInt64 = 1
@@ -195,7 +222,11 @@ final class ProcessMonitor: Sendable {
         _ = Glibc.write(controlFD, &byte, 1)
     }
 
+    /// Name of the event thread, as /proc/<pid>/task/<tid>/comm shows it.
+    static let threadName = "sandlock-events"
+
     private func loop() {
+        _ = csl_set_thread_name(Self.threadName)
         var tokens = [UInt64](repeating: 0, count: 64)
         var events = [UInt32](repeating: 0, count: 64)
         while true {
@@ -214,12 +245,17 @@ final class ProcessMonitor: Sendable {
                         _ = Glibc.read(wakeFD, &value, 8)
                         continue
                     }
-                    let id = token >> 2
-                    guard var watched = state.watched[id], let kind = Kind(rawValue: token & 3) else { continue }
+                    if token & Self.feedTokenBit != 0 {
+                        feedRandom(Int32(truncatingIfNeeded: token & 0xffff_ffff), &state)
+                        continue
+                    }
+                    let id = token >> 3
+                    guard var watched = state.watched[id], let kind = Kind(rawValue: token & 7) else { continue }
                     switch kind {
-                    case .process: reapInit(&watched)
+                    case .process: reapInit(&watched, &state)
                     case .stdout, .stderr: drain(&watched, kind, untilEOF: false)
                     case .stdin: feed(&watched)
+                    case .listener: supervise(&watched, id: id, events: events[index], &state)
                     }
                     state.watched[id] = watched
                 }
@@ -229,9 +265,13 @@ final class ProcessMonitor: Sendable {
                         report: watched.report, timedOut: watched.timedOut,
                         killRequested: watched.killRequested,
                         wallNanoseconds: watched.exitNanoseconds! - watched.startNanoseconds,
-                        stdout: watched.collected[.stdout] ?? [], stderr: watched.collected[.stderr] ?? [])
+                        stdout: watched.collected[.stdout] ?? [], stderr: watched.collected[.stderr] ?? [],
+                        limitReason: watched.limitReason,
+                        peakProcesses: watched.supervisor?.maxProcesses != nil ? watched.supervisor?.peakProcesses : nil,
+                        peakSandboxMemory: watched.supervisor?.maxMemory != nil ? watched.supervisor?.peakMemory : nil,
+                        notifications: watched.supervisor?.notifications ?? 0)
                     state.watched[id] = nil
-                    state.finished[id] = outcome
+                    if !watched.abandoned { state.finished[id] = outcome }
                     completions.append((watched.waiters, outcome))
                 }
             }
@@ -260,7 +300,7 @@ final class ProcessMonitor: Sendable {
     }
 
     /// init has exited: it wrote its report before, and every process of the tree is gone.
-    private func reapInit(_ watched: inout Watched) {
+    private func reapInit(_ watched: inout Watched, _ state: inout State) {
         guard watched.exitNanoseconds == nil else { return }
         var report = csl_init_report()
         let size = MemoryLayout<csl_init_report>.size
@@ -273,6 +313,8 @@ final class ProcessMonitor: Sendable {
         Glibc.close(watched.pidfd)
         Glibc.close(watched.statusFD)
         Glibc.close(watched.controlFD)
+        if let listener = watched.listenerFD { closeListener(&watched, listener) }
+        for fd in watched.supervisor?.openRandomFeeds ?? [] { closeFeed(fd, &watched, &state) }
         // Every writer is dead, so what is left in the pipes is all there is.
         for kind in Array(watched.captures.keys) { drain(&watched, kind, untilEOF: true) }
         if let fd = watched.stdinFD { closeStdin(&watched, fd) }
@@ -327,5 +369,76 @@ final class ProcessMonitor: Sendable {
         Glibc.close(fd)
         watched.stdinFD = nil
         watched.stdinBytes = []
+    }
+}
+
+// MARK: The supervisor
+
+extension ProcessMonitor {
+    /// One trapped syscall: receive it, let the sandbox's `SupervisorState` decide, answer.
+    private func supervise(_ watched: inout Watched, id: UInt64, events: UInt32, _ state: inout State) {
+        guard let listener = watched.listenerFD else { return }
+        if events & CSL_EPOLLIN == 0 {
+            // EPOLLHUP: every process under the filter is gone.
+            closeListener(&watched, listener)
+            return
+        }
+        var call = csl_notification()
+        guard csl_notif_receive(listener, &call) == 0, var supervisor = watched.supervisor else { return }
+        let verdict = supervisor.decide(call) { csl_notif_id_valid(listener, call.id) == 0 }
+        switch verdict {
+        case .proceed:
+            _ = csl_notif_respond(listener, call.id, 0, 0, 1)
+        case .fail(let error):
+            _ = csl_notif_respond(listener, call.id, 0, error, 0)
+        case .value(let value):
+            _ = csl_notif_respond(listener, call.id, value, 0, 0)
+        case let .randomStream(read, write, cloexec):
+            if csl_notif_add_fd_and_respond(listener, call.id, read, cloexec ? 1 : 0) >= 0 {
+                state.feedOwners[write] = id
+                _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, write, CSL_EPOLLOUT, Self.feedTokenBit | UInt64(UInt32(bitPattern: write)))
+            } else {
+                supervisor.closeRandomFeed(write)
+                Glibc.close(write)
+            }
+            Glibc.close(read)
+        case .killSandbox(let reason):
+            if watched.limitReason == nil && !watched.timedOut {
+                watched.limitReason = reason
+                Self.requestKill(watched.controlFD)
+            }
+        }
+        watched.supervisor = supervisor
+    }
+
+    private func closeListener(_ watched: inout Watched, _ listener: Int32) {
+        _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_DEL, listener, 0, 0)
+        Glibc.close(listener)
+        watched.listenerFD = nil
+    }
+
+    /// Keeps a /dev/urandom pipe full with the sandbox's deterministic bytes.
+    private func feedRandom(_ fd: Int32, _ state: inout State) {
+        guard let id = state.feedOwners[fd], var watched = state.watched[id] else { return }
+        while true {
+            let chunk = watched.supervisor?.randomFeedChunk(fd) ?? []
+            let written = chunk.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if written > 0 {
+                watched.supervisor?.randomFeedWrote(fd, count: written)
+                continue
+            }
+            if written < 0 && errno == EINTR { continue }
+            if written < 0 && errno == EAGAIN { break }
+            closeFeed(fd, &watched, &state) // EPIPE: the reader closed it
+            break
+        }
+        state.watched[id] = watched
+    }
+
+    private func closeFeed(_ fd: Int32, _ watched: inout Watched, _ state: inout State) {
+        _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_DEL, fd, 0, 0)
+        Glibc.close(fd)
+        watched.supervisor?.closeRandomFeed(fd)
+        state.feedOwners[fd] = nil
     }
 }

@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The live processes of a sandbox, found by walking `/proc/<pid>/task/<tid>/children` from
+/// its init (which is not counted). Zombies are not counted: a process that exited has given
+/// its slot back, whoever reaps it and whenever.
+enum ProcessTree {
+    static func liveProcesses(under initPID: pid_t) -> Set<pid_t> {
+        var found: Set<pid_t> = []
+        var queue: [pid_t] = children(of: initPID)
+        while let pid = queue.popLast() {
+            guard !found.contains(pid), !isZombie(pid) else { continue }
+            found.insert(pid)
+            queue += children(of: pid)
+        }
+        return found
+    }
+
+    /// Children of every thread of `pid`.
+    private static func children(of pid: pid_t) -> [pid_t] {
+        var result: [pid_t] = []
+        for tid in threads(of: pid) {
+            guard let text = readSmallFile("/proc/\(pid)/task/\(tid)/children") else { continue }
+            result += text.split(separator: " ").compactMap { pid_t($0.trimmingSpaces()) }
+        }
+        return result
+    }
+
+    private static func threads(of pid: pid_t) -> [pid_t] {
+        guard let directory = opendir("/proc/\(pid)/task") else { return [] }
+        defer { closedir(directory) }
+        var tids: [pid_t] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let tid = pid_t(name) { tids.append(tid) }
+        }
+        return tids
+    }
+
+    private static func isZombie(_ pid: pid_t) -> Bool {
+        guard let stat = readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return true }
+        let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
+        return state == "Z" || state == "X"
+    }
+
+    /// Is the thread still inside clone/fork/vfork (`/proc/<tid>/syscall` names the call a
+    /// blocked thread is in; "running" or another number means it has left)?
+    static func isInsideFork(_ tid: pid_t) -> Bool {
+        guard let text = readSmallFile("/proc/\(tid)/syscall"),
+              let number = Int32(text.prefix { $0 != " " && $0 != "\n" }) else { return false }
+        return number == Syscall.clone || number == Syscall.fork || number == Syscall.vfork
+    }
+
+    /// Data + stack of a process in bytes (`/proc/<pid>/statm` field 6): its writable private
+    /// memory, which is what an allocation grows.
+    static func dataBytes(of pid: pid_t) -> UInt64? {
+        guard let statm = readSmallFile("/proc/\(pid)/statm") else { return nil }
+        let fields = statm.split(separator: " ")
+        guard fields.count >= 6, let pages = UInt64(fields[5].trimmingSpaces()) else { return nil }
+        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[0..<count], as: UTF8.self)
+    }
+}

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandlock
+
+/// The supervisor's view of one sandbox: its limits, counters and deterministic sources.
+/// Only the monitor thread touches it; every decision is made on values read once into our
+/// memory, and a call whose pointer arguments matter is answered by us, never continued.
+struct SupervisorState {
+    /// What to answer a trapped syscall.
+    enum Verdict {
+        /// Let the kernel run the call as is (decisions on register arguments only).
+        case proceed
+        case fail(Int32)
+        case value(Int64)
+        /// A deterministic /dev/urandom: install `read` in the process as the result of its
+        /// open; the monitor keeps `write` filled from `randomFeedBytes`.
+        case randomStream(read: Int32, write: Int32, cloexec: Bool)
+        /// The sandbox broke a limit: kill it and answer nothing.
+        case killSandbox(RunResult.Reason)
+    }
+
+    let initPID: pid_t
+    let maxProcesses: Int?
+    let maxMemory: UInt64?
+    private var random: DeterministicRandom?
+    /// Nanoseconds added to CLOCK_REALTIME readings.
+    private let clockShift: Int64?
+
+    /// Trapped syscalls handled for this sandbox.
+    private(set) var notifications = 0
+    private(set) var peakProcesses = 0
+    private(set) var peakMemory: UInt64 = 0
+    /// Threads whose fork we let through and that may still be inside it: their child may
+    /// not be visible in /proc yet, so it counts as alive.
+    private var forksInFlight: Set<pid_t> = []
+    private var memoryCharges: [pid_t: UInt64] = [:]
+    private var lastBreak: [pid_t: UInt64] = [:]
+    /// Processes that exec'd and still run an unpatched vDSO.
+    private var freshImages: Set<pid_t> = []
+    private let randomSeed: UInt64?
+    /// Write ends of the pipes serving /dev/urandom opens, each with its own stream (so the
+    /// bytes do not depend on how reads and getrandom calls interleave).
+    private var randomFeeds: [Int32: RandomFeed] = [:]
+    private var randomStreamsOpened: UInt64 = 0
+
+    init(policy: Policy, initPID: pid_t) {
+        self.initPID = initPID
+        maxProcesses = policy.maxProcesses
+        maxMemory = policy.maxMemory
+        random = policy.randomSeed.map(DeterministicRandom.init(seed:))
+        randomSeed = policy.randomSeed
+        if let start = policy.timeStart {
+            var seconds: Int64 = 0, nanoseconds: Int64 = 0
+            _ = csl_clock_gettime(0 /* CLOCK_REALTIME */, &seconds, &nanoseconds)
+            clockShift = (start - seconds) * 1_000_000_000 - nanoseconds
+        } else {
+            clockShift = nil
+        }
+    }
+
+    /// `stillPending` re-validates the notification (NOTIF_ID_VALID) after reading the
+    /// process's memory and before writing to it: the pid could otherwise have been reused.
+    mutating func decide(_ call: csl_notification, stillPending: () -> Bool) -> Verdict {
+        notifications += 1
+        let pid = pid_t(call.pid)
+        let nr = call.nr
+        let args = [call.args.0, call.args.1, call.args.2, call.args.3, call.args.4, call.args.5]
+        switch nr {
+        case Syscall.fork, Syscall.vfork, Syscall.clone:
+            return admitFork(from: pid)
+        case Syscall.execve, Syscall.execveat:
+            if clockShift != nil { freshImages.insert(pid) }
+            return .proceed
+        case Syscall.brk, Syscall.archPrctl, Syscall.mmap, Syscall.mremap:
+            if clockShift != nil, freshImages.remove(pid) != nil, !VDSOPatch.apply(to: pid) {
+                // Without the patch the clock would leak the host time: refuse to go on.
+                return .killSandbox(.killed)
+            }
+            guard maxMemory != nil, nr != Syscall.archPrctl else { return .proceed }
+            return chargeMemory(pid: pid, nr: nr, args: args)
+        case Syscall.getrandom:
+            guard random != nil else { return .proceed }
+            let count = Int(min(args[1], 1 << 20))
+            let bytes = random!.bytes(count)
+            guard stillPending() else { return .fail(EINTR) }
+            return ChildMemory.write(pid, args[0], bytes) ? .value(Int64(count)) : .fail(EFAULT)
+        case Syscall.openat, Syscall.open:
+            guard random != nil else { return .proceed }
+            let pathArgument = nr == Syscall.open ? args[0] : args[1]
+            let flags = Int32(truncatingIfNeeded: nr == Syscall.open ? args[1] : args[2])
+            // The path decides only whether we emulate; Landlock still judges every real open.
+            guard let path = ChildMemory.readString(pid, pathArgument), stillPending(),
+                  path == "/dev/urandom" || path == "/dev/random" else { return .proceed }
+            return openRandomStream(cloexec: flags & O_CLOEXEC != 0)
+        case Syscall.clockGettime, Syscall.gettimeofday, Syscall.time:
+            guard stillPending() else { return .fail(EINTR) }
+            return readClock(pid: pid, nr: nr, args: args)
+        default:
+            return .proceed
+        }
+    }
+
+    // MARK: Processes
+
+    /// A fork is admitted while live processes plus forks in flight stay under the limit.
+    /// A fork is in flight until its thread has left the syscall: from then on its child is
+    /// in /proc (or already gone). A thread that traps again has left its previous fork.
+    private mutating func admitFork(from tid: pid_t) -> Verdict {
+        guard let maxProcesses else { return .proceed }
+        forksInFlight.remove(tid)
+        forksInFlight = forksInFlight.filter(ProcessTree.isInsideFork)
+        let count = ProcessTree.liveProcesses(under: initPID).count + forksInFlight.count
+        peakProcesses = max(peakProcesses, count)
+        guard count < maxProcesses else { return .fail(EAGAIN) }
+        forksInFlight.insert(tid)
+        peakProcesses = max(peakProcesses, count + 1)
+        return .proceed
+    }
+
+    // MARK: Memory
+
+    /// Charges a process with its data+stack size plus what this call adds; the sandbox's
+    /// total over its live processes must stay within the limit.
+    private mutating func chargeMemory(pid: pid_t, nr: Int32, args: [UInt64]) -> Verdict {
+        guard let maxMemory else { return .proceed }
+        var growth: UInt64 = 0
+        if nr == Syscall.mmap {
+            let protection = Int32(truncatingIfNeeded: args[2]), flags = Int32(truncatingIfNeeded: args[3])
+            let privateWritable = flags & MAP_PRIVATE != 0 && protection & PROT_WRITE != 0
+            let sharedAnonymous = flags & MAP_SHARED != 0 && flags & MAP_ANONYMOUS != 0
+            if privateWritable || sharedAnonymous { growth = args[1] }
+        } else if nr == Syscall.mremap {
+            growth = args[2] > args[1] ? args[2] - args[1] : 0
+        } else if nr == Syscall.brk, args[0] != 0 {
+            if let previous = lastBreak[pid], args[0] > previous { growth = args[0] - previous }
+            lastBreak[pid] = args[0]
+        }
+        guard let base = ProcessTree.dataBytes(of: pid) else { return .proceed }
+        memoryCharges[pid] = base + growth
+        var total = memoryCharges.values.reduce(0, +)
+        if total > maxMemory {
+            // Drop the charges of processes that have exited before judging.
+            let live = ProcessTree.liveProcesses(under: initPID)
+            memoryCharges = memoryCharges.filter { live.contains($0.key) }
+            total = memoryCharges.values.reduce(0, +)
+        }
+        peakMemory = max(peakMemory, total)
+        return total > maxMemory ? .killSandbox(.memoryLimit) : .proceed
+    }
+
+    // MARK: Determinism
+
+    private mutating func openRandomStream(cloexec: Bool) -> Verdict {
+        guard let randomSeed else { return .proceed }
+        var fds: [Int32] = [-1, -1]
+        guard fds.withUnsafeMutableBufferPointer({ csl_pipe_cloexec($0.baseAddress) }) == 0 else { return .fail(EMFILE) }
+        _ = csl_set_nonblocking(fds[1])
+        randomStreamsOpened += 1
+        randomFeeds[fds[1]] = RandomFeed(random: DeterministicRandom(seed: randomSeed ^ (randomStreamsOpened &* 0x9E37_79B9_7F4A_7C15)))
+        return .randomStream(read: fds[0], write: fds[1], cloexec: cloexec)
+    }
+
+    /// One /dev/urandom stream: bytes drawn but not yet taken by the pipe stay pending, so
+    /// the stream never depends on how fast the reader reads.
+    struct RandomFeed {
+        var random: DeterministicRandom
+        var pending: [UInt8] = []
+    }
+
+    /// The bytes to write next into the /dev/urandom pipe whose write end is `fd`.
+    mutating func randomFeedChunk(_ fd: Int32) -> [UInt8] {
+        guard var feed = randomFeeds[fd] else { return [] }
+        if feed.pending.isEmpty { feed.pending = feed.random.bytes(16384) }
+        randomFeeds[fd] = feed
+        return feed.pending
+    }
+
+    /// The pipe took `count` bytes of the chunk.
+    mutating func randomFeedWrote(_ fd: Int32, count: Int) {
+        randomFeeds[fd]?.pending.removeFirst(count)
+    }
+
+    mutating func closeRandomFeed(_ fd: Int32) {
+        randomFeeds[fd] = nil
+    }
+
+    var openRandomFeeds: [Int32] { Array(randomFeeds.keys) }
+
+    private func readClock(pid: pid_t, nr: Int32, args: [UInt64]) -> Verdict {
+        guard let clockShift else { return .proceed }
+        let clock = nr == Syscall.clockGettime ? Int32(truncatingIfNeeded: args[0]) : 0
+        // CLOCK_REALTIME, CLOCK_REALTIME_COARSE and CLOCK_TAI are wall clocks; the rest pass.
+        guard clock == 0 || clock == 5 || clock == 11 else { return .proceed }
+        var seconds: Int64 = 0, nanoseconds: Int64 = 0
+        guard csl_clock_gettime(clock, &seconds, &nanoseconds) == 0 else { return .fail(EINVAL) }
+        let shifted = seconds * 1_000_000_000 + nanoseconds + clockShift
+        let (wholeSeconds, remainder) = shifted.quotientAndRemainder(dividingBy: 1_000_000_000)
+        switch nr {
+        case Syscall.clockGettime:
+            return ChildMemory.write(pid, args[1], value: (wholeSeconds, remainder)) ? .value(0) : .fail(EFAULT)
+        case Syscall.gettimeofday:
+            if args[0] != 0, !ChildMemory.write(pid, args[0], value: (wholeSeconds, remainder / 1000)) { return .fail(EFAULT) }
+            if args[1] != 0, !ChildMemory.write(pid, args[1], value: (Int32(0), Int32(0))) { return .fail(EFAULT) }
+            return .value(0)
+        default: // time
+            if args[0] != 0, !ChildMemory.write(pid, args[0], value: wholeSeconds) { return .fail(EFAULT) }
+            return .value(wholeSeconds)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import CSeccomp
+
+/// Numbers of the syscalls the supervisor handles, resolved by libseccomp for the native
+/// architecture (so the code names syscalls, never numbers).
+enum Syscall {
+    static let clone = number("clone")
+    static let fork = number("fork")
+    static let vfork = number("vfork")
+    static let execve = number("execve")
+    static let execveat = number("execveat")
+    static let brk = number("brk")
+    static let mmap = number("mmap")
+    static let mremap = number("mremap")
+    static let archPrctl = number("arch_prctl")
+    static let getrandom = number("getrandom")
+    static let openat = number("openat")
+    static let open = number("open")
+    static let clockGettime = number("clock_gettime")
+    static let gettimeofday = number("gettimeofday")
+    static let time = number("time")
+
+    private static func number(_ name: String) -> Int32 {
+        seccomp_syscall_resolve_name(name)
+    }
+}
+
+/// What the supervisor needs to see, derived from the policy: each feature traps only its
+/// own syscalls, and a policy with none of them gets no supervisor at all.
+struct SupervisorFeatures: Hashable, Sendable {
+    var processLimit = false
+    var memoryLimit = false
+    var deterministicRandom = false
+    var shiftedClock = false
+
+    init(_ policy: Policy) {
+        processLimit = policy.maxProcesses != nil
+        memoryLimit = policy.maxMemory != nil
+        deterministicRandom = policy.randomSeed != nil
+        shiftedClock = policy.timeStart != nil
+    }
+
+    var isEmpty: Bool { !processLimit && !memoryLimit && !deterministicRandom && !shiftedClock }
+
+    /// Syscalls trapped unconditionally, by name; `clone` is trapped separately, threads excepted.
+    var trappedSyscalls: Set<String> {
+        var names: Set<String> = []
+        if processLimit { names.formUnion(["fork", "vfork"]) }
+        if memoryLimit { names.formUnion(["mmap", "brk", "mremap"]) }
+        if deterministicRandom { names.formUnion(["getrandom", "openat", "open"]) }
+        // execve marks a new image whose vDSO must be patched at its first brk/arch_prctl.
+        if shiftedClock { names.formUnion(["clock_gettime", "gettimeofday", "time", "execve", "execveat", "brk", "arch_prctl"]) }
+        return names
+    }
+}

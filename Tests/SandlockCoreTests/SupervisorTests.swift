@@ -1,0 +1,129 @@
+import Foundation
+@testable import SandlockCore
+import SandlockTestSupport
+import Testing
+
+@Suite("supervisor: process and memory limits, deterministic time and randomness",
+       Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+struct SupervisorTests {
+    private func run(_ arguments: [String], _ change: (inout Policy) -> Void = { _ in }) async throws -> RunResult {
+        try await Sandbox(policy: Fixture.basePolicy.with(change)).run([Fixture.probe] + arguments)
+    }
+
+    @Test("a policy with only filesystem rules runs with no supervisor round trip")
+    func filesystemOnlyIsUnsupervised() async throws {
+        let result = try await run(["forkbomb", "5"])
+        #expect(result.stdoutText == "forked 5 none\n" && result.supervisorNotifications == 0)
+        #expect(result.peakProcesses == nil)
+    }
+
+    @Test("a fork bomb under max_processes 10 gets EAGAIN and the sandbox still ends cleanly")
+    func forkBomb() async throws {
+        let limited = try await run(["forkbomb", "50"]) { $0.maxProcesses = 10 }
+        #expect(limited.stdoutText == "forked 9 EAGAIN\n")
+        #expect(limited.reason == .signaled) // the probe kills its own group when done
+        #expect(limited.peakProcesses == 10)
+        #expect(limited.supervisorNotifications >= 10)
+        let free = try await run(["forkbomb", "20"])
+        #expect(free.stdoutText == "forked 20 none\n")
+    }
+
+    @Test("slots come back when processes exit, and threads do not count")
+    func slotsAndThreads() async throws {
+        let sequential = try await Sandbox(policy: Fixture.basePolicy.with { $0.maxProcesses = 3 }).run(
+            ["/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do /bin/true; done; echo done"])
+        #expect(sequential.stdoutText == "done\n")
+        #expect(try await run(["threads", "20"]) { $0.maxProcesses = 2 }.stdoutText == "ok\n")
+    }
+
+    @Test("200 MiB under max_memory 64M ends with memory_limit; 16 MiB succeeds")
+    func memoryLimit() async throws {
+        let over = try await run(["alloc", "200"]) { $0.maxMemory = 64 << 20 }
+        #expect(over.reason == .memoryLimit)
+        #expect((over.peakSandboxMemory ?? 0) > 64 << 20)
+        let under = try await run(["alloc", "16"]) { $0.maxMemory = 64 << 20 }
+        #expect(under.success && under.stdoutText == "ok\n")
+    }
+
+    @Test("memory allocated in a grandchild is counted")
+    func memoryInGrandchild() async throws {
+        let over = try await run(["alloc", "-200"]) { $0.maxMemory = 64 << 20 }
+        #expect(over.reason == .memoryLimit)
+        let under = try await run(["alloc", "-16"]) { $0.maxMemory = 64 << 20 }
+        #expect(under.success)
+    }
+
+    @Test("time_start shifts every clock path: vDSO, raw syscall, gettimeofday, time()")
+    func shiftedClock() async throws {
+        let result = try await run(["clocks"]) { $0.timeStart = 946_684_800 }
+        let seconds = result.stdoutText.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(seconds.count == 4)
+        #expect(seconds.allSatisfy { (946_684_800...946_684_810).contains($0) }, "\(seconds)")
+        let host = try await run(["clocks"])
+        #expect(host.stdoutText.split(separator: " ").compactMap { Int($0) }.allSatisfy { $0 > 1_700_000_000 })
+    }
+
+    @Test("the shift survives exec and reaches shells, date and Python")
+    func shiftedClockThroughExec() async throws {
+        let script = "date -u +%Y; /usr/bin/python3 -c 'import time; print(time.gmtime().tm_year)'"
+        let result = try await Sandbox(policy: Fixture.basePolicy.with { $0.timeStart = 946_684_800 }).run(["/bin/sh", "-c", script])
+        #expect(result.stdoutText == "2000\n2000\n")
+    }
+
+    @Test("random_seed makes getrandom and /dev/urandom reproducible; another seed differs")
+    func deterministicRandom() async throws {
+        let first = try await run(["random"]) { $0.randomSeed = 42 }
+        let second = try await run(["random"]) { $0.randomSeed = 42 }
+        let other = try await run(["random"]) { $0.randomSeed = 43 }
+        #expect(first.success && first.stdoutText.count == 130)
+        #expect(first.stdoutText == second.stdoutText)
+        #expect(first.stdoutText != other.stdoutText)
+        let host = try await run(["random"])
+        #expect(host.stdoutText != first.stdoutText)
+    }
+
+    @Test("two runs printing the time and random bytes print the same thing")
+    func reproducibleRun() async throws {
+        let script = "date -u +%s; head -c 32 /dev/urandom | od -An -tx1; /usr/bin/python3 -c 'import os, time; print(os.urandom(8).hex(), int(time.time()))'"
+        let policy = Fixture.basePolicy.with {
+            $0.timeStart = 946_684_800
+            $0.randomSeed = 7
+        }
+        let first = try await Sandbox(policy: policy).run(["/bin/sh", "-c", script])
+        let second = try await Sandbox(policy: policy).run(["/bin/sh", "-c", script])
+        #expect(first.success && first.stdoutText == second.stdoutText, "\(first.stdoutText) vs \(second.stdoutText)")
+    }
+
+    @Test("supervisor-only fields are refused in no-supervisor mode, by name")
+    func noSupervisorRejectsSupervisedFields() async throws {
+        let policy = Fixture.basePolicy.with {
+            $0.noSupervisor = true
+            $0.maxMemory = 1 << 30
+            $0.randomSeed = 1
+        }
+        await #expect(throws: SandboxError.invalidPolicy("no_supervisor: max_memory, random_seed need the supervisor; remove them or drop --no-supervisor")) {
+            try await Sandbox(policy: policy).run(["/bin/true"])
+        }
+    }
+
+    @Test("100 supervised sandboxes at once are all served by the one event thread")
+    func hundredSandboxes() async throws {
+        let sandbox = Sandbox(policy: Fixture.basePolicy.with { $0.maxProcesses = 4 })
+        let process = try sandbox.spawn(["/bin/sleep", "0.3"])
+        let processes = try (0..<99).map { _ in try sandbox.spawn(["/bin/sh", "-c", "/bin/true; sleep 0.3"]) }
+        #expect(eventThreads() == 1)
+        var results = [await process.wait()]
+        for other in processes { results.append(await other.wait()) }
+        #expect(results.allSatisfy { $0.success })
+        #expect(results.dropFirst().allSatisfy { $0.supervisorNotifications >= 1 })
+        #expect(eventThreads() == 1)
+    }
+
+    private func eventThreads() -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { tid in
+            let comm = try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8)
+            return comm?.trimmingCharacters(in: .whitespacesAndNewlines) == ProcessMonitor.threadName
+        }.count
+    }
+}
