@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -181,6 +182,17 @@ int main(int argc, char **argv) {
         if (fd < 0 || read(fd, bytes, sizeof bytes) != (ssize_t)sizeof bytes) return outcome(-1);
         print_hex(bytes, sizeof bytes);
         return 0;
+    }
+    if (!strcmp(action, "alloc-small") && argc == 3) {
+        /* N MiB in 32 KiB mmaps (below the supervisor's trap threshold), then a pause. */
+        long chunks = atol(argv[2]) * 32;
+        for (long i = 0; i < chunks; i++) {
+            char *chunk = mmap(NULL, 32 << 10, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (chunk == MAP_FAILED) return outcome(-1);
+            memset(chunk, 1, 32 << 10);
+        }
+        usleep(500000);
+        return outcome(0);
     }
     if (!strcmp(action, "alloc") && argc == 3) {
         /* Allocates and touches N MiB, in a grandchild when N is negative. */

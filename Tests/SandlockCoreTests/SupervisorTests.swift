@@ -45,6 +45,14 @@ struct SupervisorTests {
         #expect(under.success && under.stdoutText == "ok\n")
     }
 
+    @Test("many small mappings, each below the trap threshold, are caught by the periodic check")
+    func memoryInSmallMappings() async throws {
+        let over = try await run(["alloc-small", "200"]) { $0.maxMemory = 64 << 20 }
+        #expect(over.reason == .memoryLimit)
+        let under = try await run(["alloc-small", "16"]) { $0.maxMemory = 64 << 20 }
+        #expect(under.success)
+    }
+
     @Test("memory allocated in a grandchild is counted")
     func memoryInGrandchild() async throws {
         let over = try await run(["alloc", "-200"]) { $0.maxMemory = 64 << 20 }

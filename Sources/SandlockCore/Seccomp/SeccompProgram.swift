@@ -100,6 +100,11 @@ private struct SeccompCompiler {
                 for name in rules.supervised.trappedSyscalls {
                     try add(context, Self.notify, name, [])
                 }
+                if rules.supervised.memoryLimit {
+                    let large = ArgumentCondition.compare(1, SCMP_CMP_GE, SupervisorFeatures.memoryTrapThreshold)
+                    try add(context, Self.notify, "mmap", [large, .masked(2, mask: UInt64(PROT_WRITE), equals: UInt64(PROT_WRITE))])
+                    try add(context, Self.notify, "mremap", [.compare(2, SCMP_CMP_GE, SupervisorFeatures.memoryTrapThreshold)])
+                }
                 if rules.supervised.processLimit {
                     // New processes, not threads: threads do not count against max_processes.
                     try add(context, Self.notify, "clone", [.masked(0, mask: 0x0001_0000 /* CLONE_THREAD */, equals: 0)])

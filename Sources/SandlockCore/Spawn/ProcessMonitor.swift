@@ -71,6 +71,8 @@ final class ProcessMonitor: Sendable {
         var supervisor: SupervisorState?
         var limitReason: RunResult.Reason?
         var abandoned = false
+        /// When the supervisor next re-reads the sandbox's memory (max_memory only).
+        var nextMemoryPoll: Int64?
 
         var isFinished: Bool { exitNanoseconds != nil && captures.isEmpty && stdinFD == nil }
     }
@@ -134,7 +136,8 @@ final class ProcessMonitor: Sendable {
                 controlFD: registration.controlFD, captures: captures,
                 stdinFD: registration.stdinFD, stdinBytes: registration.stdinBytes,
                 deadline: registration.deadline, startNanoseconds: registration.startNanoseconds,
-                listenerFD: registration.listenerFD, supervisor: registration.supervisor)
+                listenerFD: registration.listenerFD, supervisor: registration.supervisor,
+                nextMemoryPoll: registration.supervisor?.maxMemory != nil ? registration.startNanoseconds + Self.memoryPollInterval : nil)
             return id
         }
         // Registered in the table first, so the loop knows every token it can see.
@@ -150,7 +153,7 @@ final class ProcessMonitor: Sendable {
         if let fd = registration.listenerFD {
             _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, fd, CSL_EPOLLIN, token(id, .listener))
         }
-        if registration.deadline != nil { wake() }
+        if registration.deadline != nil || registration.supervisor?.maxMemory != nil { wake() }
         return id
     }
 
@@ -281,8 +284,13 @@ final class ProcessMonitor: Sendable {
         }
     }
 
+    private static let memoryPollInterval: Int64 = 100_000_000
+
     private static func millisecondsUntilNextDeadline(_ state: State) -> Int32 {
-        let deadlines = state.watched.values.compactMap { $0.timedOut || $0.exitNanoseconds != nil ? nil : $0.deadline }
+        let deadlines = state.watched.values.flatMap { watched -> [Int64] in
+            guard !watched.timedOut, watched.exitNanoseconds == nil else { return [] }
+            return [watched.deadline, watched.nextMemoryPoll].compactMap { $0 }
+        }
         guard let next = deadlines.min() else { return -1 }
         let remaining = next - csl_monotonic_ns()
         return remaining <= 0 ? 0 : Int32(clamping: (remaining + 999_999) / 1_000_000)
@@ -291,6 +299,15 @@ final class ProcessMonitor: Sendable {
     private func enforceDeadlines(_ state: inout State) {
         let now = csl_monotonic_ns()
         for (id, var watched) in state.watched {
+            if let poll = watched.nextMemoryPoll, poll <= now, watched.exitNanoseconds == nil, var supervisor = watched.supervisor {
+                if case .killSandbox(let reason) = supervisor.pollMemory(), watched.limitReason == nil {
+                    watched.limitReason = reason
+                    Self.requestKill(watched.controlFD)
+                }
+                watched.supervisor = supervisor
+                watched.nextMemoryPoll = now + Self.memoryPollInterval
+                state.watched[id] = watched
+            }
             guard let deadline = watched.deadline, deadline <= now, !watched.timedOut,
                   watched.exitNanoseconds == nil else { continue }
             watched.timedOut = true
@@ -314,6 +331,7 @@ final class ProcessMonitor: Sendable {
         Glibc.close(watched.statusFD)
         Glibc.close(watched.controlFD)
         if let listener = watched.listenerFD { closeListener(&watched, listener) }
+        watched.supervisor?.close()
         for fd in watched.supervisor?.openRandomFeeds ?? [] { closeFeed(fd, &watched, &state) }
         // Every writer is dead, so what is left in the pipes is all there is.
         for kind in Array(watched.captures.keys) { drain(&watched, kind, untilEOF: true) }

@@ -53,11 +53,19 @@ enum ProcessTree {
     }
 
     /// Data + stack of a process in bytes (`/proc/<pid>/statm` field 6): its writable private
-    /// memory, which is what an allocation grows.
-    static func dataBytes(of pid: pid_t) -> UInt64? {
-        guard let statm = readSmallFile("/proc/\(pid)/statm") else { return nil }
-        let fields = statm.split(separator: " ")
-        guard fields.count >= 6, let pages = UInt64(fields[5].trimmingSpaces()) else { return nil }
+    /// memory, which is what an allocation grows. `statm` caches the open files.
+    static func dataBytes(of pid: pid_t, statm files: inout [pid_t: Int32]) -> UInt64? {
+        var fd = files[pid] ?? -1
+        if fd < 0 {
+            fd = open("/proc/\(pid)/statm", O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return nil }
+            files[pid] = fd
+        }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 256, 0) }
+        guard count > 0 else { return nil }
+        let fields = buffer[0..<count].split(separator: UInt8(ascii: " "))
+        guard fields.count >= 6, let pages = UInt64(String(decoding: fields[5], as: UTF8.self).trimmingSpaces()) else { return nil }
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 

@@ -35,6 +35,8 @@ struct SupervisorState {
     /// not be visible in /proc yet, so it counts as alive.
     private var forksInFlight: Set<pid_t> = []
     private var memoryCharges: [pid_t: UInt64] = [:]
+    /// Open /proc/<pid>/statm of charged processes: a pread is cheaper than open+read+close.
+    private var statmFiles: [pid_t: Int32] = [:]
     private var lastBreak: [pid_t: UInt64] = [:]
     /// Processes that exec'd and still run an unpatched vDSO.
     private var freshImages: Set<pid_t> = []
@@ -136,17 +138,49 @@ struct SupervisorState {
             if let previous = lastBreak[pid], args[0] > previous { growth = args[0] - previous }
             lastBreak[pid] = args[0]
         }
-        guard let base = ProcessTree.dataBytes(of: pid) else { return .proceed }
+        guard let base = dataBytes(of: pid) else { return .proceed }
         memoryCharges[pid] = base + growth
         var total = memoryCharges.values.reduce(0, +)
-        if total > maxMemory {
+        if total > maxMemory || statmFiles.count > 256 {
             // Drop the charges of processes that have exited before judging.
-            let live = ProcessTree.liveProcesses(under: initPID)
-            memoryCharges = memoryCharges.filter { live.contains($0.key) }
+            forgetExited(live: ProcessTree.liveProcesses(under: initPID))
             total = memoryCharges.values.reduce(0, +)
         }
         peakMemory = max(peakMemory, total)
         return total > maxMemory ? .killSandbox(.memoryLimit) : .proceed
+    }
+
+    /// The periodic check (every 100 ms while `max_memory` is set): re-reads every live
+    /// process, catching growth through calls too small to trap.
+    mutating func pollMemory() -> Verdict {
+        guard let maxMemory else { return .proceed }
+        let live = ProcessTree.liveProcesses(under: initPID)
+        forgetExited(live: live)
+        for pid in live {
+            if let bytes = dataBytes(of: pid) { memoryCharges[pid] = max(bytes, memoryCharges[pid] ?? 0) }
+        }
+        let total = memoryCharges.values.reduce(0, +)
+        peakMemory = max(peakMemory, total)
+        return total > maxMemory ? .killSandbox(.memoryLimit) : .proceed
+    }
+
+    private mutating func dataBytes(of pid: pid_t) -> UInt64? {
+        ProcessTree.dataBytes(of: pid, statm: &statmFiles)
+    }
+
+    private mutating func forgetExited(live: Set<pid_t>) {
+        memoryCharges = memoryCharges.filter { live.contains($0.key) }
+        lastBreak = lastBreak.filter { live.contains($0.key) }
+        for (pid, fd) in statmFiles where !live.contains(pid) {
+            Glibc.close(fd)
+            statmFiles[pid] = nil
+        }
+    }
+
+    /// Releases what the state holds open; the sandbox is over.
+    mutating func close() {
+        for fd in statmFiles.values { Glibc.close(fd) }
+        statmFiles = [:]
     }
 
     // MARK: Determinism

@@ -39,13 +39,18 @@ struct SupervisorFeatures: Hashable, Sendable {
         shiftedClock = policy.timeStart != nil
     }
 
+    /// Smaller writable mappings are not trapped: they show in the process's data size, which
+    /// the supervisor reads at every trapped allocation and polls every 100 ms.
+    static let memoryTrapThreshold: UInt64 = 64 << 10
+
     var isEmpty: Bool { !processLimit && !memoryLimit && !deterministicRandom && !shiftedClock }
 
     /// Syscalls trapped unconditionally, by name; `clone` is trapped separately, threads excepted.
     var trappedSyscalls: Set<String> {
         var names: Set<String> = []
         if processLimit { names.formUnion(["fork", "vfork"]) }
-        if memoryLimit { names.formUnion(["mmap", "brk", "mremap"]) }
+        // mmap and mremap are trapped only for large writable growth (see `memoryTrapThreshold`).
+        if memoryLimit { names.insert("brk") }
         if deterministicRandom { names.formUnion(["getrandom", "openat", "open"]) }
         // execve marks a new image whose vDSO must be patched at its first brk/arch_prctl.
         if shiftedClock { names.formUnion(["clock_gettime", "gettimeofday", "time", "execve", "execveat", "brk", "arch_prctl"]) }
