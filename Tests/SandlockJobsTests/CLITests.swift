@@ -63,10 +63,13 @@ import Testing
         #expect(try run(["validate"]).status == 64)
     }
 
-    @Test func runIsNotAvailableYet() throws {
+    @Test func runChecksTheManifestThenSaysItIsNotAvailableYet() throws {
         let r = try run(["run", "jobs/hello.yaml"])
         #expect(r.status == 69)
         #expect(r.stderr.contains("run: not available yet"))
+        let broken = try run(["run", "Tests/SandlockJobsTests/Fixtures/invalid/cycle.yaml"])
+        #expect(broken.status == 65)
+        #expect(!broken.stderr.contains("not available"))
     }
 
     @Test func planJSONIsOnStdoutAndParses() throws {
