@@ -123,6 +123,9 @@ private struct SeccompCompiler {
         defer { seccomp_release(context) }
         // Another architecture's syscall numbers would bypass every rule: kill the process.
         _ = seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, csl_scmp_act_kill_process())
+        // A binary tree over syscall numbers: every syscall of the sandbox runs this program,
+        // so O(log n) comparisons instead of one per rule.
+        _ = seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, 2)
         try build(context)
         return try export(context)
     }
