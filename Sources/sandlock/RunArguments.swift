@@ -110,12 +110,6 @@ struct RunArguments {
     /// Every flag name, for the test that compares them with `RunCommand`'s.
     static var flagNames: Set<String> { Set(specs.flatMap(\.names)) }
 
-    private static let specsByName: [String: Spec] = {
-        var table: [String: Spec] = [:]
-        for spec in specs { for name in spec.names { table[name] = spec } }
-        return table
-    }()
-
     private static func positive(_ value: String, _ flag: String) throws(UsageError) -> Int {
         guard let number = Int(value), number > 0 else {
             throw UsageError(description: "\(flag): expected a positive number, found '\(value)'")
@@ -144,7 +138,8 @@ struct RunArguments {
                 name = String(argument.prefix(2)) // -rPATH
                 inlineValue = String(argument.dropFirst(2))
             }
-            guard let spec = Self.specsByName[name] else {
+            // A linear search over ~35 specs costs less than building a dictionary at start-up.
+            guard let spec = Self.specs.first(where: { $0.names.contains(name) }) else {
                 throw UsageError(description: "unknown option '\(argument)'")
             }
             switch spec.kind {
