@@ -45,6 +45,7 @@ public struct Sandbox: Sendable {
         var enforced = ruleset.enforced.map(\.rawValue) + ["seccomp"]
         if dropCapabilities { enforced.append("capabilities_dropped") }
         let features = SupervisorFeatures(policy)
+        if !policy.fsDenied.isEmpty { enforced.append("fs_denied") }
         if features.processLimit { enforced.append("max_processes") }
         if features.memoryLimit { enforced.append("max_memory") }
         if features.deterministicRandom { enforced.append("random_seed") }
@@ -67,7 +68,6 @@ public struct Sandbox: Sendable {
         func check(_ used: Bool, _ field: String, _ reason: String = supervisorReason) {
             if used { gaps.append((field, reason)) }
         }
-        check(!policy.fsDenied.isEmpty, "fs_denied")
         check(!policy.netAllow.isEmpty, "net_allow", "outbound network rules need the network policy engine, which this build does not have yet")
         check(policy.portRemap, "port_remap")
         check(policy.numCPUs != nil, "num_cpus")

@@ -98,8 +98,12 @@ struct LandlockRuleset: ~Copyable {
             throw SandboxError.systemCall("landlock_create_ruleset", .current)
         }
         let ruleset = FileDescriptor(adopting: fd)
+        let carveOuts = try DeniedPaths(policy.fsDenied, allowHardLinks: policy.allowDegraded)
         let grant = { (path: String, access: UInt64, field: String) throws(SandboxError) in
-            try Self.grant(path, access & handledFS, to: fd, field: field)
+            try carveOuts.grant(path, field: field) { (target: String, listingOnly: Bool) throws(SandboxError) in
+                let rights = listingOnly ? access & UInt64(CSL_LL_FS_READ_DIR) : access
+                try Self.grant(target, rights & handledFS, to: fd, field: field)
+            }
         }
         for path in policy.fsReadable { try grant(path, Landlock.readAccess, "fs_readable") }
         for path in policy.fsWritable { try grant(path, handledFS, "fs_writable") }
@@ -138,5 +142,91 @@ struct LandlockRuleset: ~Copyable {
         if csl_landlock_add_path_rule(ruleset, target.rawValue, rights) != 0 {
             throw SandboxError.systemCall("landlock_add_rule(\(path))", .current)
         }
+    }
+}
+
+/// `fs_denied`, enforced by Landlock itself: a granted tree that contains a denied path is
+/// granted entry by entry, down the directories that lead to it, leaving the denied entry out.
+/// The kernel resolves `..`, symlinks and renames; a denied name cannot be linked or moved
+/// because its directory carries no rights of its own beyond listing (and not even that when
+/// a denied path is a directory, whose names listing would reveal). The price: nothing new can
+/// be created directly in those ancestor directories (only in their granted subtrees), and
+/// entries that appear there after the sandbox starts are not reachable.
+struct DeniedPaths {
+    private let paths: [String]
+
+    init(_ denied: [String], allowHardLinks: Bool) throws(SandboxError) {
+        var paths: [String] = []
+        for path in denied {
+            let canonical = DeniedPaths.canonical(path)
+            var info = stat()
+            // Another name of the same file elsewhere in a grant would stay readable.
+            if lstat(canonical, &info) == 0, info.st_mode & S_IFMT != S_IFDIR, info.st_nlink > 1, !allowHardLinks {
+                throw .invalidPolicy("fs_denied: '\(path)' has \(info.st_nlink) hard links; its other names would stay reachable (remove them, or allow degraded mode)")
+            }
+            paths.append(canonical)
+        }
+        self.paths = paths
+    }
+
+    /// Calls `rule` for `path`, or for the pieces of it that exclude the denied paths; the
+    /// directories that lead to a denied path get a listing-only rule (`listingOnly`).
+    func grant(_ path: String, field: String, rule: (String, _ listingOnly: Bool) throws(SandboxError) -> Void) throws(SandboxError) {
+        guard !paths.isEmpty else { return try rule(path, false) }
+        guard let root = DeniedPaths.resolved(path) else {
+            throw .pathNotFound(path: path, field: field, error: .current)
+        }
+        if paths.contains(root) { return }
+        try split(root, rule: rule)
+    }
+
+    private func split(_ directory: String, rule: (String, Bool) throws(SandboxError) -> Void) throws(SandboxError) {
+        let prefix = directory == "/" ? "/" : directory + "/"
+        let inside = paths.filter { $0.hasPrefix(prefix) }
+        guard !inside.isEmpty else { return try rule(directory, false) }
+        if !inside.contains(where: DeniedPaths.isDirectory) { try rule(directory, true) }
+        for name in DeniedPaths.entries(of: directory) {
+            let child = prefix + name
+            var info = stat()
+            guard !paths.contains(child), lstat(child, &info) == 0 else { continue }
+            // A rule follows a symlink to its target, which could be the denied path itself.
+            if info.st_mode & S_IFMT == S_IFLNK { continue }
+            if info.st_mode & S_IFMT == S_IFDIR {
+                try split(child, rule: rule)
+            } else {
+                try rule(child, false)
+            }
+        }
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+    }
+
+    private static func entries(of directory: String) -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    private static func resolved(_ path: String) -> String? {
+        guard let pointer = realpath(path, nil) else { return nil }
+        defer { free(pointer) }
+        return String(cString: pointer)
+    }
+
+    /// The real path, or for a path that does not exist yet, its parent's real path plus its name.
+    private static func canonical(_ path: String) -> String {
+        if let real = resolved(path) { return real }
+        let absolute = path.hasPrefix("/") ? path : (resolved(".") ?? "") + "/" + path
+        guard let slash = absolute.lastIndex(of: "/") else { return absolute }
+        let parent = String(absolute[..<slash]), name = String(absolute[absolute.index(after: slash)...])
+        return (resolved(parent.isEmpty ? "/" : parent).map { $0 == "/" ? "" : $0 } ?? parent) + "/" + name
     }
 }
