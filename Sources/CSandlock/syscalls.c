@@ -277,3 +277,7 @@ int64_t csl_vdso_symbol_offset(const char *name) {
     }
     return -1;
 }
+
+long csl_getdents64(int fd, void *buffer, size_t count) {
+    return syscall(SYS_getdents64, fd, buffer, count);
+}

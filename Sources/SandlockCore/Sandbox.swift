@@ -50,6 +50,7 @@ public struct Sandbox: Sendable {
         if features.memoryLimit { enforced.append("max_memory") }
         if features.deterministicRandom { enforced.append("random_seed") }
         if features.shiftedClock { enforced.append("time_start") }
+        if features.sortedDirectories { enforced.append("deterministic_dirs") }
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -74,11 +75,11 @@ public struct Sandbox: Sendable {
         #if !arch(x86_64)
         check(policy.timeStart != nil, "time_start", "shifting the vDSO clock is implemented for x86_64 only")
         #endif
-        check(policy.deterministicDirs, "deterministic_dirs")
         if policy.noSupervisor {
             let supervised: [(Bool, String)] = [
                 (policy.maxMemory != nil, "max_memory"), (policy.maxProcesses != nil, "max_processes"),
                 (policy.timeStart != nil, "time_start"), (policy.randomSeed != nil, "random_seed"),
+                (policy.deterministicDirs, "deterministic_dirs"),
             ]
             let fields = supervised.filter(\.0).map(\.1)
             if !fields.isEmpty {

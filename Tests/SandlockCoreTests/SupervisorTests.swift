@@ -90,16 +90,32 @@ struct SupervisorTests {
         #expect(host.stdoutText != first.stdoutText)
     }
 
-    @Test("two runs printing the time and random bytes print the same thing")
+    @Test("two runs printing the time, random bytes and a directory listing print the same thing")
     func reproducibleRun() async throws {
-        let script = "date -u +%s; head -c 32 /dev/urandom | od -An -tx1; /usr/bin/python3 -c 'import os, time; print(os.urandom(8).hex(), int(time.time()))'"
+        let script = "date -u +%s; head -c 32 /dev/urandom | od -An -tx1; /usr/bin/python3 -c 'import os, time; print(os.urandom(8).hex(), int(time.time()), os.listdir(\"/usr/share\")[:8])'"
         let policy = Fixture.basePolicy.with {
             $0.timeStart = 946_684_800
             $0.randomSeed = 7
+            $0.deterministicDirs = true
         }
         let first = try await Sandbox(policy: policy).run(["/bin/sh", "-c", script])
         let second = try await Sandbox(policy: policy).run(["/bin/sh", "-c", script])
         #expect(first.success && first.stdoutText == second.stdoutText, "\(first.stdoutText) vs \(second.stdoutText)")
+    }
+
+    @Test("deterministic_dirs lists directories sorted by name, across several reads")
+    func sortedDirectories() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let names = (0..<400).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 36) + "-entry-with-a-long-name" }
+            for name in names { FileManager.default.createFile(atPath: directory + "/" + name, contents: nil) }
+            let list = ["/usr/bin/find", directory, "-mindepth", "1", "-printf", "%f\n"]
+            let policy = Fixture.basePolicy.with { $0.fsReadable.append(directory) }
+            let sorted = try await Sandbox(policy: policy.with { $0.deterministicDirs = true }).run(list)
+            #expect(sorted.stdoutText == names.sorted().map { $0 + "\n" }.joined())
+            #expect(sorted.supervisorNotifications >= 2) // 400 long names do not fit one buffer
+            let unsorted = try await Sandbox(policy: policy).run(list)
+            #expect(Set(unsorted.stdoutText.split(separator: "\n").map(String.init)) == Set(names))
+        }
     }
 
     @Test("supervisor-only fields are refused in no-supervisor mode, by name")

@@ -27,6 +27,8 @@ struct SupervisorState {
     /// Nanoseconds added to CLOCK_REALTIME readings.
     private let clockShift: Int64?
 
+    private var directories = SortedDirectories()
+
     /// Trapped syscalls handled for this sandbox.
     private(set) var notifications = 0
     private(set) var peakProcesses = 0
@@ -95,6 +97,10 @@ struct SupervisorState {
             guard let path = ChildMemory.readString(pid, pathArgument), stillPending(),
                   path == "/dev/urandom" || path == "/dev/random" else { return .proceed }
             return openRandomStream(cloexec: flags & O_CLOEXEC != 0)
+        case Syscall.getdents64:
+            let count = Int(min(args[2], 1 << 20))
+            return directories.read(pid: pid, fd: Int32(truncatingIfNeeded: args[0]), buffer: args[1],
+                                    count: count, stillPending: stillPending) ?? .proceed
         case Syscall.clockGettime, Syscall.gettimeofday, Syscall.time:
             guard stillPending() else { return .fail(EINTR) }
             return readClock(pid: pid, nr: nr, args: args)
@@ -181,6 +187,7 @@ struct SupervisorState {
     mutating func close() {
         for fd in statmFiles.values { Glibc.close(fd) }
         statmFiles = [:]
+        directories.close()
     }
 
     // MARK: Determinism

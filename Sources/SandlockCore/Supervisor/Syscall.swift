@@ -18,6 +18,7 @@ enum Syscall {
     static let clockGettime = number("clock_gettime")
     static let gettimeofday = number("gettimeofday")
     static let time = number("time")
+    static let getdents64 = number("getdents64")
 
     private static func number(_ name: String) -> Int32 {
         seccomp_syscall_resolve_name(name)
@@ -31,19 +32,21 @@ struct SupervisorFeatures: Hashable, Sendable {
     var memoryLimit = false
     var deterministicRandom = false
     var shiftedClock = false
+    var sortedDirectories = false
 
     init(_ policy: Policy) {
         processLimit = policy.maxProcesses != nil
         memoryLimit = policy.maxMemory != nil
         deterministicRandom = policy.randomSeed != nil
         shiftedClock = policy.timeStart != nil
+        sortedDirectories = policy.deterministicDirs
     }
 
     /// Smaller writable mappings are not trapped: they show in the process's data size, which
     /// the supervisor reads at every trapped allocation and polls every 100 ms.
     static let memoryTrapThreshold: UInt64 = 64 << 10
 
-    var isEmpty: Bool { !processLimit && !memoryLimit && !deterministicRandom && !shiftedClock }
+    var isEmpty: Bool { !processLimit && !memoryLimit && !deterministicRandom && !shiftedClock && !sortedDirectories }
 
     /// Syscalls trapped unconditionally, by name; `clone` is trapped separately, threads excepted.
     var trappedSyscalls: Set<String> {
@@ -53,6 +56,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         if memoryLimit { names.insert("brk") }
         if deterministicRandom { names.formUnion(["getrandom", "openat", "open"]) }
         // execve marks a new image whose vDSO must be patched at its first brk/arch_prctl.
+        if sortedDirectories { names.insert("getdents64") }
         if shiftedClock { names.formUnion(["clock_gettime", "gettimeofday", "time", "execve", "execveat", "brk", "arch_prctl"]) }
         return names
     }
