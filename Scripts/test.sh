@@ -9,6 +9,6 @@ source Scripts/setup.sh
 swift build --build-tests
 swift test --skip-build
 if [ -f Scripts/check-schema.py ]; then
-  python3 -c 'import jsonschema' 2>/dev/null || python3 -m pip install --quiet jsonschema
+  python3 -c 'import jsonschema, yaml' 2>/dev/null || python3 -m pip install --quiet jsonschema pyyaml
   python3 Scripts/check-schema.py
 fi

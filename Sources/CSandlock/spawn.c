@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/personality.h>
 #include <sys/signalfd.h>
@@ -108,6 +109,40 @@ static int drop_all_capabilities(void) {
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
     return (int)syscall(SYS_capset, &header, data);
+}
+
+/* Writes a whole string to a /proc file (uid_map, gid_map, setgroups) with raw syscalls. */
+static int write_proc_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t length = strlen(text);
+    ssize_t written;
+    do { written = write(fd, text, length); } while (written < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return written == (ssize_t)length ? 0 : -1;
+}
+
+/* Copy-on-write workspace: a private mount namespace (inside a new user namespace when the
+ * caller is unprivileged) with an overlay mounted on the workdir itself, so the command sees
+ * the same paths while every write lands in the upper directory. Runs before chdir and
+ * Landlock; the command's seccomp filter later denies mount/unshare, init is not under it. */
+static void mount_workspace(const struct csl_spawn_plan *plan) {
+    if (plan->overlay_user_namespace) {
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) report_failure(FD_ERROR, CSL_STEP_USER_NAMESPACE);
+        /* Identity maps: files in the upper belong to the caller, as its own writes would. */
+        if (write_proc_file("/proc/self/setgroups", "deny") != 0 ||
+            write_proc_file("/proc/self/uid_map", plan->uid_map) != 0 ||
+            write_proc_file("/proc/self/gid_map", plan->gid_map) != 0)
+            report_failure(FD_ERROR, CSL_STEP_USER_NAMESPACE);
+    } else {
+        if (unshare(CLONE_NEWNS) != 0) report_failure(FD_ERROR, CSL_STEP_MOUNT);
+    }
+    /* Nothing mounted here may propagate back to the caller's namespace. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) report_failure(FD_ERROR, CSL_STEP_MOUNT);
+    if (mount("overlay", plan->overlay_target, "overlay", 0, plan->overlay_options) != 0)
+        report_failure(FD_ERROR, CSL_STEP_MOUNT);
 }
 
 /* The command: runs on init's memory (CLONE_VM) until execve, so it only reads. */
@@ -268,8 +303,13 @@ static void init_main(const struct csl_spawn_plan *plan) {
         if (setsid() < 0) report_failure(FD_ERROR, CSL_STEP_SESSION);
     }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_SUBREAPER);
+    if (plan->overlay_target != NULL) mount_workspace(plan);
+    if (plan->cwd_path != NULL) {
+        /* By path: a descriptor opened before the mount would point below the overlay. */
+        if (chdir(plan->cwd_path) != 0) report_failure(FD_ERROR, CSL_STEP_CWD);
+    }
     if (plan->cwd_fd >= 0) {
-        if (fchdir(FD_CWD) != 0) report_failure(FD_ERROR, CSL_STEP_CWD);
+        if (plan->cwd_path == NULL && fchdir(FD_CWD) != 0) report_failure(FD_ERROR, CSL_STEP_CWD);
         close(FD_CWD);
     }
     if (plan->cpu_affinity_set) {
@@ -284,6 +324,12 @@ static void init_main(const struct csl_spawn_plan *plan) {
         if (drop_all_capabilities() != 0) report_failure(FD_ERROR, CSL_STEP_CAPABILITIES);
     }
     if (plan->ruleset_fd >= 0) {
+        for (int i = 0; i < plan->late_rule_count; i++) {
+            int target = open(plan->late_rule_paths[i], O_PATH | O_CLOEXEC);
+            if (target < 0 || csl_landlock_add_path_rule(FD_RULESET, target, plan->late_rule_access[i]) != 0)
+                report_failure(FD_ERROR, CSL_STEP_LANDLOCK);
+            close(target);
+        }
         if (syscall(SYS_landlock_restrict_self, FD_RULESET, 0) != 0) report_failure(FD_ERROR, CSL_STEP_LANDLOCK);
         close(FD_RULESET);
     }

@@ -17,6 +17,18 @@ public struct Policy: Sendable, Hashable, Codable {
     /// writable. Shell redirections and background jobs need them.
     public var defaultDevices: Bool = true
 
+    /// Copy-on-write root (`--workdir`): the command's writes under it go to a workspace's
+    /// upper directory (OverlayFS in a private mount namespace) and reach the real tree only
+    /// when committed. Also the command's default working directory. Writing there still
+    /// needs a grant (`fsWritable`) covering it.
+    public var workdir: String? = nil
+    /// What to do with the workspace when the command exits 0 (`--on-exit`).
+    public var onExit: Disposition = .commit
+    /// What to do with it otherwise: non-zero exit, signal, timeout, limit kill (`--on-error`).
+    public var onError: Disposition = .abort
+    /// Where workspaces live (`--fs-storage`); default `Workspace.defaultStorage`.
+    public var fsStorage: String? = nil
+
     // MARK: Syscalls (seccomp-bpf)
 
     /// Replaces the default deny list when set (`nil` = the default list).
@@ -100,6 +112,7 @@ public struct Policy: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case fsReadable = "fs_readable", fsWritable = "fs_writable", fsDenied = "fs_denied"
         case defaultDevices = "default_devices"
+        case workdir, onExit = "on_exit", onError = "on_error", fsStorage = "fs_storage"
         case denySyscalls = "deny_syscalls", allowSyscalls = "allow_syscalls"
         case extraDenySyscalls = "extra_deny_syscalls", extraAllowSyscalls = "extra_allow_syscalls"
         case netAllow = "net_allow", netBind = "net_bind", allowUDP = "allow_udp"

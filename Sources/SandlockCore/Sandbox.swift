@@ -17,8 +17,13 @@ public struct Sandbox: Sendable {
 
     /// Runs `argv` to completion and returns how it ended. Cancelling the task kills the
     /// sandbox's whole process tree.
-    public func run(_ argv: [String], io: StandardIO = .captured) async throws(SandboxError) -> RunResult {
-        let process = try spawn(argv, io: io)
+    ///
+    /// With a `workdir` in the policy (or an attached workspace), the command runs over a
+    /// copy-on-write workspace; the result's `workspace` says what it changed and what became
+    /// of it.
+    public func run(_ argv: [String], io: StandardIO = .captured,
+                    workspace: WorkspaceMode = .policy) async throws(SandboxError) -> RunResult {
+        let process = try spawn(argv, io: io, workspace: workspace)
         return await withTaskCancellationHandler {
             await process.wait()
         } onCancel: {
@@ -29,18 +34,26 @@ public struct Sandbox: Sendable {
     /// Starts `argv` and returns a live handle once the command has exec'd (clone3 →
     /// init → Landlock → clone → seccomp → execve). Setup failures in the child are thrown
     /// with the step and errno.
-    public func spawn(_ argv: [String], io: StandardIO = .captured) throws(SandboxError) -> SandboxProcess {
+    public func spawn(_ argv: [String], io: StandardIO = .captured,
+                      workspace mode: WorkspaceMode = .policy) throws(SandboxError) -> SandboxProcess {
         guard let command = argv.first, !command.isEmpty else {
             throw .invalidPolicy("empty command")
         }
         let gaps = try Self.unsupportedFields(of: policy)
-        let ruleset = try LandlockRuleset(policy: policy, extraReadWrite: io.interactive ? ["/dev/tty"] : [])
+        let settlement = try WorkspaceSettlement(mode, policy: policy)
+        // A workspace this call created goes away with any failure before the command runs.
+        var started = false
+        defer { if !started, let settlement, settlement.owned { try? settlement.workspace.discard() } }
+        let workspace = settlement?.workspace
+        let ruleset = try LandlockRuleset(policy: policy, extraReadWrite: io.interactive ? ["/dev/tty"] : [],
+                                          overlayRoot: workspace?.workdir)
+        let overlay = try workspace?.overlayMount(cwd: policy.cwd, lateRules: ruleset.lateRules)
         let program = try SeccompProgram.compile(for: policy)
         let environment = Environment.resolve(for: policy)
         guard let executable = Environment.resolveExecutable(command, path: environment["PATH"]) else {
             throw .commandNotFound(command)
         }
-        let dropCapabilities = !policy.keepCapabilities && csl_has_effective_capabilities() != 0
+        let dropCapabilities = !policy.keepCapabilities && (csl_has_effective_capabilities() != 0 || overlay?.userNamespace == true)
 
         var enforced = ruleset.enforced.map(\.rawValue) + ["seccomp"]
         if dropCapabilities { enforced.append("capabilities_dropped") }
@@ -50,6 +63,7 @@ public struct Sandbox: Sendable {
         if features.memoryLimit { enforced.append("max_memory") }
         if features.deterministicRandom { enforced.append("random_seed") }
         if features.shiftedClock { enforced.append("time_start") }
+        if overlay != nil { enforced.append("workdir") }
         if features.sortedDirectories { enforced.append("deterministic_dirs") }
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
@@ -58,8 +72,10 @@ public struct Sandbox: Sendable {
         let launch = try Launch(
             policy: policy, io: io, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
-            scopedTreeKill: ruleset.enforced.contains(.signalScope))
-        return SandboxProcess(id: launch.id, pid: launch.pid, enforcement: enforcement, interactive: io.interactive)
+            scopedTreeKill: ruleset.enforced.contains(.signalScope), overlay: overlay)
+        started = true
+        return SandboxProcess(id: launch.id, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
+                              settlement: settlement.flatMap { $0.owned ? $0 : nil })
     }
 
     /// Fields this build cannot enforce: an error, or with `allowDegraded` a recorded gap.
@@ -101,19 +117,21 @@ public final class SandboxProcess: Sendable {
     public let enforcement: Enforcement
     private let id: UInt64
     private let interactive: Bool
+    private let settlement: WorkspaceSettlement?
 
-    init(id: UInt64, pid: Int32, enforcement: Enforcement, interactive: Bool) {
+    init(id: UInt64, pid: Int32, enforcement: Enforcement, interactive: Bool, settlement: WorkspaceSettlement? = nil) {
         self.id = id
         self.pid = pid
         self.enforcement = enforcement
         self.interactive = interactive
+        self.settlement = settlement
     }
 
     /// Waits for the command to end; every process of the sandbox is gone when it returns.
     public func wait() async -> RunResult {
         let outcome = await ProcessMonitor.shared.wait(id)
         if interactive { _ = csl_tty_reclaim_foreground(0) }
-        return RunResult(outcome: outcome, enforcement: enforcement)
+        return settled(RunResult(outcome: outcome, enforcement: enforcement))
     }
 
     /// Blocks the calling thread until the command ends (for synchronous programs).
@@ -121,7 +139,14 @@ public final class SandboxProcess: Sendable {
     public func waitBlocking() -> RunResult {
         let outcome = ProcessMonitor.shared.waitBlocking(id)
         if interactive { _ = csl_tty_reclaim_foreground(0) }
-        return RunResult(outcome: outcome, enforcement: enforcement)
+        return settled(RunResult(outcome: outcome, enforcement: enforcement))
+    }
+
+    /// Commits, aborts or keeps the policy's workspace by the command's outcome.
+    private func settled(_ result: RunResult) -> RunResult {
+        var result = result
+        result.workspace = settlement?.settle(success: result.success)
+        return result
     }
 
     /// Kills every process of the sandbox (init kills its Landlock domain). Idempotent.

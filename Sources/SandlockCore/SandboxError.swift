@@ -15,6 +15,8 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
     case childSetupFailed(step: ChildStep, error: Errno, path: String)
     /// A syscall in the parent failed.
     case systemCall(String, Errno)
+    /// A copy-on-write workspace could not be created, read or committed.
+    case workspace(String)
 
     public var description: String {
         switch self {
@@ -32,6 +34,8 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
             step.explain(error: error, path: path)
         case let .systemCall(name, error):
             "\(name) failed: \(error)"
+        case let .workspace(message):
+            "workdir: \(message)"
         }
     }
 }
@@ -40,7 +44,7 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum ChildStep: Int32, Sendable, CustomStringConvertible {
     case signals = 1, session, terminal, stdio, cwd, subreaper, noNewPrivileges, capabilities
     case landlock, signalfd, forkCommand, parentDeath, rlimit, personality, seccomp, exec
-    case affinity, hugePages, listener
+    case affinity, hugePages, listener, userNamespace, mount
 
     public var description: String {
         switch self {
@@ -63,6 +67,8 @@ public enum ChildStep: Int32, Sendable, CustomStringConvertible {
         case .affinity: "sched_setaffinity"
         case .hugePages: "prctl(PR_SET_THP_DISABLE)"
         case .listener: "handing the seccomp listener to the supervisor"
+        case .userNamespace: "creating the workspace's user namespace"
+        case .mount: "mounting the workspace overlay"
         }
     }
 
@@ -72,6 +78,10 @@ public enum ChildStep: Int32, Sendable, CustomStringConvertible {
             "exec \(path) failed: \(error): the program, its interpreter or its libraries are outside the readable paths (add them with -r, e.g. -r /usr -r /lib -r /lib64 -r /bin)"
         case (.exec, .ENOENT):
             "exec \(path) failed: \(error): the program or its interpreter (#! line or ELF loader) does not exist"
+        case (.userNamespace, _):
+            "\(self) failed: \(error): unprivileged user namespaces are unavailable (check sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone and kernel.apparmor_restrict_unprivileged_userns); a copy-on-write workdir needs one when not root"
+        case (.mount, _):
+            "\(self) failed: \(error): the kernel refused the overlay over the workdir (needs overlayfs; the upper storage must support xattrs and sit outside the workdir)"
         case (.seccomp, .EBUSY):
             "\(self) failed: \(error): another seccomp listener already owns this process; run the outer sandbox with --no-supervisor"
         default:

@@ -162,6 +162,15 @@ long csl_getdents64(int fd, void *buffer, size_t count);
 /// Raw clock_gettime via the syscall (not the vDSO).
 int csl_clock_gettime(int clock, int64_t *seconds, int64_t *nanoseconds);
 
+/* ---- copy-on-write workspaces (workspace.c) ---- */
+
+/// lgetxattr/llistxattr/lremovexattr (overlayfs opaque markers, stripping overlay.* xattrs).
+ssize_t csl_lgetxattr(const char *path, const char *name, void *value, size_t size);
+ssize_t csl_llistxattr(const char *path, char *list, size_t size);
+int csl_lremovexattr(const char *path, const char *name);
+/// syncfs(fd): a commit flushes the workdir's filesystem once before dropping its journal.
+int csl_syncfs(int fd);
+
 /* ---- spawn ---- */
 
 /// Where the child was when it failed; reported with errno over the error pipe.
@@ -186,6 +195,8 @@ enum csl_step {
     CSL_STEP_AFFINITY = 17,
     CSL_STEP_HUGE_PAGES = 18,
     CSL_STEP_LISTENER = 19,
+    CSL_STEP_USER_NAMESPACE = 20,
+    CSL_STEP_MOUNT = 21,
 };
 
 struct csl_rlimit {
@@ -225,6 +236,17 @@ struct csl_spawn_plan {
     unsigned short notify_bpf_len;
     int handoff_fd;                /* write end: struct csl_listener_handoff, then wait on go_fd */
     int go_fd;                     /* read end: one byte once the supervisor watches the listener */
+    /* Copy-on-write workspace: init mounts an overlay on overlay_target in a private mount
+     * namespace before chdir and Landlock (Workspace/OverlayMount.swift prepares all of it). */
+    const char *overlay_target;    /* mount point: the workdir itself, or NULL for no workspace */
+    const char *overlay_options;   /* "lowerdir=…,upperdir=…,workdir=…[,userxattr]" */
+    int overlay_user_namespace;    /* unshare(CLONE_NEWUSER) too (caller without CAP_SYS_ADMIN) */
+    const char *uid_map;           /* written to /proc/self/uid_map in the new user namespace */
+    const char *gid_map;           /* written to /proc/self/gid_map (after setgroups "deny") */
+    const char *cwd_path;          /* chdir() after the mount, instead of cwd_fd; or NULL */
+    int late_rule_count;           /* Landlock rules for paths inside the overlay, opened after */
+    const char *const *late_rule_paths; /* the mount (a rule on the covered directory would */
+    const uint64_t *late_rule_access;   /* not apply to the overlay's inodes) */
 };
 
 /// What the command tells the parent after installing its USER_NOTIF filter: its pid and the

@@ -72,11 +72,24 @@ struct LandlockRuleset: ~Copyable {
     let enforced: [Landlock.Protection]
     /// Protections this kernel lacks, when the policy allowed degraded mode.
     let missing: [Landlock.Protection]
+    /// Rules the child adds after mounting a workspace overlay (see `init`).
+    let lateRules: [LateRule]
+
+    /// A path rule opened in the child: the canonical path and the rights for its type.
+    struct LateRule: Sendable, Hashable {
+        var path: String
+        var access: UInt64
+    }
 
     /// Builds the ruleset for a policy: every right of the running ABI is handled, so what
     /// is not granted is denied. Paths are opened with O_PATH here, in the parent.
+    ///
+    /// With `overlayRoot` (a copy-on-write workspace's mount point, canonical), rules for that
+    /// directory and paths below it are not added here but returned in `lateRules`: the child
+    /// adds them after mounting the overlay, since a rule on the covered directory's inode
+    /// does not apply to the overlay's own inodes. Rules on its ancestors apply as usual.
     init(policy: Policy, extraReadWrite: [String] = [], handleNetwork: Bool = true,
-         abi: Int = Landlock.abi) throws(SandboxError) {
+         abi: Int = Landlock.abi, overlayRoot: String? = nil) throws(SandboxError) {
         let needed = Landlock.Protection.allCases.filter { handleNetwork || $0 != .netTCP }
         let missing = needed.filter { $0.minimumABI > abi }
         if let first = missing.first, !policy.allowDegraded {
@@ -99,10 +112,13 @@ struct LandlockRuleset: ~Copyable {
         }
         let ruleset = FileDescriptor(adopting: fd)
         let carveOuts = try DeniedPaths(policy.fsDenied, allowHardLinks: policy.allowDegraded)
+        var late: [LateRule] = []
         let grant = { (path: String, access: UInt64, field: String) throws(SandboxError) in
             try carveOuts.grant(path, field: field) { (target: String, listingOnly: Bool) throws(SandboxError) in
                 let rights = listingOnly ? access & UInt64(CSL_LL_FS_READ_DIR) : access
-                try Self.grant(target, rights & handledFS, to: fd, field: field)
+                if let rule = try Self.grant(target, rights & handledFS, to: fd, field: field, deferringBelow: overlayRoot) {
+                    late.append(rule)
+                }
             }
         }
         for path in policy.fsReadable { try grant(path, Landlock.readAccess, "fs_readable") }
@@ -121,13 +137,16 @@ struct LandlockRuleset: ~Copyable {
             }
         }
         self.descriptor = ruleset
+        self.lateRules = late
         self.missing = missing
         self.enforced = needed.filter { $0.minimumABI <= abi }
     }
 
     /// Adds a PATH_BENEATH rule, opening `path` with O_PATH; rights a non-directory cannot
     /// carry are masked off (the kernel would answer EINVAL).
-    private static func grant(_ path: String, _ access: UInt64, to ruleset: Int32, field: String) throws(SandboxError) {
+    /// At or below `deferringBelow`, returns the rule for the child instead of adding it.
+    private static func grant(_ path: String, _ access: UInt64, to ruleset: Int32, field: String,
+                              deferringBelow overlayRoot: String?) throws(SandboxError) -> LateRule? {
         let target: FileDescriptor
         do {
             target = try FileDescriptor(opening: path, flags: CSL_O_PATH)
@@ -139,9 +158,13 @@ struct LandlockRuleset: ~Copyable {
         if fstat(target.rawValue, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
             rights &= Landlock.fileAccess
         }
+        if let overlayRoot, let real = Workspace.canonicalPath(path), Workspace.isSame(real, orBelow: overlayRoot) {
+            return LateRule(path: real, access: rights)
+        }
         if csl_landlock_add_path_rule(ruleset, target.rawValue, rights) != 0 {
             throw SandboxError.systemCall("landlock_add_rule(\(path))", .current)
         }
+        return nil
     }
 }
 

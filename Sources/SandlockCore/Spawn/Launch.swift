@@ -28,7 +28,8 @@ struct Launch {
 
     init(policy: Policy, io: StandardIO, executable: String, argv: [String],
          environment: [String: String], ruleset: borrowing LandlockRuleset,
-         program: SeccompProgram, dropCapabilities: Bool, scopedTreeKill: Bool) throws(SandboxError) {
+         program: SeccompProgram, dropCapabilities: Bool, scopedTreeKill: Bool,
+         overlay: OverlayMount? = nil) throws(SandboxError) {
         var childSide = DescriptorBag()
         var parentSide = DescriptorBag()
 
@@ -90,7 +91,7 @@ struct Launch {
         }
 
         var cwdFD: Int32 = -1
-        if let cwd = policy.cwd {
+        if let cwd = policy.cwd, overlay == nil { // with an overlay, init enters cwd by path
             do { cwdFD = childSide.keep(try FileDescriptor(opening: cwd, flags: CSL_O_PATH | CSL_O_DIRECTORY)) } catch {
                 throw .pathNotFound(path: cwd, field: "cwd", error: error)
             }
@@ -183,7 +184,8 @@ struct Launch {
                             plan.notify_bpf = notifyBPF.baseAddress?.assumingMemoryBound(to: sock_filter.self)
                             plan.notify_bpf_len = UInt16(notifyBPF.count / MemoryLayout<sock_filter>.size)
                         }
-                        return csl_spawn(&plan, &pidfd)
+                        guard let overlay else { return csl_spawn(&plan, &pidfd) }
+                        return Self.withOverlay(overlay, in: &plan) { csl_spawn(&$0, &pidfd) }
                     }
                 }
             }
@@ -227,6 +229,26 @@ struct Launch {
         }
         self.pid = pid
         self.id = id
+    }
+
+    /// Fills the plan's workspace fields with C strings valid inside `body`.
+    private static func withOverlay(_ overlay: OverlayMount, in plan: inout csl_spawn_plan,
+                                    _ body: (inout csl_spawn_plan) -> pid_t) -> pid_t {
+        let fixed = [overlay.target, overlay.options, overlay.uidMap, overlay.gidMap, overlay.cwd]
+        return withCStrings(fixed + overlay.lateRules.map(\.path)) { strings in
+            overlay.lateRules.map(\.access).withUnsafeBufferPointer { access in
+                plan.overlay_target = UnsafePointer(strings[0])
+                plan.overlay_options = UnsafePointer(strings[1])
+                plan.overlay_user_namespace = overlay.userNamespace ? 1 : 0
+                plan.uid_map = UnsafePointer(strings[2])
+                plan.gid_map = UnsafePointer(strings[3])
+                plan.cwd_path = UnsafePointer(strings[4])
+                plan.late_rule_count = Int32(overlay.lateRules.count)
+                plan.late_rule_paths = UnsafeRawPointer(strings + fixed.count).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                plan.late_rule_access = access.baseAddress
+                return body(&plan)
+            }
+        }
     }
 
     /// Reads the command's {pid, listener fd} and duplicates the listener into this process

@@ -1,0 +1,24 @@
+/*
+ * Copy-on-write workspaces: the calls the parent needs to read overlayfs upper directories
+ * and commit them, which Swift's Glibc module does not declare (sys/xattr.h, syncfs).
+ */
+#include "CSandlock.h"
+
+#include <unistd.h>
+#include <sys/xattr.h>
+
+ssize_t csl_lgetxattr(const char *path, const char *name, void *value, size_t size) {
+    return lgetxattr(path, name, value, size);
+}
+
+ssize_t csl_llistxattr(const char *path, char *list, size_t size) {
+    return llistxattr(path, list, size);
+}
+
+int csl_lremovexattr(const char *path, const char *name) {
+    return lremovexattr(path, name);
+}
+
+int csl_syncfs(int fd) {
+    return syncfs(fd);
+}

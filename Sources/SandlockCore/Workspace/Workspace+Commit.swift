@@ -1,0 +1,258 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandlock
+
+/// A path the real tree changed since the workspace was created, which a commit refuses to
+/// overwrite. Both versions are reported: the real tree's and the sandbox's.
+public struct CommitConflict: Sendable, Hashable {
+    public var path: String
+    /// What the sandbox started from (nil: the path did not exist).
+    public var expected: FileEntry?
+    /// What the real tree has now (nil: absent).
+    public var current: FileEntry?
+    /// What the sandbox wants to put there (nil: a deletion).
+    public var sandbox: FileEntry?
+    public var reason: String
+}
+
+public enum CommitOutcome: Sendable, Hashable {
+    /// Every change is in the real tree; the workspace is gone.
+    case committed(changes: Int)
+    /// Nothing was applied; the workspace is kept (status "conflict").
+    case conflict([CommitConflict])
+}
+
+/// One step of a commit, as written to the journal before any is applied. Each is
+/// idempotent, so replaying the whole journal after a crash completes the commit.
+enum CommitOperation: Hashable {
+    case remove(String)
+    case directory(String)
+    case file(String, mode: UInt32)
+    case symlink(String, target: String)
+    case chmod(String, mode: UInt32)
+
+    var line: String {
+        switch self {
+        case .remove(let path): "remove\t\(Self.field(path))"
+        case .directory(let path): "directory\t\(Self.field(path))"
+        case let .file(path, mode): "file\t\(Self.field(path))\t\(String(mode, radix: 8))"
+        case let .symlink(path, target): "symlink\t\(Self.field(path))\t\(Self.field(target))"
+        case let .chmod(path, mode): "chmod\t\(Self.field(path))\t\(String(mode, radix: 8))"
+        }
+    }
+
+    init?(line: Substring) {
+        let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { RecordText.decode(String($0)) }
+        guard fields.count >= 2 else { return nil }
+        let mode = fields.count > 2 ? UInt32(fields[2], radix: 8) : nil
+        switch (fields[0], fields.count) {
+        case ("remove", 2): self = .remove(fields[1])
+        case ("directory", 2): self = .directory(fields[1])
+        case ("file", 3): guard let mode else { return nil }; self = .file(fields[1], mode: mode)
+        case ("symlink", 3): self = .symlink(fields[1], target: fields[2])
+        case ("chmod", 3): guard let mode else { return nil }; self = .chmod(fields[1], mode: mode)
+        default: return nil
+        }
+    }
+
+    private static func field(_ text: String) -> String { RecordText.encode(text) }
+}
+
+extension Workspace {
+    /// Applies the change set to the real tree, journaled: the plan of operations is written
+    /// (and synced) first, then applied file by file with atomic replaces (a temporary name in
+    /// the same directory, then rename). A crash at any point leaves the journal, and the next
+    /// workspace created on the same storage, or `recover`, completes it. Refuses, applying
+    /// nothing, when a path it would touch changed in the real tree since the workspace was
+    /// created; the workspace is then kept with status "conflict".
+    public func commit(_ changes: ChangeSet? = nil) throws(SandboxError) -> CommitOutcome {
+        let changes = try { () throws(SandboxError) -> ChangeSet in
+            if let changes { return changes }
+            return try self.changes()
+        }()
+        let lock = try lockWorkdir()
+        defer { close(lock) }
+        let conflicts = self.conflicts(changes)
+        if !conflicts.isEmpty {
+            keep(changes, status: "conflict")
+            return .conflict(conflicts)
+        }
+        let operations = try plan(changes)
+        var journal = "sandlock-journal 1\n"
+        for operation in operations { journal += operation.line + "\n" }
+        journal += "end\n"
+        do { try FileSystem.writeAtomically(journalPath, Array(journal.utf8)) } catch {
+            throw .workspace("writing the commit journal '\(journalPath)': \(error)")
+        }
+        try apply(operations)
+        return .committed(changes: changes.changes.count)
+    }
+
+    /// Completes every commit a crash interrupted in `storage` (only those of `workdir` when
+    /// given) and returns their workspaces. Plans that never reached their journal are left:
+    /// the real tree was not touched.
+    @discardableResult
+    public static func recover(storage: String? = nil, workdir: String? = nil) throws(SandboxError) -> [Workspace] {
+        var completed: [Workspace] = []
+        for workspace in list(storage: storage) where workspace.status == "committing" {
+            if let workdir, workspace.workdir != workdir { continue }
+            let lock = try workspace.lockWorkdir()
+            defer { close(lock) }
+            guard let bytes = FileSystem.readFile(workspace.journalPath) else { continue }
+            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            guard lines.first == "sandlock-journal 1", lines.last == "end" else {
+                throw .workspace("the commit journal '\(workspace.journalPath)' is damaged; inspect it and the workdir '\(workspace.workdir)'")
+            }
+            let operations = lines.dropFirst().dropLast().compactMap(CommitOperation.init(line:))
+            guard operations.count == lines.count - 2 else {
+                throw .workspace("the commit journal '\(workspace.journalPath)' has unreadable lines")
+            }
+            try workspace.apply(operations)
+            completed.append(workspace)
+        }
+        return completed
+    }
+
+    /// Paths the real tree changed since the workspace was created, or that differ from what
+    /// the change set started from.
+    func conflicts(_ changes: ChangeSet) -> [CommitConflict] {
+        var conflicts: [CommitConflict] = []
+        func check(_ path: String, expected: FileEntry?, sandbox: FileEntry?) {
+            let real = workdir + "/" + path
+            let current = FileSystem.status(real).map { FileEntry(path: real, info: $0) }
+            var reason: String?
+            switch (expected, current) {
+            case (nil, nil): break
+            case (nil, _?): reason = "created in the real tree"
+            case (_?, nil): reason = "deleted in the real tree"
+            case let (expected?, current?):
+                if !expected.sameContent(as: current) {
+                    reason = "changed in the real tree"
+                } else if lowers.isEmpty, current.ctimeNanoseconds > createdNanoseconds {
+                    // Written while the sandbox ran: it may have read the old version.
+                    reason = "changed in the real tree during the run"
+                }
+            }
+            if let reason {
+                conflicts.append(CommitConflict(path: path, expected: expected, current: current, sandbox: sandbox, reason: reason))
+            }
+        }
+        for change in changes.changes {
+            if change.kind == .renamed, let from = change.from {
+                check(from, expected: change.before, sandbox: nil)
+                check(change.path, expected: nil, sandbox: change.after)
+            } else {
+                check(change.path, expected: change.before, sandbox: change.after)
+            }
+        }
+        return conflicts
+    }
+
+    /// Removals first (a replaced or renamed path goes before its new version is installed),
+    /// then directories, files and symlinks parents first, then directory modes deepest first
+    /// (a directory made read-only last).
+    func plan(_ changes: ChangeSet) throws(SandboxError) -> [CommitOperation] {
+        var removals: [String] = [], installs: [CommitOperation] = [], modes: [CommitOperation] = []
+        for change in changes.changes {
+            switch change.kind {
+            case .deleted: removals.append(change.path)
+            case .renamed: if let from = change.from { removals.append(from) }
+            case .modified where change.before?.kind != change.after?.kind: removals.append(change.path)
+            default: break
+            }
+            guard let after = change.after else { continue }
+            switch after.kind {
+            case .directory:
+                if change.before?.kind != .directory { installs.append(.directory(change.path)) }
+                modes.append(.chmod(change.path, mode: after.mode))
+            case .file:
+                installs.append(.file(change.path, mode: after.mode))
+            case .symlink:
+                installs.append(.symlink(change.path, target: after.target ?? ""))
+            case .other:
+                throw .workspace("'\(change.path)' is a special file (device, fifo or socket); commit cannot install it")
+            }
+        }
+        let depth = { (path: String) in path.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: "/") ? 1 : 0) } }
+        return removals.sorted { depth($0) > depth($1) }.map { .remove($0) } + installs
+            + modes.reversed()
+    }
+
+    /// Applies a journaled plan, then syncs the filesystem, drops the journal and the workspace.
+    func apply(_ operations: [CommitOperation]) throws(SandboxError) {
+        let fault = getenv("SANDLOCK_FAULT_COMMIT_STEP").flatMap { Int(String(cString: $0)) }
+        if fault == 0 { kill(getpid(), SIGKILL) }
+        for (index, operation) in operations.enumerated() {
+            do { try apply(operation, index: index) } catch {
+                throw .workspace("commit of '\(workdir)' stopped at '\(operation.line)': \(error); the journal '\(journalPath)' completes it (sandlock recover, or the next run)")
+            }
+            if let fault, index + 1 == fault { kill(getpid(), SIGKILL) }
+        }
+        let root = Glibc.open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if root >= 0 {
+            _ = csl_syncfs(root)
+            close(root)
+        }
+        unlink(journalPath)
+        FileSystem.syncDirectory(of: journalPath)
+        try? FileSystem.removeTree(directory)
+    }
+
+    private func apply(_ operation: CommitOperation, index: Int) throws(Errno) {
+        let temporary = { (path: String) in
+            FileSystem.parent(of: workdir + "/" + path) + "/.sandlock-commit-\(id)-\(index)"
+        }
+        switch operation {
+        case .remove(let path):
+            try FileSystem.removeTree(workdir + "/" + path)
+        case .directory(let path):
+            let target = workdir + "/" + path
+            if let info = FileSystem.status(target), !info.st_mode.isDirectory { try FileSystem.removeTree(target) }
+            if mkdir(target, 0o700) != 0 && errno != EEXIST { throw Errno.current }
+        case let .file(path, mode):
+            let source = upperDirectory + "/" + path, scratch = temporary(path)
+            unlink(scratch)
+            // Same filesystem: the upper's file itself (a hard link), else a copy.
+            if link(source, scratch) == 0 {
+                FileSystem.removeOverlayAttributes(scratch)
+            } else {
+                try FileSystem.copyFile(from: source, to: scratch, mode: 0o600)
+                if let info = FileSystem.status(source) {
+                    var times = [info.st_atim, info.st_mtim]
+                    _ = utimensat(AT_FDCWD, scratch, &times, AT_SYMLINK_NOFOLLOW)
+                }
+            }
+            if chmod(scratch, mode_t(mode)) != 0 { throw Errno.current }
+            try replace(scratch, with: workdir + "/" + path)
+        case let .symlink(path, target):
+            let scratch = temporary(path)
+            unlink(scratch)
+            if symlink(target, scratch) != 0 { throw Errno.current }
+            try replace(scratch, with: workdir + "/" + path)
+        case let .chmod(path, mode):
+            if chmod(workdir + "/" + path, mode_t(mode)) != 0 { throw Errno.current }
+        }
+    }
+
+    /// rename(2) over the target; a directory in the way (an older replay) is removed first.
+    private func replace(_ scratch: String, with target: String) throws(Errno) {
+        if rename(scratch, target) == 0 { return }
+        guard errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST else { throw Errno.current }
+        try FileSystem.removeTree(target)
+        if rename(scratch, target) != 0 { throw Errno.current }
+    }
+
+    /// flock(LOCK_EX) on the workdir: one commit or recovery at a time per tree.
+    private func lockWorkdir() throws(SandboxError) -> Int32 {
+        let fd = Glibc.open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .pathNotFound(path: workdir, field: "workdir", error: .current) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let error = Errno.current
+            close(fd)
+            throw .systemCall("flock(\(workdir))", error)
+        }
+        return fd
+    }
+}

@@ -1,0 +1,233 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandlock
+import Synchronization
+
+/// A copy-on-write layer over a directory tree (the *workdir*): a sandbox attached to it sees
+/// the tree at its usual paths, but everything it writes lands in the workspace's upper
+/// directory; the real tree is untouched until `commit()`.
+///
+/// The default backend mounts OverlayFS on the workdir itself inside the sandbox's private
+/// mount namespace (a user namespace too when the caller is not root, with `userxattr`);
+/// the upper and overlay work directories live in the workspace's storage directory,
+/// `<storage>/<id>/{upper,work}`. A workspace can be stacked on the uppers of earlier
+/// workspaces (`stackedOn:`), which the sandbox then sees as lower layers above the real tree.
+///
+/// ```swift
+/// let workspace = try Workspace.create(workdir: "/src/project")
+/// let result = try await Sandbox(policy: policy).run(["make"], workspace: .attached(workspace))
+/// let changes = try workspace.changes()
+/// print(changes.summary)
+/// switch try workspace.commit(changes) { … }   // or workspace.discard(), or keep it
+/// ```
+public struct Workspace: Sendable, Hashable {
+    /// How the copy-on-write view is made. Every backend fills an upper directory in
+    /// overlayfs format (whiteouts, opaque directories), which change sets and commits read.
+    public enum Backend: String, Sendable, Hashable {
+        /// OverlayFS in a private mount namespace, set up by the sandbox's init.
+        case overlayFS = "overlayfs"
+    }
+
+    /// A short unique name, the storage directory's last component.
+    public let id: String
+    /// The real tree (canonical path).
+    public let workdir: String
+    /// Uppers of earlier workspaces stacked above the real tree, topmost first.
+    public let lowers: [String]
+    /// `<storage>/<id>`: holds `upper/`, `work/`, the `workspace` record and, while a commit
+    /// runs, its `journal`.
+    public let directory: String
+    public let backend: Backend
+    /// When the workspace was created (CLOCK_REALTIME, ns): files of the real tree changed
+    /// after it are conflicts at commit.
+    public let createdNanoseconds: Int64
+
+    public var upperDirectory: String { directory + "/upper" }
+    var overlayWorkDirectory: String { directory + "/work" }
+    var recordPath: String { directory + "/workspace" }
+    var journalPath: String { directory + "/journal" }
+    var statusPath: String { directory + "/status" }
+
+    /// The view the sandbox saw before it wrote anything: the stacked lowers over the real tree.
+    var lowerStack: LayerStack { LayerStack(layers: lowers + [workdir]) }
+
+    /// Where workspaces live unless a policy says otherwise (`fs_storage`):
+    /// `$XDG_RUNTIME_DIR/sandlock-cow` when that directory is the caller's, else
+    /// `/tmp/sandlock-cow-<uid>`. Created with mode 0700 and checked to be the caller's own.
+    public static var defaultStorage: String {
+        let uid = geteuid()
+        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), runtime.hasPrefix("/"),
+           let info = FileSystem.status(runtime), info.st_mode.isDirectory, info.st_uid == uid {
+            return runtime + "/sandlock-cow"
+        }
+        return "/tmp/sandlock-cow-\(uid)"
+    }
+
+    /// Creates an empty workspace over `workdir`. Any commit of this storage that a crash
+    /// interrupted is completed first (see `recover`).
+    public static func create(workdir: String, stackedOn lowers: [String] = [], storage: String? = nil,
+                              backend: Backend = .overlayFS) throws(SandboxError) -> Workspace {
+        guard let real = canonicalPath(workdir), let info = FileSystem.status(real), info.st_mode.isDirectory else {
+            throw .pathNotFound(path: workdir, field: "workdir", error: .current)
+        }
+        var stacked: [String] = []
+        for lower in lowers {
+            guard let path = canonicalPath(lower), FileSystem.status(path)?.st_mode.isDirectory == true else {
+                throw .pathNotFound(path: lower, field: "workdir lower layer", error: .current)
+            }
+            stacked.append(path)
+        }
+        let base = try prepareStorage(storage ?? defaultStorage)
+        for layer in stacked + [real] where isSame(base, orBelow: layer) || isSame(layer, orBelow: base) {
+            throw .workspace("fs_storage '\(base)' and the layer '\(layer)' overlap; keep the storage outside the workdir (set fs_storage)")
+        }
+        _ = try recover(storage: base, workdir: real)
+        let id = newIdentifier()
+        let workspace = Workspace(id: id, workdir: real, lowers: stacked, directory: base + "/" + id,
+                                  backend: backend, createdNanoseconds: realtimeNanoseconds())
+        do {
+            if mkdir(workspace.directory, 0o700) != 0 { throw Errno.current }
+            for path in [workspace.upperDirectory, workspace.overlayWorkDirectory] where mkdir(path, 0o755) != 0 {
+                throw Errno.current
+            }
+            try FileSystem.writeAtomically(workspace.recordPath, Array(workspace.record().utf8))
+        } catch {
+            try? FileSystem.removeTree(workspace.directory)
+            throw .workspace("cannot create the workspace in '\(base)': \(error)")
+        }
+        return workspace
+    }
+
+    /// Re-opens a workspace from its storage directory (a kept one, or one whose commit met a
+    /// conflict).
+    public static func open(_ directory: String) throws(SandboxError) -> Workspace {
+        guard let bytes = FileSystem.readFile(directory + "/workspace") else {
+            throw .workspace("'\(directory)' is not a workspace (no readable 'workspace' record)")
+        }
+        var workdir: String?, lowers: [String] = [], created: Int64 = 0, backend = Backend.overlayFS
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let key = line[..<equals], value = RecordText.decode(String(line[line.index(after: equals)...]))
+            switch key {
+            case "workdir": workdir = value
+            case "lower": lowers.append(value)
+            case "created": created = Int64(value) ?? 0
+            case "backend": backend = Backend(rawValue: value) ?? .overlayFS
+            default: break
+            }
+        }
+        guard let workdir else { throw .workspace("'\(directory)/workspace' names no workdir") }
+        let trimmed = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        return Workspace(id: FileSystem.baseName(of: trimmed), workdir: workdir, lowers: lowers,
+                         directory: trimmed, backend: backend, createdNanoseconds: created)
+    }
+
+    /// The workspaces in a storage directory (kept, in conflict, or interrupted), oldest first.
+    public static func list(storage: String? = nil) -> [Workspace] {
+        let base = storage ?? defaultStorage
+        let names = (try? FileSystem.entries(of: base)) ?? []
+        return names.compactMap { try? open(base + "/" + $0) }.sorted { $0.createdNanoseconds < $1.createdNanoseconds }
+    }
+
+    /// What the sandbox changed: its upper directory decoded against the layers below.
+    public func changes() throws(SandboxError) -> ChangeSet {
+        do { return try ChangeSet(upper: upperDirectory, below: lowerStack) } catch {
+            throw .workspace("reading the changes in '\(upperDirectory)': \(error)")
+        }
+    }
+
+    /// Throws the workspace away; the real tree stays as it was.
+    public func discard() throws(SandboxError) {
+        do { try FileSystem.removeTree(directory) } catch {
+            throw .workspace("removing '\(directory)': \(error)")
+        }
+    }
+
+    /// Marks the workspace as kept (for `list`) and writes its `changes.json`; it stays on disk
+    /// until committed or discarded.
+    func keep(_ changes: ChangeSet?, status: String = "kept") {
+        if let changes { try? FileSystem.writeAtomically(directory + "/changes.json", Array(changes.json().utf8)) }
+        try? FileSystem.writeAtomically(statusPath, Array((status + "\n").utf8))
+    }
+
+    /// "kept", "conflict", "committing" (a commit was interrupted), or "active".
+    public var status: String {
+        if FileSystem.status(journalPath) != nil { return "committing" }
+        guard let bytes = FileSystem.readFile(statusPath) else { return "active" }
+        return String(decoding: bytes, as: UTF8.self).trimmingSpaces
+    }
+
+    private func record() -> String {
+        var text = "version=1\nbackend=\(backend.rawValue)\nworkdir=\(RecordText.encode(workdir))\n"
+        for lower in lowers { text += "lower=\(RecordText.encode(lower))\n" }
+        return text + "created=\(createdNanoseconds)\n"
+    }
+
+    private static func prepareStorage(_ base: String) throws(SandboxError) -> String {
+        guard base.hasPrefix("/") else { throw .workspace("fs_storage must be an absolute path, got '\(base)'") }
+        do { try FileSystem.makeDirectories(base, mode: 0o700) } catch {
+            throw .workspace("cannot create the workspace storage '\(base)': \(error)")
+        }
+        guard let info = FileSystem.status(base), info.st_mode.isDirectory else {
+            throw .workspace("workspace storage '\(base)' is not a directory")
+        }
+        // Someone else's directory (or a symlink) in /tmp must not receive our uppers.
+        guard info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
+            throw .workspace("workspace storage '\(base)' must be a directory of uid \(geteuid()) with mode 0700 (found uid \(info.st_uid), mode \(String(info.st_mode & 0o777, radix: 8)))")
+        }
+        return canonicalPath(base) ?? base
+    }
+
+    private static let counter = Atomic<UInt64>(0)
+
+    private static func newIdentifier() -> String {
+        let sequence = counter.add(1, ordering: .relaxed).newValue
+        return String(UInt64(realtimeNanoseconds()), radix: 36) + "-\(getpid())-\(sequence)"
+    }
+
+    /// CLOCK_REALTIME_COARSE, the clock file timestamps come from: a file changed after this
+    /// reading has a later ctime, one written before it in the same tick an equal one.
+    static func realtimeNanoseconds() -> Int64 {
+        var seconds: Int64 = 0, nanoseconds: Int64 = 0
+        _ = csl_clock_gettime(5 /* CLOCK_REALTIME_COARSE */, &seconds, &nanoseconds)
+        return seconds * 1_000_000_000 + nanoseconds
+    }
+
+    /// realpath(3), or nil.
+    static func canonicalPath(_ path: String) -> String? {
+        guard let pointer = realpath(path, nil) else { return nil }
+        defer { free(pointer) }
+        return String(cString: pointer)
+    }
+
+    /// `path` is `root` or below it (both canonical).
+    static func isSame(_ path: String, orBelow root: String) -> Bool {
+        path == root || root == "/" || path.hasPrefix(root + "/")
+    }
+}
+
+/// Line records (key=value, tab-separated fields): `%`, tabs, newlines and carriage returns
+/// in values are percent-escaped.
+enum RecordText {
+    static func encode(_ text: String) -> String {
+        text.replacingAll("%", with: "%25").replacingAll("\t", with: "%09").replacingAll("\n", with: "%0A")
+            .replacingAll("\r", with: "%0D")
+    }
+
+    static func decode(_ text: String) -> String {
+        text.replacingAll("%0D", with: "\r").replacingAll("%0A", with: "\n").replacingAll("%09", with: "\t")
+            .replacingAll("%25", with: "%")
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard contains(target) else { return self }
+        return split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+
+    var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\n" }.reversed().drop { $0 == " " || $0 == "\n" }.reversed())
+    }
+}
