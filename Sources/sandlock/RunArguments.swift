@@ -9,6 +9,8 @@ struct RunArguments {
     var policy = Policy()
     var execShell: String?
     var interactive = false
+    /// `--dry-run`: run over a workspace, report the changes on stderr, then abort it.
+    var dryRun = false
     var command: [String] = []
 
     struct UsageError: Error, CustomStringConvertible {
@@ -30,6 +32,15 @@ struct RunArguments {
         Spec(names: ["-r", "--fs-read"], kind: .option { $0.policy.fsReadable.append($1) }),
         Spec(names: ["-w", "--fs-write"], kind: .option { $0.policy.fsWritable.append($1) }),
         Spec(names: ["--fs-deny"], kind: .option { $0.policy.fsDenied.append($1) }),
+        Spec(names: ["--workdir"], kind: .option { $0.policy.workdir = $1 }),
+        Spec(names: ["--fs-storage"], kind: .option { $0.policy.fsStorage = $1 }),
+        Spec(names: ["--on-exit"], kind: .option { arguments, value throws(UsageError) in
+            arguments.policy.onExit = try disposition(value, "--on-exit")
+        }),
+        Spec(names: ["--on-error"], kind: .option { arguments, value throws(UsageError) in
+            arguments.policy.onError = try disposition(value, "--on-error")
+        }),
+        Spec(names: ["--dry-run"], kind: .flag { $0.dryRun = true }),
         Spec(names: ["--net-bind", "--net-allow-bind"], kind: .option { arguments, value throws(UsageError) in
             guard let ports = Units.parsePorts(value) else {
                 throw UsageError(description: "--net-bind: expected ports like 8080 or 8080,9000-9005, found '\(value)'")
@@ -110,6 +121,13 @@ struct RunArguments {
     /// Every flag name, for the test that compares them with `RunCommand`'s.
     static var flagNames: Set<String> { Set(specs.flatMap(\.names)) }
 
+    private static func disposition(_ value: String, _ flag: String) throws(UsageError) -> Disposition {
+        guard let disposition = Disposition(rawValue: value) else {
+            throw UsageError(description: "\(flag): expected commit, abort or keep, found '\(value)'")
+        }
+        return disposition
+    }
+
     private static func positive(_ value: String, _ flag: String) throws(UsageError) -> Int {
         guard let number = Int(value), number > 0 else {
             throw UsageError(description: "\(flag): expected a positive number, found '\(value)'")
@@ -165,6 +183,9 @@ struct RunArguments {
         if let execShell { command = ["/bin/sh", "-c", execShell] }
         if command.isEmpty {
             throw UsageError(description: "no command: give one after -- (or use -e 'command line')")
+        }
+        if dryRun && policy.workdir == nil {
+            throw UsageError(description: "--dry-run needs --workdir")
         }
     }
 }

@@ -27,6 +27,18 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("fs-deny"), help: ArgumentHelp("Deny a path inside a granted tree (repeatable).", valueName: "PATH"))
     var fsDeny: [String] = []
 
+    // Copy-on-write
+    @Option(name: .customLong("workdir"), help: ArgumentHelp("Copy-on-write root: writes under it go to a workspace until committed (also the default cwd; still needs -w).", valueName: "PATH"))
+    var workdir: String?
+    @Option(name: .customLong("fs-storage"), help: ArgumentHelp("Where workspaces live (default $XDG_RUNTIME_DIR/sandlock-cow or /tmp/sandlock-cow-UID).", valueName: "PATH"))
+    var fsStorage: String?
+    @Option(name: .customLong("on-exit"), help: ArgumentHelp("Workspace action when the command exits 0: commit, abort or keep (default commit).", valueName: "ACTION"))
+    var onExit: String?
+    @Option(name: .customLong("on-error"), help: ArgumentHelp("Workspace action otherwise (non-zero exit, signal, timeout, limit): commit, abort or keep (default abort).", valueName: "ACTION"))
+    var onError: String?
+    @Flag(name: .customLong("dry-run"), help: "Print the changes (A/M/D/R lines) to stderr, then abort them (needs --workdir).")
+    var dryRun = false
+
     // Network
     @Option(name: [.customLong("net-bind"), .customLong("net-allow-bind")], help: ArgumentHelp("TCP ports the command may bind: 8080 or 8080,9000-9005 (repeatable).", valueName: "PORTS"))
     var netBind: [String] = []
@@ -117,7 +129,7 @@ struct RunCommand: ParsableCommand {
             : .inherited
         let process: SandboxProcess
         do {
-            process = try Sandbox(policy: parsed.policy).spawn(parsed.command, io: io)
+            process = try Sandbox(policy: parsed.policy).spawn(parsed.command, io: io, workspace: parsed.dryRun ? .dryRun : .policy)
         } catch {
             printError("sandlock: \(error)")
             return 125
@@ -128,6 +140,7 @@ struct RunCommand: ParsableCommand {
         for gap in result.enforcement.notEnforced {
             printError("sandlock: warning: not enforced: \(gap.feature) (\(gap.reason))")
         }
+        if let workspace = result.workspace { report(workspace, dryRun: parsed.dryRun) }
         switch result.reason {
         case .timeout:
             printError("sandlock: timeout after \(format(parsed.policy.timeout ?? .zero)): killed the sandbox")
@@ -143,6 +156,25 @@ struct RunCommand: ParsableCommand {
                 printError("sandlock: killed \(result.leftoverProcessesKilled) background process(es) left by the command")
             }
             return result.shellStatus
+        }
+    }
+
+    /// The dry run's change lines, and what happened to a workspace unless it went as asked.
+    static func report(_ workspace: WorkspaceResult, dryRun: Bool) {
+        if dryRun {
+            let changes = workspace.changes?.changes ?? []
+            printError(changes.isEmpty ? "sandlock: dry-run: no filesystem changes" : "sandlock: dry-run: filesystem changes:")
+            for change in changes { printError("  \(change.summaryLine)") }
+        }
+        switch workspace.outcome {
+        case .committed, .aborted: break
+        case .kept:
+            printError("sandlock: workspace kept in \(workspace.workspace.directory)")
+        case .conflict(let conflicts):
+            printError("sandlock: commit refused: \(conflicts.count) path(s) changed in the real tree during the run; workspace kept in \(workspace.workspace.directory)")
+            for conflict in conflicts { printError("  C \(conflict.path) (\(conflict.reason))") }
+        case .failed(let message):
+            printError("sandlock: workspace: \(message); kept in \(workspace.workspace.directory)")
         }
     }
 
