@@ -171,15 +171,6 @@ int csl_lremovexattr(const char *path, const char *name);
 /// syncfs(fd): a commit flushes the workdir's filesystem once before dropping its journal.
 int csl_syncfs(int fd);
 
-/* ---- copy-on-write workspaces (workspace.c) ---- */
-
-/// lgetxattr/llistxattr/lremovexattr (overlayfs opaque markers, stripping overlay.* xattrs).
-ssize_t csl_lgetxattr(const char *path, const char *name, void *value, size_t size);
-ssize_t csl_llistxattr(const char *path, char *list, size_t size);
-int csl_lremovexattr(const char *path, const char *name);
-/// syncfs(fd): a commit flushes the workdir's filesystem once before dropping its journal.
-int csl_syncfs(int fd);
-
 /* ---- spawn ---- */
 
 /// Where the child was when it failed; reported with errno over the error pipe.
@@ -204,8 +195,6 @@ enum csl_step {
     CSL_STEP_AFFINITY = 17,
     CSL_STEP_HUGE_PAGES = 18,
     CSL_STEP_LISTENER = 19,
-    CSL_STEP_USER_NAMESPACE = 20,
-    CSL_STEP_MOUNT = 21,
     CSL_STEP_USER_NAMESPACE = 20,
     CSL_STEP_MOUNT = 21,
 };
@@ -249,17 +238,6 @@ struct csl_spawn_plan {
     int go_fd;                     /* read end: one byte once the supervisor watches the listener */
     /* Copy-on-write workspace: init mounts an overlay on overlay_target in a private mount
      * namespace before chdir and Landlock (Workspace+Mount.swift prepares all of it). */
-    const char *overlay_target;    /* mount point: the workdir itself, or NULL for no workspace */
-    const char *overlay_options;   /* "lowerdir=…,upperdir=…,workdir=…[,userxattr]" */
-    int overlay_user_namespace;    /* unshare(CLONE_NEWUSER) too (caller without CAP_SYS_ADMIN) */
-    const char *uid_map;           /* written to /proc/self/uid_map in the new user namespace */
-    const char *gid_map;           /* written to /proc/self/gid_map (after setgroups "deny") */
-    const char *cwd_path;          /* chdir() after the mount, instead of cwd_fd; or NULL */
-    int late_rule_count;           /* Landlock rules for paths inside the overlay, opened after */
-    const char *const *late_rule_paths; /* the mount (a rule on the covered directory would */
-    const uint64_t *late_rule_access;   /* not apply to the overlay's inodes) */
-    /* Copy-on-write workspace: init mounts an overlay on overlay_target in a private mount
-     * namespace before chdir and Landlock (Workspace/OverlayMount.swift prepares all of it). */
     const char *overlay_target;    /* mount point: the workdir itself, or NULL for no workspace */
     const char *overlay_options;   /* "lowerdir=…,upperdir=…,workdir=…[,userxattr]" */
     int overlay_user_namespace;    /* unshare(CLONE_NEWUSER) too (caller without CAP_SYS_ADMIN) */
