@@ -79,8 +79,8 @@ public struct Workspace: Sendable, Hashable {
             stacked.append(path)
         }
         let base = try prepareStorage(storage ?? defaultStorage)
-        for layer in stacked + [real] where isSame(base, orBelow: layer) || isSame(layer, orBelow: base) {
-            throw .workspace("fs_storage '\(base)' and the layer '\(layer)' overlap; keep the storage outside the workdir (set fs_storage)")
+        if isSame(base, orBelow: real) || isSame(real, orBelow: base) {
+            throw .workspace("fs_storage '\(base)' and the workdir '\(real)' overlap; keep the storage outside the workdir (set fs_storage)")
         }
         _ = try recover(storage: base, workdir: real)
         let id = newIdentifier()
@@ -186,11 +186,12 @@ public struct Workspace: Sendable, Hashable {
         return String(UInt64(realtimeNanoseconds()), radix: 36) + "-\(getpid())-\(sequence)"
     }
 
-    /// CLOCK_REALTIME_COARSE, the clock file timestamps come from: a file changed after this
-    /// reading has a later ctime, one written before it in the same tick an equal one.
+    /// CLOCK_REALTIME. A file written before this reading has a ctime no later (filesystem
+    /// clocks are coarse or, with multigrain timestamps, this fine clock); a change in the same
+    /// coarse tick just after it can carry an equal ctime and go unnoticed.
     static func realtimeNanoseconds() -> Int64 {
         var seconds: Int64 = 0, nanoseconds: Int64 = 0
-        _ = csl_clock_gettime(5 /* CLOCK_REALTIME_COARSE */, &seconds, &nanoseconds)
+        _ = csl_clock_gettime(CLOCK_REALTIME, &seconds, &nanoseconds)
         return seconds * 1_000_000_000 + nanoseconds
     }
 
