@@ -281,3 +281,14 @@ int64_t csl_vdso_symbol_offset(const char *name) {
 long csl_getdents64(int fd, void *buffer, size_t count) {
     return syscall(SYS_getdents64, fd, buffer, count);
 }
+
+struct csl_open_how { uint64_t flags, mode, resolve; };
+
+int csl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode) {
+    struct csl_open_how how = { flags | O_CLOEXEC, mode, 0x08 /* RESOLVE_BENEATH */ | 0x02 /* RESOLVE_NO_MAGICLINKS */ };
+    int fd;
+    do {
+        fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}

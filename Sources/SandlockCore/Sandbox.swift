@@ -65,6 +65,9 @@ public struct Sandbox: Sendable {
         if features.shiftedClock { enforced.append("time_start") }
         if overlay != nil { enforced.append("workdir") }
         if features.sortedDirectories { enforced.append("deterministic_dirs") }
+        if features.virtualProc { enforced.append("proc_virtualized") }
+        if features.virtualHostname { enforced.append("hostname") }
+        if features.virtualCPUs { enforced.append("num_cpus") }
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -87,7 +90,6 @@ public struct Sandbox: Sendable {
         }
         check(!policy.netAllow.isEmpty, "net_allow", "outbound network rules need the network policy engine, which this build does not have yet")
         check(policy.portRemap, "port_remap")
-        check(policy.numCPUs != nil, "num_cpus")
         #if !arch(x86_64)
         check(policy.timeStart != nil, "time_start", "shifting the vDSO clock is implemented for x86_64 only")
         #endif
@@ -95,7 +97,7 @@ public struct Sandbox: Sendable {
             let supervised: [(Bool, String)] = [
                 (policy.maxMemory != nil, "max_memory"), (policy.maxProcesses != nil, "max_processes"),
                 (policy.timeStart != nil, "time_start"), (policy.randomSeed != nil, "random_seed"),
-                (policy.deterministicDirs, "deterministic_dirs"),
+                (policy.deterministicDirs, "deterministic_dirs"), (policy.numCPUs != nil, "num_cpus"),
             ]
             let fields = supervised.filter(\.0).map(\.1)
             if !fields.isEmpty {

@@ -34,7 +34,7 @@ struct SandlockCLITests {
         (["--bogus-flag", "--", "/bin/true"], "unknown option '--bogus-flag'"),
         (["--timeout", "soon", "--", "/bin/true"], "--timeout: expected a duration"),
         (["--", "no-such-command-xyz"], "command not found: 'no-such-command-xyz'"),
-        (["--num-cpus", "1", "--", "/bin/true"], "num_cpus is not supported"),
+        (["--port-remap", "--", "/bin/true"], "port_remap is not supported"),
         ([String](), "no command"),
     ])
     func setupFailures(arguments: [String], message: String) throws {

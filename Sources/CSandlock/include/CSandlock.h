@@ -157,6 +157,8 @@ uint64_t csl_vdso_base(void);
 /// its SHT_DYNSYM section; -1 when absent. The image is the same in every process of the
 /// running kernel, so the offset applies to the sandboxed process's vDSO too.
 int64_t csl_vdso_symbol_offset(const char *name);
+/// openat2(dirfd, path, {flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS}), CLOEXEC added.
+int csl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode);
 /// getdents64(fd, buffer, count).
 long csl_getdents64(int fd, void *buffer, size_t count);
 /// Raw clock_gettime via the syscall (not the vDSO).

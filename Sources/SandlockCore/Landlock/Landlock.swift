@@ -111,7 +111,17 @@ struct LandlockRuleset: ~Copyable {
             throw SandboxError.systemCall("landlock_create_ruleset", .current)
         }
         let ruleset = FileDescriptor(adopting: fd)
-        let carveOuts = try DeniedPaths(policy.fsDenied, allowHardLinks: policy.allowDegraded)
+        // A virtual /proc: pid directories and sensitive entries are left out here and the
+        // supervisor serves the sandbox's own processes (see ProcView).
+        let procGranted = ProcView.isVirtualized(for: policy)
+        var denied = policy.fsDenied
+        if ProcView.grantsTree("/sys", policy) && access("/sys/firmware", F_OK) == 0 { denied.append("/sys/firmware") }
+        var procHidden: Set<String>?
+        if procGranted {
+            procHidden = ProcView.hiddenEntries
+            if policy.maxMemory != nil { procHidden!.insert("meminfo") }
+        }
+        let carveOuts = try DeniedPaths(denied, allowHardLinks: policy.allowDegraded, procHidden: procHidden)
         var late: [LateRule] = []
         let grant = { (path: String, access: UInt64, field: String) throws(SandboxError) in
             try carveOuts.grant(path, field: field) { (target: String, listingOnly: Bool) throws(SandboxError) in
@@ -177,8 +187,12 @@ struct LandlockRuleset: ~Copyable {
 /// entries that appear there after the sandbox starts are not reachable.
 struct DeniedPaths {
     private let paths: [String]
+    /// With a virtual /proc: names under /proc left out of the grant (besides every pid
+    /// directory, present or future); the supervisor serves what the sandbox may see of them.
+    private let procHidden: Set<String>?
 
-    init(_ denied: [String], allowHardLinks: Bool) throws(SandboxError) {
+    init(_ denied: [String], allowHardLinks: Bool, procHidden: Set<String>? = nil) throws(SandboxError) {
+        self.procHidden = procHidden
         var paths: [String] = []
         for path in denied {
             let canonical = DeniedPaths.canonical(path)
@@ -195,7 +209,7 @@ struct DeniedPaths {
     /// Calls `rule` for `path`, or for the pieces of it that exclude the denied paths; the
     /// directories that lead to a denied path get a listing-only rule (`listingOnly`).
     func grant(_ path: String, field: String, rule: (String, _ listingOnly: Bool) throws(SandboxError) -> Void) throws(SandboxError) {
-        guard !paths.isEmpty else { return try rule(path, false) }
+        guard !paths.isEmpty || procHidden != nil else { return try rule(path, false) }
         guard let root = DeniedPaths.resolved(path) else {
             throw .pathNotFound(path: path, field: field, error: .current)
         }
@@ -206,12 +220,13 @@ struct DeniedPaths {
     private func split(_ directory: String, rule: (String, Bool) throws(SandboxError) -> Void) throws(SandboxError) {
         let prefix = directory == "/" ? "/" : directory + "/"
         let inside = paths.filter { $0.hasPrefix(prefix) }
-        guard !inside.isEmpty else { return try rule(directory, false) }
+        let leadsToProc = procHidden != nil && "/proc/".hasPrefix(prefix)
+        guard !inside.isEmpty || leadsToProc else { return try rule(directory, false) }
         if !inside.contains(where: DeniedPaths.isDirectory) { try rule(directory, true) }
         for name in DeniedPaths.entries(of: directory) {
             let child = prefix + name
             var info = stat()
-            guard !paths.contains(child), lstat(child, &info) == 0 else { continue }
+            guard !paths.contains(child), !hiddenInProc(directory, name), lstat(child, &info) == 0 else { continue }
             // A rule follows a symlink to its target, which could be the denied path itself.
             if info.st_mode & S_IFMT == S_IFLNK { continue }
             if info.st_mode & S_IFMT == S_IFDIR {
@@ -220,6 +235,11 @@ struct DeniedPaths {
                 try rule(child, false)
             }
         }
+    }
+
+    private func hiddenInProc(_ directory: String, _ name: String) -> Bool {
+        guard let procHidden, directory == "/proc" else { return false }
+        return name.allSatisfy(\.isASCIIDigit) || procHidden.contains(name)
     }
 
     private static func isDirectory(_ path: String) -> Bool {
@@ -238,7 +258,7 @@ struct DeniedPaths {
         return names
     }
 
-    private static func resolved(_ path: String) -> String? {
+    static func resolved(_ path: String) -> String? {
         guard let pointer = realpath(path, nil) else { return nil }
         defer { free(pointer) }
         return String(cString: pointer)

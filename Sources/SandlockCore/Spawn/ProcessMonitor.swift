@@ -411,6 +411,9 @@ extension ProcessMonitor {
             _ = csl_notif_respond(listener, call.id, 0, error, 0)
         case .value(let value):
             _ = csl_notif_respond(listener, call.id, value, 0, 0)
+        case let .injectDescriptor(fd, cloexec):
+            _ = csl_notif_add_fd_and_respond(listener, call.id, fd, cloexec ? 1 : 0)
+            Glibc.close(fd)
         case let .randomStream(read, write, cloexec):
             if csl_notif_add_fd_and_respond(listener, call.id, read, cloexec ? 1 : 0) >= 0 {
                 state.feedOwners[write] = id

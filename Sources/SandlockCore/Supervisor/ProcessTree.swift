@@ -69,6 +69,21 @@ enum ProcessTree {
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// A whole file of any size (procfs reports size 0, so read to EOF).
+    static func readLargeFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var content: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            if count <= 0 { break }
+            content += buffer[0..<count]
+        }
+        return String(decoding: content, as: UTF8.self)
+    }
+
     static func readSmallFile(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

@@ -13,6 +13,8 @@ struct SupervisorState {
         case proceed
         case fail(Int32)
         case value(Int64)
+        /// Install this descriptor in the process as the call's result (then close ours).
+        case injectDescriptor(Int32, cloexec: Bool)
         /// A deterministic /dev/urandom: install `read` in the process as the result of its
         /// open; the monitor keeps `write` filled from `randomFeedBytes`.
         case randomStream(read: Int32, write: Int32, cloexec: Bool)
@@ -27,7 +29,10 @@ struct SupervisorState {
     /// Nanoseconds added to CLOCK_REALTIME readings.
     private let clockShift: Int64?
 
-    private var directories = SortedDirectories()
+    private var directories = DirectoryListings()
+    private let procView: ProcView?
+    private let identity: VirtualIdentity
+    private let sortDirectories: Bool
 
     /// Trapped syscalls handled for this sandbox.
     private(set) var notifications = 0
@@ -54,6 +59,9 @@ struct SupervisorState {
         maxMemory = policy.maxMemory
         random = policy.randomSeed.map(DeterministicRandom.init(seed:))
         randomSeed = policy.randomSeed
+        procView = ProcView.isVirtualized(for: policy) ? ProcView(policy: policy, initPID: initPID) : nil
+        sortDirectories = policy.deterministicDirs
+        identity = VirtualIdentity(policy: policy)
         if let start = policy.timeStart {
             var seconds: Int64 = 0, nanoseconds: Int64 = 0
             _ = csl_clock_gettime(0 /* CLOCK_REALTIME */, &seconds, &nanoseconds)
@@ -90,17 +98,30 @@ struct SupervisorState {
             guard stillPending() else { return .fail(EINTR) }
             return ChildMemory.write(pid, args[0], bytes) ? .value(Int64(count)) : .fail(EFAULT)
         case Syscall.openat, Syscall.open:
-            guard random != nil else { return .proceed }
             let pathArgument = nr == Syscall.open ? args[0] : args[1]
             let flags = Int32(truncatingIfNeeded: nr == Syscall.open ? args[1] : args[2])
-            // The path decides only whether we emulate; Landlock still judges every real open.
-            guard let path = ChildMemory.readString(pid, pathArgument), stillPending(),
-                  path == "/dev/urandom" || path == "/dev/random" else { return .proceed }
-            return openRandomStream(cloexec: flags & O_CLOEXEC != 0)
+            let directoryFD = nr == Syscall.open ? AT_FDCWD : Int32(truncatingIfNeeded: args[0])
+            // The path decides only what we serve; whatever we leave to the kernel is judged by
+            // Landlock, so a path changed after our read gains nothing.
+            guard let path = ChildMemory.readString(pid, pathArgument), stillPending() else { return .proceed }
+            if random != nil, path == "/dev/urandom" || path == "/dev/random" {
+                return openRandomStream(cloexec: flags & O_CLOEXEC != 0)
+            }
+            if let content = identity.file(path) { return .memoryFile(content, cloexec: flags & O_CLOEXEC != 0) }
+            return procView?.open(path: path, directoryFD: directoryFD, flags: flags, tid: pid,
+                                  memoryInUse: memoryCharges.values.reduce(0, +)) ?? .proceed
+        case Syscall.uname:
+            return identity.uname(pid: pid, address: args[0], stillPending: stillPending)
+        case Syscall.schedGetaffinity:
+            return identity.affinity(pid: pid, size: args[1], address: args[2], stillPending: stillPending)
         case Syscall.getdents64:
             let count = Int(min(args[2], 1 << 20))
             return directories.read(pid: pid, fd: Int32(truncatingIfNeeded: args[0]), buffer: args[1],
-                                    count: count, stillPending: stillPending) ?? .proceed
+                                    count: count, stillPending: stillPending) { [procView, sortDirectories] directory in
+                let keep = procView.flatMap { $0.isProcRoot(directory) ? $0.listingFilter() : nil }
+                guard sortDirectories || keep != nil else { return nil }
+                return .init(sorted: sortDirectories, keep: keep)
+            } ?? .proceed
         case Syscall.clockGettime, Syscall.gettimeofday, Syscall.time:
             guard stillPending() else { return .fail(EINTR) }
             return readClock(pid: pid, nr: nr, args: args)

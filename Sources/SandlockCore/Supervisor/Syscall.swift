@@ -19,6 +19,8 @@ enum Syscall {
     static let gettimeofday = number("gettimeofday")
     static let time = number("time")
     static let getdents64 = number("getdents64")
+    static let uname = number("uname")
+    static let schedGetaffinity = number("sched_getaffinity")
 
     private static func number(_ name: String) -> Int32 {
         seccomp_syscall_resolve_name(name)
@@ -33,6 +35,9 @@ struct SupervisorFeatures: Hashable, Sendable {
     var deterministicRandom = false
     var shiftedClock = false
     var sortedDirectories = false
+    var virtualProc = false
+    var virtualHostname = false
+    var virtualCPUs = false
 
     init(_ policy: Policy) {
         processLimit = policy.maxProcesses != nil
@@ -40,13 +45,17 @@ struct SupervisorFeatures: Hashable, Sendable {
         deterministicRandom = policy.randomSeed != nil
         shiftedClock = policy.timeStart != nil
         sortedDirectories = policy.deterministicDirs
+        virtualProc = ProcView.isVirtualized(for: policy)
+        virtualHostname = policy.name != nil
+        virtualCPUs = policy.numCPUs != nil
     }
 
     /// Smaller writable mappings are not trapped: they show in the process's data size, which
     /// the supervisor reads at every trapped allocation and polls every 100 ms.
     static let memoryTrapThreshold: UInt64 = 64 << 10
 
-    var isEmpty: Bool { !processLimit && !memoryLimit && !deterministicRandom && !shiftedClock && !sortedDirectories }
+    var isEmpty: Bool { !processLimit && !memoryLimit && !deterministicRandom && !shiftedClock && !sortedDirectories && !virtualProc
+        && !virtualHostname && !virtualCPUs }
 
     /// Syscalls trapped unconditionally, by name; `clone` is trapped separately, threads excepted.
     var trappedSyscalls: Set<String> {
@@ -57,6 +66,9 @@ struct SupervisorFeatures: Hashable, Sendable {
         if deterministicRandom { names.formUnion(["getrandom", "openat", "open"]) }
         // execve marks a new image whose vDSO must be patched at its first brk/arch_prctl.
         if sortedDirectories { names.insert("getdents64") }
+        if virtualProc { names.formUnion(["openat", "open", "getdents64"]) }
+        if virtualHostname { names.formUnion(["uname", "openat", "open"]) }
+        if virtualCPUs { names.formUnion(["sched_getaffinity", "openat", "open"]) }
         if shiftedClock { names.formUnion(["clock_gettime", "gettimeofday", "time", "execve", "execveat", "brk", "arch_prctl"]) }
         return names
     }

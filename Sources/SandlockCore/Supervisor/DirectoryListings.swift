@@ -3,13 +3,20 @@ import Glibc
 #endif
 import CSandlock
 
-/// `deterministic_dirs`: getdents64 answered by the supervisor with the directory's entries
-/// sorted by name, so listings are the same in every run whatever the filesystem's order.
+/// getdents64 answered by the supervisor: with the entries sorted by name
+/// (`deterministic_dirs`, the same listing in every run whatever the filesystem's order),
+/// and/or filtered (a virtual /proc lists only the sandbox's own processes).
 ///
 /// The first call on a directory (its file offset is 0: fresh, or rewound) reads every entry
-/// through a duplicate of the process's descriptor (pidfd_getfd, same open file), sorts them
-/// and serves them in order; later calls continue from where the last one stopped.
-struct SortedDirectories {
+/// through a duplicate of the process's descriptor (pidfd_getfd, same open file), and serves
+/// them in order; later calls continue from where the last one stopped.
+struct DirectoryListings {
+    /// How to present one directory: nil leaves the call to the kernel.
+    struct Presentation {
+        var sorted: Bool
+        var keep: ((String) -> Bool)?
+    }
+
     private struct Listing {
         var records: [[UInt8]]
         var next = 0
@@ -25,12 +32,16 @@ struct SortedDirectories {
 
     /// Answers getdents64(fd, buffer, count) for `pid`: bytes written, 0 at the end, or nil
     /// when the descriptor cannot be read (then the kernel answers the call itself).
-    mutating func read(pid: pid_t, fd: Int32, buffer: UInt64, count: Int, stillPending: () -> Bool) -> Verdict? {
+    mutating func read(pid: pid_t, fd: Int32, buffer: UInt64, count: Int, stillPending: () -> Bool,
+                       presentation: (Int32) -> Presentation?) -> Verdict? {
         guard let directory = duplicate(fd, of: pid) else { return nil }
         defer { Glibc.close(directory) }
         let key = Key(pid: pid, fd: fd)
         if lseek(directory, 0, SEEK_CUR) == 0 || listings[key] == nil {
-            guard let records = Self.sortedRecords(directory) else { return nil }
+            guard let how = presentation(directory), let records = Self.records(directory, how) else {
+                listings[key] = nil
+                return nil
+            }
             listings[key] = Listing(records: records)
         }
         var listing = listings[key]!
@@ -66,8 +77,8 @@ struct SortedDirectories {
         return duplicate >= 0 ? duplicate : nil
     }
 
-    /// Every linux_dirent64 record of the directory, sorted by name, with d_off renumbered.
-    private static func sortedRecords(_ directory: Int32) -> [[UInt8]]? {
+    /// Every linux_dirent64 record of the directory as presented, with d_off renumbered.
+    private static func records(_ directory: Int32, _ how: Presentation) -> [[UInt8]]? {
         var entries: [(name: [UInt8], record: [UInt8])] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -79,11 +90,11 @@ struct SortedDirectories {
                 let length = Int(buffer[offset + 16]) | Int(buffer[offset + 17]) << 8
                 let record = Array(buffer[offset..<offset + length])
                 let name = Array(record[19...].prefix { $0 != 0 })
-                entries.append((name, record))
+                if how.keep?(String(decoding: name, as: UTF8.self)) ?? true { entries.append((name, record)) }
                 offset += length
             }
         }
-        entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
+        if how.sorted { entries.sort { $0.name.lexicographicallyPrecedes($1.name) } }
         return entries.enumerated().map { index, entry in
             var record = entry.record
             withUnsafeBytes(of: Int64(index + 1).littleEndian) { record.replaceSubrange(8..<16, with: $0) }

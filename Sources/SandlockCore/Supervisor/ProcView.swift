@@ -1,0 +1,154 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandlock
+
+/// The sandbox's view of /proc, when a policy grants it. Landlock grants /proc entry by entry
+/// without any pid directory (present or future), `self`, `thread-self` and the entries below
+/// (kernel memory, keys, logs); the supervisor then opens, on the process's behalf, what
+/// belongs to the sandbox's own processes and filters /proc listings down to them. A path
+/// the supervisor does not serve is judged by Landlock, so racing the path string after our
+/// read gains nothing.
+struct ProcView {
+    /// Entries of /proc never granted.
+    static let hiddenEntries: Set<String> = [
+        "self", "thread-self", "kcore", "kallsyms", "kmsg", "sysrq-trigger", "kpagecount",
+        "kpageflags", "kpagecgroup", "keys", "key-users", "timer_list", "slabinfo",
+        "vmallocinfo", "iomem", "ioports", "config.gz",
+    ]
+
+    /// Does the policy grant this tree (itself or through `/`)?
+    static func grantsTree(_ tree: String, _ policy: Policy) -> Bool {
+        (policy.fsReadable + policy.fsWritable).compactMap(DeniedPaths.resolved).contains { $0 == "/" || $0 == tree }
+    }
+
+    /// /proc is virtualized when the policy grants it, except in no-supervisor mode (nobody
+    /// would serve it; Landlock's ptrace rules still keep other processes' memory, environment
+    /// and descriptors out of reach there).
+    static func isVirtualized(for policy: Policy) -> Bool { !policy.noSupervisor && grantsTree("/proc", policy) }
+
+    let initPID: pid_t
+    let writable: Bool
+    let maxMemory: UInt64?
+    private let procDevice: UInt64
+
+    init(policy: Policy, initPID: pid_t) {
+        self.initPID = initPID
+        writable = policy.fsWritable.compactMap(DeniedPaths.resolved).contains { $0 == "/" || $0 == "/proc" }
+        maxMemory = policy.maxMemory
+        var info = stat()
+        stat("/proc", &info)
+        procDevice = UInt64(info.st_dev)
+    }
+
+    /// What to answer an open/openat of `path` (read once) by thread `tid`, or nil to let the
+    /// kernel (and Landlock) judge it.
+    func open(path: String, directoryFD: Int32, flags: Int32, tid: pid_t, memoryInUse: UInt64) -> SupervisorState.Verdict? {
+        guard let absolute = absolutePath(path, directoryFD: directoryFD, tid: tid) else { return nil }
+        let components = absolute.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard components.first == "proc", components.count >= 2 else { return nil }
+        let cloexec = flags & O_CLOEXEC != 0
+        if components.count == 2, components[1] == "meminfo", let maxMemory {
+            return .memoryFile(memoryInfo(limit: maxMemory, used: memoryInUse), cloexec: cloexec)
+        }
+        let tgid = ProcView.threadGroup(of: tid) ?? tid
+        var rest = Array(components.dropFirst(2))
+        let target: pid_t
+        switch components[1] {
+        case "self": target = tgid
+        case "thread-self":
+            target = tgid
+            rest = ["task", String(tid)] + rest
+        default:
+            guard let pid = pid_t(components[1]) else { return nil }
+            target = pid
+        }
+        // Only the sandbox's own processes (and their threads) exist in its /proc.
+        let owner = ProcView.threadGroup(of: target) ?? target
+        guard owner == tgid || ProcessTree.liveProcesses(under: initPID).contains(owner) else { return .fail(ENOENT) }
+        if flags & O_ACCMODE != O_RDONLY && !writable { return .fail(EACCES) }
+        return openBeneath(pid: target, rest: rest, flags: flags, tid: tid, cloexec: cloexec)
+    }
+
+    /// Opens /proc/<pid>/<rest> with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): a
+    /// magic link (fd/N, cwd, root, exe) would otherwise lead the unconfined supervisor
+    /// anywhere. `fd/N` of the caller itself is reopened through a duplicate of its own
+    /// descriptor, with no more access than that descriptor has.
+    private func openBeneath(pid: pid_t, rest: [String], flags: Int32, tid: pid_t, cloexec: Bool) -> SupervisorState.Verdict {
+        let openFlags = flags & ~O_CLOEXEC | O_CLOEXEC
+        if rest.count == 2, rest[0] == "fd", let number = Int32(rest[1]) {
+            return reopenDescriptor(number, of: pid, flags: openFlags, cloexec: cloexec)
+        }
+        let directory = Glibc.open("/proc/\(pid)", CSL_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        guard directory >= 0 else { return .fail(ENOENT) }
+        defer { Glibc.close(directory) }
+        let relative = rest.isEmpty ? "." : rest.joined(separator: "/")
+        let fd = csl_openat2(directory, relative, UInt64(UInt32(bitPattern: openFlags)), 0)
+        guard fd >= 0 else { return .fail(errno) }
+        return .injectDescriptor(fd, cloexec: cloexec)
+    }
+
+    private func reopenDescriptor(_ number: Int32, of pid: pid_t, flags: Int32, cloexec: Bool) -> SupervisorState.Verdict {
+        let pidfd = csl_pidfd_open(pid)
+        guard pidfd >= 0 else { return .fail(ENOENT) }
+        defer { Glibc.close(pidfd) }
+        let original = csl_pidfd_getfd(pidfd, number)
+        guard original >= 0 else { return .fail(ENOENT) }
+        defer { Glibc.close(original) }
+        let originalMode = fcntl(original, F_GETFL) & O_ACCMODE
+        let wanted = flags & O_ACCMODE
+        guard wanted == O_RDONLY && originalMode != O_WRONLY || wanted == originalMode || originalMode == O_RDWR else {
+            return .fail(EACCES)
+        }
+        let fd = Glibc.open("/proc/self/fd/\(original)", flags)
+        return fd >= 0 ? .injectDescriptor(fd, cloexec: cloexec) : .fail(errno)
+    }
+
+    /// Is `fd` (a duplicate of the process's descriptor) the /proc directory itself?
+    func isProcRoot(_ fd: Int32) -> Bool {
+        var info = stat()
+        return fstat(fd, &info) == 0 && UInt64(info.st_dev) == procDevice && info.st_ino == 1
+    }
+
+    /// Keeps /proc listing entries that are not pid directories, or are the sandbox's own.
+    func listingFilter() -> (String) -> Bool {
+        let live = Set(ProcessTree.liveProcesses(under: initPID).map(String.init))
+        let denied = ProcView.hiddenEntries.subtracting(["self", "thread-self"])
+        return { name in name.allSatisfy(\.isASCIIDigit) ? live.contains(name) : !denied.contains(name) }
+    }
+
+    private func absolutePath(_ path: String, directoryFD: Int32, tid: pid_t) -> String? {
+        if path.hasPrefix("/") { return path }
+        let base = directoryFD == AT_FDCWD ? "/proc/\(tid)/cwd" : "/proc/\(tid)/fd/\(directoryFD)"
+        guard let directory = ProcView.readLink(base), directory.hasPrefix("/proc") else { return nil }
+        return directory + "/" + path
+    }
+
+    private static func readLink(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink(path, &buffer, 4095)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func threadGroup(of tid: pid_t) -> pid_t? {
+        guard let status = ProcessTree.readSmallFile("/proc/\(tid)/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Tgid:") }) else { return nil }
+        return pid_t(line.dropFirst(5).trimmingSpaces())
+    }
+
+    /// /proc/meminfo as the sandbox sees it: its memory limit is the machine's memory.
+    private func memoryInfo(limit: UInt64, used: UInt64) -> [UInt8] {
+        let real = ProcessTree.readSmallFile("/proc/meminfo") ?? ""
+        let free = limit > used ? limit - used : 0
+        let replaced: [String: UInt64] = ["MemTotal": limit, "MemFree": free, "MemAvailable": free]
+        let lines = real.split(separator: "\n").map { line -> String in
+            let key = String(line.prefix { $0 != ":" })
+            guard let value = replaced[key] else { return String(line) }
+            let number = String(value / 1024)
+            return key + ":" + String(repeating: " ", count: max(1, 16 - key.count - number.count)) + number + " kB"
+        }
+        return Array((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+}
