@@ -3,49 +3,6 @@ import Foundation
 import SandlockTestSupport
 import Testing
 
-/// A tree with something for every kind of change, under `<directory>/tree`; the storage
-/// for workspaces sits next to it.
-private func makeTree(in directory: String) throws -> (tree: String, storage: String) {
-    let tree = directory + "/tree"
-    try TreeSnapshot.write([
-        "gone.txt": "delete me\n", "old-name.txt": "rename me\n", "dir-a/one.txt": "one\n",
-        "dir-a/two/three.txt": "three\n", "nested/a/b/c/deep.txt": "deep\n", "nested/a/x.txt": "x\n",
-        "nested/y.txt": "y\n", "mode.txt": "mode\n", "target.txt": "target\n", "truncate.txt": "long contents\n",
-        "excl.txt": "old\n", "modify.txt": "line 1\nline 2\n", "untouched.txt": "same\n", "sub/keep.txt": "keep\n",
-    ], under: tree)
-    return (tree, directory + "/storage")
-}
-
-/// Deletes, renames a file and a directory, `rm -r`s a nested tree, chmods, symlinks,
-/// truncates, creates with O_EXCL after unlink, and execs a script it just wrote.
-private let workload = """
-    set -e
-    rm gone.txt
-    mv old-name.txt new-name.txt
-    mv dir-a dir-b
-    rm -r nested
-    chmod 600 mode.txt
-    ln -s target.txt link
-    : > truncate.txt
-    rm excl.txt
-    "$PROBE" create excl.txt
-    printf '#!/bin/sh\\necho script-ran\\n' > run.sh
-    chmod +x run.sh
-    ./run.sh > ran.txt
-    echo "line 3" >> modify.txt
-    mkdir -p brand/new
-    echo fresh > brand/new/file.txt
-    """
-
-private func policy(tree: String, storage: String) -> Policy {
-    Fixture.basePolicy.with {
-        $0.fsWritable = [tree]
-        $0.workdir = tree
-        $0.fsStorage = storage
-        $0.env["PROBE"] = Fixture.probe
-    }
-}
-
 @Suite("Copy-on-write workspaces", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
 struct WorkspaceTests {
     @Test("SHA-256 matches the FIPS 180-4 vectors")
@@ -63,10 +20,10 @@ struct WorkspaceTests {
     @Test("abort leaves the tree byte-identical, modes and mtimes included")
     func abortLeavesTree() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let (tree, storage) = try makeTree(in: directory)
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
             let before = TreeSnapshot.take(tree, times: true)
-            let aborting = policy(tree: tree, storage: storage).with { $0.onExit = .abort }
-            let result = try await Sandbox(policy: aborting).run(["/bin/sh", "-c", workload])
+            let aborting = workspacePolicy(tree: tree, storage: storage).with { $0.onExit = .abort }
+            let result = try await Sandbox(policy: aborting).run(["/bin/sh", "-c", workspaceWorkload])
             #expect(result.success, "\(result.stderrText)")
             #expect(result.workspace?.outcome == .aborted)
             #expect(TreeSnapshot.take(tree, times: true) == before)
@@ -77,13 +34,13 @@ struct WorkspaceTests {
     @Test("commit applies exactly what the same commands do to a copy of the tree")
     func commitMatchesBareRun() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let (tree, storage) = try makeTree(in: directory)
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
             let copy = directory + "/copy"
             #expect(try Fixture.runBare(["/bin/cp", "-a", tree, copy]).status == 0)
-            let bare = try Fixture.runBare(["/bin/sh", "-c", "cd '\(copy)' && PROBE='\(Fixture.probe)' && export PROBE && \(workload)"])
+            let bare = try Fixture.runBare(["/bin/sh", "-c", "cd '\(copy)' && PROBE='\(Fixture.probe)' && export PROBE && \(workspaceWorkload)"])
             #expect(bare.status == 0, "\(bare.stderr)")
 
-            let result = try await Sandbox(policy: policy(tree: tree, storage: storage)).run(["/bin/sh", "-c", workload])
+            let result = try await Sandbox(policy: workspacePolicy(tree: tree, storage: storage)).run(["/bin/sh", "-c", workspaceWorkload])
             #expect(result.success, "\(result.stderrText)")
             #expect(result.workspace?.outcome == .committed)
             #expect(TreeSnapshot.take(tree) == TreeSnapshot.take(copy))
@@ -113,9 +70,9 @@ struct WorkspaceTests {
     @Test("a dry run reports the changes and leaves the tree alone")
     func dryRun() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let (tree, storage) = try makeTree(in: directory)
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
             let before = TreeSnapshot.take(tree, times: true)
-            let result = try await Sandbox(policy: policy(tree: tree, storage: storage))
+            let result = try await Sandbox(policy: workspacePolicy(tree: tree, storage: storage))
                 .run(["/bin/sh", "-c", "echo more >> modify.txt; rm gone.txt; echo new > added.txt"], workspace: .dryRun)
             #expect(result.workspace?.changes?.summary == "A added.txt\nD gone.txt\nM modify.txt\n")
             #expect(result.workspace?.outcome == .aborted)
@@ -126,8 +83,8 @@ struct WorkspaceTests {
     @Test("an opaque directory: everything that was below it is deleted, the new contents added")
     func opaqueDirectory() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let (tree, storage) = try makeTree(in: directory)
-            let result = try await Sandbox(policy: policy(tree: tree, storage: storage).with { $0.onExit = .keep })
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            let result = try await Sandbox(policy: workspacePolicy(tree: tree, storage: storage).with { $0.onExit = .keep })
                 .run(["/bin/sh", "-c", "rm -r nested && mkdir nested && echo new > nested/y.txt"])
             let workspace = try #require(result.workspace)
             #expect(workspace.outcome == .kept)
@@ -149,10 +106,10 @@ struct WorkspaceTests {
     @Test("a path the real tree changed during the run is a conflict: nothing applied, workspace kept")
     func conflict() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let (tree, storage) = try makeTree(in: directory)
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
             let signal = directory + "/go"
             let script = "echo sandbox >> modify.txt; echo other > added.txt; while [ ! -e '\(signal)' ]; do sleep 0.02; done"
-            let sandboxPolicy = policy(tree: tree, storage: storage).with { $0.fsReadable.append(directory) }
+            let sandboxPolicy = workspacePolicy(tree: tree, storage: storage).with { $0.fsReadable.append(directory) }
             let process = try Sandbox(policy: sandboxPolicy).spawn(["/bin/sh", "-c", script])
             try await Task.sleep(for: .milliseconds(300))
             try "line 1\nchanged outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
@@ -176,8 +133,8 @@ struct WorkspaceTests {
     @Test("timeouts are failures: on_error decides (keep here), the changes are kept")
     func timeoutFollowsOnError() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let (tree, storage) = try makeTree(in: directory)
-            let keeping = policy(tree: tree, storage: storage).with {
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            let keeping = workspacePolicy(tree: tree, storage: storage).with {
                 $0.onError = .keep
                 $0.timeout = .milliseconds(500)
             }
@@ -195,8 +152,8 @@ struct WorkspaceTests {
     @Test("stacked workspaces: a second run sees the first one's upper, its change set is relative to it")
     func stacking() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let (tree, storage) = try makeTree(in: directory)
-            let base = policy(tree: tree, storage: storage)
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            let base = workspacePolicy(tree: tree, storage: storage)
             let first = try Workspace.create(workdir: tree, storage: storage)
             _ = try await Sandbox(policy: base).run(["/bin/sh", "-c", "echo one > stage1.txt; rm gone.txt; rm -r nested"],
                                                     workspace: .attached(first))
@@ -218,7 +175,7 @@ struct WorkspaceTests {
     @Test("grants inside the workdir apply to the overlay; writing needs a grant")
     func landlockInsideOverlay() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let (tree, storage) = try makeTree(in: directory)
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
             let readOnly = Fixture.basePolicy.with {
                 $0.fsReadable.append(tree)
                 $0.fsWritable = [tree + "/sub"]
