@@ -33,4 +33,22 @@ struct KernelLimitTests {
         // CPU time is the same work; wall time stretches to about 5x (2.5x leaves room for noise).
         #expect(throttled.wallTime > free.userTime * 5 / 2, "free \(free.wallTime), throttled \(throttled.wallTime)")
     }
+
+    @Test("no_randomize_memory turns ASLR off: the stack is at the same address every run")
+    func noRandomizeMemory() async throws {
+        let stack = ["/bin/sh", "-c", "grep '\\[stack\\]' /proc/self/maps; cat /proc/self/personality"]
+        let fixed = withProc.with { $0.noRandomizeMemory = true }
+        let first = try await Sandbox(policy: fixed).run(stack)
+        let second = try await Sandbox(policy: fixed).run(stack)
+        #expect(first.stdoutText.contains("[stack]") && first.stdoutText == second.stdoutText)
+        #expect(first.stdoutText.hasSuffix("00040000\n"))
+        let random = try await Sandbox(policy: withProc).run(stack)
+        #expect(random.stdoutText.hasSuffix("00000000\n"))
+    }
+
+    @Test("no_coredump sets RLIMIT_CORE to 0")
+    func noCoredump() async throws {
+        let limit = ["/bin/sh", "-c", "ulimit -c"]
+        #expect(try await Sandbox(policy: Fixture.basePolicy.with { $0.noCoredump = true }).run(limit).stdoutText == "0\n")
+    }
 }
