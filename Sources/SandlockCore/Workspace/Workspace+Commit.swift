@@ -79,6 +79,7 @@ extension Workspace {
             return .conflict(conflicts)
         }
         let operations = try plan(changes)
+        if Self.faultStep == -1 { kill(getpid(), SIGKILL) }
         var journal = "sandlock-journal 1\n"
         for operation in operations { journal += operation.line + "\n" }
         journal += "end\n"
@@ -179,9 +180,15 @@ extension Workspace {
             + modes.reversed()
     }
 
+    /// Fault injection for crash tests: `SANDLOCK_FAULT_COMMIT_STEP=N` SIGKILLs the committing
+    /// process after N operations (0: right after the journal is written, -1: just before).
+    static var faultStep: Int? {
+        getenv("SANDLOCK_FAULT_COMMIT_STEP").flatMap { Int(String(cString: $0)) }
+    }
+
     /// Applies a journaled plan, then syncs the filesystem, drops the journal and the workspace.
     func apply(_ operations: [CommitOperation]) throws(SandboxError) {
-        let fault = getenv("SANDLOCK_FAULT_COMMIT_STEP").flatMap { Int(String(cString: $0)) }
+        let fault = Self.faultStep
         if fault == 0 { kill(getpid(), SIGKILL) }
         for (index, operation) in operations.enumerated() {
             do { try apply(operation, index: index) } catch {
