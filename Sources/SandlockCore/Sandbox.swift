@@ -68,6 +68,7 @@ public struct Sandbox: Sendable {
         if features.virtualProc { enforced.append("proc_virtualized") }
         if features.virtualHostname { enforced.append("hostname") }
         if features.virtualCPUs { enforced.append("num_cpus") }
+        if !policy.netAllow.isEmpty { enforced.append("net_allow") }
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -75,7 +76,8 @@ public struct Sandbox: Sendable {
         let launch = try Launch(
             policy: policy, io: io, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
-            scopedTreeKill: ruleset.enforced.contains(.signalScope), overlay: overlay)
+            scopedTreeKill: ruleset.enforced.contains(.signalScope), overlay: overlay,
+            network: SupervisorFeatures(policy).networkGate ? try NetworkAllowlist(policy.netAllow) : nil)
         started = true
         return SandboxProcess(id: launch.id, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
                               settlement: settlement.flatMap { $0.owned ? $0 : nil })
@@ -88,7 +90,6 @@ public struct Sandbox: Sendable {
         func check(_ used: Bool, _ field: String, _ reason: String = supervisorReason) {
             if used { gaps.append((field, reason)) }
         }
-        check(!policy.netAllow.isEmpty, "net_allow", "outbound network rules need the network policy engine, which this build does not have yet")
         check(policy.portRemap, "port_remap")
         #if !arch(x86_64)
         check(policy.timeStart != nil, "time_start", "shifting the vDSO clock is implemented for x86_64 only")
@@ -98,6 +99,7 @@ public struct Sandbox: Sendable {
                 (policy.maxMemory != nil, "max_memory"), (policy.maxProcesses != nil, "max_processes"),
                 (policy.timeStart != nil, "time_start"), (policy.randomSeed != nil, "random_seed"),
                 (policy.deterministicDirs, "deterministic_dirs"), (policy.numCPUs != nil, "num_cpus"),
+                (SupervisorFeatures(policy).networkGate, "net_allow (concrete hosts), allow_udp, allow_icmp"),
             ]
             let fields = supervised.filter(\.0).map(\.1)
             if !fields.isEmpty {

@@ -32,6 +32,33 @@ static void *idle_thread(void *unused) {
     return NULL;
 }
 
+/* A sockaddr for "ADDR" (IPv4 or IPv6) and PORT. */
+static socklen_t make_address(const char *text, int port, struct sockaddr_storage *out) {
+    memset(out, 0, sizeof *out);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        return sizeof *v4;
+    }
+    inet_pton(AF_INET6, text, &v6->sin6_addr);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    return sizeof *v6;
+}
+
+static struct sockaddr_in race_address;
+static volatile int race_running = 1;
+static int race_ports[2];
+
+/* Flips the shared sockaddr's port between the allowed and the denied one. */
+static void *flip_port(void *unused) {
+    (void)unused;
+    for (unsigned long i = 0; race_running; i++) race_address.sin_port = htons(race_ports[i & 1]);
+    return NULL;
+}
+
 static void print_hex(const unsigned char *bytes, size_t count) {
     for (size_t i = 0; i < count; i++) printf("%02x", bytes[i]);
     printf("\n");
@@ -97,6 +124,39 @@ int main(int argc, char **argv) {
         struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         return outcome(fd < 0 ? -1 : connect(fd, (struct sockaddr *)&address, sizeof address));
+    }
+    if (!strcmp(action, "connect-to") && argc == 4) {
+        struct sockaddr_storage address;
+        socklen_t length = make_address(argv[2], atoi(argv[3]), &address);
+        int fd = socket(address.ss_family, SOCK_STREAM, 0);
+        return outcome(fd < 0 ? -1 : connect(fd, (struct sockaddr *)&address, length));
+    }
+    if (!strcmp(action, "udp-send") && argc == 4) {
+        struct sockaddr_storage address;
+        socklen_t length = make_address(argv[2], atoi(argv[3]), &address);
+        int fd = socket(address.ss_family, SOCK_DGRAM, 0);
+        return outcome(fd < 0 ? -1 : sendto(fd, "x", 1, 0, (struct sockaddr *)&address, length));
+    }
+    if (!strcmp(action, "connect-race") && argc == 5) {
+        /* N connects to 127.0.0.1 through a sockaddr another thread keeps rewriting between
+         * ALLOWED and DENIED ports; prints how many succeeded. */
+        race_ports[0] = atoi(argv[2]);
+        race_ports[1] = atoi(argv[3]);
+        race_address.sin_family = AF_INET;
+        race_address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        race_address.sin_port = htons(race_ports[0]);
+        pthread_t flipper;
+        pthread_create(&flipper, NULL, flip_port, NULL);
+        int connected = 0, attempts = atoi(argv[4]);
+        for (int i = 0; i < attempts; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            if (connect(fd, (struct sockaddr *)&race_address, sizeof race_address) == 0) connected++;
+            close(fd);
+        }
+        race_running = 0;
+        pthread_join(flipper, NULL);
+        printf("connected %d\n", connected);
+        return 0;
     }
     if (!strcmp(action, "connect-abstract") && argc == 3) {
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);

@@ -1,25 +1,55 @@
 import Foundation
 
-/// A TCP listener on 127.0.0.1 with a kernel-chosen port.
+/// A TCP listener on a loopback address (127.0.0.1 by default, or ::1) with a kernel-chosen
+/// port, or a given one.
 struct TCPListener {
     let fd: Int32
     let port: UInt16
 
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    init(address: String = "127.0.0.1", port requested: UInt16 = 0) throws {
+        let v6 = address.contains(":")
+        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        var storage = sockaddr_storage()
+        var length: socklen_t
+        if v6 {
+            var address6 = sockaddr_in6()
+            address6.sin6_family = sa_family_t(AF_INET6)
+            address6.sin6_port = requested.bigEndian
+            inet_pton(AF_INET6, address, &address6.sin6_addr)
+            withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: address6, Array.init)) }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        } else {
+            var address4 = sockaddr_in()
+            address4.sin_family = sa_family_t(AF_INET)
+            address4.sin_port = requested.bigEndian
+            address4.sin_addr.s_addr = inet_addr(address)
+            withUnsafeMutableBytes(of: &storage) { $0.copyBytes(from: withUnsafeBytes(of: address4, Array.init)) }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
         }
-        guard bound == 0, listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0, listen(fd, 4096) == 0 else {
+            Foundation.close(fd)
+            throw POSIXError(.EADDRINUSE)
+        }
+        _ = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        port = UInt16(bigEndian: address.sin_port)
+        port = withUnsafeBytes(of: storage) { UInt16($0[2]) << 8 | UInt16($0[3]) }
+    }
+
+    /// Connections accepted by the kernel and not yet taken: accepts them all, non-blocking.
+    func pendingConnections() -> Int {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var count = 0
+        while true {
+            let client = accept(fd, nil, nil)
+            if client < 0 { return count }
+            Foundation.close(client)
+            count += 1
+        }
     }
 
     func close() { _ = Foundation.close(fd) }

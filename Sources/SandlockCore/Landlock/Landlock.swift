@@ -104,7 +104,12 @@ struct LandlockRuleset: ~Copyable {
                 field: "fs_readable/fs_writable")
         }
         let handledFS = Landlock.filesystemRights(abi: abi)
-        let handledNet: UInt64 = handleNetwork && abi >= 4 ? UInt64(CSL_LL_NET_BIND_TCP | CSL_LL_NET_CONNECT_TCP) : 0
+        // Outbound TCP: Landlock allows the ports of any-address `net_allow` rules; connects
+        // to concrete hosts are made on behalf by the supervisor (whose connects Landlock does
+        // not judge), so they get no port rule here: a racing connect cannot use one.
+        let connectPorts = try NetworkAllowlist.anyAddressPorts(of: policy.netAllow.map(NetworkRule.init(parsing:)))
+        let handledConnect = connectPorts == nil ? 0 : UInt64(CSL_LL_NET_CONNECT_TCP)
+        let handledNet: UInt64 = handleNetwork && abi >= 4 ? UInt64(CSL_LL_NET_BIND_TCP) | handledConnect : 0
         let scoped: UInt64 = abi >= 6 ? UInt64(CSL_LL_SCOPE_ABSTRACT_UNIX_SOCKET | CSL_LL_SCOPE_SIGNAL) : 0
         let fd = csl_landlock_create_ruleset(handledFS, handledNet, scoped, Int32(abi))
         guard fd >= 0 else {
@@ -143,6 +148,11 @@ struct LandlockRuleset: ~Copyable {
             for port in policy.netBind {
                 if csl_landlock_add_port_rule(fd, UInt64(port), UInt64(CSL_LL_NET_BIND_TCP)) != 0 {
                     throw SandboxError.systemCall("landlock_add_rule(bind port \(port))", .current)
+                }
+            }
+            for port in connectPorts ?? [] {
+                if csl_landlock_add_port_rule(fd, UInt64(port), UInt64(CSL_LL_NET_CONNECT_TCP)) != 0 {
+                    throw SandboxError.systemCall("landlock_add_rule(connect port \(port))", .current)
                 }
             }
         }

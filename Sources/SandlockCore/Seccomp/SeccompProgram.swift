@@ -105,6 +105,9 @@ private struct SeccompCompiler {
                     try add(context, Self.notify, "mmap", [large, .masked(2, mask: UInt64(PROT_WRITE), equals: UInt64(PROT_WRITE))])
                     try add(context, Self.notify, "mremap", [.compare(2, SCMP_CMP_GE, SupervisorFeatures.memoryTrapThreshold)])
                 }
+                if rules.supervised.networkGate {
+                    try add(context, Self.notify, "sendto", [.compare(4, SCMP_CMP_NE, 0)])
+                }
                 if rules.supervised.processLimit {
                     // New processes, not threads: threads do not count against max_processes.
                     try add(context, Self.notify, "clone", [.masked(0, mask: 0x0001_0000 /* CLONE_THREAD */, equals: 0)])
@@ -189,6 +192,14 @@ private struct SeccompCompiler {
                     try add(context, Self.eperm, "socket", [domain, dgram])
                 }
             }
+        }
+        // TCP Fast Open connects from sendto/sendmsg, around connect() and its checks.
+        let fastOpen: UInt64 = 0x2000_0000 // MSG_FASTOPEN
+        try add(context, Self.eperm, "sendto", [.masked(3, mask: fastOpen, equals: fastOpen)])
+        try add(context, Self.eperm, "sendmsg", [.masked(2, mask: fastOpen, equals: fastOpen)])
+        if rules.supervised.networkGate && rules.supervised.datagrams {
+            // Batched sends are not checked one by one: ENOSYS makes libc fall back to sendto.
+            try add(context, csl_scmp_act_errno(ENOSYS), "sendmmsg", [])
         }
         for family: UInt64 in [17 /* AF_PACKET */, 38 /* AF_ALG */] {
             try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: family)])

@@ -29,7 +29,7 @@ struct Launch {
     init(policy: Policy, io: StandardIO, executable: String, argv: [String],
          environment: [String: String], ruleset: borrowing LandlockRuleset,
          program: SeccompProgram, dropCapabilities: Bool, scopedTreeKill: Bool,
-         overlay: OverlayMount? = nil) throws(SandboxError) {
+         overlay: OverlayMount? = nil, network: NetworkAllowlist? = nil) throws(SandboxError) {
         var childSide = DescriptorBag()
         var parentSide = DescriptorBag()
 
@@ -205,7 +205,7 @@ struct Launch {
             pidfd: pidfdOwner.release(), statusFD: statusRead, controlFD: controlWrite,
             stdoutFD: stdoutCapture, stderrFD: stderrCapture, stdinFD: stdinFeed,
             stdinBytes: stdinBytes, deadline: deadline, startNanoseconds: start,
-            listenerFD: listener, supervisor: listener.map { _ in SupervisorState(policy: policy, initPID: pid) }))
+            listenerFD: listener, supervisor: listener.map { _ in SupervisorState(policy: policy, initPID: pid, network: network) }))
         if goWrite >= 0 {
             var go: UInt8 = 1
             _ = Glibc.write(goWrite, &go, 1)
@@ -234,7 +234,7 @@ struct Launch {
     /// Fills the plan's workspace fields with C strings valid inside `body`.
     private static func withOverlay(_ overlay: OverlayMount, in plan: inout csl_spawn_plan,
                                     _ body: (inout csl_spawn_plan) -> pid_t) -> pid_t {
-        let fixed = [overlay.target, overlay.options, overlay.uidMap, overlay.gidMap, overlay.cwd]
+        let fixed = [overlay.target, overlay.options, overlay.uidMap, overlay.gidMap, overlay.cwd, overlay.storage]
         return withCStrings(fixed + overlay.lateRules.map(\.path)) { strings in
             overlay.lateRules.map(\.access).withUnsafeBufferPointer { access in
                 plan.overlay_target = UnsafePointer(strings[0])
@@ -243,6 +243,7 @@ struct Launch {
                 plan.uid_map = UnsafePointer(strings[2])
                 plan.gid_map = UnsafePointer(strings[3])
                 plan.cwd_path = UnsafePointer(strings[4])
+                plan.storage_path = UnsafePointer(strings[5])
                 plan.late_rule_count = Int32(overlay.lateRules.count)
                 plan.late_rule_paths = UnsafeRawPointer(strings + fixed.count).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
                 plan.late_rule_access = access.baseAddress

@@ -411,6 +411,8 @@ extension ProcessMonitor {
             _ = csl_notif_respond(listener, call.id, 0, error, 0)
         case .value(let value):
             _ = csl_notif_respond(listener, call.id, value, 0, 0)
+        case .onBehalf(let work):
+            work.performAndRespond(listener: listener, id: call.id)
         case let .injectDescriptor(fd, cloexec):
             _ = csl_notif_add_fd_and_respond(listener, call.id, fd, cloexec ? 1 : 0)
             Glibc.close(fd)

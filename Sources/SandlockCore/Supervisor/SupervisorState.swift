@@ -15,6 +15,8 @@ struct SupervisorState {
         case value(Int64)
         /// Install this descriptor in the process as the call's result (then close ours).
         case injectDescriptor(Int32, cloexec: Bool)
+        /// A network call to make on behalf of the process, from a worker thread.
+        case onBehalf(OnBehalf)
         /// A deterministic /dev/urandom: install `read` in the process as the result of its
         /// open; the monitor keeps `write` filled from `randomFeedBytes`.
         case randomStream(read: Int32, write: Int32, cloexec: Bool)
@@ -32,6 +34,7 @@ struct SupervisorState {
     private var directories = DirectoryListings()
     private let procView: ProcView?
     private let identity: VirtualIdentity
+    private let network: NetworkGate?
     private let sortDirectories: Bool
 
     /// Trapped syscalls handled for this sandbox.
@@ -53,7 +56,8 @@ struct SupervisorState {
     private var randomFeeds: [Int32: RandomFeed] = [:]
     private var randomStreamsOpened: UInt64 = 0
 
-    init(policy: Policy, initPID: pid_t) {
+    init(policy: Policy, initPID: pid_t, network: NetworkAllowlist?) {
+        self.network = network.map(NetworkGate.init(allowlist:))
         self.initPID = initPID
         maxProcesses = policy.maxProcesses
         maxMemory = policy.maxMemory
@@ -108,8 +112,24 @@ struct SupervisorState {
                 return openRandomStream(cloexec: flags & O_CLOEXEC != 0)
             }
             if let content = identity.file(path) { return .memoryFile(content, cloexec: flags & O_CLOEXEC != 0) }
+            if path == "/etc/hosts", let allowlist = network?.allowlist, !allowlist.names.isEmpty {
+                return .memoryFile(allowlist.hostsFile, cloexec: flags & O_CLOEXEC != 0)
+            }
             return procView?.open(path: path, directoryFD: directoryFD, flags: flags, tid: pid,
                                   memoryInUse: memoryCharges.values.reduce(0, +)) ?? .proceed
+        case Syscall.connect, Syscall.sendto, Syscall.sendmsg:
+            guard let network else { return .proceed }
+            let decision = switch nr {
+            case Syscall.connect:
+                network.connect(pid: pid, fd: Int32(truncatingIfNeeded: args[0]), address: args[1], length: args[2], stillPending: stillPending)
+            case Syscall.sendto: network.sendto(pid: pid, args: args, stillPending: stillPending)
+            default: network.sendmsg(pid: pid, args: args, stillPending: stillPending)
+            }
+            switch decision {
+            case .proceed: return .proceed
+            case .fail(let error): return .fail(error)
+            case .onBehalf(let work): return .onBehalf(work)
+            }
         case Syscall.uname:
             return identity.uname(pid: pid, address: args[0], stillPending: stillPending)
         case Syscall.schedGetaffinity:

@@ -20,6 +20,9 @@ enum Syscall {
     static let time = number("time")
     static let getdents64 = number("getdents64")
     static let uname = number("uname")
+    static let connect = number("connect")
+    static let sendto = number("sendto")
+    static let sendmsg = number("sendmsg")
     static let schedGetaffinity = number("sched_getaffinity")
 
     private static func number(_ name: String) -> Int32 {
@@ -38,6 +41,12 @@ struct SupervisorFeatures: Hashable, Sendable {
     var virtualProc = false
     var virtualHostname = false
     var virtualCPUs = false
+    /// IP connects and sends checked against `net_allow` and made on behalf.
+    var networkGate = false
+    /// Datagram sends (UDP, ICMP) are allowed, so sendmsg must be checked too.
+    var datagrams = false
+    /// `net_allow` names hosts: /etc/hosts is served with their pinned addresses.
+    var pinnedHosts = false
 
     init(_ policy: Policy) {
         processLimit = policy.maxProcesses != nil
@@ -48,6 +57,10 @@ struct SupervisorFeatures: Hashable, Sendable {
         virtualProc = ProcView.isVirtualized(for: policy)
         virtualHostname = policy.name != nil
         virtualCPUs = policy.numCPUs != nil
+        let rules = (try? policy.netAllow.map(NetworkRule.init(parsing:))) ?? []
+        datagrams = policy.allowUDP || policy.allowICMP
+        networkGate = datagrams || rules.contains { $0.host != .any }
+        pinnedHosts = rules.contains { if case .name = $0.host { true } else { false } }
     }
 
     /// Smaller writable mappings are not trapped: they show in the process's data size, which
@@ -55,7 +68,7 @@ struct SupervisorFeatures: Hashable, Sendable {
     static let memoryTrapThreshold: UInt64 = 64 << 10
 
     var isEmpty: Bool { !processLimit && !memoryLimit && !deterministicRandom && !shiftedClock && !sortedDirectories && !virtualProc
-        && !virtualHostname && !virtualCPUs }
+        && !virtualHostname && !virtualCPUs && !networkGate }
 
     /// Syscalls trapped unconditionally, by name; `clone` is trapped separately, threads excepted.
     var trappedSyscalls: Set<String> {
@@ -69,6 +82,10 @@ struct SupervisorFeatures: Hashable, Sendable {
         if virtualProc { names.formUnion(["openat", "open", "getdents64"]) }
         if virtualHostname { names.formUnion(["uname", "openat", "open"]) }
         if virtualCPUs { names.formUnion(["sched_getaffinity", "openat", "open"]) }
+        // sendto is trapped only with a destination address (see SeccompProgram).
+        if networkGate { names.insert("connect") }
+        if networkGate && datagrams { names.insert("sendmsg") }
+        if pinnedHosts { names.formUnion(["openat", "open"]) }
         if shiftedClock { names.formUnion(["clock_gettime", "gettimeofday", "time", "execve", "execveat", "brk", "arch_prctl"]) }
         return names
     }

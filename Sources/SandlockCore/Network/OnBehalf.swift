@@ -1,0 +1,214 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSandlock
+
+/// A network call the supervisor performs for a sandboxed process, on a duplicate of its
+/// socket (pidfd_getfd) with arguments read once into our memory. Runs on a worker thread:
+/// a connect or a send may block, the event loop must not.
+struct OnBehalf: Sendable {
+    enum Operation: Sendable {
+        case connect(address: [UInt8])
+        case send(data: [UInt8], flags: Int32, address: [UInt8]?)
+    }
+
+    /// Our duplicate of the process's socket; closed when the operation is done.
+    let socket: Int32
+    let operation: Operation
+
+    /// Performs the call: the value to return, or a positive errno.
+    func perform() -> (value: Int64, error: Int32) {
+        defer { close(socket) }
+        let result: Int
+        switch operation {
+        case .connect(let address):
+            result = address.withUnsafeBytes { raw in
+                Int(Glibc.connect(socket, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count)))
+            }
+        case let .send(data, flags, address):
+            result = data.withUnsafeBytes { payload in
+                if let address {
+                    return address.withUnsafeBytes { raw in
+                        sendto(socket, payload.baseAddress, payload.count, flags,
+                               raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+                    }
+                }
+                return Glibc.send(socket, payload.baseAddress, payload.count, flags)
+            }
+        }
+        return result < 0 ? (0, errno) : (Int64(result), 0)
+    }
+
+    /// Runs `perform` on a new detached thread and answers the notification from there, on
+    /// its own duplicate of the listener (the loop may close its copy when the sandbox ends).
+    func performAndRespond(listener: Int32, id: UInt64) {
+        let listenerCopy = fcntl(listener, F_DUPFD_CLOEXEC, 0)
+        guard listenerCopy >= 0 else {
+            close(socket)
+            _ = csl_notif_respond(listener, id, 0, EAGAIN, 0)
+            return
+        }
+        let job = Unmanaged.passRetained(Job(work: self, listener: listenerCopy, id: id))
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { context in
+            let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
+            let (value, error) = job.work.perform()
+            _ = csl_notif_respond(job.listener, job.id, value, error, 0)
+            close(job.listener)
+            return nil
+        }, job.toOpaque())
+        if rc == 0 {
+            pthread_detach(thread)
+        } else {
+            let job = job.takeRetainedValue()
+            close(job.listener)
+            close(socket)
+            _ = csl_notif_respond(listener, id, 0, EAGAIN, 0)
+        }
+    }
+
+    private final class Job: Sendable {
+        let work: OnBehalf
+        let listener: Int32
+        let id: UInt64
+
+        init(work: OnBehalf, listener: Int32, id: UInt64) {
+            self.work = work
+            self.listener = listener
+            self.id = id
+        }
+    }
+}
+
+/// The supervisor's network decisions for one sandbox: connects and sends on IP sockets are
+/// checked against the allowlist and performed on behalf; other sockets (unix) pass to the
+/// kernel, which checks their address family against the socket's own.
+struct NetworkGate {
+    let allowlist: NetworkAllowlist
+
+    enum Decision {
+        case proceed
+        case fail(Int32)
+        case onBehalf(OnBehalf)
+    }
+
+    func connect(pid: pid_t, fd: Int32, address: UInt64, length: UInt64, stillPending: () -> Bool) -> Decision {
+        guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
+        guard NetworkGate.isIP(socket) else {
+            close(socket)
+            return .proceed
+        }
+        guard length <= 128, let bytes = ChildMemory.read(pid, address, count: Int(length)), stillPending() else {
+            close(socket)
+            return .fail(length > 128 ? EINVAL : EFAULT)
+        }
+        // AF_UNSPEC dissolves a UDP association: nothing to check.
+        if SocketAddress.family(bytes) == AF_UNSPEC { return .onBehalf(OnBehalf(socket: socket, operation: .connect(address: bytes))) }
+        guard let destination = SocketAddress(bytes: bytes), allowlist.allows(destination.address, port: destination.port) else {
+            close(socket)
+            return .fail(ECONNREFUSED)
+        }
+        return .onBehalf(OnBehalf(socket: socket, operation: .connect(address: bytes)))
+    }
+
+    /// sendto(fd, buffer, length, flags, address, addressLength), trapped when an address is given.
+    func sendto(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
+        let fd = Int32(truncatingIfNeeded: args[0])
+        guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
+        guard NetworkGate.isIP(socket) else {
+            close(socket)
+            return .proceed
+        }
+        let count = Int(min(args[2], 1 << 20))
+        guard args[5] <= 128, let address = ChildMemory.read(pid, args[4], count: Int(args[5])),
+              let data = count == 0 ? [] : ChildMemory.read(pid, args[1], count: count), stillPending() else {
+            close(socket)
+            return .fail(EFAULT)
+        }
+        guard let destination = SocketAddress(bytes: address), allowlist.allows(destination.address, port: destination.port) else {
+            close(socket)
+            return .fail(ECONNREFUSED)
+        }
+        return .onBehalf(OnBehalf(socket: socket, operation: .send(data: data, flags: Int32(truncatingIfNeeded: args[3]), address: address)))
+    }
+
+    /// sendmsg(fd, msghdr, flags): the destination (msg_name, or a datagram socket's peer) is
+    /// checked and the gathered data sent on behalf; control messages are refused.
+    func sendmsg(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
+        let fd = Int32(truncatingIfNeeded: args[0])
+        guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
+        guard NetworkGate.isIP(socket) else {
+            close(socket)
+            return .proceed
+        }
+        func fail(_ error: Int32) -> Decision {
+            close(socket)
+            return .fail(error)
+        }
+        guard let header = ChildMemory.read(pid, args[1], count: 56) else { return fail(EFAULT) }
+        func word(_ offset: Int) -> UInt64 {
+            header[offset..<offset + 8].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        }
+        let namePointer = word(0), nameLength = word(8) & 0xffff_ffff
+        let iovPointer = word(16), iovCount = word(24), controlLength = word(40)
+        guard controlLength == 0 else { return fail(EPERM) }
+        guard iovCount <= 1024, let vectors = iovCount == 0 ? [] : ChildMemory.read(pid, iovPointer, count: Int(iovCount) * 16) else {
+            return fail(EINVAL)
+        }
+        var data: [UInt8] = []
+        for index in 0..<Int(iovCount) {
+            let base = vectors[index * 16..<index * 16 + 8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let length = vectors[index * 16 + 8..<index * 16 + 16].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            guard data.count + Int(length) <= 1 << 20 else { return fail(EMSGSIZE) }
+            if length > 0 {
+                guard let chunk = ChildMemory.read(pid, base, count: Int(length)) else { return fail(EFAULT) }
+                data += chunk
+            }
+        }
+        var address: [UInt8]?
+        if namePointer != 0 {
+            guard nameLength <= 128, let bytes = ChildMemory.read(pid, namePointer, count: Int(nameLength)) else { return fail(EFAULT) }
+            address = bytes
+        }
+        guard stillPending() else { return fail(EINTR) }
+        let destination = address.flatMap(SocketAddress.init(bytes:)) ?? (NetworkGate.isDatagram(socket) ? NetworkGate.peer(socket) : nil)
+        if address != nil || NetworkGate.isDatagram(socket) {
+            guard let destination, allowlist.allows(destination.address, port: destination.port) else { return fail(ECONNREFUSED) }
+        }
+        return .onBehalf(OnBehalf(socket: socket, operation: .send(data: data, flags: Int32(truncatingIfNeeded: args[2]), address: address)))
+    }
+
+    private static func duplicate(_ fd: Int32, of pid: pid_t) -> Int32? {
+        let pidfd = csl_pidfd_open(pid)
+        guard pidfd >= 0 else { return nil }
+        defer { close(pidfd) }
+        let socket = csl_pidfd_getfd(pidfd, fd)
+        return socket >= 0 ? socket : nil
+    }
+
+    private static func option(_ socket: Int32, _ name: Int32) -> Int32? {
+        var value: Int32 = 0
+        var length = socklen_t(4)
+        return getsockopt(socket, SOL_SOCKET, name, &value, &length) == 0 ? value : nil
+    }
+
+    /// The socket's own domain (SO_DOMAIN), not anything the process wrote.
+    private static func isIP(_ socket: Int32) -> Bool {
+        let domain = option(socket, SO_DOMAIN)
+        return domain == AF_INET || domain == AF_INET6
+    }
+
+    private static func isDatagram(_ socket: Int32) -> Bool {
+        option(socket, SO_TYPE) != Int32(SOCK_STREAM.rawValue)
+    }
+
+    private static func peer(_ socket: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socket, $0, &length) }
+        }
+        guard rc == 0 else { return nil }
+        return withUnsafeBytes(of: storage) { SocketAddress(bytes: Array($0.prefix(Int(length)))) }
+    }
+}
