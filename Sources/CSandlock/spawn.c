@@ -143,6 +143,11 @@ static void mount_workspace(const struct csl_spawn_plan *plan) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) report_failure(FD_ERROR, CSL_STEP_MOUNT);
     if (mount("overlay", plan->overlay_target, "overlay", 0, plan->overlay_options) != 0)
         report_failure(FD_ERROR, CSL_STEP_MOUNT);
+    /* The overlay holds its layers; their paths are hidden from the command, so a sandbox with
+     * a grant over the storage cannot edit its own or another (kept) workspace's upper. */
+    if (plan->storage_path != NULL &&
+        mount("tmpfs", plan->storage_path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0500") != 0)
+        report_failure(FD_ERROR, CSL_STEP_MOUNT);
 }
 
 /* The command: runs on init's memory (CLONE_VM) until execve, so it only reads. */

@@ -192,6 +192,22 @@ struct WorkspaceTests {
         }
     }
 
+    @Test("the workspace storage is hidden from the sandbox, even under a writable grant")
+    func storageHidden() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            let kept = try Workspace.create(workdir: tree, storage: storage)
+            let wide = workspacePolicy(tree: tree, storage: storage).with { $0.fsWritable = [directory] }
+            let result = try await Sandbox(policy: wide).run(
+                ["/bin/sh", "-c", "ls -A '\(storage)'; echo x > '\(kept.upperDirectory)/planted.txt' || echo refused; echo ok > inside.txt"])
+            #expect(result.stdoutText == "refused\n", "\(result.stdoutText) \(result.stderrText)")
+            #expect(result.workspace?.outcome == .committed)
+            #expect(FileManager.default.fileExists(atPath: tree + "/inside.txt"))
+            #expect(try FileSystem.entries(of: kept.upperDirectory).isEmpty)
+            try kept.discard()
+        }
+    }
+
     @Test("a disabled user namespace setting is named in the error")
     func userNamespaceSettingNamed() {
         let disabled = Workspace.userNamespaceProblem { $0.hasSuffix("max_user_namespaces") ? 0 : nil }

@@ -246,6 +246,8 @@ struct csl_spawn_plan {
     const char *uid_map;           /* written to /proc/self/uid_map in the new user namespace */
     const char *gid_map;           /* written to /proc/self/gid_map (after setgroups "deny") */
     const char *cwd_path;          /* chdir() after the mount, instead of cwd_fd; or NULL */
+    const char *storage_path;      /* covered by an empty read-only tmpfs after the overlay is */
+                                   /* mounted: no sandbox can reach any workspace's upper */
     int late_rule_count;           /* Landlock rules for paths inside the overlay, opened after */
     const char *const *late_rule_paths; /* the mount (a rule on the covered directory would */
     const uint64_t *late_rule_access;   /* not apply to the overlay's inodes) */

@@ -18,6 +18,8 @@ struct OverlayMount: Sendable {
     var gidMap: String
     /// The command's working directory, entered by path after the mount.
     var cwd: String
+    /// The workspace storage, hidden under an empty read-only tmpfs once the overlay is up.
+    var storage: String
     /// Landlock rules for paths inside the overlay.
     var lateRules: [LandlockRuleset.LateRule]
 }
@@ -52,7 +54,7 @@ extension Workspace {
         }
         return OverlayMount(target: workdir, options: options, userNamespace: userNamespace,
                             uidMap: "\(geteuid()) \(geteuid()) 1\n", gidMap: "\(getegid()) \(getegid()) 1\n",
-                            cwd: directory, lateRules: lateRules)
+                            cwd: directory, storage: FileSystem.parent(of: self.directory), lateRules: lateRules)
     }
 
     /// Why an unprivileged process cannot create a user namespace here, naming the setting,
