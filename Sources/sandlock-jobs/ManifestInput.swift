@@ -12,7 +12,6 @@ import Musl
 enum Exit {
     static let invalidManifest = ExitCode(65)  // EX_DATAERR
     static let missingFile = ExitCode(66)  // EX_NOINPUT
-    static let unavailable = ExitCode(69)  // EX_UNAVAILABLE
 }
 
 /// Diagnostics go to stderr; stdout carries only results.

@@ -1,22 +1,140 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
+import SandlockJobs
+import Synchronization
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a manifest (not available yet).",
+        abstract: "Run a manifest: every stage, pipeline member, shard and reducer in its own sandbox.",
         discussion: """
-            The runner comes in a later change. For now `run` checks the manifest like \
-            `validate` (exit 65 when it is invalid) and then stops with exit 69. Use `plan` \
-            to see what would run.
+            Stages start as soon as the stages they need have ended, up to --jobs sandboxes at \
+            once. After the first failure no new stage starts (running ones finish) unless \
+            --keep-going; `if: failure` and `if: always` stages still run. Ctrl-C kills every \
+            sandbox, keeps the finished results and exits 130.
+
+            Results and logs go to <workdir>/.sandlock-jobs/runs/<run-id>/ (`latest` points at \
+            the newest run): run.json, stages/<stage>/{result.json,stdout.log,stderr.log}, \
+            shards/<n>/ for fan-outs, members/<i>/ for pipelines.
+
+            Progress and the summary go to stderr; --json prints the run record on stdout.
+
+            Examples:
+              sandlock-jobs run jobs/wordcount.yaml
+              sandlock-jobs run --jobs 4 --keep-going --junit report.xml jobs/wordcount.yaml
+              sandlock-jobs run --only count jobs/wordcount.yaml      # count and what it needs
+              sandlock-jobs run --from report --progress plain jobs/wordcount.yaml
+
+            Exit codes: 0 every stage succeeded, 1 a stage failed, 64 usage error, 65 invalid \
+            manifest, 66 manifest not found, 130 interrupted.
             """
     )
+
+    enum ProgressOption: String, ExpressibleByArgument, CaseIterable {
+        case auto, tty, plain, json
+    }
 
     @Argument(help: "The manifest file.")
     var file: String
 
+    @Option(name: [.customShort("j"), .long], help: "Sandboxes running at once (default: the number of CPUs).")
+    var jobs: Int?
+
+    @Flag(help: "Run every stage not downstream of a failure instead of stopping at the first one.")
+    var keepGoing = false
+
+    @Option(help: ArgumentHelp("Run only this stage and the stages it needs (repeatable).", valueName: "STAGE"))
+    var only: [String] = []
+
+    @Option(help: ArgumentHelp("Run this stage and every stage downstream of it.", valueName: "STAGE"))
+    var from: String?
+
+    @Option(help: ArgumentHelp("Use this run directory instead of a new one under the workdir.", valueName: "DIR"))
+    var runDir: String?
+
+    @Option(help: "Progress display: auto (live on a terminal, else plain), tty, plain or json (JSON Lines).")
+    var progress: ProgressOption = .auto
+
+    @Option(help: ArgumentHelp("Write a JUnit XML report (one test case per stage and shard).", valueName: "FILE"))
+    var junit: String?
+
+    @Flag(help: "Print the run record (with every stage's result) as JSON on stdout.")
+    var json = false
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
+    }
+
     func run() throws {
-        _ = try loadPlan(file)
-        printError("sandlock-jobs: error: run: not available yet (the runner is not built); 'sandlock-jobs plan \(file)' shows what would run\n")
-        throw Exit.unavailable
+        let signals = SignalWatcher.install()
+        let plan = try loadPlan(file)
+        do {
+            _ = try Runner.selection(of: plan, only: only, from: from)
+        } catch {
+            printError("sandlock-jobs: error: \(error)\n")
+            throw ExitCode.validationFailure
+        }
+        let directory: RunDirectory
+        do {
+            directory = try RunDirectory.create(workdir: plan.workdir, explicit: runDir)
+        } catch {
+            printError("sandlock-jobs: error: cannot create the run directory: \(error)\n")
+            throw ExitCode.failure
+        }
+        let options = RunOptions(
+            jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), keepGoing: keepGoing, only: only, from: from,
+            runDirectory: runDir, commandLine: CommandLine.arguments)
+        let mode: ProgressPrinter.Mode = switch progress {
+        case .auto: ProgressPrinter.automatic()
+        case .tty: .tty
+        case .plain: .plain
+        case .json: .json
+        }
+        let environment = getenv("NO_COLOR").map { ["NO_COLOR": String(cString: $0)] } ?? [:]
+        let printer = ProgressPrinter(mode: mode, environment: environment)
+        let runner = Runner(plan: plan, options: options, directory: directory, events: printer.handle)
+        if mode == .tty { startThread { printer.tick() } }
+
+        let record = runBlocking { () async -> RunRecord in
+            let task = Task { await runner.run() }
+            signals.onSignal { _ in task.cancel() }
+            return await task.value
+        }
+
+        let summary = RunSummary(run: record, directory: directory)
+        if mode != .json { printError("\n" + summary.text) }
+        if let junit {
+            do {
+                try summary.writeJUnit(to: junit)
+            } catch {
+                printError("sandlock-jobs: error: --junit: \(error)\n")
+            }
+        }
+        if json { print(summary.json, terminator: "") }
+        switch record.status {
+        case .succeeded: return
+        case .interrupted: throw ExitCode(130)
+        case .failed, .running: throw ExitCode.failure
+        }
+    }
+}
+
+/// Runs `body` on a new detached thread.
+func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    var thread = pthread_t()
+    let box = Unmanaged.passRetained(Box(body))
+    if pthread_create(&thread, nil, { context in
+        Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+        return nil
+    }, box.toOpaque()) == 0 {
+        pthread_detach(thread)
+    } else {
+        box.release()
     }
 }

@@ -9,12 +9,13 @@ struct SandlockJobsCommand: ParsableCommand {
             A manifest (version 1) names stages, their commands, the stages they need and the \
             sandlock policy each process runs under. See docs/manifest.md.
 
-            Exit codes: 0 success, 64 usage error, 65 invalid manifest, 66 manifest not found, \
-            69 feature not available.
+            Exit codes: 0 success, 1 a stage failed (run), 64 usage error, 65 invalid manifest, \
+            66 manifest or run not found, 130 interrupted (run).
             """,
         version: "0.1.0",
         subcommands: [
             ValidateCommand.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, RunCommand.self,
+            RunsCommand.self, ShowCommand.self, LogsCommand.self,
         ]
     )
 }

@@ -63,13 +63,12 @@ import Testing
         #expect(try run(["validate"]).status == 64)
     }
 
-    @Test func runChecksTheManifestThenSaysItIsNotAvailableYet() throws {
-        let r = try run(["run", "jobs/hello.yaml"])
-        #expect(r.status == 69)
-        #expect(r.stderr.contains("run: not available yet"))
+    @Test func runChecksTheManifestFirst() throws {
         let broken = try run(["run", "Tests/SandlockJobsTests/Fixtures/invalid/cycle.yaml"])
         #expect(broken.status == 65)
-        #expect(!broken.stderr.contains("not available"))
+        #expect(broken.stdout == "")
+        let missing = try run(["run", "jobs/no-such.yaml"])
+        #expect(missing.status == 66)
     }
 
     @Test func planJSONIsOnStdoutAndParses() throws {

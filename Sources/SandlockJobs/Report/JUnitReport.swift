@@ -1,0 +1,67 @@
+/// JUnit XML of a run (`--junit FILE`): one test suite per stage, one test case per stage
+/// and per shard; a failure's text is the reason and the tail of its stderr.
+public enum JUnitReport {
+    public static func render(_ summary: RunSummary) -> String {
+        var suites = ""
+        var totalTests = 0, totalFailures = 0, totalSkipped = 0
+        for s in summary.stages {
+            var cases = ""
+            var tests = 0, failures = 0, skipped = 0
+            func testcase(_ name: String, seconds: Double?, status: StageStatus, reason: String, log: String?) {
+                tests += 1
+                cases += "    <testcase classname=\"\(escape(summary.run.name + "." + s.stage))\" name=\"\(escape(name))\" time=\"\(seconds ?? 0)\""
+                switch status {
+                case .succeeded:
+                    cases += "/>\n"
+                case .skipped, .cancelled:
+                    skipped += 1
+                    cases += ">\n      <skipped message=\"\(escape(status.rawValue + ": " + reason))\"/>\n    </testcase>\n"
+                case .failed:
+                    failures += 1
+                    var text = reason + "\n"
+                    if let log {
+                        let path = summary.directory.path + "/" + log
+                        text += RunFiles.tail(path, lines: RunSummary.tailLines).joined(separator: "\n") + "\n(full log: \(path))\n"
+                    }
+                    cases += ">\n      <failure message=\"\(escape(reason))\" type=\"\(escape(s.reason?.rawValue ?? status.rawValue))\">\(escape(text))</failure>\n    </testcase>\n"
+                }
+            }
+            testcase(s.stage, seconds: s.durationSeconds, status: s.status, reason: s.reasonText,
+                     log: summary.failedLogs(s).first?.1)
+            if let shards = s.shards {
+                for n in 0..<shards.total {
+                    let name = "\(s.stage)/\(n)"
+                    guard let shard = summary.directory.readShardRecord(s.stage, n), let last = shard.attempts.last else {
+                        testcase(name, seconds: nil, status: .skipped, reason: "did not run", log: nil)
+                        continue
+                    }
+                    testcase(name, seconds: shard.attempts.reduce(0) { $0 + $1.durationSeconds }, status: shard.status,
+                             reason: last.reasonText, log: "stages/\(s.stage)/shards/\(n)/stderr.log")
+                }
+            }
+            totalTests += tests
+            totalFailures += failures
+            totalSkipped += skipped
+            suites += "  <testsuite name=\"\(escape(summary.run.name + "." + s.stage))\" tests=\"\(tests)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\" time=\"\(s.durationSeconds ?? 0)\">\n"
+            suites += cases + "  </testsuite>\n"
+        }
+        return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" +
+            "<testsuites name=\"\(escape(summary.run.name))\" tests=\"\(totalTests)\" failures=\"\(totalFailures)\" errors=\"0\" skipped=\"\(totalSkipped)\" time=\"\(summary.run.durationSeconds ?? 0)\">\n" +
+            suites + "</testsuites>\n"
+    }
+
+    /// XML text: markup characters escaped, characters XML 1.0 forbids dropped.
+    static func escape(_ s: String) -> String {
+        s.escaping { u in
+            switch u {
+            case "&": "&amp;"
+            case "<": "&lt;"
+            case ">": "&gt;"
+            case "\"": "&quot;"
+            case "\n", "\t", "\r": nil
+            case _ where u.value < 0x20 || u.value == 0xFFFE || u.value == 0xFFFF: ""
+            default: nil
+            }
+        }
+    }
+}

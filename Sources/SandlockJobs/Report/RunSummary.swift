@@ -1,0 +1,142 @@
+import FoundationEssentials
+
+/// The end-of-run summary (also `sandlock-jobs show`): one table row per stage, then for
+/// each failure its reason, the last lines of its stderr and the path of the full log.
+public struct RunSummary: Sendable {
+    public var run: RunRecord
+    public var stages: [StageRecord]
+    public var directory: RunDirectory
+    /// Lines of stderr shown per failure.
+    public static let tailLines = 20
+    /// Failed shards shown in detail per stage (the record lists more).
+    static let shardsShown = 3
+
+    /// Reads the stage records of a run; stages without one (not ended) are listed as such.
+    public init(run: RunRecord, directory: RunDirectory) {
+        self.run = run
+        self.directory = directory
+        stages = run.stages.map { entry in
+            directory.readStageRecord(entry.name) ?? StageRecord(stage: entry.name, kind: run.plan.stage(entry.name)?.kindName ?? "?", status: .cancelled)
+        }
+        for i in stages.indices where run.stages[i].status == nil && directory.readStageRecord(run.stages[i].name) == nil {
+            stages[i].message = run.status == .running ? "did not end (the runner stopped)" : "no record"
+        }
+    }
+
+    public var text: String {
+        var out = "run \(run.id) '\(run.name)': \(run.status.rawValue)"
+        if let d = run.durationSeconds { out += " in \(Self.seconds(d))" }
+        out += "\n\n"
+        var rows = [["STAGE", "STATUS", "REASON", "ATTEMPTS", "TIME", "CPU", "PEAK MEM", "SHARDS"]]
+        for s in stages {
+            let shards = s.shards.map { "\($0.succeeded)/\($0.total)" + ($0.failed > 0 ? " (\($0.failed) failed)" : "") } ?? ""
+            let ran = s.started != nil
+            rows.append([
+                s.stage, s.status.rawValue, Self.clip(s.reasonText, 48),
+                ran && s.attemptCount > 0 ? String(s.attemptCount) : "",
+                s.durationSeconds.map(Self.seconds) ?? "",
+                ran ? Self.seconds(s.userCPUSeconds + s.systemCPUSeconds) : "",
+                ran && s.peakMemoryBytes > 0 ? Self.size(s.peakMemoryBytes) : "",
+                shards,
+            ])
+        }
+        out += Self.table(rows)
+        let failures = stages.filter { $0.status == .failed }
+        for s in failures { out += "\n" + failureText(s) }
+        out += "\nrun directory: \(directory.path)\n"
+        return out
+    }
+
+    /// The reason, the stderr tail and the log path of a failed stage (or its failed shards).
+    func failureText(_ s: StageRecord) -> String {
+        var out = "✗ stage '\(s.stage)' failed: \(s.reasonText)\n"
+        for (label, log) in failedLogs(s) {
+            let path = directory.path + "/" + log
+            if !label.isEmpty { out += "  \(label)\n" }
+            let tail = RunFiles.tail(path, lines: Self.tailLines)
+            if tail.isEmpty {
+                out += "    (stderr is empty)\n"
+            } else {
+                out += "    stderr, last \(tail.count) line\(tail.count == 1 ? "" : "s"):\n"
+                for line in tail { out += "    | \(Self.clip(line, 200))\n" }
+            }
+            out += "    full log: \(path)\n"
+        }
+        return out
+    }
+
+    /// (label, stderr log relative to the run directory) of what failed in a stage.
+    func failedLogs(_ s: StageRecord) -> [(String, String)] {
+        let stageDir = "stages/\(s.stage)"
+        switch s.kind {
+        case "pipeline":
+            let member = s.attempts.last?.failedMember ?? 0
+            let argv = s.members.map { $0[min(member, $0.count - 1)].argv } ?? []
+            return [("member \(member): \(Self.command(argv))", "\(stageDir)/members/\(member)/stderr.log")]
+        case "map":
+            let shards = s.shards?.failedShards ?? []
+            if let summary = s.shards, summary.failed <= summary.allowedFailures, s.reduceAttempts != nil {
+                return [("reducer", "\(stageDir)/stderr.log")]
+            }
+            return shards.prefix(Self.shardsShown).map { n in
+                let reason = directory.readShardRecord(s.stage, n)?.attempts.last?.reasonText ?? "?"
+                return ("shard \(n): \(reason)", "\(stageDir)/shards/\(n)/stderr.log")
+            }
+        default:
+            return s.reason == .spawnFailed && s.attempts.isEmpty ? [] : [("", "\(stageDir)/stderr.log")]
+        }
+    }
+
+    static func command(_ argv: [String]) -> String {
+        argv.count == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" ? argv[2] : argv.joined(separator: " ")
+    }
+
+    /// Columns padded to their widest cell.
+    public static func table(_ rows: [[String]]) -> String {
+        var widths = [Int](repeating: 0, count: rows.first?.count ?? 0)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        return rows.map { row in
+            var line = ""
+            for (i, cell) in row.enumerated() {
+                line += i == row.count - 1 ? cell : cell.padding(widths[i] + 2)
+            }
+            while line.hasSuffix(" ") { line.removeLast() }
+            return line + "\n"
+        }.joined()
+    }
+
+    static func clip(_ s: String, _ n: Int) -> String {
+        let line = s.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        return line.count <= n ? line : String(line.prefix(n - 1)) + "…"
+    }
+
+    /// `0.42s`, `12.3s`, `2m05s`.
+    public static func seconds(_ s: Double) -> String {
+        if s < 10 { return "\(Double(Int((s * 100).rounded())) / 100)s" }
+        if s < 60 { return "\(Double(Int((s * 10).rounded())) / 10)s" }
+        let total = Int(s.rounded())
+        let sec = total % 60
+        return "\(total / 60)m\(sec < 10 ? "0" : "")\(sec)s"
+    }
+
+    static func size(_ bytes: UInt64) -> String {
+        bytes >= 1 << 30 ? "\(Double(bytes >> 20) / 1024) GiB".replacingOccurrences(".0 ", " ")
+            : bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\(bytes >> 10) KiB"
+    }
+}
+
+extension RunSummary {
+    /// `--json`: the run record and every stage's result, sorted keys.
+    public var json: String {
+        struct Report: Encodable {
+            var run: RunRecord
+            var results: [StageRecord]
+        }
+        return String(decoding: RecordCoding.encode(Report(run: run, results: stages)), as: UTF8.self)
+    }
+
+    /// Writes the JUnit XML report atomically.
+    public func writeJUnit(to path: String) throws(RunFileError) {
+        try RunFiles.writeAtomically(Array(JUnitReport.render(self).utf8), to: path, sync: true)
+    }
+}

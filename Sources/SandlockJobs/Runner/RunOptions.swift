@@ -1,0 +1,38 @@
+/// How `Runner` runs a plan (the flags of `sandlock-jobs run`).
+public struct RunOptions: Sendable {
+    /// Sandboxes running at once: stages, pipelines (one each), shards and reducers.
+    public var jobs: Int
+    /// Run every stage not downstream of a failure instead of stopping at the first one.
+    public var keepGoing: Bool
+    /// Run only these stages and the stages they need (`--only`).
+    public var only: [String]
+    /// Run this stage and every stage downstream of it (`--from`); the others are assumed done.
+    public var from: String?
+    /// Run directory to use instead of a new one under `<workdir>/.sandlock-jobs/runs/`.
+    public var runDirectory: String?
+    /// The command line, for the run record.
+    public var commandLine: [String]
+
+    public init(jobs: Int, keepGoing: Bool = false, only: [String] = [], from: String? = nil,
+                runDirectory: String? = nil, commandLine: [String] = []) {
+        self.jobs = max(1, jobs)
+        self.keepGoing = keepGoing
+        self.only = only
+        self.from = from
+        self.runDirectory = runDirectory
+        self.commandLine = commandLine
+    }
+}
+
+/// What the runner reports while it works, for progress displays. Delivered from any
+/// thread; shard events come at the rate shards end.
+public enum RunEvent: Sendable {
+    case runStarted(RunRecord)
+    /// `shards` is the number of workers of a map stage.
+    case stageStarted(stage: String, kind: String, shards: Int?)
+    /// A process of the stage failed and will run again after `delay`.
+    case retrying(stage: String, shard: Int?, attempt: Int, reason: String, delay: Duration)
+    case shardEnded(stage: String, shard: Int, succeeded: Bool, reason: String, done: Int, failed: Int, total: Int)
+    case stageEnded(StageRecord)
+    case runEnded(RunRecord)
+}

@@ -1,0 +1,201 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import SandlockCore
+
+extension Runner {
+    /// What the map loop keeps of one shard: counters only, so memory stays flat however
+    /// many shards there are (each shard's full record is on disk).
+    struct ShardEnd: Sendable {
+        var shard: Int
+        var status: StageStatus
+        var last: ProcessRecord?
+        var attempts: Int
+        var userCPUSeconds: Double
+        var systemCPUSeconds: Double
+        var peakMemoryBytes: UInt64
+        var enforcement: Enforcement?
+    }
+
+    /// One sandboxed worker per item, at most `max_parallel` (and `--jobs`) at once, each
+    /// writing stdout and stderr to its own files; then the reducer, fed the workers' stdout
+    /// in item order. Shards are started as earlier ones end (a sliding window), so the
+    /// runner holds at most `max_parallel` shard tasks however many items there are.
+    func runMap(_ map: PlannedMap, of stage: PlannedStage, into record: inout StageRecord) async throws(StageSetupError) {
+        let map = try finalItems(map)
+        let total = map.source.count ?? 0
+        let allowed = map.allowFailures?.tolerated(of: total) ?? 0
+        var summary = ShardSummary(total: total, allowedFailures: allowed)
+        record.process = ProcessEntry(argv: map.worker.argv, policy: policy(of: map.worker, in: stage), enforcement: nil)
+        events(.stageStarted(stage: stage.name, kind: "map", shards: total))
+        try createDirectory(directory.stageDirectory(stage.name) + "/shards")
+
+        // Shards whose output the reducer skips: bounded by the allowance (beyond it the
+        // stage fails and no reducer runs).
+        var failedShards = Set<Int>()
+        var stop = false
+        let width = max(1, min(map.maxParallel ?? options.jobs, options.jobs))
+        await withTaskGroup(of: ShardEnd.self) { group in
+            var next = 0
+            func startNext() {
+                guard next < total, !stop, !Task.isCancelled else { return }
+                let shard = next
+                next += 1
+                group.addTask { await self.runShard(shard, of: map, in: stage) }
+            }
+            for _ in 0..<width { startNext() }
+            while let end = await group.next() {
+                record.userCPUSeconds += end.userCPUSeconds
+                record.systemCPUSeconds += end.systemCPUSeconds
+                record.peakMemoryBytes = max(record.peakMemoryBytes, end.peakMemoryBytes)
+                if record.process?.enforcement == nil { record.process?.enforcement = end.enforcement }
+                summary.retries += max(0, end.attempts - 1)
+                switch end.status {
+                case .succeeded: summary.succeeded += 1
+                case .failed:
+                    summary.failed += 1
+                    if summary.failedShards.count < RunnerLimits.failedShardsListed { summary.failedShards.append(end.shard) }
+                    if failedShards.count <= allowed { failedShards.insert(end.shard) }
+                    if record.reason == nil || record.reason == .exited && record.exitCode == 0, let last = end.last {
+                        record.decide(by: last)
+                    }
+                    // Doomed: in fail-fast mode start no more shards.
+                    if summary.failed > allowed && !options.keepGoing { stop = true }
+                case .skipped, .cancelled: break
+                }
+                events(.shardEnded(stage: stage.name, shard: end.shard, succeeded: end.status == .succeeded,
+                                   reason: end.last?.reasonText ?? "", done: summary.succeeded + summary.failed,
+                                   failed: summary.failed, total: total))
+                startNext()
+            }
+        }
+        summary.notRun = total - summary.succeeded - summary.failed
+        record.shards = summary
+        if summary.failed > allowed {
+            record.status = .failed
+            record.message = "\(summary.failed) of \(total) shards failed (\(allowed) allowed); first: " +
+                summary.failedShards.prefix(5).map { "shards/\($0)" }.joined(separator: ", ")
+            return
+        }
+        if summary.notRun > 0 || Task.isCancelled {
+            record.status = .cancelled
+            record.message = "\(summary.notRun) of \(total) shards did not run: the run was interrupted"
+            return
+        }
+        record.message = summary.failed > 0 ? "\(summary.failed) of \(total) shards failed (\(allowed) allowed)" : nil
+        guard let reducer = map.reduce else {
+            record.status = .succeeded
+            record.reason = .exited
+            record.exitCode = 0
+            return
+        }
+        try await runReducer(reducer, of: stage, shards: total, skipping: failedShards, into: &record)
+    }
+
+    /// The map with its `glob:`/`lines:` items read now, after the stages before it wrote
+    /// them (what `Planner(inputsAreFinal: true)` does for the whole manifest).
+    func finalItems(_ map: PlannedMap) throws(StageSetupError) -> PlannedMap {
+        var map = map
+        switch map.source {
+        case .items, .shards: break
+        case .glob(let pattern, _):
+            map.source = .glob(pattern: pattern, matches: FileSystem.glob(pattern))
+        case .lines(let file, _):
+            do {
+                map.source = .lines(file: file, items: ItemSource.lines(of: try FileSystem.read(file)))
+            } catch {
+                throw StageSetupError(message: "map.over.lines: cannot read '\(file)': \(error.reason)")
+            }
+        }
+        return map
+    }
+
+    /// One worker: its own directory, stdout and stderr straight to files, retries as the
+    /// stage says; its record is written (renamed into place) when it ends.
+    func runShard(_ shard: Int, of map: PlannedMap, in stage: PlannedStage) async -> ShardEnd {
+        var end = ShardEnd(shard: shard, status: .cancelled, last: nil, attempts: 0, userCPUSeconds: 0,
+                           systemCPUSeconds: 0, peakMemoryBytes: 0, enforcement: nil)
+        let item = map.item(at: shard) ?? ""
+        let dir = directory.shardDirectory(stage.name, shard)
+        let policy = policy(of: map.worker, in: stage, extra: map.environment(forShard: shard) ?? [:])
+        var attempts: [ProcessRecord] = []
+        let limit = stage.retry?.limit ?? 0
+        while true {
+            guard await slots.acquire() else { break }
+            if attempts.isEmpty { mkdir(dir, 0o755) }
+            let io = StandardIO(stdin: .null, stdout: .file(dir + "/stdout.log"), stderr: .file(dir + "/stderr.log"))
+            let (outcome, enforcement) = await SandboxRun(argv: map.worker.argv, policy: policy, io: io).run()
+            slots.release()
+            attempts.append(outcome)
+            end.attempts += 1
+            end.last = outcome
+            end.userCPUSeconds += outcome.userCPUSeconds
+            end.systemCPUSeconds += outcome.systemCPUSeconds
+            end.peakMemoryBytes = max(end.peakMemoryBytes, outcome.peakMemoryBytes)
+            if end.enforcement == nil { end.enforcement = enforcement }
+            if outcome.succeeded {
+                end.status = .succeeded
+                break
+            }
+            end.status = outcome.reason == .killed && Task.isCancelled ? .cancelled : .failed
+            guard let retry = stage.retry, attempts.count <= limit, !Task.isCancelled,
+                  outcome.reason.isRetried(by: retry.on) else { break }
+            let delay = retry.backoff.delay(before: attempts.count)
+            events(.retrying(stage: stage.name, shard: shard, attempt: attempts.count + 1, reason: outcome.reasonText, delay: delay))
+            if delay > .zero { try? await Task.sleep(for: delay) }
+        }
+        if !attempts.isEmpty {
+            let shardRecord = ShardRecord(shard: shard, item: item, status: end.status, attempts: attempts)
+            // Not fsync'ed one by one: the stage's record, written after every shard ended, is.
+            try? RunFiles.writeAtomically(RecordCoding.encode(shardRecord), to: dir + "/result.json", sync: false)
+        }
+        return end
+    }
+
+    /// The reducer, with the workers' stdout in item order on stdin, streamed from the
+    /// files by a feeder thread through a pipe (never all in memory).
+    func runReducer(_ reducer: PlannedProcess, of stage: PlannedStage, shards: Int, skipping: Set<Int>,
+                    into record: inout StageRecord) async throws(StageSetupError) {
+        let stageDirectory = directory.stageDirectory(stage.name)
+        let policy = policy(of: reducer, in: stage)
+        record.reduce = ProcessEntry(argv: reducer.argv, policy: policy, enforcement: nil)
+        record.stdoutLog = directory.relative(stageDirectory + "/stdout.log")
+        record.stderrLog = directory.relative(stageDirectory + "/stderr.log")
+        let directory = self.directory
+        let name = stage.name
+        await runAttempts(stage, into: &record, reducer: true) { attempt in
+            let outputs: @Sendable (Int) -> String? = { shard in
+                skipping.contains(shard) ? nil : directory.shardDirectory(name, shard) + "/stdout.log"
+            }
+            var feed: ReducerFeed?
+            let started: SandboxRun.Started
+            do {
+                let (input, writer) = try ReducerFeed.pipe()
+                started = SandboxRun(argv: reducer.argv, policy: policy, io: StandardIO(
+                    stdin: .descriptor(input), stdout: .file(stageDirectory + "/stdout.log"),
+                    stderr: .file(stageDirectory + "/stderr.log"))).start()
+                // Our read end goes with `input` at the end of this block: only the reducer holds
+                // it, so the feed gets EPIPE if the reducer stops reading.
+                if started.failure == nil {
+                    feed = ReducerFeed.start(writer: writer, count: shards, path: outputs)
+                } else {
+                    close(writer)
+                }
+            } catch {
+                started = SandboxRun.Started(failure: "reducer stdin: \(error)")
+            }
+            let (outcome, enforcement) = await started.wait()
+            await feed?.finished()
+            return (AttemptRecord(attempt: attempt, outcome: outcome), [enforcement])
+        }
+        record.attemptCount = record.reduceAttempts?.count ?? 0
+    }
+}
+
+extension ItemSource {
+    /// The non-empty lines of a `lines:` file, as the planner reads them.
+    static func lines(of text: String) -> [String] {
+        text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init).filter { !$0.isEmpty }
+    }
+}

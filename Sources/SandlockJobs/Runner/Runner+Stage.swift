@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import SandlockCore
+
+extension Runner {
+    /// Runs one stage to its end: the one place a stage executes (a copy-on-write workspace
+    /// step can wrap it). The record is complete but not yet written.
+    func execute(_ stage: PlannedStage) async -> StageRecord {
+        var record = StageRecord(stage: stage.name, kind: stage.kindName, status: .failed)
+        let started = Date.now
+        record.started = started
+        events(.stageStarted(stage: stage.name, kind: stage.kindName, shards: nil))
+        let stageDirectory = directory.stageDirectory(stage.name)
+        do throws(StageSetupError) {
+            try createDirectory(stageDirectory)
+            try prepareWritablePaths(of: stage)
+            switch stage.work {
+            case .command(let process):
+                record.process = ProcessEntry(argv: process.argv, policy: policy(of: process, in: stage), enforcement: nil)
+                record.stdoutLog = directory.relative(stageDirectory + "/stdout.log")
+                record.stderrLog = directory.relative(stageDirectory + "/stderr.log")
+                await runAttempts(stage, into: &record) { attempt in
+                    let run = SandboxRun(argv: process.argv, policy: self.policy(of: process, in: stage), io: StandardIO(
+                        stdin: .null, stdout: .file(stageDirectory + "/stdout.log"), stderr: .file(stageDirectory + "/stderr.log")))
+                    let (outcome, enforcement) = await run.run()
+                    return (AttemptRecord(attempt: attempt, outcome: outcome), [enforcement])
+                }
+            case .pipeline(let members):
+                record.members = members.map { ProcessEntry(argv: $0.argv, policy: policy(of: $0, in: stage), enforcement: nil) }
+                record.stdoutLog = directory.relative(stageDirectory + "/stdout.log")
+                for i in members.indices { try createDirectory(directory.memberDirectory(stage.name, i)) }
+                await runAttempts(stage, into: &record) { attempt in
+                    let (result, enforcement) = await self.runPipeline(members, of: stage)
+                    return (AttemptRecord(attempt: attempt, outcome: result.outcome, members: result.members, failedMember: result.failed), enforcement)
+                }
+            case .map(let map):
+                try await runMap(map, of: stage, into: &record)
+            }
+        } catch {
+            record.status = .failed
+            record.reason = .spawnFailed
+            record.message = error.message
+        }
+        if record.status != .succeeded, Task.isCancelled {
+            record.status = .cancelled
+            record.message = record.message ?? "the run was interrupted"
+        }
+        let ended = Date.now
+        record.ended = ended
+        record.durationSeconds = ended.timeIntervalSince(started)
+        return record
+    }
+
+    /// Runs attempts until one succeeds, the failure is not retried, or the limit is reached;
+    /// each attempt holds one `--jobs` slot (none during the backoff). `attempt` returns what
+    /// the kernel enforced for each process (the command, each member, or the reducer).
+    func runAttempts(_ stage: PlannedStage, into record: inout StageRecord, reducer: Bool = false,
+                     _ attempt: (Int) async -> (AttemptRecord, [Enforcement?])) async {
+        let limit = stage.retry?.limit ?? 0
+        var number = 1
+        while true {
+            guard await slots.acquire() else { return }
+            let (result, enforcement) = await attempt(number)
+            slots.release()
+            if reducer {
+                record.reduceAttempts = (record.reduceAttempts ?? []) + [result]
+                if let e = enforcement.first ?? nil { record.reduce?.enforcement = e }
+            } else {
+                record.attempts.append(result)
+                record.attemptCount = number
+                for (i, e) in enforcement.enumerated() {
+                    guard let e else { continue }
+                    if record.members != nil { record.members?[i].enforcement = e } else { record.process?.enforcement = e }
+                }
+            }
+            for p in result.members ?? [result.outcome] { record.account(p) }
+            record.decide(by: result.outcome)
+            if result.outcome.succeeded {
+                record.status = .succeeded
+                return
+            }
+            record.status = .failed
+            guard let retry = stage.retry, number <= limit, !Task.isCancelled,
+                  result.outcome.reason.isRetried(by: retry.on) else { return }
+            let delay = retry.backoff.delay(before: number)
+            events(.retrying(stage: stage.name, shard: nil, attempt: number + 1, reason: result.outcome.reasonText, delay: delay))
+            keepLogs(of: stage, attempt: number)
+            if delay > .zero { try? await Task.sleep(for: delay) }
+            guard !Task.isCancelled else { return }
+            number += 1
+        }
+    }
+
+    /// Renames the logs of a failed attempt to `*.attempt-N.log` before the next one.
+    func keepLogs(of stage: PlannedStage, attempt: Int) {
+        var logs = [directory.stageDirectory(stage.name)]
+        if case .pipeline(let members) = stage.work { logs += members.indices.map { directory.memberDirectory(stage.name, $0) } }
+        for dir in logs {
+            for stream in ["stdout", "stderr"] where RunFiles.exists("\(dir)/\(stream).log") {
+                rename("\(dir)/\(stream).log", "\(dir)/\(stream).attempt-\(attempt).log")
+            }
+        }
+    }
+
+    /// The process's policy with the runner's variables (`SANDLOCK_STAGE`, `SANDLOCK_RUN_DIR`).
+    func policy(of process: PlannedProcess, in stage: PlannedStage, extra: [String: String] = [:]) -> Policy {
+        var policy = process.policy
+        policy.env.merge(stage.environment(runDirectory: directory.path)) { _, new in new }
+        if !extra.isEmpty { policy.env.merge(extra) { _, new in new } }
+        return policy
+    }
+
+    /// Landlock grants only paths that exist: creates the missing `filesystem.write`
+    /// directories inside the workdir; a missing one outside it is an error naming it.
+    func prepareWritablePaths(of stage: PlannedStage) throws(StageSetupError) {
+        for process in stage.processes {
+            for path in process.policy.fsWritable where !RunFiles.exists(path) {
+                guard FileSystem.isInside(path, plan.workdir) else {
+                    throw StageSetupError(message: "filesystem.write: '\(path)' does not exist (only paths inside the workdir \(plan.workdir) are created)")
+                }
+                try createDirectory(path)
+            }
+        }
+    }
+
+    func createDirectory(_ path: String) throws(StageSetupError) {
+        do { try RunFiles.makeDirectories(path) } catch { throw StageSetupError(message: error.description) }
+    }
+
+    // MARK: Pipelines
+
+    struct PipelineResult {
+        var outcome: ProcessRecord
+        var members: [ProcessRecord]
+        var failed: Int?
+    }
+
+    /// Starts every member at once, joined by kernel pipes, and waits for all of them. The
+    /// attempt fails if any member fails (pipefail); the member blamed is the first one that
+    /// failed other than by SIGPIPE (a reader that stopped early), else the first that failed.
+    func runPipeline(_ members: [PlannedProcess], of stage: PlannedStage) async -> (PipelineResult, [Enforcement?]) {
+        let started = startPipeline(members, of: stage)
+        // A member that could not start fails the attempt: stop the others.
+        if started.contains(where: { $0.failure != nil }) {
+            for s in started { s.kill() }
+        }
+        let outcomes = await withTaskGroup(of: (Int, ProcessRecord, Enforcement?).self) { group in
+            for (i, s) in started.enumerated() { group.addTask { let (r, e) = await s.wait(); return (i, r, e) } }
+            var all = [(ProcessRecord, Enforcement?)?](repeating: nil, count: started.count)
+            for await (i, r, e) in group { all[i] = (r, e) }
+            return all.compactMap { $0 }
+        }
+        let records = outcomes.map(\.0)
+        let failures = records.indices.filter { !records[$0].succeeded }
+        let blamed = failures.first { records[$0].reason == .spawnFailed }
+            ?? failures.first { !(records[$0].reason == .signaled && records[$0].signal == SIGPIPE) }
+            ?? failures.first
+        let decisive = blamed.map { records[$0] } ?? records[records.count - 1]
+        return (PipelineResult(outcome: decisive, members: records, failed: blamed), outcomes.map(\.1))
+    }
+
+    /// Spawns the members; the pipe ends are dropped when this returns, so each pipe is
+    /// held only by its two sandboxes and EOF propagates.
+    private func startPipeline(_ members: [PlannedProcess], of stage: PlannedStage) -> [SandboxRun.Started] {
+        let stageDirectory = directory.stageDirectory(stage.name)
+        var started: [SandboxRun.Started] = []
+        var input: InputSource = .null
+        for (i, member) in members.enumerated() {
+            var output: OutputTarget = .file(stageDirectory + "/stdout.log")
+            var next: SharedDescriptor?
+            if i < members.count - 1 {
+                do {
+                    let pipe = try SharedDescriptor.pipe()
+                    output = .descriptor(pipe.write)
+                    next = pipe.read
+                } catch {
+                    output = .discard
+                }
+            }
+            let run = SandboxRun(argv: member.argv, policy: policy(of: member, in: stage), io: StandardIO(
+                stdin: input, stdout: output, stderr: .file(directory.memberDirectory(stage.name, i) + "/stderr.log")))
+            started.append(run.start())
+            input = next.map { .descriptor($0) } ?? .null
+        }
+        return started
+    }
+}
+
+/// A stage could not be prepared (a directory, a missing path outside the workdir).
+struct StageSetupError: Error {
+    var message: String
+}

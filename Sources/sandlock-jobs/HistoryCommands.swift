@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import SandlockJobs
+
+/// Where runs are looked up: a manifest (its workdir's runs), a workdir, or a runs folder.
+struct RunsLocation: ParsableArguments {
+    @Option(name: .customLong("in"), help: ArgumentHelp("A manifest, a workdir or a runs directory (default: the current directory).", valueName: "PLACE"))
+    var place: String = "."
+
+    /// The runs root (`<workdir>/.sandlock-jobs/runs`) and, when PLACE is a manifest, its
+    /// absolute path: only its runs are meant.
+    func root() throws -> (root: String, manifest: String?) {
+        if !isDirectory(place) {
+            let plan = try loadPlan(place)
+            return (RunDirectory.runsRoot(workdir: plan.workdir), plan.manifestPath)
+        }
+        let nested = RunDirectory.runsRoot(workdir: place)
+        return (isDirectory(nested) ? nested : place, nil)
+    }
+
+    func find(_ run: String) throws -> (RunDirectory, RunRecord) {
+        let (root, manifest) = try root()
+        guard let directory = RunDirectory.find(run, root: root, manifest: manifest) else {
+            printError("sandlock-jobs: error: no run '\(run)' in \(root)\n")
+            throw Exit.missingFile
+        }
+        do {
+            return (directory, try directory.readRunRecord())
+        } catch {
+            printError("sandlock-jobs: error: \(error)\n")
+            throw Exit.missingFile
+        }
+    }
+}
+
+struct RunsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runs",
+        abstract: "List past runs, newest first.",
+        discussion: """
+            Examples:
+              sandlock-jobs runs --in jobs/wordcount.yaml
+              sandlock-jobs runs --in jobs            # the runs of manifests whose workdir is jobs/
+            """
+    )
+
+    @OptionGroup var location: RunsLocation
+
+    @Option(help: "Show at most this many runs.")
+    var limit: Int = 20
+
+    func run() throws {
+        let (root, manifest) = try location.root()
+        var rows = [["RUN", "NAME", "STATUS", "STARTED", "TIME", "STAGES"]]
+        for directory in RunDirectory.list(root: root) where rows.count <= limit {
+            guard let record = try? directory.readRunRecord() else {
+                if manifest == nil { rows.append([directory.id, "?", "unreadable", "", "", ""]) }
+                continue
+            }
+            if let manifest, record.manifest != manifest { continue }
+            var counts: [StageStatus: Int] = [:]
+            for stage in record.stages { if let s = stage.status { counts[s, default: 0] += 1 } }
+            let stages = [StageStatus.succeeded, .failed, .skipped, .cancelled].compactMap { s in
+                counts[s].map { "\($0) \(s.rawValue)" }
+            }.joined(separator: ", ")
+            rows.append([record.id, record.name, record.status.rawValue, record.started.formatted(.iso8601),
+                         record.durationSeconds.map(RunSummary.seconds) ?? "", stages])
+        }
+        if rows.count == 1 {
+            printError("sandlock-jobs: no runs in \(root)\n")
+            return
+        }
+        print(RunSummary.table(rows), terminator: "")
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show a run's summary again: every stage, and each failure with its stderr tail.",
+        discussion: """
+            Examples:
+              sandlock-jobs show latest --in jobs/wordcount.yaml
+              sandlock-jobs show 20261129T202333Z-4f1a --in jobs --json
+            """
+    )
+
+    @Argument(help: ArgumentHelp("`latest`, a run id (or a unique prefix), or a run directory.", valueName: "run"))
+    var runID: String
+
+    @OptionGroup var location: RunsLocation
+
+    @Flag(help: "Print the run record and every stage's result as JSON.")
+    var json = false
+
+    func run() throws {
+        let (directory, record) = try location.find(runID)
+        let summary = RunSummary(run: record, directory: directory)
+        print(json ? summary.json : summary.text, terminator: "")
+    }
+}
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "Print a stage's or a shard's stdout (or stderr) from a run.",
+        discussion: """
+            A pipeline's stdout is its last member's; its stderr is printed member by member. \
+            A map stage's stdout is its reducer's; name a shard as STAGE/N.
+
+            Examples:
+              sandlock-jobs logs latest report --in jobs/wordcount.yaml
+              sandlock-jobs logs latest count/2 --stderr --in jobs/wordcount.yaml
+            """
+    )
+
+    @Argument(help: ArgumentHelp("`latest`, a run id (or a unique prefix), or a run directory.", valueName: "run"))
+    var runID: String
+
+    @Argument(help: "STAGE or STAGE/SHARD.")
+    var target: String
+
+    @Flag(help: "Print stderr instead of stdout.")
+    var stderr = false
+
+    @OptionGroup var location: RunsLocation
+
+    func run() throws {
+        let (directory, record) = try location.find(runID)
+        let parts = target.split(separator: "/", maxSplits: 1).map(String.init)
+        let stage = parts[0]
+        guard let planned = record.plan.stage(stage) else {
+            printError("sandlock-jobs: error: no stage '\(stage)' in run \(record.id)\n")
+            throw ExitCode.validationFailure
+        }
+        let stream = stderr ? "stderr" : "stdout"
+        var files: [(String?, String)] = []
+        if parts.count == 2 {
+            guard let shard = Int(parts[1]), shard >= 0 else {
+                printError("sandlock-jobs: error: '\(parts[1])' is not a shard number\n")
+                throw ExitCode.validationFailure
+            }
+            files = [(nil, directory.shardDirectory(stage, shard) + "/\(stream).log")]
+        } else if case .pipeline(let members) = planned.work, stderr {
+            files = members.indices.map { i in
+                ("member \(i): \(members[i].argv.joined(separator: " "))", directory.memberDirectory(stage, i) + "/stderr.log")
+            }
+        } else {
+            files = [(nil, directory.stageDirectory(stage) + "/\(stream).log")]
+        }
+        var missing = true
+        for (header, path) in files {
+            guard let bytes = try? FileSystem.bytes(path) else { continue }
+            missing = false
+            if let header { print("== \(header)") }
+            writeOut(bytes)
+        }
+        if missing {
+            printError("sandlock-jobs: error: no \(stream) log for '\(target)' in run \(record.id) (\(files.map(\.1).joined(separator: ", ")))\n")
+            throw Exit.missingFile
+        }
+    }
+
+    private func writeOut(_ bytes: [UInt8]) {
+        var rest = bytes[...]
+        while !rest.isEmpty {
+            let n = rest.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            rest = rest.dropFirst(n)
+        }
+    }
+}
+
+private func isDirectory(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+}
