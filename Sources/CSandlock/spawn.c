@@ -303,6 +303,11 @@ static void init_main(const struct csl_spawn_plan *plan) {
     if (syscall(SYS_close_range, FD_FIRST_FREE, ~0U, 0) != 0) {
         for (int fd = FD_FIRST_FREE; fd < highest + count + 1; fd++) close(fd);
     }
+    /* A fixed slot this sandbox does not use may still hold one of the Swift process's own
+     * descriptors (say, the write end of this very sandbox's control pipe, whose EOF must
+     * reach init when the parent dies): close it. */
+    for (int i = 3; i < count; i++)
+        if (sources[i] < 0) close(FD_STATUS + (i - 3));
 
     if (plan->tty_fd < 0) {
         if (setsid() < 0) report_failure(FD_ERROR, CSL_STEP_SESSION);
@@ -342,6 +347,9 @@ static void init_main(const struct csl_spawn_plan *plan) {
     sigset_t child_signals;
     sigemptyset(&child_signals);
     sigaddset(&child_signals, SIGCHLD);
+    /* SIGTERM to init (`sandlock kill NAME`, from another process) ends the sandbox like the
+     * control pipe does: the whole tree, not init alone. */
+    sigaddset(&child_signals, SIGTERM);
     int signal_fd = signalfd(-1, &child_signals, SFD_CLOEXEC | SFD_NONBLOCK);
     if (signal_fd < 0) report_failure(FD_ERROR, CSL_STEP_SIGNALFD);
 
@@ -389,7 +397,9 @@ static void init_main(const struct csl_spawn_plan *plan) {
         }
         if (watched[0].revents) {
             struct signalfd_siginfo info;
-            while (read(signal_fd, &info, sizeof info) > 0) {}
+            while (read(signal_fd, &info, sizeof info) > 0) {
+                if (info.ssi_signo == SIGTERM) killed_on_request = 1;
+            }
             /* Reap orphans as they come so zombies never pile up under a long command. */
             int status;
             pid_t pid;

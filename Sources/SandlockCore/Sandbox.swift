@@ -73,14 +73,18 @@ public struct Sandbox: Sendable {
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
 
+        let registration = try policy.name.map { name throws(SandboxError) in
+            try NameRegistration(name: name, policy: policy, command: argv)
+        }
         let launch = try Launch(
             policy: policy, io: io, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
             scopedTreeKill: ruleset.enforced.contains(.signalScope), overlay: overlay,
             network: SupervisorFeatures(policy).networkGate ? try NetworkAllowlist(policy.netAllow) : nil)
         started = true
+        registration?.started(pid: launch.pid)
         return SandboxProcess(id: launch.id, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
-                              settlement: settlement.flatMap { $0.owned ? $0 : nil })
+                              settlement: settlement.flatMap { $0.owned ? $0 : nil }, registration: registration)
     }
 
     /// Fields this build cannot enforce: an error, or with `allowDegraded` a recorded gap.
@@ -122,8 +126,11 @@ public final class SandboxProcess: Sendable {
     private let id: UInt64
     private let interactive: Bool
     private let settlement: WorkspaceSettlement?
+    private let registration: NameRegistration?
 
-    init(id: UInt64, pid: Int32, enforcement: Enforcement, interactive: Bool, settlement: WorkspaceSettlement? = nil) {
+    init(id: UInt64, pid: Int32, enforcement: Enforcement, interactive: Bool, settlement: WorkspaceSettlement? = nil,
+         registration: NameRegistration? = nil) {
+        self.registration = registration
         self.id = id
         self.pid = pid
         self.enforcement = enforcement
@@ -148,6 +155,7 @@ public final class SandboxProcess: Sendable {
 
     /// Commits, aborts or keeps the policy's workspace by the command's outcome.
     private func settled(_ result: RunResult) -> RunResult {
+        registration?.end()
         var result = result
         result.workspace = settlement?.settle(success: result.success)
         return result
@@ -158,7 +166,10 @@ public final class SandboxProcess: Sendable {
         ProcessMonitor.shared.kill(id)
     }
 
-    deinit { ProcessMonitor.shared.forget(id) }
+    deinit {
+        registration?.end()
+        ProcessMonitor.shared.forget(id)
+    }
 }
 
 extension RunResult {
@@ -183,7 +194,7 @@ extension RunResult {
             reason = limit
         } else if outcome.timedOut {
             reason = .timeout
-        } else if outcome.killRequested, reason != .exited {
+        } else if outcome.killRequested || outcome.report?.killed_on_request != 0, reason != .exited {
             reason = .killed
         }
         let report = outcome.report

@@ -289,7 +289,8 @@ private struct Planning {
             var policy = spec.policy(env: mergeEnvironment(baseEnv, spec.env ?? [], stage.env, env))
             policy.cwd = cwd
             policy.timeout = timeout
-            policy.name = "\(p.manifest.name).\(stage.name.value)"
+            // No `name`: a named sandbox is registered for `sandlock ps` and gets its own host
+            // name, which shards of one stage cannot share; the runner names what it runs.
             return PlannedProcess(argv: run.argv, policy: policy, policySource: label)
         }
 
