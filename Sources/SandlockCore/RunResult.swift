@@ -39,6 +39,9 @@ public struct RunResult: Sendable {
     public var peakSandboxMemory: UInt64?
     /// Syscalls the supervisor handled (0 when the policy needed no supervisor).
     public var supervisorNotifications: Int
+    /// Destinations (`ip:port`) the network allowlist refused, with counts. Only the
+    /// supervisor sees these: with `:port` rules alone, Landlock refuses in the kernel.
+    public var deniedConnections: [String: Int] = [:]
     /// The copy-on-write workspace of a policy with `workdir`: its change set and whether it
     /// was committed, aborted or kept (nil without a workdir, or for an attached workspace).
     public var workspace: WorkspaceResult? = nil

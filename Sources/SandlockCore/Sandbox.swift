@@ -207,6 +207,6 @@ extension RunResult {
             leftoverProcessesKilled: Int(report?.processes_killed ?? 0),
             stdout: outcome.stdout, stderr: outcome.stderr, enforcement: enforcement,
             peakProcesses: outcome.peakProcesses, peakSandboxMemory: outcome.peakSandboxMemory,
-            supervisorNotifications: outcome.notifications)
+            supervisorNotifications: outcome.notifications, deniedConnections: outcome.deniedConnections)
     }
 }

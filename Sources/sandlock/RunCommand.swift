@@ -137,6 +137,10 @@ struct RunCommand: ParsableCommand {
         let forwarder = SignalForwarder.shared
         forwarder.forward(to: process)
         let result = process.waitBlocking()
+        if !result.deniedConnections.isEmpty {
+            let list = result.deniedConnections.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value)x)" }
+            printError("sandlock: denied connections: " + list.joined(separator: ", "))
+        }
         for gap in result.enforcement.notEnforced {
             printError("sandlock: warning: not enforced: \(gap.feature) (\(gap.reason))")
         }

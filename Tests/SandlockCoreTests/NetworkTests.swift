@@ -34,6 +34,8 @@ struct NetworkTests {
         #expect(try await probe(["connect-to", "127.0.0.1", String(first.port)], policy: policy) == "ok")
         #expect(try await probe(["connect-to", "127.0.0.2", String(first.port)], policy: policy) == "ECONNREFUSED")
         #expect(try probeBare(["connect-to", "127.0.0.2", String(first.port)]) == "ok")
+        let denied = try await Sandbox(policy: policy).run([Fixture.probe, "connect-to", "127.0.0.2", String(first.port)])
+        #expect(denied.deniedConnections == ["127.0.0.2:\(first.port)": 1])
     }
 
     @Test("a host name is resolved once and pinned in the sandbox's /etc/hosts")

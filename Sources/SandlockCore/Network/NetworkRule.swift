@@ -195,7 +195,12 @@ struct NetworkAllowlist: Sendable {
 }
 
 /// An IP destination read from a sockaddr: 16-byte address (IPv4 v4-mapped) and port.
-struct SocketAddress {
+struct SocketAddress: CustomStringConvertible {
+    var description: String {
+        let text = NetworkAllowlist.format(address)
+        return text.contains(":") ? "[\(text)]:\(port)" : "\(text):\(port)"
+    }
+
     var address: [UInt8]
     var port: UInt16
 

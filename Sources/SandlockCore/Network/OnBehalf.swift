@@ -90,6 +90,8 @@ struct NetworkGate {
         case proceed
         case fail(Int32)
         case onBehalf(OnBehalf)
+        /// The allowlist refused this destination ("ip:port", or "peer" when unknown).
+        case denied(String)
     }
 
     func connect(pid: pid_t, fd: Int32, address: UInt64, length: UInt64, stillPending: () -> Bool) -> Decision {
@@ -106,7 +108,7 @@ struct NetworkGate {
         if SocketAddress.family(bytes) == AF_UNSPEC { return .onBehalf(OnBehalf(socket: socket, operation: .connect(address: bytes))) }
         guard let destination = SocketAddress(bytes: bytes), allowlist.allows(destination.address, port: destination.port) else {
             close(socket)
-            return .fail(ECONNREFUSED)
+            return .denied(SocketAddress(bytes: bytes)?.description ?? "unknown")
         }
         return .onBehalf(OnBehalf(socket: socket, operation: .connect(address: bytes)))
     }
@@ -127,7 +129,7 @@ struct NetworkGate {
         }
         guard let destination = SocketAddress(bytes: address), allowlist.allows(destination.address, port: destination.port) else {
             close(socket)
-            return .fail(ECONNREFUSED)
+            return .denied(SocketAddress(bytes: address)?.description ?? "unknown")
         }
         return .onBehalf(OnBehalf(socket: socket, operation: .send(data: data, flags: Int32(truncatingIfNeeded: args[3]), address: address)))
     }
@@ -173,7 +175,10 @@ struct NetworkGate {
         guard stillPending() else { return fail(EINTR) }
         let destination = address.flatMap(SocketAddress.init(bytes:)) ?? (NetworkGate.isDatagram(socket) ? NetworkGate.peer(socket) : nil)
         if address != nil || NetworkGate.isDatagram(socket) {
-            guard let destination, allowlist.allows(destination.address, port: destination.port) else { return fail(ECONNREFUSED) }
+            guard let destination, allowlist.allows(destination.address, port: destination.port) else {
+                close(socket)
+                return .denied(destination?.description ?? "unknown")
+            }
         }
         return .onBehalf(OnBehalf(socket: socket, operation: .send(data: data, flags: Int32(truncatingIfNeeded: args[2]), address: address)))
     }

@@ -24,6 +24,7 @@ final class ProcessMonitor: Sendable {
         var peakProcesses: Int?
         var peakSandboxMemory: UInt64?
         var notifications: Int
+        var deniedConnections: [String: Int]
     }
 
     /// Descriptors handed over by the spawner; the monitor owns and closes them.
@@ -272,7 +273,8 @@ final class ProcessMonitor: Sendable {
                         limitReason: watched.limitReason,
                         peakProcesses: watched.supervisor?.maxProcesses != nil ? watched.supervisor?.peakProcesses : nil,
                         peakSandboxMemory: watched.supervisor?.maxMemory != nil ? watched.supervisor?.peakMemory : nil,
-                        notifications: watched.supervisor?.notifications ?? 0)
+                        notifications: watched.supervisor?.notifications ?? 0,
+                        deniedConnections: watched.supervisor?.deniedConnections ?? [:])
                     state.watched[id] = nil
                     if !watched.abandoned { state.finished[id] = outcome }
                     completions.append((watched.waiters, outcome))

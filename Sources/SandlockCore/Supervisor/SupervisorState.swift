@@ -37,6 +37,9 @@ struct SupervisorState {
     private let network: NetworkGate?
     private let sortDirectories: Bool
 
+    /// Destinations the network allowlist refused, with how many times.
+    private(set) var deniedConnections: [String: Int] = [:]
+
     /// Trapped syscalls handled for this sandbox.
     private(set) var notifications = 0
     private(set) var peakProcesses = 0
@@ -129,6 +132,9 @@ struct SupervisorState {
             case .proceed: return .proceed
             case .fail(let error): return .fail(error)
             case .onBehalf(let work): return .onBehalf(work)
+            case .denied(let destination):
+                deniedConnections[destination, default: 0] += 1
+                return .fail(ECONNREFUSED)
             }
         case Syscall.uname:
             return identity.uname(pid: pid, address: args[0], stillPending: stillPending)
