@@ -154,7 +154,7 @@ struct LogsCommand: ParsableCommand {
         for (header, path) in files {
             guard let bytes = try? FileSystem.bytes(path) else { continue }
             missing = false
-            if let header { print("== \(header)") }
+            if let header { writeOut(Array("== \(header)\n".utf8)) }
             writeOut(bytes)
         }
         if missing {

@@ -77,7 +77,6 @@ public final class ProgressPrinter: Sendable {
             case .runStarted(let run):
                 emit("\(stamp) run \(run.id) '\(run.name)': \(run.stages.count) stage\(run.stages.count == 1 ? "" : "s"), \(run.jobs) job\(run.jobs == 1 ? "" : "s") at once\n")
             case .stageStarted(let stage, let kind, let shards):
-                if kind == "map" && shards == nil { return }
                 emit("\(stamp) start  \(stage)\(shards.map { " (\($0) shard\($0 == 1 ? "" : "s"))" } ?? "")\n")
             case .retrying(let stage, let shard, let attempt, let reason, let delay):
                 emit("\(stamp) retry  \(stage)\(shard.map { "/\($0)" } ?? ""): \(reason); attempt \(attempt)\(delay > .zero ? " in \(RunSummary.seconds(delay.seconds))" : "")\n")
@@ -116,7 +115,6 @@ public final class ProgressPrinter: Sendable {
             fields = [("event", .string("run_started")), ("run", .string(run.id)), ("run_directory", .string(run.runDirectory)),
                       ("stages", .array(run.stages.map { .string($0.name) }))]
         case .stageStarted(let stage, let kind, let shards):
-            if kind == "map" && shards == nil { return }
             fields = [("event", .string("stage_started")), ("stage", .string(stage)), ("kind", .string(kind))]
             if let shards { fields.append(("shards", .int(Int64(shards)))) }
         case .retrying(let stage, let shard, let attempt, let reason, let delay):

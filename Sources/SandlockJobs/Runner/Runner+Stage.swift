@@ -9,9 +9,8 @@ extension Runner {
     /// step can wrap it). The record is complete but not yet written.
     func execute(_ stage: PlannedStage) async -> StageRecord {
         var record = StageRecord(stage: stage.name, kind: stage.kindName, status: .failed)
-        let started = Date.now
-        record.started = started
-        events(.stageStarted(stage: stage.name, kind: stage.kindName, shards: nil))
+        // Command and pipeline stages start when they get a `--jobs` slot (runAttempts).
+        record.started = Date.now
         let stageDirectory = directory.stageDirectory(stage.name)
         do throws(StageSetupError) {
             try createDirectory(stageDirectory)
@@ -49,7 +48,7 @@ extension Runner {
         }
         let ended = Date.now
         record.ended = ended
-        record.durationSeconds = ended.timeIntervalSince(started)
+        record.durationSeconds = ended.timeIntervalSince(record.started ?? ended)
         return record
     }
 
@@ -62,6 +61,10 @@ extension Runner {
         var number = 1
         while true {
             guard await slots.acquire() else { return }
+            if number == 1 && !reducer {
+                record.started = Date.now
+                events(.stageStarted(stage: stage.name, kind: stage.kindName, shards: nil))
+            }
             let (result, enforcement) = await attempt(number)
             slots.release()
             if reducer {
@@ -139,7 +142,7 @@ extension Runner {
 
     /// Starts every member at once, joined by kernel pipes, and waits for all of them. The
     /// attempt fails if any member fails (pipefail); the member blamed is the first one that
-    /// failed other than by SIGPIPE (a reader that stopped early), else the first that failed.
+    /// failed other than by SIGPIPE (its reader stopped early), else the first that failed.
     func runPipeline(_ members: [PlannedProcess], of stage: PlannedStage) async -> (PipelineResult, [Enforcement?]) {
         let started = startPipeline(members, of: stage)
         // A member that could not start fails the attempt: stop the others.
@@ -154,8 +157,12 @@ extension Runner {
         }
         let records = outcomes.map(\.0)
         let failures = records.indices.filter { !records[$0].succeeded }
+        // SIGPIPE, or 141 from a shell whose command died of it.
+        func brokenPipe(_ r: ProcessRecord) -> Bool {
+            (r.reason == .signaled && r.signal == SIGPIPE) || (r.reason == .exited && r.exitCode == 128 + SIGPIPE)
+        }
         let blamed = failures.first { records[$0].reason == .spawnFailed }
-            ?? failures.first { !(records[$0].reason == .signaled && records[$0].signal == SIGPIPE) }
+            ?? failures.first { !brokenPipe(records[$0]) }
             ?? failures.first
         let decisive = blamed.map { records[$0] } ?? records[records.count - 1]
         return (PipelineResult(outcome: decisive, members: records, failed: blamed), outcomes.map(\.1))

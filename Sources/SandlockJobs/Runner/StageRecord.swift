@@ -204,7 +204,7 @@ public struct StageRecord: Sendable, Codable, Hashable {
     /// `exit 3`, `timeout`, `2 of 10 shards failed (1 allowed)`: one line for summaries.
     public var reasonText: String {
         if let message, status == .skipped || reason == nil { return message }
-        if kind == "map", let s = shards, s.failed > s.allowedFailures, reason == .exited, exitCode == 0 || exitCode == nil {
+        if kind == "map", let s = shards, s.failed > s.allowedFailures {
             return message ?? "\(s.failed) of \(s.total) shards failed"
         }
         let p = ProcessRecord(reason: reason ?? .exited, exitCode: exitCode, signal: signal, message: message,
