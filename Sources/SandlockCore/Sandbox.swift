@@ -69,6 +69,7 @@ public struct Sandbox: Sendable {
         if features.virtualHostname { enforced.append("hostname") }
         if features.virtualCPUs { enforced.append("num_cpus") }
         if !policy.netAllow.isEmpty { enforced.append("net_allow") }
+        if policy.portRemap { enforced.append("port_remap") }
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -80,7 +81,8 @@ public struct Sandbox: Sendable {
             policy: policy, io: io, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
             scopedTreeKill: ruleset.enforced.contains(.signalScope), overlay: overlay,
-            network: SupervisorFeatures(policy).networkGate ? try NetworkAllowlist(policy.netAllow) : nil)
+            network: SupervisorFeatures(policy).networkGate ? try NetworkAllowlist(policy.netAllow) : nil,
+            registration: registration)
         started = true
         registration?.started(pid: launch.pid)
         return SandboxProcess(id: launch.id, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
@@ -94,7 +96,6 @@ public struct Sandbox: Sendable {
         func check(_ used: Bool, _ field: String, _ reason: String = supervisorReason) {
             if used { gaps.append((field, reason)) }
         }
-        check(policy.portRemap, "port_remap")
         #if !arch(x86_64)
         check(policy.timeStart != nil, "time_start", "shifting the vDSO clock is implemented for x86_64 only")
         #endif

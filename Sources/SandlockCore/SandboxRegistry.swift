@@ -20,12 +20,14 @@ public struct SandboxRegistry: Sendable {
         public var startedAt: Int64
         public var command: [String]
         public var ports: [UInt16]
+        /// With port_remap: virtual port → the real port it is bound to, when they differ.
+        public var remapped: [UInt16: UInt16] = [:]
         /// The process that owns (supervises) the sandbox.
         public var owner: Int32
         public var policy: Policy
 
         enum CodingKeys: String, CodingKey {
-            case name, pid, startTicks = "start_ticks", startedAt = "started_at", command, ports, owner, policy
+            case name, pid, startTicks = "start_ticks", startedAt = "started_at", command, ports, remapped, owner, policy
         }
     }
 
@@ -183,6 +185,16 @@ final class NameRegistration: Sendable {
             guard var current = entry else { return }
             current.pid = pid
             current.startTicks = SandboxRegistry.startTicks(of: pid) ?? 0
+            registry.record(current)
+            entry = current
+        }
+    }
+
+    /// The sandbox's port map changed (port_remap): `ps` shows it.
+    func ports(_ mapping: [UInt16: UInt16]) {
+        entry.withLock { entry in
+            guard var current = entry else { return }
+            current.remapped = mapping.filter { $0.key != $0.value }
             registry.record(current)
             entry = current
         }

@@ -20,7 +20,9 @@ struct PsCommand: ParsableCommand {
         clock_gettime(CLOCK_REALTIME, &now)
         let rows = entries.map { entry in
             [entry.name, String(entry.pid), Self.uptime(Int64(now.tv_sec) - entry.startedAt),
-             entry.ports.isEmpty ? "-" : entry.ports.map(String.init).joined(separator: ","),
+             entry.ports.isEmpty ? "-" : entry.ports.map { port in
+                 entry.remapped[port].map { "\(port)->\($0)" } ?? String(port)
+             }.joined(separator: ","),
              entry.command.joined(separator: " ")]
         }
         let header = ["NAME", "PID", "UPTIME", "PORTS", "CMD"]

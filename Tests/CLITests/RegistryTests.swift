@@ -73,4 +73,90 @@ struct RegistryTests {
                                        environment: ["PATH": "/usr/bin:/bin"])
         #expect(kill.status != 0)
     }
+
+    @Test("two sandboxes bind the same port with --port-remap; both answer on their real ports; ps shows the mapping")
+    func portRemap() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let server = directory + "/server.py"
+            try """
+            import socket, sys
+            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(5)
+            print(sys.argv[1], s.getsockname()[1], flush=True)
+            while True:
+                c, _ = s.accept(); c.sendall(sys.argv[1].encode()); c.close()
+            """.write(toFile: server, atomically: true, encoding: .utf8)
+            let port = try TCPPort.free()
+            func start(_ name: String) throws -> (Process, Pipe) {
+                let process = Process(), output = Pipe()
+                process.executableURL = URL(fileURLWithPath: Fixture.sandlockCLI)
+                process.arguments = ["run", "--name", name, "--port-remap", "--net-bind", String(port), "-r", directory]
+                    + readFlags + ["--", "/usr/bin/python3", server, name, String(port)]
+                process.standardOutput = output
+                try process.run()
+                return (process, output)
+            }
+            let first = "remap-a-\(getpid())", second = "remap-b-\(getpid())"
+            let (a, aOut) = try start(first)
+            defer { kill(a.processIdentifier, SIGKILL) }
+            let aLine = firstLine(aOut)
+            let (b, bOut) = try start(second)
+            defer { kill(b.processIdentifier, SIGKILL) }
+            let bLine = firstLine(bOut)
+            // Each sees the port it asked for.
+            #expect(aLine == "\(first) \(port)\n" && bLine == "\(second) \(port)\n", "\(aLine) / \(bLine)")
+            let registry = try SandboxRegistry.user()
+            let realB = try #require(registry.entry(named: second)?.remapped[port])
+            #expect(registry.entry(named: first)?.remapped.isEmpty == true)
+            #expect(try Fixture.runBare([Fixture.sandlockCLI, "ps"]).stdout.contains("\(port)->\(realB)"))
+            #expect(try TCPPort.read(port) == first)
+            #expect(try TCPPort.read(realB) == second)
+            _ = try Fixture.runBare([Fixture.sandlockCLI, "kill", first])
+            a.waitUntilExit()
+            #expect(try TCPPort.read(realB) == second)
+            _ = try Fixture.runBare([Fixture.sandlockCLI, "kill", second])
+            b.waitUntilExit()
+        }
+    }
+}
+
+/// The first line a process writes to `pipe` (waits for it).
+private func firstLine(_ pipe: Pipe) -> String {
+    var data = Data()
+    while !data.contains(10) {
+        let chunk = pipe.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        data += chunk
+    }
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Loopback helpers for the port tests.
+enum TCPPort {
+    static func free() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// Connects to 127.0.0.1:port and reads what the server says.
+    static func read(_ port: UInt16) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = port.bigEndian
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = Foundation.read(fd, &buffer, 64)
+        return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+    }
 }

@@ -79,4 +79,18 @@ struct ProcViewTests {
         let all = try await shell("nproc", withProc)
         #expect(Int(all.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) == ProcessInfo.processInfo.activeProcessorCount)
     }
+
+    @Test("/proc/net/tcp lists only the sandbox's own sockets")
+    func socketTable() async throws {
+        let outside = try TCPListener(address: "127.0.0.1")
+        defer { outside.close() }
+        let port = try freeTCPPort()
+        let script = "/usr/bin/python3 -c 'import socket,sys; s=socket.socket(); s.bind((\"127.0.0.1\",\(port))); s.listen(1); print(open(\"/proc/net/tcp\").read(), end=\"\")'"
+        let result = try await shell(script, withProc.with { $0.netBind = [port] })
+        let rows = result.stdoutText.split(separator: "\n").dropFirst()
+        #expect(rows.count == 1, "\(result.stdoutText) \(result.stderrText)")
+        #expect(rows.first?.contains(":" + String(port, radix: 16, uppercase: true)) == true)
+        let host = try Fixture.runBare(["/bin/cat", "/proc/net/tcp"]).stdout
+        #expect(host.contains(":" + String(outside.port, radix: 16, uppercase: true)))
+    }
 }

@@ -222,6 +222,18 @@ struct SocketAddress: CustomStringConvertible {
         self.init(bytes: Array(UnsafeRawBufferPointer(start: raw, count: length)))
     }
 
+    var isLoopback: Bool {
+        address == NetworkRule.parseAddress("::1") || (address.starts(with: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]) && address[12] == 127)
+    }
+
+    /// The same sockaddr bytes with another port (bytes 2-3, network order, in both families).
+    static func withPort(_ bytes: [UInt8], _ port: UInt16) -> [UInt8] {
+        var copy = bytes
+        copy[2] = UInt8(port >> 8)
+        copy[3] = UInt8(port & 0xff)
+        return copy
+    }
+
     /// The address family of a sockaddr, read from its first two bytes.
     static func family(_ bytes: [UInt8]) -> Int32? {
         bytes.count >= 2 ? Int32(UInt16(bytes[0]) | UInt16(bytes[1]) << 8) : nil

@@ -85,6 +85,8 @@ struct OnBehalf: Sendable {
 /// kernel, which checks their address family against the socket's own.
 struct NetworkGate {
     let allowlist: NetworkAllowlist
+    /// With port_remap: the sandbox's virtual ports and the real ones they are bound to.
+    var ports = PortMap()
 
     enum Decision {
         case proceed
@@ -92,6 +94,8 @@ struct NetworkGate {
         case onBehalf(OnBehalf)
         /// The allowlist refused this destination ("ip:port", or "peer" when unknown).
         case denied(String)
+        /// Done on behalf, synchronously: the call returns 0.
+        case done
     }
 
     func connect(pid: pid_t, fd: Int32, address: UInt64, length: UInt64, stillPending: () -> Bool) -> Decision {
@@ -110,7 +114,73 @@ struct NetworkGate {
             close(socket)
             return .denied(SocketAddress(bytes: bytes)?.description ?? "unknown")
         }
-        return .onBehalf(OnBehalf(socket: socket, operation: .connect(address: bytes)))
+        // A loopback connect to one of the sandbox's own virtual ports reaches its real port.
+        let target = destination.isLoopback ? ports.real(for: destination.port).map { SocketAddress.withPort(bytes, $0) } ?? bytes : bytes
+        return .onBehalf(OnBehalf(socket: socket, operation: .connect(address: target)))
+    }
+
+    /// bind(fd, address, length) with port_remap: binds on behalf, to the asked port when it is
+    /// free, else to a free one the sandbox never sees (getsockname answers the virtual port).
+    /// The port must be in `net_bind`, as Landlock would require.
+    mutating func bind(pid: pid_t, fd: Int32, address: UInt64, length: UInt64, allowed: Set<UInt16>,
+                       stillPending: () -> Bool) -> Decision {
+        guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
+        defer { close(socket) }
+        guard NetworkGate.isIP(socket) else { return .proceed }
+        guard length <= 128, let bytes = ChildMemory.read(pid, address, count: Int(length)), stillPending() else {
+            return .fail(length > 128 ? EINVAL : EFAULT)
+        }
+        guard let requested = SocketAddress(bytes: bytes) else { return .fail(EAFNOSUPPORT) }
+        if requested.port == 0 { return Self.bindNow(socket, bytes) }
+        guard allowed.contains(requested.port) else { return .fail(EACCES) }
+        if ports.real(for: requested.port) == nil, case .done = Self.bindNow(socket, bytes) {
+            ports.record(virtual: requested.port, real: requested.port)
+            return .done
+        }
+        // Taken (by another sandbox, or by the host): any free port, remembered.
+        let anyPort = SocketAddress.withPort(bytes, 0)
+        guard case .done = Self.bindNow(socket, anyPort), let real = NetworkGate.localPort(socket) else { return .fail(EADDRINUSE) }
+        ports.record(virtual: requested.port, real: real)
+        return .done
+    }
+
+    /// getsockname(fd, address, length) with port_remap: the virtual port, not the real one.
+    func localName(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
+        guard let socket = NetworkGate.duplicate(Int32(truncatingIfNeeded: args[0]), of: pid) else { return .fail(EBADF) }
+        defer { close(socket) }
+        guard NetworkGate.isIP(socket) else { return .proceed }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        guard rc == 0 else { return .fail(errno) }
+        var bytes = withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) }
+        if let name = SocketAddress(bytes: bytes), let virtual = ports.virtual(for: name.port) {
+            bytes = SocketAddress.withPort(bytes, virtual)
+        }
+        guard let capacityBytes = ChildMemory.read(pid, args[2], count: 4), stillPending() else { return .fail(EFAULT) }
+        let capacity = Int(UInt32(capacityBytes[0]) | UInt32(capacityBytes[1]) << 8 | UInt32(capacityBytes[2]) << 16 | UInt32(capacityBytes[3]) << 24)
+        guard ChildMemory.write(pid, args[1], Array(bytes.prefix(capacity))),
+              ChildMemory.write(pid, args[2], value: UInt32(bytes.count)) else { return .fail(EFAULT) }
+        return .done
+    }
+
+    private static func bindNow(_ socket: Int32, _ address: [UInt8]) -> Decision {
+        let rc = address.withUnsafeBytes { raw in
+            Glibc.bind(socket, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        }
+        return rc == 0 ? .done : .fail(errno)
+    }
+
+    private static func localPort(_ socket: Int32) -> UInt16? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+        }
+        guard rc == 0 else { return nil }
+        return withUnsafeBytes(of: storage) { SocketAddress(bytes: Array($0.prefix(Int(length))))?.port }
     }
 
     /// sendto(fd, buffer, length, flags, address, addressLength), trapped when an address is given.
@@ -216,4 +286,13 @@ struct NetworkGate {
         guard rc == 0 else { return nil }
         return withUnsafeBytes(of: storage) { SocketAddress(bytes: Array($0.prefix(Int(length)))) }
     }
+}
+
+/// A sandbox's virtual port space: the ports it asked for and the real ones they got.
+struct PortMap: Sendable, Equatable {
+    private(set) var mapping: [UInt16: UInt16] = [:]
+
+    mutating func record(virtual: UInt16, real: UInt16) { mapping[virtual] = real }
+    func real(for virtual: UInt16) -> UInt16? { mapping[virtual] }
+    func virtual(for real: UInt16) -> UInt16? { mapping.first { $0.value == real }?.key }
 }

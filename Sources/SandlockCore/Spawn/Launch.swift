@@ -29,7 +29,8 @@ struct Launch {
     init(policy: Policy, io: StandardIO, executable: String, argv: [String],
          environment: [String: String], ruleset: borrowing LandlockRuleset,
          program: SeccompProgram, dropCapabilities: Bool, scopedTreeKill: Bool,
-         overlay: OverlayMount? = nil, network: NetworkAllowlist? = nil) throws(SandboxError) {
+         overlay: OverlayMount? = nil, network: NetworkAllowlist? = nil,
+         registration: NameRegistration? = nil) throws(SandboxError) {
         var childSide = DescriptorBag()
         var parentSide = DescriptorBag()
 
@@ -205,7 +206,7 @@ struct Launch {
             pidfd: pidfdOwner.release(), statusFD: statusRead, controlFD: controlWrite,
             stdoutFD: stdoutCapture, stderrFD: stderrCapture, stdinFD: stdinFeed,
             stdinBytes: stdinBytes, deadline: deadline, startNanoseconds: start,
-            listenerFD: listener, supervisor: listener.map { _ in SupervisorState(policy: policy, initPID: pid, network: network) }))
+            listenerFD: listener, supervisor: listener.map { _ in SupervisorState(policy: policy, initPID: pid, network: network, registration: registration) }))
         if goWrite >= 0 {
             var go: UInt8 = 1
             _ = Glibc.write(goWrite, &go, 1)

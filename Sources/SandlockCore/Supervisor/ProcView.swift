@@ -43,7 +43,8 @@ struct ProcView {
 
     /// What to answer an open/openat of `path` (read once) by thread `tid`, or nil to let the
     /// kernel (and Landlock) judge it.
-    func open(path: String, directoryFD: Int32, flags: Int32, tid: pid_t, memoryInUse: UInt64) -> SupervisorState.Verdict? {
+    func open(path: String, directoryFD: Int32, flags: Int32, tid: pid_t, memoryInUse: UInt64,
+              ports: PortMap = PortMap()) -> SupervisorState.Verdict? {
         guard let absolute = absolutePath(path, directoryFD: directoryFD, tid: tid) else { return nil }
         let components = absolute.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         guard components.first == "proc", components.count >= 2 else { return nil }
@@ -56,6 +57,9 @@ struct ProcView {
         let target: pid_t
         switch components[1] {
         case "self": target = tgid
+        case "net": // /proc/net is a link to self/net
+            target = tgid
+            rest = ["net"] + rest
         case "thread-self":
             target = tgid
             rest = ["task", String(tid)] + rest
@@ -67,6 +71,9 @@ struct ProcView {
         let owner = ProcView.threadGroup(of: target) ?? target
         guard owner == tgid || ProcessTree.liveProcesses(under: initPID).contains(owner) else { return .fail(ENOENT) }
         if flags & O_ACCMODE != O_RDONLY && !writable { return .fail(EACCES) }
+        if rest.count == 2, rest[0] == "net", ["tcp", "tcp6", "udp", "udp6"].contains(rest[1]) {
+            return socketTable("/proc/\(target)/net/\(rest[1])", ports: ports, cloexec: cloexec)
+        }
         return openBeneath(pid: target, rest: rest, flags: flags, tid: tid, cloexec: cloexec)
     }
 
@@ -102,6 +109,40 @@ struct ProcView {
         }
         let fd = Glibc.open("/proc/self/fd/\(original)", flags)
         return fd >= 0 ? .injectDescriptor(fd, cloexec: cloexec) : .fail(errno)
+    }
+
+    /// /proc/net/{tcp,udp}[6] as the sandbox sees it: its own sockets only (by inode), with
+    /// its virtual ports in place of the real ones.
+    private func socketTable(_ path: String, ports: PortMap, cloexec: Bool) -> SupervisorState.Verdict {
+        guard let table = ProcessTree.readLargeFile(path) else { return .fail(ENOENT) }
+        var inodes: Set<Substring> = []
+        for pid in ProcessTree.liveProcesses(under: initPID) {
+            guard let stream = opendir("/proc/\(pid)/fd") else { continue }
+            while let entry = readdir(stream) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if let target = ProcView.readLink("/proc/\(pid)/fd/\(name)"), target.hasPrefix("socket:[") {
+                    inodes.insert(Substring(target.dropFirst(8).dropLast()))
+                }
+            }
+            closedir(stream)
+        }
+        var lines = table.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let header = lines.removeFirst()
+        let kept = lines.filter { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 9 && inodes.contains(fields[9])
+        }.map { line -> String in
+            // local_address is ADDR:PORT in hex; put the virtual port back.
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 1, let colon = fields[1].lastIndex(of: ":"),
+                  let real = UInt16(fields[1][fields[1].index(after: colon)...], radix: 16),
+                  let virtual = ports.virtual(for: real) else { return line }
+            let hex = String(virtual, radix: 16, uppercase: true)
+            let replacement = fields[1][...colon] + String(repeating: "0", count: 4 - hex.count) + hex
+            // Whitespace is not significant to readers of this table.
+            return "  " + ([String(fields[0]), replacement] + fields.dropFirst(2).map(String.init)).joined(separator: " ")
+        }
+        return .memoryFile(Array(([header] + kept).joined(separator: "\n").utf8 + [10]), cloexec: cloexec)
     }
 
     /// Is `fd` (a duplicate of the process's descriptor) the /proc directory itself?

@@ -34,7 +34,9 @@ struct SupervisorState {
     private var directories = DirectoryListings()
     private let procView: ProcView?
     private let identity: VirtualIdentity
-    private let network: NetworkGate?
+    private var network: NetworkGate?
+    private let bindablePorts: Set<UInt16>
+    private let registration: NameRegistration?
     private let sortDirectories: Bool
 
     /// Destinations the network allowlist refused, with how many times.
@@ -59,8 +61,10 @@ struct SupervisorState {
     private var randomFeeds: [Int32: RandomFeed] = [:]
     private var randomStreamsOpened: UInt64 = 0
 
-    init(policy: Policy, initPID: pid_t, network: NetworkAllowlist?) {
-        self.network = network.map(NetworkGate.init(allowlist:))
+    init(policy: Policy, initPID: pid_t, network: NetworkAllowlist?, registration: NameRegistration? = nil) {
+        self.network = network.map { NetworkGate(allowlist: $0) }
+        bindablePorts = Set(policy.netBind)
+        self.registration = registration
         self.initPID = initPID
         maxProcesses = policy.maxProcesses
         maxMemory = policy.maxMemory
@@ -119,19 +123,25 @@ struct SupervisorState {
                 return .memoryFile(allowlist.hostsFile, cloexec: flags & O_CLOEXEC != 0)
             }
             return procView?.open(path: path, directoryFD: directoryFD, flags: flags, tid: pid,
-                                  memoryInUse: memoryCharges.values.reduce(0, +)) ?? .proceed
-        case Syscall.connect, Syscall.sendto, Syscall.sendmsg:
-            guard let network else { return .proceed }
-            let decision = switch nr {
-            case Syscall.connect:
-                network.connect(pid: pid, fd: Int32(truncatingIfNeeded: args[0]), address: args[1], length: args[2], stillPending: stillPending)
+                                  memoryInUse: memoryCharges.values.reduce(0, +), ports: network?.ports ?? PortMap()) ?? .proceed
+        case Syscall.connect, Syscall.sendto, Syscall.sendmsg, Syscall.bind, Syscall.getsockname:
+            guard var network else { return .proceed }
+            let fd = Int32(truncatingIfNeeded: args[0])
+            let decision: NetworkGate.Decision = switch nr {
+            case Syscall.connect: network.connect(pid: pid, fd: fd, address: args[1], length: args[2], stillPending: stillPending)
             case Syscall.sendto: network.sendto(pid: pid, args: args, stillPending: stillPending)
-            default: network.sendmsg(pid: pid, args: args, stillPending: stillPending)
+            case Syscall.sendmsg: network.sendmsg(pid: pid, args: args, stillPending: stillPending)
+            case Syscall.bind:
+                network.bind(pid: pid, fd: fd, address: args[1], length: args[2], allowed: bindablePorts, stillPending: stillPending)
+            default: network.localName(pid: pid, args: args, stillPending: stillPending)
             }
+            if network.ports != self.network?.ports { registration?.ports(network.ports.mapping) }
+            self.network = network
             switch decision {
             case .proceed: return .proceed
             case .fail(let error): return .fail(error)
             case .onBehalf(let work): return .onBehalf(work)
+            case .done: return .value(0)
             case .denied(let destination):
                 deniedConnections[destination, default: 0] += 1
                 return .fail(ECONNREFUSED)

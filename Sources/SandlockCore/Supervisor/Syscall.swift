@@ -23,6 +23,8 @@ enum Syscall {
     static let connect = number("connect")
     static let sendto = number("sendto")
     static let sendmsg = number("sendmsg")
+    static let bind = number("bind")
+    static let getsockname = number("getsockname")
     static let schedGetaffinity = number("sched_getaffinity")
 
     private static func number(_ name: String) -> Int32 {
@@ -47,6 +49,8 @@ struct SupervisorFeatures: Hashable, Sendable {
     var datagrams = false
     /// `net_allow` names hosts: /etc/hosts is served with their pinned addresses.
     var pinnedHosts = false
+    /// Virtual port space: binds on behalf, getsockname translated.
+    var portRemap = false
 
     init(_ policy: Policy) {
         processLimit = policy.maxProcesses != nil
@@ -59,7 +63,8 @@ struct SupervisorFeatures: Hashable, Sendable {
         virtualCPUs = policy.numCPUs != nil
         let rules = (try? policy.netAllow.map(NetworkRule.init(parsing:))) ?? []
         datagrams = policy.allowUDP || policy.allowICMP
-        networkGate = datagrams || rules.contains { $0.host != .any }
+        networkGate = datagrams || policy.portRemap || rules.contains { $0.host != .any }
+        portRemap = policy.portRemap
         pinnedHosts = rules.contains { if case .name = $0.host { true } else { false } }
     }
 
@@ -86,6 +91,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         if networkGate { names.insert("connect") }
         if networkGate && datagrams { names.insert("sendmsg") }
         if pinnedHosts { names.formUnion(["openat", "open"]) }
+        if portRemap { names.formUnion(["bind", "getsockname"]) }
         if shiftedClock { names.formUnion(["clock_gettime", "gettimeofday", "time", "execve", "execveat", "brk", "arch_prctl"]) }
         return names
     }
