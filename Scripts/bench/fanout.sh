@@ -5,7 +5,8 @@
 # equivalent read-only binds, and an N-run loop of the sandlock PyPI package. Then the
 # runner's peak memory (max RSS) at 1,000 and 10,000 shards. Prints shards/s and ratios.
 # Installs GNU parallel, bubblewrap and the sandlock package (venv in .build-bench/) when
-# missing. REPEAT (default 3) runs per case; the median counts.
+# missing. REPEAT (default 3) runs per case; the median counts. The jobs run in a temp
+# folder under /tmp.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source Scripts/setup.sh
@@ -19,8 +20,10 @@ command -v python3 >/dev/null || need+=(python3 python3-venv)
 [ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; fi
 
-swift build -c release --static-swift-stdlib --product sandlock-jobs >/dev/null
-jobs_bin=$(swift build -c release --static-swift-stdlib --product sandlock-jobs --show-bin-path)/sandlock-jobs
+# SCRATCH: the build directory (default .build), for machines where several people build.
+build=(swift build -c release --static-swift-stdlib --product sandlock-jobs --scratch-path "${SCRATCH:-.build}")
+"${build[@]}" >/dev/null
+jobs_bin=$("${build[@]}" --show-bin-path)/sandlock-jobs
 mkdir -p .build-bench
 if [ ! -x .build-bench/venv/bin/python ]; then python3 -m venv .build-bench/venv; fi
 .build-bench/venv/bin/python -c 'import sandlock' 2>/dev/null \

@@ -78,8 +78,9 @@ public struct RunSummary: Sendable {
             if let summary = s.shards, summary.failed <= summary.allowedFailures, s.reduceAttempts != nil {
                 return [("reducer", "\(stageDir)/stderr.log")]
             }
+            let records = directory.readShardRecords(s.stage)
             return shards.prefix(Self.shardsShown).map { n in
-                let reason = directory.readShardRecord(s.stage, n)?.attempts.last?.reasonText ?? "?"
+                let reason = records.last { $0.shard == n }?.attempts.last?.reasonText ?? "?"
                 return ("shard \(n): \(reason)", "\(stageDir)/shards/\(n)/stderr.log")
             }
         default:

@@ -30,6 +30,9 @@ extension Runner {
         record.process = ProcessEntry(argv: map.worker.argv, policy: policy(of: map.worker, in: stage), enforcement: nil)
         events(.stageStarted(stage: stage.name, kind: "map", shards: total))
         try createDirectory(directory.stageDirectory(stage.name) + "/shards")
+        let log = try ShardLog(path: directory.shardRecordsPath(stage.name))
+        // Every shard record is on disk before the stage's own record is written.
+        defer { log.close() }
 
         // Shards whose output the reducer skips: bounded by the allowance (beyond it the
         // stage fails and no reducer runs).
@@ -42,7 +45,7 @@ extension Runner {
                 guard next < total, !stop, !Task.isCancelled else { return }
                 let shard = next
                 next += 1
-                group.addTask { await self.runShard(shard, of: map, in: stage) }
+                group.addTask { await self.runShard(shard, of: map, in: stage, log: log) }
             }
             for _ in 0..<width { startNext() }
             while let end = await group.next() {
@@ -112,8 +115,8 @@ extension Runner {
     }
 
     /// One worker: its own directory, stdout and stderr straight to files, retries as the
-    /// stage says; its record is written (renamed into place) when it ends.
-    func runShard(_ shard: Int, of map: PlannedMap, in stage: PlannedStage) async -> ShardEnd {
+    /// stage says; its record is appended to `shards.jsonl` when it ends.
+    func runShard(_ shard: Int, of map: PlannedMap, in stage: PlannedStage, log: ShardLog) async -> ShardEnd {
         var end = ShardEnd(shard: shard, status: .cancelled, last: nil, attempts: 0, userCPUSeconds: 0,
                            systemCPUSeconds: 0, peakMemoryBytes: 0, enforcement: nil)
         let item = map.item(at: shard) ?? ""
@@ -146,9 +149,7 @@ extension Runner {
             if delay > .zero { try? await Task.sleep(for: delay) }
         }
         if !attempts.isEmpty {
-            let shardRecord = ShardRecord(shard: shard, item: item, status: end.status, attempts: attempts)
-            // Not fsync'ed one by one: the stage's record, written after every shard ended, is.
-            try? RunFiles.writeAtomically(RecordCoding.encode(shardRecord), to: dir + "/result.json", sync: false)
+            log.append(ShardRecord(shard: shard, item: item, status: end.status, attempts: attempts))
         }
         return end
     }
@@ -197,5 +198,28 @@ extension ItemSource {
     /// The non-empty lines of a `lines:` file, as the planner reads them.
     static func lines(of text: String) -> [String] {
         text.split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map(String.init).filter { !$0.isEmpty }
+    }
+}
+
+/// `shards.jsonl`, opened once per map stage: each shard's record is one line written with
+/// a single write(2) on an O_APPEND descriptor, so concurrent shards never interleave.
+final class ShardLog: Sendable {
+    private let fd: Int32
+    let path: String
+
+    init(path: String) throws(StageSetupError) {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StageSetupError(message: "cannot create '\(path)': \(String(cString: strerror(errno)))") }
+    }
+
+    func append(_ record: ShardRecord) {
+        try? RunFiles.writeAll(fd, RecordCoding.encode(record, pretty: false), path: path)
+    }
+
+    /// fsync, then close.
+    func close() {
+        fsync(fd)
+        Glibc.close(fd)
     }
 }
