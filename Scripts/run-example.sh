@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
-# The main example: builds sandlock and runs a word count over jobs/data in a sandbox that
-# can read only the system and the data, write nothing, reach no network, and is killed
-# after 30 seconds; then shows the same sandbox refusing to read a file outside its grant.
+# The main example: builds sandlock-jobs and runs jobs/wordcount.yaml, a map-reduce job:
+# `prepare` lists the inputs, `count` counts the words of each file in its own sandbox
+# (one shard per file, the counts streamed in file order to a reducer that adds them up),
+# and `report` is a pipeline of two sandboxes joined by a kernel pipe, each with its own
+# policy. Every process can read only the system and what its policy grants, reach no
+# network, and runs under memory, process and time limits. Prints the live progress and
+# the summary, then the results from the run directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
-swift build -c release --product sandlock --static-swift-stdlib >/dev/null
-sandlock=.build/release/sandlock
-system=(-r /usr -r /lib -r /lib64 -r /bin -r /etc)
+# SCRATCH: the build directory (default .build).
+build=(swift build -c release --product sandlock-jobs --static-swift-stdlib --scratch-path "${SCRATCH:-.build}")
+"${build[@]}" >/dev/null
+jobs=$("${build[@]}" --show-bin-path)/sandlock-jobs
 
-echo "== word count of jobs/data, sandboxed"
-"$sandlock" run "${system[@]}" -r jobs/data --clean-env -t 30 -- \
-  /bin/sh -c 'wc -w jobs/data/*.txt'
+echo "== sandlock-jobs run jobs/wordcount.yaml"
+"$jobs" run jobs/wordcount.yaml
 
-echo "== the same sandbox cannot read the README (expect 'Permission denied')"
-if "$sandlock" run "${system[@]}" -r jobs/data -- /bin/cat README.md >/dev/null; then
-  echo "unexpected: README.md was readable" >&2
-  exit 1
-fi
-echo "== done"
+echo
+echo "== words in jobs/data (the reducer's output)"
+"$jobs" logs latest count --in jobs/wordcount.yaml
+echo "== the report pipeline's output"
+"$jobs" logs latest report --in jobs/wordcount.yaml
+echo "== runs of this manifest"
+"$jobs" runs --in jobs/wordcount.yaml --limit 3
