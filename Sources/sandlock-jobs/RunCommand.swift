@@ -95,7 +95,7 @@ struct RunCommand: ParsableCommand {
         let environment = getenv("NO_COLOR").map { ["NO_COLOR": String(cString: $0)] } ?? [:]
         let printer = ProgressPrinter(mode: mode, environment: environment)
         let runner = Runner(plan: plan, options: options, directory: directory, events: printer.handle)
-        if mode == .tty { startThread { printer.tick() } }
+        if mode == .tty { DetachedThread.start { printer.tick() } }
 
         let record = runBlocking { () async -> RunRecord in
             let task = Task { await runner.run() }
@@ -118,23 +118,5 @@ struct RunCommand: ParsableCommand {
         case .interrupted: throw ExitCode(130)
         case .failed, .running: throw ExitCode.failure
         }
-    }
-}
-
-/// Runs `body` on a new detached thread.
-func startThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    var thread = pthread_t()
-    let box = Unmanaged.passRetained(Box(body))
-    if pthread_create(&thread, nil, { context in
-        Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-        return nil
-    }, box.toOpaque()) == 0 {
-        pthread_detach(thread)
-    } else {
-        box.release()
     }
 }

@@ -149,6 +149,23 @@ struct RunnerCLITests {
         #expect(try run(["run", "--only", "nope", "job.yaml"], in: job.directory).status == 64)
     }
 
+    @Test("the example manifests run as they are", arguments: ["hello", "pipeline", "wordcount"])
+    func examples(name: String) async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        let r = try run(["run", "--progress", "plain", "--run-dir", job.directory + "/run", Paths.root + "/jobs/\(name).yaml"],
+                        in: job.directory)
+        #expect(r.status == 0, "\(r.stderr)")
+        let directory = RunDirectory(path: job.directory + "/run")
+        switch name {
+        case "hello": #expect(contents(directory.stageDirectory("hello") + "/stdout.log") == "hello from hello\n")
+        case "pipeline": #expect(contents(directory.stageDirectory("top-words") + "/stdout.log").split(separator: "\n").count == 5)
+        default:
+            #expect(contents(directory.stageDirectory("count") + "/stdout.log") == "39\n")
+            #expect(contents(directory.stageDirectory("report") + "/stdout.log") == "gamma.txt\nbeta.txt\nalpha.txt\n")
+        }
+    }
+
     @Test("runs lists history newest first; show repeats the summary; logs prints a stage's or a shard's output")
     func inspection() async throws {
         let job = try RunnerJob()

@@ -32,7 +32,7 @@ public struct RunDirectory: Sendable {
     public static func runsRoot(workdir: String) -> String { workdir + "/.sandlock-jobs/runs" }
 
     /// Creates a new run directory: `explicit` when given, else a fresh id under the
-    /// workdir's runs root; points `latest` at it.
+    /// workdir's runs root; points the root's `latest` at a run directory inside it.
     public static func create(workdir: String, explicit: String?) throws(RunFileError) -> RunDirectory {
         let root = runsRoot(workdir: workdir)
         let path: String
@@ -43,9 +43,11 @@ public struct RunDirectory: Sendable {
         }
         try RunFiles.makeDirectories(path)
         let run = RunDirectory(path: path)
-        try RunFiles.makeDirectories(root)
-        let target = FileSystem.directory(of: path) == root ? run.id : path
-        try RunFiles.pointSymlink(root + "/latest", to: target)
+        // `latest` is the newest run of the workdir's history; a run directory chosen
+        // elsewhere (`--run-dir`) is not part of it.
+        if FileSystem.directory(of: path) == root {
+            try RunFiles.pointSymlink(root + "/latest", to: run.id)
+        }
         return run
     }
 

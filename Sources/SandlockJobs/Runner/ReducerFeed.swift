@@ -41,19 +41,7 @@ final class ReducerFeed: Sendable {
     /// Starts the feeder thread; it owns `writer` from now on.
     static func start(writer: Int32, count: Int, path: @escaping @Sendable (Int) -> String?) -> ReducerFeed {
         let feed = ReducerFeed(writer: writer, count: count, path: path)
-        let unmanaged = Unmanaged.passRetained(feed)
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { context in
-            let feed = Unmanaged<ReducerFeed>.fromOpaque(context!).takeRetainedValue()
-            feed.loop()
-            return nil
-        }, unmanaged.toOpaque())
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            unmanaged.release()
-            feed.finish()
-        }
+        if !DetachedThread.start({ feed.loop() }) { feed.finish() }
         return feed
     }
 
