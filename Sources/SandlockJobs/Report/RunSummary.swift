@@ -16,10 +16,10 @@ public struct RunSummary: Sendable {
         self.run = run
         self.directory = directory
         stages = run.stages.map { entry in
-            directory.readStageRecord(entry.name) ?? StageRecord(stage: entry.name, kind: run.plan.stage(entry.name)?.kindName ?? "?", status: .cancelled)
-        }
-        for i in stages.indices where run.stages[i].status == nil && directory.readStageRecord(run.stages[i].name) == nil {
-            stages[i].message = run.status == .running ? "did not end (the runner stopped)" : "no record"
+            if let record = directory.readStageRecord(entry.name) { return record }
+            var missing = StageRecord(stage: entry.name, kind: run.plan.stage(entry.name)?.kindName ?? "?", status: .cancelled)
+            missing.message = run.status == .running ? "did not end (the runner stopped)" : "no record"
+            return missing
         }
     }
 
