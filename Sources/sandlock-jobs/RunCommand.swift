@@ -17,14 +17,14 @@ struct RunCommand: ParsableCommand {
 
             Results and logs go to <workdir>/.sandlock-jobs/runs/<run-id>/ (`latest` points at \
             the newest run): run.json, stages/<stage>/{result.json,stdout.log,stderr.log}, \
-            shards/<n>/ for fan-outs, members/<i>/ for pipelines.
+            shards/<n>/ and shards.jsonl for fan-outs, members/<i>/ for pipelines.
 
             Progress and the summary go to stderr; --json prints the run record on stdout.
 
             Examples:
               sandlock-jobs run jobs/wordcount.yaml
-              sandlock-jobs run --jobs 4 --keep-going --junit report.xml jobs/wordcount.yaml
-              sandlock-jobs run --only count jobs/wordcount.yaml      # count and what it needs
+              sandlock-jobs run -j 4 --keep-going --junit report.xml jobs/wordcount.yaml
+              sandlock-jobs run --only count jobs/wordcount.yaml   # and what it needs
               sandlock-jobs run --from report --progress plain jobs/wordcount.yaml
 
             Exit codes: 0 every stage succeeded, 1 a stage failed, 64 usage error, 65 invalid \

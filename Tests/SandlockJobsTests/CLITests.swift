@@ -101,7 +101,7 @@ import Testing
     }
 
     @Test func helpShowsExamples() throws {
-        for command in ["validate", "plan", "graph", "schema"] {
+        for command in ["validate", "plan", "graph", "schema", "run", "runs", "show", "logs"] {
             let r = try run([command, "--help"])
             #expect(r.status == 0)
             #expect(r.stdout.contains("Examples:"), "\(command) --help")
