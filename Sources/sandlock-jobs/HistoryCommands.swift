@@ -108,7 +108,8 @@ struct LogsCommand: ParsableCommand {
         abstract: "Print a stage's or a shard's stdout (or stderr) from a run.",
         discussion: """
             A pipeline's stdout is its last member's; its stderr is printed member by member. \
-            A map stage's stdout is its reducer's; name a shard as STAGE/N.
+            A map stage's stdout is its reducer's (without a reducer, every shard's in item \
+            order); name a shard as STAGE/N.
 
             Examples:
               sandlock-jobs logs latest report --in jobs/wordcount.yaml
@@ -147,6 +148,10 @@ struct LogsCommand: ParsableCommand {
             files = members.indices.map { i in
                 ("member \(i): \(members[i].argv.joined(separator: " "))", directory.memberDirectory(stage, i) + "/stderr.log")
             }
+        } else if case .map(let map) = planned.work, map.reduce == nil {
+            // No reducer: the stage's output is its shards' files, in item order.
+            let count = directory.readStageRecord(stage)?.shards?.total ?? 0
+            files = (0..<count).map { (nil, directory.shardDirectory(stage, $0) + "/\(stream).log") }
         } else {
             files = [(nil, directory.stageDirectory(stage) + "/\(stream).log")]
         }

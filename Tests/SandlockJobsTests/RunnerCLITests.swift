@@ -173,6 +173,7 @@ struct RunnerCLITests {
         _ = try job.plan("""
             stages:
               fan: { map: { over: { items: [x, y] } }, run: echo "item $SANDLOCK_ITEM"; echo "err $SANDLOCK_ITEM" >&2, reduce: { run: cat } }
+              bare: { map: { over: { items: [x, y, z] } }, run: echo "$SANDLOCK_ITEM" }
               p:
                 pipeline:
                   - run: echo piped; echo one >&2
@@ -189,7 +190,7 @@ struct RunnerCLITests {
         let lines = runs.stdout.split(separator: "\n")
         #expect(lines.first?.hasPrefix("RUN") == true)
         #expect(lines.dropFirst().map { String($0.prefix(while: { $0 != " " })) } == ids)
-        #expect(runs.stdout.contains("2 succeeded") && runs.stdout.contains("1 succeeded, 1 skipped"))
+        #expect(runs.stdout.contains("3 succeeded") && runs.stdout.contains("1 succeeded, 2 skipped"))
 
         let show = try run(["show", ids[1], "--in", "job.yaml"], in: job.directory)
         #expect(show.status == 0)
@@ -198,6 +199,7 @@ struct RunnerCLITests {
 
         #expect(try run(["logs", ids[1], "fan"], in: job.directory).stdout == "item x\nitem y\n")
         #expect(try run(["logs", ids[1], "fan/1", "--stderr"], in: job.directory).stdout == "err y\n")
+        #expect(try run(["logs", ids[1], "bare"], in: job.directory).stdout == "x\ny\nz\n")
         #expect(try run(["logs", "latest", "p"], in: job.directory).stdout == "piped\n")
         #expect(try run(["logs", "latest", "p", "--stderr"], in: job.directory).stdout
             == "== member 0: /bin/sh -c echo piped; echo one >&2\none\n== member 1: /bin/sh -c cat; echo two >&2\ntwo\n")
