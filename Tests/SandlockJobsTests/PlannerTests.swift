@@ -140,7 +140,7 @@ import Testing
         #expect(proc.policy.env == ["A": "manifest", "B": "policy", "C": "stage"])
         #expect(proc.policy.timeout == .seconds(300))
         #expect(proc.policy.cwd == "\(Paths.fixtures)/valid/sub")
-        #expect(proc.policy.name == "test.s")
+        #expect(proc.policy.name == nil) // names are the runner's (a named sandbox is registered)
         #expect(p.stages[0].timeout == .seconds(300))
     }
 
