@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SandlockJobs
 import Synchronization
 
 /// Takes SIGINT, SIGTERM and SIGHUP on a dedicated thread (sigwait) and calls the handler
@@ -13,21 +14,20 @@ final class SignalWatcher: Sendable {
     private let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
 
     static func install() -> SignalWatcher {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in watched { sigaddset(&set, signal) }
+        var set = watchedSet
         pthread_sigmask(SIG_BLOCK, &set, nil)
         // Writing to a reducer that stopped reading must fail with EPIPE, not kill us.
         Glibc.signal(SIGPIPE, SIG_IGN)
         let watcher = SignalWatcher()
-        let unmanaged = Unmanaged.passRetained(watcher)
-        var thread = pthread_t()
-        pthread_create(&thread, nil, { context in
-            Unmanaged<SignalWatcher>.fromOpaque(context!).takeRetainedValue().loop()
-            return nil
-        }, unmanaged.toOpaque())
-        pthread_detach(thread)
+        DetachedThread.start { watcher.loop() }
         return watcher
+    }
+
+    private static var watchedSet: sigset_t {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in watched { sigaddset(&set, signal) }
+        return set
     }
 
     /// Calls `body` on the first signal (at once if one already came).
@@ -37,22 +37,16 @@ final class SignalWatcher: Sendable {
         if signal != 0 { body(signal) }
     }
 
-    var signal: Int32? {
-        let value = received.load(ordering: .acquiring)
-        return value == 0 ? nil : value
-    }
-
     private func loop() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in Self.watched { sigaddset(&set, signal) }
+        var set = Self.watchedSet
+        var signal: Int32 = 0
         while true {
-            var signal: Int32 = 0
             guard sigwait(&set, &signal) == 0 else { continue }
-            let (first, _) = received.compareExchange(expected: 0, desired: signal, ordering: .acquiringAndReleasing)
-            if !first { _exit(128 + signal) }
-            let body = handler.withLock { $0 }
-            body?(signal)
+            // The first signal cancels the run; a second one means "now".
+            guard received.compareExchange(expected: 0, desired: signal, ordering: .acquiringAndReleasing).exchanged else {
+                _exit(128 + signal)
+            }
+            handler.withLock { $0 }?(signal)
         }
     }
 }
