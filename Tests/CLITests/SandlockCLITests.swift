@@ -34,7 +34,7 @@ struct SandlockCLITests {
         (["--bogus-flag", "--", "/bin/true"], "unknown option '--bogus-flag'"),
         (["--timeout", "soon", "--", "/bin/true"], "--timeout: expected a duration"),
         (["--", "no-such-command-xyz"], "command not found: 'no-such-command-xyz'"),
-        (["--port-remap", "--", "/bin/true"], "port_remap is not supported"),
+        (["--net-allow", "example.com", "--", "/bin/true"], "net_allow: 'example.com' has no port"),
         ([String](), "no command"),
     ])
     func setupFailures(arguments: [String], message: String) throws {

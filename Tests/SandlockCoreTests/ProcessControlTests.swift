@@ -112,15 +112,6 @@ struct ProcessControlTests {
         }
     }
 
-    @Test("fields this build cannot enforce are errors unless degraded mode is asked for")
-    func unsupportedFields() async throws {
-        let limited = Fixture.basePolicy.with { $0.portRemap = true }
-        await #expect(throws: SandboxError.self) { try await Sandbox(policy: limited).run(["/bin/true"]) }
-        let degraded = try await Sandbox(policy: limited.with { $0.allowDegraded = true }).run(["/bin/true"])
-        #expect(degraded.success)
-        #expect(degraded.enforcement.notEnforced.map(\.feature) == ["port_remap"])
-    }
-
     @Test("an unknown command is an error naming it")
     func commandNotFound() async throws {
         await #expect(throws: SandboxError.commandNotFound("no-such-command-xyz")) {

@@ -51,6 +51,8 @@ struct OnBehalf: Sendable {
         let job = Unmanaged.passRetained(Job(work: self, listener: listenerCopy, id: id))
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { context in
+            // Threads inherit their creator's name; this one is not the event thread.
+            _ = csl_set_thread_name("sandlock-net")
             let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
             let (value, error) = job.work.perform()
             _ = csl_notif_respond(job.listener, job.id, value, error, 0)
