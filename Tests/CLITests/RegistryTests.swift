@@ -86,7 +86,7 @@ struct RegistryTests {
             while True:
                 c, _ = s.accept(); c.sendall(sys.argv[1].encode()); c.close()
             """.write(toFile: server, atomically: true, encoding: .utf8)
-            let port = try TCPPort.free()
+            let port = try freeTCPPort()
             func start(_ name: String) throws -> (Process, Pipe) {
                 let process = Process(), output = Pipe()
                 process.executableURL = URL(fileURLWithPath: Fixture.sandlockCLI)
@@ -109,11 +109,11 @@ struct RegistryTests {
             let realB = try #require(registry.entry(named: second)?.remapped[port])
             #expect(registry.entry(named: first)?.remapped.isEmpty == true)
             #expect(try Fixture.runBare([Fixture.sandlockCLI, "ps"]).stdout.contains("\(port)->\(realB)"))
-            #expect(try TCPPort.read(port) == first)
-            #expect(try TCPPort.read(realB) == second)
+            #expect(try readGreeting(port: port) == first)
+            #expect(try readGreeting(port: realB) == second)
             _ = try Fixture.runBare([Fixture.sandlockCLI, "kill", first])
             a.waitUntilExit()
-            #expect(try TCPPort.read(realB) == second)
+            #expect(try readGreeting(port: realB) == second)
             _ = try Fixture.runBare([Fixture.sandlockCLI, "kill", second])
             b.waitUntilExit()
         }
@@ -131,32 +131,3 @@ private func firstLine(_ pipe: Pipe) -> String {
     return String(decoding: data, as: UTF8.self)
 }
 
-/// Loopback helpers for the port tests.
-enum TCPPort {
-    static func free() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return UInt16(bigEndian: address.sin_port)
-    }
-
-    /// Connects to 127.0.0.1:port and reads what the server says.
-    static func read(_ port: UInt16) throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = port.bigEndian
-        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let count = Foundation.read(fd, &buffer, 64)
-        return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
-    }
-}

@@ -83,7 +83,7 @@ struct SandlockCLITests {
             #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "syscall", "unshare-user"], asUser: nobody).stdout) == "EPERM")
             #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "syscall", "ptrace"], asUser: nobody).stdout) == "EPERM")
             // bind: denied, then granted
-            let port = String(try freePort())
+            let port = String(try freeTCPPort())
             #expect(trimmed(try sandlock(["run"] + readFlags + ["--", probe, "bind", port], asUser: nobody).stdout) == "EACCES")
             #expect(trimmed(try sandlock(["run"] + readFlags + ["--net-bind", port, "--", probe, "bind", port], asUser: nobody).stdout) == "ok")
             // signals: a process of the same user outside the sandbox is out of reach
@@ -132,18 +132,3 @@ struct SandlockCLITests {
     }
 }
 
-private func freePort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return UInt16(bigEndian: address.sin_port)
-}

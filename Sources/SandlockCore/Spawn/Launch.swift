@@ -215,17 +215,13 @@ struct Launch {
         }
 
         var failure = csl_child_error()
-        let size = MemoryLayout<csl_child_error>.size
-        var got: Int
-        repeat {
-            got = withUnsafeMutableBytes(of: &failure) { Glibc.read(errorRead, $0.baseAddress, size) }
-        } while got < 0 && errno == EINTR
+        let failed = readRecord(errorRead, into: &failure)
         Glibc.close(errorRead)
-        if got == size || (handoffRead >= 0 && listener == nil) {
+        if failed || (handoffRead >= 0 && listener == nil) {
             // init reports the failure and exits; the monitor reaps it, nobody waits for it.
             ProcessMonitor.shared.abandon(id)
-            let step = got == size ? ChildStep(rawValue: failure.step) ?? .exec : .listener
-            let error = got == size ? Errno(rawValue: failure.error) : .EPERM
+            let step = failed ? ChildStep(rawValue: failure.step) ?? .exec : .listener
+            let error = failed ? Errno(rawValue: failure.error) : .EPERM
             throw .childSetupFailed(step: step, error: error, path: executable)
         }
         self.pid = pid
@@ -257,18 +253,24 @@ struct Launch {
     /// (pidfd_getfd). nil when the command failed before handing it over.
     private static func takeListener(_ handoffRead: Int32) -> Int32? {
         var handoff = csl_listener_handoff()
-        let size = MemoryLayout<csl_listener_handoff>.size
-        var got: Int
-        repeat {
-            got = withUnsafeMutableBytes(of: &handoff) { Glibc.read(handoffRead, $0.baseAddress, size) }
-        } while got < 0 && errno == EINTR
-        guard got == size else { return nil }
+        guard readRecord(handoffRead, into: &handoff) else { return nil }
         let commandPidfd = csl_pidfd_open(handoff.pid)
         guard commandPidfd >= 0 else { return nil }
         defer { Glibc.close(commandPidfd) }
         let listener = csl_pidfd_getfd(commandPidfd, handoff.listener_fd)
         return listener >= 0 ? listener : nil
     }
+}
+
+/// Reads one fixed-size record the child wrote into a pipe (blocking, EINTR retried); false at
+/// EOF, which means the child exec'd or exited without writing.
+private func readRecord<Record>(_ fd: Int32, into record: inout Record) -> Bool {
+    let size = MemoryLayout<Record>.size
+    var got: Int
+    repeat {
+        got = withUnsafeMutableBytes(of: &record) { Glibc.read(fd, $0.baseAddress, size) }
+    } while got < 0 && errno == EINTR
+    return got == size
 }
 
 private let RLIMIT_NOFILE_VALUE = Int32(RLIMIT_NOFILE.rawValue)

@@ -2,11 +2,11 @@ import Foundation
 
 /// A TCP listener on a loopback address (127.0.0.1 by default, or ::1) with a kernel-chosen
 /// port, or a given one.
-struct TCPListener {
-    let fd: Int32
-    let port: UInt16
+public struct TCPListener {
+    public let fd: Int32
+    public let port: UInt16
 
-    init(address: String = "127.0.0.1", port requested: UInt16 = 0) throws {
+    public init(address: String = "127.0.0.1", port requested: UInt16 = 0) throws {
         let v6 = address.contains(":")
         let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
@@ -41,7 +41,7 @@ struct TCPListener {
     }
 
     /// Connections accepted by the kernel and not yet taken: accepts them all, non-blocking.
-    func pendingConnections() -> Int {
+    public func pendingConnections() -> Int {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         var count = 0
         while true {
@@ -52,21 +52,21 @@ struct TCPListener {
         }
     }
 
-    func close() { _ = Foundation.close(fd) }
+    public func close() { _ = Foundation.close(fd) }
 }
 
 /// A free TCP port on loopback (bound, then released).
-func freeTCPPort() throws -> UInt16 {
+public func freeTCPPort() throws -> UInt16 {
     let listener = try TCPListener()
     listener.close()
     return listener.port
 }
 
 /// A listening abstract unix socket (`\0name`).
-struct AbstractListener {
-    let fd: Int32
+public struct AbstractListener {
+    public let fd: Int32
 
-    init(name: String) throws {
+    public init(name: String) throws {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         self.fd = fd
         var address = sockaddr_un()
@@ -83,5 +83,22 @@ struct AbstractListener {
         guard bound == 0, listen(fd, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
     }
 
-    func close() { _ = Foundation.close(fd) }
+    public func close() { _ = Foundation.close(fd) }
+}
+
+/// Connects to 127.0.0.1:port and returns what the server says first.
+public func readGreeting(port: UInt16) throws -> String {
+    let connection = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { Foundation.close(connection) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = port.bigEndian
+    let rc = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(connection, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else { throw POSIXError(.ECONNREFUSED) }
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let count = Foundation.read(connection, &buffer, 64)
+    return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
 }
