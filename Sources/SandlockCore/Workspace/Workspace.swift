@@ -196,11 +196,7 @@ public struct Workspace: Sendable, Hashable {
     }
 
     /// realpath(3), or nil.
-    static func canonicalPath(_ path: String) -> String? {
-        guard let pointer = realpath(path, nil) else { return nil }
-        defer { free(pointer) }
-        return String(cString: pointer)
-    }
+    static func canonicalPath(_ path: String) -> String? { DeniedPaths.resolved(path) }
 
     /// `path` is `root` or below it (both canonical).
     static func isSame(_ path: String, orBelow root: String) -> Bool {
