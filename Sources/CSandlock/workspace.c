@@ -4,7 +4,9 @@
  */
 #include "CSandlock.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 
 ssize_t csl_lgetxattr(const char *path, const char *name, void *value, size_t size) {
@@ -21,4 +23,12 @@ int csl_lremovexattr(const char *path, const char *name) {
 
 int csl_syncfs(int fd) {
     return syncfs(fd);
+}
+
+int csl_openat2_beneath(int dirfd, const char *path, int flags) {
+    struct { uint64_t flags, mode, resolve; } how = {
+        (uint64_t)(flags | O_CLOEXEC), 0,
+        0x08 /* RESOLVE_BENEATH */ | 0x04 /* RESOLVE_NO_SYMLINKS */ | 0x02 /* RESOLVE_NO_MAGICLINKS */
+    };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }

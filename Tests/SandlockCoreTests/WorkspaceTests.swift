@@ -208,6 +208,31 @@ struct WorkspaceTests {
         }
     }
 
+    @Test("commit never writes through a symlink of the real tree (a directory swapped for one fails with ELOOP)")
+    func commitDoesNotFollowSymlinks() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            let outside = directory + "/outside"
+            try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+            let workspace = try Workspace.create(workdir: tree, storage: storage)
+            _ = try await Sandbox(policy: workspacePolicy(tree: tree, storage: storage))
+                .run(["/bin/sh", "-c", "echo planted > sub/new.txt; rm sub/keep.txt"], workspace: .attached(workspace))
+            let changes = try workspace.changes()
+            #expect(changes.summary == "D sub/keep.txt\nA sub/new.txt\n")
+            // The real tree's directory becomes a symlink to a directory outside between the
+            // change set and the commit.
+            try FileManager.default.moveItem(atPath: tree + "/sub", toPath: outside + "/sub")
+            try FileManager.default.createSymbolicLink(atPath: tree + "/sub", withDestinationPath: outside + "/sub")
+            let writer = try TreeWriter(tree)
+            #expect(throws: Errno(rawValue: ELOOP)) {
+                try writer.withParent(of: "sub/new.txt") { (_: Int32, _: String) throws(Errno) in }
+            }
+            #expect(throws: (any Error).self) { try workspace.commit(changes) }
+            #expect(!FileManager.default.fileExists(atPath: outside + "/sub/new.txt"))
+            #expect(FileManager.default.fileExists(atPath: outside + "/sub/keep.txt"))
+        }
+    }
+
     @Test("a disabled user namespace setting is named in the error")
     func userNamespaceSettingNamed() {
         let disabled = Workspace.userNamespaceProblem { $0.hasSuffix("max_user_namespaces") ? 0 : nil }

@@ -172,6 +172,9 @@ ssize_t csl_llistxattr(const char *path, char *list, size_t size);
 int csl_lremovexattr(const char *path, const char *name);
 /// syncfs(fd): a commit flushes the workdir's filesystem once before dropping its journal.
 int csl_syncfs(int fd);
+/// openat2(dirfd, path, flags | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+/// RESOLVE_NO_MAGICLINKS): a commit never follows a symlink of the real tree.
+int csl_openat2_beneath(int dirfd, const char *path, int flags);
 
 /* ---- spawn ---- */
 

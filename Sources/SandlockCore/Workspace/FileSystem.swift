@@ -16,6 +16,20 @@ enum FileSystem {
     /// error: a change set could not name them faithfully.
     static func entries(of directory: String) throws(Errno) -> [String] {
         guard let stream = opendir(directory) else { throw Errno.current }
+        return try entries(stream)
+    }
+
+    /// The same for an open directory descriptor, which it takes over (fdopendir).
+    static func entries(ofDescriptor fd: Int32) throws(Errno) -> [String] {
+        guard let stream = fdopendir(fd) else {
+            let error = Errno.current
+            close(fd)
+            throw error
+        }
+        return try entries(stream)
+    }
+
+    private static func entries(_ stream: OpaquePointer) throws(Errno) -> [String] {
         defer { closedir(stream) }
         var names: [String] = []
         while let entry = readdir(stream) {
@@ -135,13 +149,14 @@ enum FileSystem {
         if mkdir(path, mode) != 0 && errno != EEXIST { throw Errno.current }
     }
 
-    /// Copies a regular file's contents into a new file at `target` (created with `mode`).
-    /// No fsync: a commit syncs the filesystem once before it drops its journal.
-    static func copyFile(from source: String, to target: String, mode: mode_t) throws(Errno) {
+    /// Copies a regular file's contents into a new file `name` of `directory` (created with
+    /// `mode`, never through a symlink). No fsync: a commit syncs the filesystem once before it
+    /// drops its journal.
+    static func copyFile(from source: String, to name: String, in directory: Int32, mode: mode_t) throws(Errno) {
         let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard input >= 0 else { throw Errno.current }
         defer { close(input) }
-        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        let output = openat(directory, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard output >= 0 else { throw Errno.current }
         defer { close(output) }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)

@@ -190,8 +190,12 @@ extension Workspace {
     func apply(_ operations: [CommitOperation]) throws(SandboxError) {
         let fault = Self.faultStep
         if fault == 0 { kill(getpid(), SIGKILL) }
+        let writer: TreeWriter
+        do { writer = try TreeWriter(workdir) } catch {
+            throw .pathNotFound(path: workdir, field: "workdir", error: error)
+        }
         for (index, operation) in operations.enumerated() {
-            do { try apply(operation, index: index) } catch {
+            do { try apply(operation, index: index, writer) } catch {
                 throw .workspace("commit of '\(workdir)' stopped at '\(operation.line)': \(error); the journal '\(journalPath)' completes it (sandlock recover, or the next run)")
             }
             if let fault, index + 1 == fault { kill(getpid(), SIGKILL) }
@@ -206,48 +210,50 @@ extension Workspace {
         try? FileSystem.removeTree(directory)
     }
 
-    private func apply(_ operation: CommitOperation, index: Int) throws(Errno) {
-        let temporary = { (path: String) in
-            FileSystem.parent(of: workdir + "/" + path) + "/.sandlock-commit-\(id)-\(index)"
-        }
+    /// One operation, beneath the workdir without following its symlinks (`TreeWriter`).
+    private func apply(_ operation: CommitOperation, index: Int, _ writer: borrowing TreeWriter) throws(Errno) {
+        let scratch = ".sandlock-commit-\(id)-\(index)"
         switch operation {
         case .remove(let path):
-            try FileSystem.removeTree(workdir + "/" + path)
-        case .directory(let path):
-            let target = workdir + "/" + path
-            if let info = FileSystem.status(target), !info.st_mode.isDirectory { try FileSystem.removeTree(target) }
-            if mkdir(target, 0o700) != 0 && errno != EEXIST { throw Errno.current }
-        case let .file(path, mode):
-            let source = upperDirectory + "/" + path, scratch = temporary(path)
-            unlink(scratch)
-            // Same filesystem: the upper's file itself (a hard link), else a copy.
-            if link(source, scratch) == 0 {
-                FileSystem.removeOverlayAttributes(scratch)
-            } else {
-                try FileSystem.copyFile(from: source, to: scratch, mode: 0o600)
-                if let info = FileSystem.status(source) {
-                    var times = [info.st_atim, info.st_mtim]
-                    _ = utimensat(AT_FDCWD, scratch, &times, AT_SYMLINK_NOFOLLOW)
-                }
+            do {
+                try writer.withParent(of: path) { (directory, name) throws(Errno) in try writer.remove(name, in: directory) }
+            } catch where error == Errno(rawValue: ENOENT) {
+                // Its directory is gone already (removed earlier in this plan, or a replay).
             }
-            if chmod(scratch, mode_t(mode)) != 0 { throw Errno.current }
-            try replace(scratch, with: workdir + "/" + path)
+        case .directory(let path):
+            try writer.withParent(of: path) { (directory, name) throws(Errno) in
+                var info = stat()
+                if fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0, !info.st_mode.isDirectory {
+                    try writer.remove(name, in: directory)
+                }
+                if mkdirat(directory, name, 0o700) != 0 && errno != EEXIST { throw Errno.current }
+            }
+        case let .file(path, mode):
+            let source = upperDirectory + "/" + path
+            try writer.withParent(of: path) { (directory, name) throws(Errno) in
+                unlinkat(directory, scratch, 0)
+                // Same filesystem: the upper's file itself (a hard link), else a copy.
+                if linkat(AT_FDCWD, source, directory, scratch, 0) == 0 {
+                    FileSystem.removeOverlayAttributes("/proc/self/fd/\(directory)/\(scratch)")
+                } else {
+                    try FileSystem.copyFile(from: source, to: scratch, in: directory, mode: 0o600)
+                    if let info = FileSystem.status(source) {
+                        var times = [info.st_atim, info.st_mtim]
+                        _ = utimensat(directory, scratch, &times, AT_SYMLINK_NOFOLLOW)
+                    }
+                }
+                if fchmodat(directory, scratch, mode_t(mode), 0) != 0 { throw Errno.current }
+                try writer.replace(name, with: scratch, in: directory)
+            }
         case let .symlink(path, target):
-            let scratch = temporary(path)
-            unlink(scratch)
-            if symlink(target, scratch) != 0 { throw Errno.current }
-            try replace(scratch, with: workdir + "/" + path)
+            try writer.withParent(of: path) { (directory, name) throws(Errno) in
+                unlinkat(directory, scratch, 0)
+                if symlinkat(target, directory, scratch) != 0 { throw Errno.current }
+                try writer.replace(name, with: scratch, in: directory)
+            }
         case let .chmod(path, mode):
-            if chmod(workdir + "/" + path, mode_t(mode)) != 0 { throw Errno.current }
+            try writer.changeMode(path, mode)
         }
-    }
-
-    /// rename(2) over the target; a directory in the way (an older replay) is removed first.
-    private func replace(_ scratch: String, with target: String) throws(Errno) {
-        if rename(scratch, target) == 0 { return }
-        guard errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST else { throw Errno.current }
-        try FileSystem.removeTree(target)
-        if rename(scratch, target) != 0 { throw Errno.current }
     }
 
     /// flock(LOCK_EX) on the workdir: one commit or recovery at a time per tree.
