@@ -64,6 +64,28 @@ struct WorkspaceCLITests {
         }
     }
 
+    @Test("a conflict names the path and both versions; nothing is applied and the workspace is kept")
+    func conflict() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            // The signal sits outside the workdir: the overlay would cache its absence (changes
+            // to a lower layer under a mounted overlay are not guaranteed to show).
+            let signal = directory + "/go"
+            let script = "echo sandbox >> modify.txt; echo new > new.txt; for i in $(seq 500); do [ -e '\(signal)' ] && break; sleep 0.02; done"
+            let background = Task { try sandlockRun(tree: tree, storage: storage, ["-r", directory, "-t", "20s"], script) }
+            try await Task.sleep(for: .milliseconds(400))
+            try "outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
+            FileManager.default.createFile(atPath: signal, contents: nil)
+            let result = try await background.value
+            #expect(result.status == 0)
+            #expect(result.stderr.contains("sandlock: commit refused: 1 path(s) changed in the real tree during the run; workspace kept in \(storage)/"), "\(result.stderr)")
+            #expect(result.stderr.contains("  C modify.txt (changed in the real tree during the run): real tree file 644 8 bytes sha256 "))
+            #expect(result.stderr.contains(", sandbox file 644 22 bytes sha256 "))
+            #expect(!FileManager.default.fileExists(atPath: tree + "/new.txt"))
+            #expect(Workspace.list(storage: storage).map(\.status) == ["conflict"])
+        }
+    }
+
     @Test("a commit killed at any step is completed by recovery: the old tree or the new one, never a mix",
           arguments: [-1, 0, 1, 2, 5, 9, 14, 1000])
     func crashDuringCommit(step: Int) async throws {
