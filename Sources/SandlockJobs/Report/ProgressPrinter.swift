@@ -102,6 +102,8 @@ public final class ProgressPrinter: Sendable {
                 emit(line + "\n")
             case .runEnded(let run):
                 emit("\(stamp) run \(run.status.rawValue)\n")
+            case .warning(let text):
+                emit("\(stamp) warning: \(text)\n")
             }
         }
     }
@@ -130,6 +132,8 @@ public final class ProgressPrinter: Sendable {
                       ("duration_seconds", r.durationSeconds.map(JSONValue.double) ?? .null)]
         case .runEnded(let run):
             fields = [("event", .string("run_ended")), ("run", .string(run.id)), ("status", .string(run.status.rawValue))]
+        case .warning(let text):
+            fields = [("event", .string("warning")), ("message", .string(text))]
         }
         let line = JSONValue.object(fields).compact + "\n"
         state.withLock { _ in emit(line) }
@@ -174,6 +178,8 @@ public final class ProgressPrinter: Sendable {
             case .runEnded:
                 s.finished = true
                 emit(clear(&s))
+            case .warning(let text):
+                emit(clear(&s) + paint("warning: \(text)", 33) + "\n" + draw(&s))
             }
         }
     }

@@ -35,4 +35,7 @@ public enum RunEvent: Sendable {
     case shardEnded(stage: String, shard: Int, succeeded: Bool, reason: String, done: Int, failed: Int, total: Int)
     case stageEnded(StageRecord)
     case runEnded(RunRecord)
+    /// Something the user should know that does not stop the run (a record that could not
+    /// be written).
+    case warning(String)
 }

@@ -75,7 +75,7 @@ public final class Runner: Sendable {
             runDirectory: directory.path, commandLine: options.commandLine, landlockABI: Landlock.abi,
             jobs: options.jobs, keepGoing: options.keepGoing, selected: selected.map { s in plan.order.filter(s.contains) },
             status: .running, started: .now, stages: plan.stages.map { .init(name: $0.name, status: nil) }, plan: plan)
-        try? directory.writeRunRecord(record)
+        do { try directory.writeRunRecord(record) } catch { events(.warning("cannot write run.json: \(error)")) }
         events(.runStarted(record))
 
         var results: [String: StageRecord] = [:]
@@ -88,9 +88,13 @@ public final class Runner: Sendable {
             if stage.status == .failed && !options.keepGoing {
                 stopped.withLock { if $0 == nil { $0 = stage.stage } }
             }
-            try? directory.writeStageRecord(stage)
             if let i = record.stages.firstIndex(where: { $0.name == stage.stage }) { record.stages[i].status = stage.status }
-            try? directory.writeRunRecord(record)
+            do {
+                try directory.writeStageRecord(stage)
+                try directory.writeRunRecord(record)
+            } catch {
+                events(.warning("the run directory is not being updated: \(error)"))
+            }
             events(.stageEnded(stage))
         }
 
@@ -118,9 +122,9 @@ public final class Runner: Sendable {
         }
         // A cancelled run may leave stages whose needs never ended.
         for stage in pending {
-            var skipped = StageRecord(stage: stage.name, kind: stage.kindName, status: .cancelled)
-            skipped.message = "not started: the run was interrupted"
-            finish(skipped)
+            var cancelled = StageRecord(stage: stage.name, kind: stage.kindName, status: .cancelled)
+            cancelled.message = "not started: the run was interrupted"
+            finish(cancelled)
         }
 
         let statuses = plan.stages.compactMap { results[$0.name]?.status }
@@ -128,7 +132,7 @@ public final class Runner: Sendable {
             : statuses.contains(.cancelled) ? .failed : .succeeded
         record.ended = .now
         record.durationSeconds = record.ended!.timeIntervalSince(record.started)
-        try? directory.writeRunRecord(record)
+        do { try directory.writeRunRecord(record) } catch { events(.warning("cannot write run.json: \(error)")) }
         events(.runEnded(record))
         return record
     }
