@@ -140,6 +140,27 @@ struct RunnerTests {
         #expect(shard.item == "d" && shard.status == .succeeded)
     }
 
+    @Test("the reducer's input streams through a pipe: outputs far larger than a pipe buffer, a reducer that stops early")
+    func reducerStreaming() async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        let (_, stages, directory) = try await job.run("""
+            stages:
+              big:
+                map: { over: { shards: 4 } }
+                run: head -c 300000 /dev/zero
+                reduce: { run: wc -c }
+              early:
+                map: { over: { shards: 4 } }
+                run: head -c 300000 /dev/zero
+                reduce: { run: head -c 10 >/dev/null; echo stopped }
+            """)
+        #expect(stages["big"]?.status == .succeeded)
+        #expect(contents(directory.stageDirectory("big") + "/stdout.log").trimmingCharacters(in: .whitespacesAndNewlines) == "1200000")
+        #expect(stages["early"]?.status == .succeeded, "a reducer that stops reading ends the feed (EPIPE), not the runner")
+        #expect(contents(directory.stageDirectory("early") + "/stdout.log") == "stopped\n")
+    }
+
     @Test("allow_failures: failed shards up to the allowance leave the stage succeeded, their output out of the reducer's")
     func allowFailures() async throws {
         let job = try RunnerJob()
