@@ -70,10 +70,11 @@ struct WorkspaceCLITests {
             let (tree, storage) = try makeWorkspaceTree(in: directory)
             // The signal sits outside the workdir: the overlay would cache its absence (changes
             // to a lower layer under a mounted overlay are not guaranteed to show).
-            let signal = directory + "/go"
-            let script = "echo sandbox >> modify.txt; echo new > new.txt; for i in $(seq 500); do [ -e '\(signal)' ] && break; sleep 0.02; done"
-            let background = Task { try sandlockRun(tree: tree, storage: storage, ["-r", directory, "-t", "20s"], script) }
-            try await Task.sleep(for: .milliseconds(400))
+            let signal = directory + "/go", ready = directory + "/ready"
+            let script = "echo sandbox >> modify.txt; echo new > new.txt; : > '\(ready)'; for i in $(seq 1000); do [ -e '\(signal)' ] && break; sleep 0.02; done"
+            let background = Task { try sandlockRun(tree: tree, storage: storage, ["-w", directory, "-t", "30s"], script) }
+            // Change the real file only once the sandbox has written its own version.
+            for _ in 0..<1000 where !FileManager.default.fileExists(atPath: ready) { try await Task.sleep(for: .milliseconds(20)) }
             try "outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
             FileManager.default.createFile(atPath: signal, contents: nil)
             let result = try await background.value

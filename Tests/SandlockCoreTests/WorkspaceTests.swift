@@ -107,11 +107,15 @@ struct WorkspaceTests {
     func conflict() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let (tree, storage) = try makeWorkspaceTree(in: directory)
-            let signal = directory + "/go"
-            let script = "echo sandbox >> modify.txt; echo other > added.txt; while [ ! -e '\(signal)' ]; do sleep 0.02; done"
-            let sandboxPolicy = workspacePolicy(tree: tree, storage: storage).with { $0.fsReadable.append(directory) }
+            let signal = directory + "/go", ready = directory + "/ready"
+            let script = "echo sandbox >> modify.txt; echo other > added.txt; : > '\(ready)'; for i in $(seq 1000); do [ -e '\(signal)' ] && break; sleep 0.02; done"
+            let sandboxPolicy = workspacePolicy(tree: tree, storage: storage).with {
+                $0.fsWritable.append(directory)
+                $0.timeout = .seconds(30)
+            }
             let process = try Sandbox(policy: sandboxPolicy).spawn(["/bin/sh", "-c", script])
-            try await Task.sleep(for: .milliseconds(300))
+            // Change the real file only once the sandbox has written its own version.
+            for _ in 0..<1000 where !FileManager.default.fileExists(atPath: ready) { try await Task.sleep(for: .milliseconds(20)) }
             try "line 1\nchanged outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
             FileManager.default.createFile(atPath: signal, contents: nil)
             let result = await process.wait()
