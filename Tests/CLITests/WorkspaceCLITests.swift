@@ -74,7 +74,7 @@ struct WorkspaceCLITests {
             let script = "echo sandbox >> modify.txt; echo new > new.txt; : > '\(ready)'; for i in $(seq 1000); do [ -e '\(signal)' ] && break; sleep 0.02; done"
             let background = Task { try sandlockRun(tree: tree, storage: storage, ["-w", directory, "-t", "30s"], script) }
             // Change the real file only once the sandbox has written its own version.
-            for _ in 0..<1000 where !FileManager.default.fileExists(atPath: ready) { try await Task.sleep(for: .milliseconds(20)) }
+            try await waitUntilExists(ready)
             try "outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
             FileManager.default.createFile(atPath: signal, contents: nil)
             let result = try await background.value

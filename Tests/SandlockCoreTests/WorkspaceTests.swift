@@ -115,7 +115,7 @@ struct WorkspaceTests {
             }
             let process = try Sandbox(policy: sandboxPolicy).spawn(["/bin/sh", "-c", script])
             // Change the real file only once the sandbox has written its own version.
-            for _ in 0..<1000 where !FileManager.default.fileExists(atPath: ready) { try await Task.sleep(for: .milliseconds(20)) }
+            try await waitUntilExists(ready)
             try "line 1\nchanged outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
             FileManager.default.createFile(atPath: signal, contents: nil)
             let result = await process.wait()

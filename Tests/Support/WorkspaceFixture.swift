@@ -33,3 +33,8 @@ public let workspaceWorkload = """
     mkdir -p brand/new
     echo fresh > brand/new/file.txt
     """
+
+/// Waits (up to 20 s) for a sandbox to create `path`, its "I have written my version" marker.
+public func waitUntilExists(_ path: String) async throws {
+    for _ in 0..<1000 where !FileManager.default.fileExists(atPath: path) { try await Task.sleep(for: .milliseconds(20)) }
+}
