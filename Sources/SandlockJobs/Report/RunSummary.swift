@@ -41,6 +41,11 @@ public struct RunSummary: Sendable {
             ])
         }
         out += Self.table(rows)
+        for s in stages {
+            guard let denied = s.deniedConnections, !denied.isEmpty else { continue }
+            let list = denied.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value)x)" }
+            out += "stage '\(s.stage)': denied connections: \(list.joined(separator: ", "))\n"
+        }
         let failures = stages.filter { $0.status == .failed }
         for s in failures { out += "\n" + failureText(s) }
         out += "\nrun directory: \(directory.path)\n"

@@ -56,6 +56,8 @@ public struct ProcessRecord: Sendable, Codable, Hashable {
     public var peakSandboxMemoryBytes: UInt64?
     public var peakProcesses: Int?
     public var leftoverProcessesKilled: Int
+    /// Destinations (`ip:port`) the network allowlist refused, with counts; nil when none.
+    public var deniedConnections: [String: Int]?
 
     public var succeeded: Bool { reason == .exited && exitCode == 0 }
 
@@ -84,5 +86,6 @@ public struct ProcessRecord: Sendable, Codable, Hashable {
         case systemCPUSeconds = "system_cpu_seconds", peakMemoryBytes = "peak_memory_bytes"
         case peakSandboxMemoryBytes = "peak_sandbox_memory_bytes", peakProcesses = "peak_processes"
         case leftoverProcessesKilled = "leftover_processes_killed"
+        case deniedConnections = "denied_connections"
     }
 }

@@ -16,6 +16,7 @@ extension Runner {
         var systemCPUSeconds: Double
         var peakMemoryBytes: UInt64
         var enforcement: Enforcement?
+        var deniedConnections: [String: Int] = [:]
     }
 
     /// One sandboxed worker per item, at most `max_parallel` (and `--jobs`) at once, each
@@ -52,6 +53,7 @@ extension Runner {
                 record.userCPUSeconds += end.userCPUSeconds
                 record.systemCPUSeconds += end.systemCPUSeconds
                 record.peakMemoryBytes = max(record.peakMemoryBytes, end.peakMemoryBytes)
+                record.addDenied(end.deniedConnections)
                 if record.process?.enforcement == nil { record.process?.enforcement = end.enforcement }
                 summary.retries += max(0, end.attempts - 1)
                 switch end.status {
@@ -136,6 +138,7 @@ extension Runner {
             end.userCPUSeconds += outcome.userCPUSeconds
             end.systemCPUSeconds += outcome.systemCPUSeconds
             end.peakMemoryBytes = max(end.peakMemoryBytes, outcome.peakMemoryBytes)
+            if let denied = outcome.deniedConnections { end.deniedConnections.merge(denied, uniquingKeysWith: +) }
             if end.enforcement == nil { end.enforcement = enforcement }
             if outcome.succeeded {
                 end.status = .succeeded

@@ -65,7 +65,8 @@ extension ProcessRecord {
             started: started, ended: started.addingTimeInterval(r.wallTime.seconds), durationSeconds: r.wallTime.seconds,
             userCPUSeconds: r.userTime.seconds, systemCPUSeconds: r.systemTime.seconds, peakMemoryBytes: r.peakMemory,
             peakSandboxMemoryBytes: r.peakSandboxMemory, peakProcesses: r.peakProcesses,
-            leftoverProcessesKilled: r.leftoverProcessesKilled)
+            leftoverProcessesKilled: r.leftoverProcessesKilled,
+            deniedConnections: r.deniedConnections.isEmpty ? nil : r.deniedConnections)
     }
 }
 

@@ -51,6 +51,8 @@ public struct StageRecord: Sendable, Codable, Hashable {
     public var systemCPUSeconds: Double = 0
     /// Largest resident set of any process of the stage.
     public var peakMemoryBytes: UInt64 = 0
+    /// Destinations the network allowlist refused to any process of the stage, with counts.
+    public var deniedConnections: [String: Int]?
     /// Number of attempts (command, pipeline) or of the reducer.
     public var attemptCount: Int = 0
     public var attempts: [AttemptRecord] = []
@@ -78,6 +80,7 @@ public struct StageRecord: Sendable, Codable, Hashable {
         case systemCPUSeconds = "system_cpu_seconds", peakMemoryBytes = "peak_memory_bytes"
         case attemptCount = "attempt_count", attempts, process, members, shards, reduce
         case reduceAttempts = "reduce_attempts", stdoutLog = "stdout_log", stderrLog = "stderr_log"
+        case deniedConnections = "denied_connections"
     }
 
     /// Adds a process run's cost to the stage's.
@@ -85,6 +88,12 @@ public struct StageRecord: Sendable, Codable, Hashable {
         userCPUSeconds += p.userCPUSeconds
         systemCPUSeconds += p.systemCPUSeconds
         peakMemoryBytes = max(peakMemoryBytes, p.peakMemoryBytes)
+        addDenied(p.deniedConnections)
+    }
+
+    mutating func addDenied(_ denied: [String: Int]?) {
+        guard let denied, !denied.isEmpty else { return }
+        deniedConnections = (deniedConnections ?? [:]).merging(denied, uniquingKeysWith: +)
     }
 
     /// Takes reason, exit code and signal from the process that decided the stage.
