@@ -81,7 +81,7 @@ public struct Sandbox: Sendable {
             policy: policy, io: io, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
             scopedTreeKill: ruleset.enforced.contains(.signalScope), overlay: overlay,
-            network: SupervisorFeatures(policy).networkGate ? try NetworkAllowlist(policy.netAllow) : nil,
+            network: features.networkGate ? try NetworkAllowlist(policy.netAllow) : nil,
             registration: registration)
         started = true
         registration?.started(pid: launch.pid)

@@ -19,7 +19,19 @@ struct ProcView {
 
     /// Does the policy grant this tree (itself or through `/`)?
     static func grantsTree(_ tree: String, _ policy: Policy) -> Bool {
-        (policy.fsReadable + policy.fsWritable).compactMap(DeniedPaths.resolved).contains { $0 == "/" || $0 == tree }
+        grants(tree, among: policy.fsReadable + policy.fsWritable)
+    }
+
+    /// Does one of `paths` name `tree` or `/`? Compared by device and inode (one stat per
+    /// path, symlinks and `..` included), not by spelling: this runs at every sandbox start.
+    static func grants(_ tree: String, among paths: [String]) -> Bool {
+        guard let target = identity(tree), let root = identity("/") else { return false }
+        return paths.contains { path in identity(path).map { $0 == target || $0 == root } ?? false }
+    }
+
+    private static func identity(_ path: String) -> [UInt64]? {
+        var info = stat()
+        return stat(path, &info) == 0 ? [UInt64(info.st_dev), UInt64(info.st_ino)] : nil
     }
 
     /// /proc is virtualized when the policy grants it, except in no-supervisor mode (nobody
@@ -34,7 +46,7 @@ struct ProcView {
 
     init(policy: Policy, initPID: pid_t) {
         self.initPID = initPID
-        writable = policy.fsWritable.compactMap(DeniedPaths.resolved).contains { $0 == "/" || $0 == "/proc" }
+        writable = ProcView.grants("/proc", among: policy.fsWritable)
         maxMemory = policy.maxMemory
         var info = stat()
         stat("/proc", &info)
