@@ -71,7 +71,6 @@ int csl_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); 
 const int CSL_O_PATH = O_PATH;
 const int CSL_O_CLOEXEC = O_CLOEXEC;
 const int CSL_O_DIRECTORY = O_DIRECTORY;
-const int CSL_O_NOFOLLOW = O_NOFOLLOW;
 
 int csl_open(const char *path, int flags, mode_t mode) {
     int fd;
@@ -112,9 +111,6 @@ int csl_pidfd_wait(int pidfd, int extra_options, int *code_out, int *status_out)
     return info.si_pid == 0 ? 0 : 1;
 }
 
-const int CSL_CLD_EXITED = CLD_EXITED;
-const int CSL_CLD_KILLED = CLD_KILLED;
-const int CSL_CLD_DUMPED = CLD_DUMPED;
 const int CSL_WNOHANG = WNOHANG;
 
 int csl_wifexited(int status) { return WIFEXITED(status); }
@@ -144,8 +140,6 @@ int csl_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 const uint32_t CSL_EPOLLIN = EPOLLIN;
 const uint32_t CSL_EPOLLOUT = EPOLLOUT;
-const uint32_t CSL_EPOLLHUP = EPOLLHUP;
-const uint32_t CSL_EPOLLERR = EPOLLERR;
 const int CSL_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
 const int CSL_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
 

@@ -60,7 +60,6 @@ int csl_set_no_new_privs(void);
 extern const int CSL_O_PATH;
 extern const int CSL_O_CLOEXEC;
 extern const int CSL_O_DIRECTORY;
-extern const int CSL_O_NOFOLLOW;
 int csl_open(const char *path, int flags, mode_t mode);
 /// pipe2(O_CLOEXEC); fds[0] is the read end.
 int csl_pipe_cloexec(int fds[2]);
@@ -79,10 +78,6 @@ int csl_pidfd_send_signal(int pidfd, int sig);
 /// waitid(P_PIDFD, pidfd, WEXITED | extra) via the raw syscall; on success fills the
 /// child's si_code/si_status.
 int csl_pidfd_wait(int pidfd, int extra_options, int *code_out, int *status_out);
-/// si_code values, which Swift cannot see as macros.
-extern const int CSL_CLD_EXITED;
-extern const int CSL_CLD_KILLED;
-extern const int CSL_CLD_DUMPED;
 extern const int CSL_WNOHANG;
 /// Decoding a wait(2) status word.
 int csl_wifexited(int status);
@@ -97,8 +92,6 @@ int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int ti
 int csl_eventfd(void);
 extern const uint32_t CSL_EPOLLIN;
 extern const uint32_t CSL_EPOLLOUT;
-extern const uint32_t CSL_EPOLLHUP;
-extern const uint32_t CSL_EPOLLERR;
 extern const int CSL_EPOLL_CTL_ADD;
 extern const int CSL_EPOLL_CTL_DEL;
 /// Monotonic clock in nanoseconds.

@@ -209,8 +209,6 @@ final class ProcessMonitor: Sendable {
         state.withLock { _ = $0.finished.removeValue(forKey: id) }
     }
 
-    /// Number of sandboxes currently watched (for tests and diagnostics).
-    var activeCount: Int { state.withLock { $0.watched.count } }
 
     // MARK: The loop
 
