@@ -157,6 +157,8 @@ int csl_has_effective_capabilities(void) {
     return (data[0].effective | data[1].effective) != 0;
 }
 
+int32_t csl_gettid(void) { return (int32_t)syscall(SYS_gettid); }
+
 int csl_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
 
 int csl_isatty(int fd) { return isatty(fd); }

@@ -98,6 +98,8 @@ extern const int CSL_EPOLL_CTL_DEL;
 int64_t csl_monotonic_ns(void);
 /// Capabilities of the calling thread: 1 if the effective set is non-empty.
 int csl_has_effective_capabilities(void);
+/// gettid(): the calling thread's id.
+int32_t csl_gettid(void);
 /// Names the calling thread (prctl(PR_SET_NAME)), as /proc/.../comm shows it.
 int csl_set_thread_name(const char *name);
 /// Is fd a terminal?

@@ -99,6 +99,8 @@ final class ProcessMonitor: Sendable {
         var finished: [UInt64: Outcome] = [:]
         /// Which sandbox each /dev/urandom feed (by write fd) belongs to.
         var feedOwners: [Int32: UInt64] = [:]
+        /// Threads that have answered trapped syscalls: the event thread alone, by design.
+        var supervisingThreads: Set<Int32> = []
     }
 
     private let epollFD: Int32
@@ -223,6 +225,9 @@ final class ProcessMonitor: Sendable {
         var byte: UInt8 = 1
         _ = Glibc.write(controlFD, &byte, 1)
     }
+
+    /// The threads that have answered trapped syscalls so far.
+    var supervisingThreads: Set<Int32> { state.withLock { $0.supervisingThreads } }
 
     /// Name of the event thread, as /proc/<pid>/task/<tid>/comm shows it.
     static let threadName = "sandlock-events"
@@ -403,6 +408,7 @@ extension ProcessMonitor {
         }
         var call = csl_notification()
         guard csl_notif_receive(listener, &call) == 0, var supervisor = watched.supervisor else { return }
+        state.supervisingThreads.insert(csl_gettid())
         let verdict = supervisor.decide(call) { csl_notif_id_valid(listener, call.id) == 0 }
         switch verdict {
         case .proceed:
