@@ -35,6 +35,16 @@ struct ProcViewTests {
         // Magic links of the process itself stay usable: reading its own stdin through /proc.
         let through = try await Sandbox(policy: withProc).run(["/bin/cat", "/proc/self/fd/0"], io: StandardIO(stdin: .bytes(Array("piped\n".utf8))))
         #expect(through.stdoutText == "piped\n")
+        // Reopening its own descriptor cannot gain access: O_TRUNC through a read-only one fails.
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let file = directory + "/keep"
+            try "content".write(toFile: file, atomically: false, encoding: .utf8)
+            let policy = withProc.with { $0.fsReadable.append(directory) }
+            let attempt = try await Sandbox(policy: policy).run(
+                ["/usr/bin/python3", "-c", "import os; fd = os.open('\(file)', os.O_RDONLY); os.open('/proc/self/fd/%d' % fd, os.O_RDONLY | os.O_TRUNC)"])
+            #expect(!attempt.success && attempt.stderrText.contains("PermissionError"))
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == "content")
+        }
         // Its own magic links cannot lead outside its grants: /proc/self/root/... is refused.
         #expect(try await probe(["read", "/proc/self/root/etc/hostname"], policy: Fixture.basePolicy.with {
             $0.fsReadable = ["/proc", "/usr", "/lib", "/lib64", Fixture.productsDirectory, Fixture.swiftRuntimeDirectory]

@@ -119,6 +119,9 @@ struct ProcView {
         guard wanted == O_RDONLY && originalMode != O_WRONLY || wanted == originalMode || originalMode == O_RDWR else {
             return .fail(EACCES)
         }
+        // O_TRUNC truncates even with O_RDONLY, and we open unconfined: only a descriptor
+        // that could write may be reopened truncating.
+        if flags & O_TRUNC != 0 && originalMode == O_RDONLY { return .fail(EACCES) }
         let fd = Glibc.open("/proc/self/fd/\(original)", flags)
         return fd >= 0 ? .injectDescriptor(fd, cloexec: cloexec) : .fail(errno)
     }
