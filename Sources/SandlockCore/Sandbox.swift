@@ -39,7 +39,8 @@ public struct Sandbox: Sendable {
         guard let command = argv.first, !command.isEmpty else {
             throw .invalidPolicy("empty command")
         }
-        let gaps = try Self.unsupportedFields(of: policy)
+        let features = SupervisorFeatures(policy)
+        let gaps = try Self.unsupportedFields(of: policy, features: features)
         let settlement = try WorkspaceSettlement(mode, policy: policy)
         // A workspace this call created goes away with any failure before the command runs.
         var started = false
@@ -48,7 +49,7 @@ public struct Sandbox: Sendable {
         let ruleset = try LandlockRuleset(policy: policy, extraReadWrite: io.interactive ? ["/dev/tty"] : [],
                                           overlayRoot: workspace?.workdir)
         let overlay = try workspace?.overlayMount(cwd: policy.cwd, lateRules: ruleset.lateRules)
-        let program = try SeccompProgram.compile(for: policy)
+        let program = try SeccompProgram.compile(for: policy, features: features)
         let environment = Environment.resolve(for: policy)
         guard let executable = Environment.resolveExecutable(command, path: environment["PATH"]) else {
             throw .commandNotFound(command)
@@ -57,19 +58,11 @@ public struct Sandbox: Sendable {
 
         var enforced = ruleset.enforced.map(\.rawValue) + ["seccomp"]
         if dropCapabilities { enforced.append("capabilities_dropped") }
-        let features = SupervisorFeatures(policy)
         if !policy.fsDenied.isEmpty { enforced.append("fs_denied") }
-        if features.processLimit { enforced.append("max_processes") }
-        if features.memoryLimit { enforced.append("max_memory") }
-        if features.deterministicRandom { enforced.append("random_seed") }
-        if features.shiftedClock { enforced.append("time_start") }
         if overlay != nil { enforced.append("workdir") }
-        if features.sortedDirectories { enforced.append("deterministic_dirs") }
-        if features.virtualProc { enforced.append("proc_virtualized") }
-        if features.virtualHostname { enforced.append("hostname") }
-        if features.virtualCPUs { enforced.append("num_cpus") }
-        if !policy.netAllow.isEmpty { enforced.append("net_allow") }
-        if policy.portRemap { enforced.append("port_remap") }
+        // `:port` rules alone are Landlock's, so net_allow may be enforced with no supervisor.
+        if !policy.netAllow.isEmpty && !features.networkGate { enforced.append("net_allow") }
+        enforced += features.policyFields
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -90,26 +83,13 @@ public struct Sandbox: Sendable {
     }
 
     /// Fields this build cannot enforce: an error, or with `allowDegraded` a recorded gap.
-    static func unsupportedFields(of policy: Policy) throws(SandboxError) -> [Enforcement.Gap] {
-        let supervisorReason = "needs the seccomp user-notification supervisor, which this build does not have yet"
+    static func unsupportedFields(of policy: Policy, features: SupervisorFeatures) throws(SandboxError) -> [Enforcement.Gap] {
         var gaps: [(String, String)] = []
-        func check(_ used: Bool, _ field: String, _ reason: String = supervisorReason) {
-            if used { gaps.append((field, reason)) }
-        }
         #if !arch(x86_64)
-        check(policy.timeStart != nil, "time_start", "shifting the vDSO clock is implemented for x86_64 only")
+        if policy.timeStart != nil { gaps.append(("time_start", "shifting the vDSO clock is implemented for x86_64 only")) }
         #endif
-        if policy.noSupervisor {
-            let supervised: [(Bool, String)] = [
-                (policy.maxMemory != nil, "max_memory"), (policy.maxProcesses != nil, "max_processes"),
-                (policy.timeStart != nil, "time_start"), (policy.randomSeed != nil, "random_seed"),
-                (policy.deterministicDirs, "deterministic_dirs"), (policy.numCPUs != nil, "num_cpus"),
-                (SupervisorFeatures(policy).networkGate, "net_allow (concrete hosts), allow_udp, allow_icmp"),
-            ]
-            let fields = supervised.filter(\.0).map(\.1)
-            if !fields.isEmpty {
-                throw .invalidPolicy("no_supervisor: \(fields.joined(separator: ", ")) need the supervisor; remove them or drop --no-supervisor")
-            }
+        if policy.noSupervisor && !features.isEmpty {
+            throw .invalidPolicy("no_supervisor: \(features.policyFields.joined(separator: ", ")) need the supervisor; remove them or drop --no-supervisor")
         }
         if let (field, reason) = gaps.first, !policy.allowDegraded {
             throw .unsupported(field: field, reason: reason)

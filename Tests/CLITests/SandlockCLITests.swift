@@ -103,7 +103,8 @@ struct SandlockCLITests {
 
     @Test("nested sandboxing: an outer --no-supervisor sandbox lets an inner one supervise")
     func nested() throws {
-        let outer = ["run", "--no-supervisor", "-r", "/proc"] + readFlags + ["--", Fixture.sandlockCLI, "run"]
+        // A name in no-supervisor mode is only a registry key: it must not bring a listener.
+        let outer = ["run", "--no-supervisor", "--name", "nest-\(getpid())", "-r", "/proc"] + readFlags + ["--", Fixture.sandlockCLI, "run"]
         let limited = try sandlock(outer + readFlags + ["-m", "64M", "--", Fixture.probe, "alloc", "200"])
         #expect(limited.status == 137 && limited.stderr.contains("memory limit"), "\(limited)")
         let fine = try sandlock(outer + readFlags + ["-m", "64M", "--", Fixture.probe, "alloc", "16"])

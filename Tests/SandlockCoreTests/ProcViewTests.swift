@@ -58,6 +58,12 @@ struct ProcViewTests {
         #expect(try await probe(["read", path], policy: policy) == "EACCES")
     }
 
+    @Test("control: with /proc granted and no virtualization (no-supervisor mode) kallsyms is readable")
+    func sensitiveEntryControl() async throws {
+        let plain = withProc.with { $0.noSupervisor = true }
+        #expect(try await probe(["read", "/proc/kallsyms"], policy: plain) == "ok")
+    }
+
     @Test("/proc/meminfo reports max_memory as the machine's memory")
     func memoryInfo() async throws {
         let result = try await shell("grep MemTotal /proc/meminfo", withProc.with { $0.maxMemory = 256 << 20 })

@@ -31,7 +31,7 @@ struct SeccompProgram: Sendable {
         var noSupervisor: Bool
         var supervised: SupervisorFeatures
 
-        init(_ policy: Policy) {
+        init(_ policy: Policy, _ features: SupervisorFeatures) {
             deny = policy.denySyscalls
             allow = policy.allowSyscalls
             extraDeny = policy.extraDenySyscalls
@@ -39,14 +39,14 @@ struct SeccompProgram: Sendable {
             allowUDP = policy.allowUDP
             allowICMP = policy.allowICMP
             noSupervisor = policy.noSupervisor
-            supervised = SupervisorFeatures(policy)
+            supervised = features
         }
     }
 
     private static let cache = Mutex<[Rules: SeccompProgram]>([:])
 
-    static func compile(for policy: Policy) throws(SandboxError) -> SeccompProgram {
-        let rules = Rules(policy)
+    static func compile(for policy: Policy, features: SupervisorFeatures) throws(SandboxError) -> SeccompProgram {
+        let rules = Rules(policy, features)
         if let cached = cache.withLock({ $0[rules] }) { return cached }
         let program = try SeccompCompiler(rules: rules).compile()
         cache.withLock { $0[rules] = program }

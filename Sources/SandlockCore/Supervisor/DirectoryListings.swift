@@ -59,18 +59,24 @@ struct DirectoryListings {
 
     typealias Verdict = SupervisorState.Verdict
 
-    /// Forgets the state of exited processes.
+    /// The sandbox is over.
     mutating func close() {
+        closePidfds()
+        listings = [:]
+    }
+
+    /// Only the pidfd cache: a listing in progress must keep its place (its directory's
+    /// offset is already at the end, so it could not be read again).
+    private mutating func closePidfds() {
         for fd in pidfds.values { Glibc.close(fd) }
         pidfds = [:]
-        listings = [:]
     }
 
     private mutating func duplicate(_ fd: Int32, of pid: pid_t) -> Int32? {
         if pidfds[pid] == nil {
             let pidfd = csl_pidfd_open(pid)
             guard pidfd >= 0 else { return nil }
-            if pidfds.count > 64 { close() }
+            if pidfds.count > 64 { closePidfds() }
             pidfds[pid] = pidfd
         }
         let duplicate = csl_pidfd_getfd(pidfds[pid]!, fd)

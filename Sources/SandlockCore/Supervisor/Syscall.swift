@@ -59,7 +59,8 @@ struct SupervisorFeatures: Hashable, Sendable {
         shiftedClock = policy.timeStart != nil
         sortedDirectories = policy.deterministicDirs
         virtualProc = ProcView.isVirtualized(for: policy)
-        virtualHostname = policy.name != nil
+        // Without a supervisor a name is only the registry's key.
+        virtualHostname = policy.name != nil && !policy.noSupervisor
         virtualCPUs = policy.numCPUs != nil
         let rules = (try? policy.netAllow.map(NetworkRule.init(parsing:))) ?? []
         datagrams = policy.allowUDP || policy.allowICMP
@@ -72,8 +73,19 @@ struct SupervisorFeatures: Hashable, Sendable {
     /// the supervisor reads at every trapped allocation and polls every 100 ms.
     static let memoryTrapThreshold: UInt64 = 64 << 10
 
-    var isEmpty: Bool { !processLimit && !memoryLimit && !deterministicRandom && !shiftedClock && !sortedDirectories && !virtualProc
-        && !virtualHostname && !virtualCPUs && !networkGate }
+    var isEmpty: Bool { policyFields.isEmpty }
+
+    /// What the supervisor serves, by policy field (`proc_virtualized`: a granted /proc): the
+    /// result's `Enforcement` lists them, and no-supervisor mode refuses them by these names.
+    var policyFields: [String] {
+        let fields: [(Bool, String)] = [
+            (processLimit, "max_processes"), (memoryLimit, "max_memory"), (deterministicRandom, "random_seed"),
+            (shiftedClock, "time_start"), (sortedDirectories, "deterministic_dirs"), (virtualProc, "proc_virtualized"),
+            (virtualHostname, "name"), (virtualCPUs, "num_cpus"),
+            (networkGate && !datagrams && !portRemap, "net_allow"), (datagrams, "allow_udp/allow_icmp"), (portRemap, "port_remap"),
+        ]
+        return fields.filter(\.0).map(\.1)
+    }
 
     /// Syscalls trapped unconditionally, by name; `clone` is trapped separately, threads excepted.
     var trappedSyscalls: Set<String> {
@@ -82,7 +94,6 @@ struct SupervisorFeatures: Hashable, Sendable {
         // mmap and mremap are trapped only for large writable growth (see `memoryTrapThreshold`).
         if memoryLimit { names.insert("brk") }
         if deterministicRandom { names.formUnion(["getrandom", "openat", "open"]) }
-        // execve marks a new image whose vDSO must be patched at its first brk/arch_prctl.
         if sortedDirectories { names.insert("getdents64") }
         if virtualProc { names.formUnion(["openat", "open", "getdents64"]) }
         if virtualHostname { names.formUnion(["uname", "openat", "open"]) }
@@ -92,6 +103,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         if networkGate && datagrams { names.insert("sendmsg") }
         if pinnedHosts { names.formUnion(["openat", "open"]) }
         if portRemap { names.formUnion(["bind", "getsockname"]) }
+        // execve marks a new image whose vDSO must be patched at its first brk/arch_prctl.
         if shiftedClock { names.formUnion(["clock_gettime", "gettimeofday", "time", "execve", "execveat", "brk", "arch_prctl"]) }
         return names
     }
