@@ -201,6 +201,96 @@ import Testing
         #expect(p.stage("b")?.condition == .always)
     }
 
+    @Test func dispositionsDefaultToCommitAndAbort() throws {
+        let p = try plan("""
+            policies:
+              w: { filesystem: { read: [/usr], write: [out] } }
+            stages:
+              s: { run: "true", policy: w }
+            """, withBase: false)
+        let s = try #require(p.stage("s"))
+        #expect(s.onSuccess == .commit)
+        #expect(s.onFailure == .abort)
+    }
+
+    @Test func aStagesDispositionWinsOverDefaults() throws {
+        let result = load("""
+            version: 1
+            policies:
+              w: { filesystem: { read: [/usr], write: [out] } }
+            defaults: { policy: w, on_success: keep, on_failure: commit }
+            stages:
+              inherits: { run: "true" }
+              own: { run: "true", on_success: abort, on_failure: keep }
+              half: { run: "true", on_failure: abort }
+            """, path: "valid/test.yaml")
+        #expect(result.diagnostics.isEmpty, "\(result.rendered)")
+        let p = try #require(result.plan)
+        #expect(p.stage("inherits")?.onSuccess == .keep)
+        #expect(p.stage("inherits")?.onFailure == .commit)
+        #expect(p.stage("own")?.onSuccess == .abort)
+        #expect(p.stage("own")?.onFailure == .keep)
+        #expect(p.stage("half")?.onSuccess == .keep)
+        #expect(p.stage("half")?.onFailure == .abort)
+    }
+
+    @Test func aBadDispositionIsAnErrorWithDidYouMean() {
+        let result = load("version: 1\n" + basePolicy + """
+            stages:
+              s: { run: "true", on_failure: kep }
+            """, path: "valid/test.yaml")
+        #expect(result.plan == nil)
+        #expect(result.errors.map(\.message) == ["stage 's': on_failure: expected one of commit, abort, keep, found 'kep' (did you mean 'keep'?)"])
+        #expect(result.errors.first?.mark == SourceMark(line: 6, column: 33))
+    }
+
+    /// `plan` and `plan --json` show a disposition only when it is not the default.
+    @Test func planOutputShowsDispositionsThatDifferFromTheDefaults() throws {
+        let p = try plan("""
+            policies:
+              w: { filesystem: { read: [/usr], write: [out] } }
+            stages:
+              plain: { run: "true", policy: w }
+              kept: { run: "true", policy: w, on_success: keep, on_failure: commit }
+              same: { run: "true", policy: w, on_success: commit, on_failure: abort }
+            """, withBase: false)
+        let lines = p.text.split(separator: "\n").map(String.init)
+        #expect(lines.contains("  plain [command]"))
+        #expect(lines.contains("  kept [command] on_success keep on_failure commit"))
+        #expect(lines.contains("  same [command]"))
+        let stages = try #require(try JSONSerialization.jsonObject(with: Data(p.json.rendered().utf8)) as? [String: Any])["stages"] as? [[String: Any]]
+        let byName = Dictionary(uniqueKeysWithValues: (stages ?? []).map { ($0["name"] as? String ?? "", $0) })
+        let plain = try #require(byName["plain"]), kept = try #require(byName["kept"]), same = try #require(byName["same"])
+        #expect(plain["on_success"] == nil && plain["on_failure"] == nil)
+        #expect(same["on_success"] == nil && same["on_failure"] == nil)
+        #expect(kept["on_success"] as? String == "keep")
+        #expect(kept["on_failure"] as? String == "commit")
+    }
+
+    /// A plan written before the dispositions existed (a run directory's `run.json`) still
+    /// decodes, with the defaults.
+    @Test func aPlanWithoutDispositionsDecodesWithTheDefaults() throws {
+        let p = try plan("""
+            policies:
+              w: { filesystem: { read: [/usr], write: [out] } }
+            stages:
+              s: { run: "true", policy: w, on_success: keep, on_failure: keep }
+            """, withBase: false)
+        var object = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(p)) as? [String: Any])
+        var stages = try #require(object["stages"] as? [[String: Any]])
+        #expect(stages[0]["onSuccess"] as? String == "keep")
+        stages[0]["onSuccess"] = nil
+        stages[0]["onFailure"] = nil
+        object["stages"] = stages
+        let old = try JSONDecoder().decode(Plan.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(old.stages[0].onSuccess == .commit)
+        #expect(old.stages[0].onFailure == .abort)
+        var expected = p
+        expected.stages[0].onSuccess = .commit
+        expected.stages[0].onFailure = .abort
+        #expect(old == expected)
+    }
+
     /// `plan` output for people, pinned (the workdir replaced by `<workdir>`).
     @Test func planTextOfTheWordcountExample() throws {
         let result = try ManifestLoader().load(path: Paths.root + "/jobs/wordcount.yaml")
@@ -270,6 +360,44 @@ import Testing
             """, path: "valid/test.yaml")
         #expect(result.errors.isEmpty)
         #expect(result.warnings.map(\.message) == ["no policy for stage 't': set 'policy:' or 'defaults.policy' (an empty policy grants nothing)"])
+    }
+
+    /// `on_success`/`on_failure` settle the copy-on-write workspace of the workdir: a stage
+    /// that sets one but writes nothing inside the workdir gets a warning at the key.
+    @Test func aDispositionWithoutWritesInTheWorkdirIsAWarning() throws {
+        let result = load("""
+            version: 1
+            policies:
+              reader: { filesystem: { read: [/usr] } }
+              writer: { filesystem: { read: [/usr], write: [out] } }
+              outside: { filesystem: { read: [/usr], write: [/tmp] } }
+            defaults: { policy: reader, on_success: keep }
+            stages:
+              reads:
+                run: "true"
+                on_success: commit
+                on_failure: keep
+              tmp: { run: "true", policy: outside, on_failure: keep }
+              writes: { run: "true", policy: writer, on_success: keep }
+              member:
+                pipeline:
+                  - { run: cat }
+                  - { run: sort, policy: writer }
+                on_failure: keep
+              inherited: { run: "true" }
+            """, path: "valid/test.yaml")
+        #expect(result.errors.isEmpty, "\(result.rendered)")
+        #expect(result.plan != nil)
+        #expect(result.warnings.map(\.message) == [
+            "stage 'reads': on_success has no effect: no filesystem.write path inside the workdir",
+            "stage 'reads': on_failure has no effect: no filesystem.write path inside the workdir",
+            "stage 'tmp': on_failure has no effect: no filesystem.write path inside the workdir",
+        ])
+        #expect(result.warnings.map(\.mark) == [
+            SourceMark(line: 10, column: 5), SourceMark(line: 11, column: 5), SourceMark(line: 12, column: 40),
+        ])
+        #expect(result.plan?.stage("reads")?.onFailure == .keep)
+        #expect(result.plan?.stage("inherited")?.onSuccess == .keep)
     }
 
     @Test func writeToRootAndUnusedPoliciesAreWarningsOnly() throws {

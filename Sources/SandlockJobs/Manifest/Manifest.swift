@@ -1,3 +1,5 @@
+import SandlockCore
+
 /// A value and where it was written, for diagnostics that come after decoding (unknown
 /// stage in `needs`, paths that escape the workdir, cycles).
 public struct Located<Value: Sendable>: Sendable {
@@ -36,6 +38,9 @@ public struct Manifest: Sendable {
         public var policy: PolicyReference?
         public var timeout: Duration?
         public var retry: RetrySpec?
+        /// `on_success` / `on_failure`: what becomes of a stage's copy-on-write workspace.
+        public var onSuccess: Disposition?
+        public var onFailure: Disposition?
     }
 }
 
@@ -127,6 +132,9 @@ public struct StageSpec: Sendable {
     public var retry: RetrySpec?
     public var condition: StageCondition = .success
     public var allowFailures: FailureAllowance?
+    /// `on_success` / `on_failure` as written (located at the key); `nil` takes `defaults`.
+    public var onSuccess: Located<Disposition>?
+    public var onFailure: Located<Disposition>?
 }
 
 public struct MapSpec: Sendable {

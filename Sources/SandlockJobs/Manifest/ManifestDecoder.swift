@@ -1,3 +1,5 @@
+import SandlockCore
+
 /// Node tree → `Manifest`: shapes, types and unknown keys. Cross references (needs,
 /// policy names, cycles, paths) are the planner's job.
 struct ManifestDecoder {
@@ -39,6 +41,8 @@ struct ManifestDecoder {
             if let p = d["policy"] { manifest.defaults.policy = policyReference(p, ctx.with("policy")) }
             if let t = d["timeout"] { manifest.defaults.timeout = reader.duration(t, ctx.with("timeout")) }
             if let r = d["retry"] { manifest.defaults.retry = retry(r, ctx.with("retry")) }
+            if let n = d["on_success"] { manifest.defaults.onSuccess = disposition(n, ctx.with("on_success")) }
+            if let n = d["on_failure"] { manifest.defaults.onFailure = disposition(n, ctx.with("on_failure")) }
         }
         if let node = fields["stages"] {
             let pairs = reader.entries(node, top.with("stages"), expected: "a mapping of stage names to stages") ?? []
@@ -88,6 +92,11 @@ struct ManifestDecoder {
         if let n = f["retry"] { stage.retry = retry(n, ctx.with("retry")) }
         if let n = f["if"], let c = reader.choice(n, ctx.with("if"), ManifestVocabulary.conditions) {
             stage.condition = StageCondition(rawValue: c) ?? .success
+        }
+        for key in ["on_success", "on_failure"] {
+            guard let n = f[key], let k = f.keyNode(key), let d = disposition(n, ctx.with(key)) else { continue }
+            // Located at the key: the planner's "has no effect" warning points there.
+            if key == "on_success" { stage.onSuccess = Located(d, at: k) } else { stage.onFailure = Located(d, at: k) }
         }
         if let n = f["allow_failures"] {
             stage.allowFailures = reader.quantity(n, ctx.with("allow_failures"), "a number of workers or a percentage like 10%") { text in
@@ -189,6 +198,11 @@ struct ManifestDecoder {
         }
         guard let source else { return nil }
         return MapSpec(mark: node.start, over: source, maxParallel: maxParallel)
+    }
+
+    /// `on_success` / `on_failure`: commit, abort or keep.
+    private mutating func disposition(_ node: YAMLNode, _ ctx: Context) -> Disposition? {
+        reader.choice(node, ctx, ManifestVocabulary.dispositions).flatMap(Disposition.init(rawValue:))
     }
 
     private mutating func retry(_ node: YAMLNode, _ ctx: Context) -> RetrySpec? {

@@ -74,6 +74,14 @@ public enum ManifestSchema {
         },
         "retry": {
           "$ref": "#/$defs/retryValue"
+        },
+        "on_success": {
+          "$ref": "#/$defs/disposition",
+          "description": "What becomes of the stage's copy-on-write workspace when the stage succeeds (default: commit)."
+        },
+        "on_failure": {
+          "$ref": "#/$defs/disposition",
+          "description": "What becomes of the stage's copy-on-write workspace when the stage fails, times out or is killed at a limit (default: abort)."
         }
       }
     },
@@ -375,6 +383,14 @@ public enum ManifestSchema {
               "pattern": "^[0-9]+(\\.[0-9]+)?%$"
             }
           ]
+        },
+        "on_success": {
+          "$ref": "#/$defs/disposition",
+          "description": "What becomes of the stage's copy-on-write workspace when the stage succeeds (default: commit)."
+        },
+        "on_failure": {
+          "$ref": "#/$defs/disposition",
+          "description": "What becomes of the stage's copy-on-write workspace when the stage fails, times out or is killed at a limit (default: abort)."
         }
       },
       "oneOf": [
@@ -567,6 +583,14 @@ public enum ManifestSchema {
           "$ref": "#/$defs/duration"
         }
       }
+    },
+    "disposition": {
+      "description": "commit: apply the changes to the workdir (journaled; refused on conflict); abort: throw them away; keep: leave the workspace for `sandlock-jobs commit` / `discard`.",
+      "enum": [
+        "commit",
+        "abort",
+        "keep"
+      ]
     },
     "size": {
       "description": "Bytes, or a number with K, M, G or T (powers of 1024), as `sandlock run -m`: 512M, 1G, 100K.",

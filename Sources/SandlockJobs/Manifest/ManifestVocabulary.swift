@@ -1,3 +1,5 @@
+import SandlockCore
+
 /// Every key the manifest language accepts, per mapping. The decoder rejects any other key
 /// (with a "did you mean"), `sandlock-jobs schema --keys` prints these sets, and the tests
 /// check that `schemas/sandlock-jobs.schema.json` declares exactly the same properties
@@ -12,7 +14,7 @@ public enum ManifestVocabulary {
     ]
 
     public static let manifest = ["version", "name", "description", "workdir", "env", "policies", "defaults", "stages"]
-    public static let defaults = ["policy", "timeout", "retry"]
+    public static let defaults = ["policy", "timeout", "retry", "on_success", "on_failure"]
     public static let policy = [
         "extends", "description", "filesystem", "network", "limits", "determinism", "syscalls",
         "environment", "allow_degraded",
@@ -28,7 +30,7 @@ public enum ManifestVocabulary {
     public static let environment = ["clean", "env"]
     public static let stage = [
         "description", "needs", "run", "pipeline", "map", "reduce", "policy", "env", "cwd",
-        "timeout", "retry", "if", "allow_failures",
+        "timeout", "retry", "if", "allow_failures", "on_success", "on_failure",
     ]
     public static let map = ["over", "max_parallel"]
     public static let over = ["glob", "items", "shards", "lines"]
@@ -45,4 +47,6 @@ public enum ManifestVocabulary {
     public static let retryReasons = ["failure", "exit", "signal", "timeout", "memory_limit", "process_limit", "spawn_failure"]
     /// Values of a stage's `if`.
     public static let conditions = ["success", "failure", "always"]
+    /// Values of `on_success` and `on_failure` (`SandlockCore.Disposition`).
+    public static let dispositions = Disposition.allCases.map(\.rawValue)
 }

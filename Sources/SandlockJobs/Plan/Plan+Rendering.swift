@@ -103,6 +103,9 @@ extension PlannedStage {
             ("timeout", timeout.map { .string($0.manifestText) } ?? .null),
             ("retry", retry.map(\.json) ?? .null),
         ]
+        // Like `description`: only when the manifest changed them.
+        if onSuccess != .commit { fields.append(("on_success", .string(onSuccess.rawValue))) }
+        if onFailure != .abort { fields.append(("on_failure", .string(onFailure.rawValue))) }
         switch work {
         case .command(let p): fields.append(("command", p.json))
         case .pipeline(let members): fields.append(("pipeline", .array(members.map(\.json))))
@@ -128,6 +131,8 @@ extension PlannedStage {
         head += "]"
         if !needs.isEmpty { head += " needs \(needs.joined(separator: ", "))" }
         if condition != .success { head += " if \(condition.rawValue)" }
+        if onSuccess != .commit { head += " on_success \(onSuccess.rawValue)" }
+        if onFailure != .abort { head += " on_failure \(onFailure.rawValue)" }
         var out = head + "\n"
         if let description { out += "    # \(description)\n" }
         if let timeout { out += "    timeout  \(timeout.manifestText)\n" }

@@ -37,6 +37,12 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     /// it on their own); also in each `Policy.timeout`.
     public var timeout: Duration?
     public var retry: RetrySpec?
+    /// What becomes of the stage's copy-on-write workspace of the workdir when the stage
+    /// succeeds (`on_success`, else `defaults.on_success`, else commit) …
+    public var onSuccess: Disposition = .commit
+    /// … and when it fails, including timeouts and limit kills (`on_failure`, else
+    /// `defaults.on_failure`, else abort).
+    public var onFailure: Disposition = .abort
     public var work: Work
 
     public enum Work: Sendable, Hashable, Codable {
@@ -61,6 +67,24 @@ public struct PlannedStage: Sendable, Hashable, Codable {
         case .pipeline(let members): return members
         case .map(let m): return [m.worker] + (m.reduce.map { [$0] } ?? [])
         }
+    }
+}
+
+extension PlannedStage {
+    /// Decodes plans written before `onSuccess`/`onFailure` existed (a run directory's
+    /// `run.json`) with the defaults.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+        needs = try c.decode([String].self, forKey: .needs)
+        level = try c.decode(Int.self, forKey: .level)
+        condition = try c.decode(StageCondition.self, forKey: .condition)
+        timeout = try c.decodeIfPresent(Duration.self, forKey: .timeout)
+        retry = try c.decodeIfPresent(RetrySpec.self, forKey: .retry)
+        onSuccess = try c.decodeIfPresent(Disposition.self, forKey: .onSuccess) ?? .commit
+        onFailure = try c.decodeIfPresent(Disposition.self, forKey: .onFailure) ?? .abort
+        work = try c.decode(Work.self, forKey: .work)
     }
 }
 

@@ -321,10 +321,23 @@ private struct Planning {
         } else {
             return nil
         }
-        return PlannedStage(
+        let planned = PlannedStage(
             name: stage.name.value, description: stage.description, needs: stage.needs.map(\.value),
             level: level, condition: stage.condition, timeout: timeout,
-            retry: stage.retry ?? manifest.defaults.retry, work: work)
+            retry: stage.retry ?? manifest.defaults.retry,
+            onSuccess: stage.onSuccess?.value ?? manifest.defaults.onSuccess ?? .commit,
+            onFailure: stage.onFailure?.value ?? manifest.defaults.onFailure ?? .abort,
+            work: work)
+        // Only writes inside the workdir go through a copy-on-write workspace; a disposition
+        // the stage sets itself (not one from `defaults`) is then likely a mistake.
+        let writesInWorkdir = planned.processes.contains { p in p.policy.fsWritable.contains { FileSystem.isInside($0, workdir) } }
+        if !writesInWorkdir {
+            for (key, value) in [("on_success", stage.onSuccess), ("on_failure", stage.onFailure)] {
+                guard let value else { continue }
+                diagnostics.append(value.warning(ctx.message("\(key) has no effect: no filesystem.write path inside the workdir")))
+            }
+        }
+        return planned
     }
 
     mutating func itemSource(_ spec: ItemSourceSpec, _ ctx: Context) -> ItemSource? {
