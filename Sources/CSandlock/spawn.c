@@ -124,14 +124,15 @@ static int write_proc_file(const char *path, const char *text) {
     return written == (ssize_t)length ? 0 : -1;
 }
 
-/* Copy-on-write workspace: a private mount namespace (inside a new user namespace when the
- * caller is unprivileged) with an overlay mounted on the workdir itself, so the command sees
- * the same paths while every write lands in the upper directory. Runs before chdir and
- * Landlock; the command's seccomp filter later denies mount/unshare, init is not under it. */
-static void mount_workspace(const struct csl_spawn_plan *plan) {
+/* Copy-on-write workspaces: one private mount namespace (inside a new user namespace when the
+ * caller is unprivileged) with an overlay mounted on each workdir itself, so the command sees
+ * the same paths while every write lands in that workspace's upper directory. The workdirs are
+ * disjoint, so the mounts do not depend on their order. Runs before chdir and Landlock; the
+ * command's seccomp filter later denies mount/unshare, init is not under it. */
+static void mount_workspaces(const struct csl_spawn_plan *plan) {
     if (plan->overlay_user_namespace) {
         if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) report_failure(FD_ERROR, CSL_STEP_USER_NAMESPACE);
-        /* Identity maps: files in the upper belong to the caller, as its own writes would. */
+        /* Identity maps: files in the uppers belong to the caller, as its own writes would. */
         if (write_proc_file("/proc/self/setgroups", "deny") != 0 ||
             write_proc_file("/proc/self/uid_map", plan->uid_map) != 0 ||
             write_proc_file("/proc/self/gid_map", plan->gid_map) != 0)
@@ -141,13 +142,18 @@ static void mount_workspace(const struct csl_spawn_plan *plan) {
     }
     /* Nothing mounted here may propagate back to the caller's namespace. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) report_failure(FD_ERROR, CSL_STEP_MOUNT);
-    if (mount("overlay", plan->overlay_target, "overlay", 0, plan->overlay_options) != 0)
-        report_failure(FD_ERROR, CSL_STEP_MOUNT);
-    /* The overlay holds its layers; their paths are hidden from the command, so a sandbox with
-     * a grant over the storage cannot edit its own or another (kept) workspace's upper. */
-    if (plan->storage_path != NULL &&
-        mount("tmpfs", plan->storage_path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0500") != 0)
-        report_failure(FD_ERROR, CSL_STEP_MOUNT);
+    for (int i = 0; i < plan->overlay_count; i++) {
+        if (mount("overlay", plan->overlay_targets[i], "overlay", 0, plan->overlay_options[i]) != 0)
+            report_failure(FD_ERROR, CSL_STEP_MOUNT);
+    }
+    /* The overlays hold their layers; their paths are hidden from the command, so a sandbox
+     * with a grant over a storage cannot edit its own or another (kept) workspace's upper.
+     * Only after every mount: an overlay's upper and work directories are opened by path. */
+    for (int i = 0; i < plan->storage_count; i++) {
+        if (mount("tmpfs", plan->storage_paths[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4k,mode=0500") != 0)
+            report_failure(FD_ERROR, CSL_STEP_MOUNT);
+    }
 }
 
 /* The command: runs on init's memory (CLONE_VM) until execve, so it only reads. */
@@ -313,7 +319,7 @@ static void init_main(const struct csl_spawn_plan *plan) {
         if (setsid() < 0) report_failure(FD_ERROR, CSL_STEP_SESSION);
     }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_SUBREAPER);
-    if (plan->overlay_target != NULL) mount_workspace(plan);
+    if (plan->overlay_count > 0) mount_workspaces(plan);
     if (plan->cwd_path != NULL) {
         /* By path: a descriptor opened before the mount would point below the overlay. */
         if (chdir(plan->cwd_path) != 0) report_failure(FD_ERROR, CSL_STEP_CWD);

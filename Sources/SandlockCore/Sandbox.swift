@@ -18,9 +18,9 @@ public struct Sandbox: Sendable {
     /// Runs `argv` to completion and returns how it ended. Cancelling the task kills the
     /// sandbox's whole process tree.
     ///
-    /// With a `workdir` in the policy (or an attached workspace), the command runs over a
-    /// copy-on-write workspace; the result's `workspace` says what it changed and what became
-    /// of it.
+    /// With a `workdir` in the policy, the command runs over a copy-on-write workspace; the
+    /// result's `workspace` says what it changed and what became of it. Attached workspaces
+    /// (`.attached([…])`, one OverlayFS mount each) stay the caller's to read and settle.
     public func run(_ argv: [String], io: StandardIO = .captured,
                     workspace: WorkspaceMode = .policy) async throws(SandboxError) -> RunResult {
         let process = try spawn(argv, io: io, workspace: workspace)
@@ -41,25 +41,25 @@ public struct Sandbox: Sendable {
         }
         let features = SupervisorFeatures(policy)
         let gaps = try Self.unsupportedFields(of: policy, features: features)
-        let settlement = try WorkspaceSettlement(mode, policy: policy)
+        let (workspaces, settlement) = try mode.resolve(policy: policy)
         // A workspace this call created goes away with any failure before the command runs.
         var started = false
-        defer { if !started, let settlement, settlement.owned { try? settlement.workspace.discard() } }
-        let workspace = settlement?.workspace
+        defer { if !started, let settlement { try? settlement.workspace.discard() } }
         let ruleset = try LandlockRuleset(policy: policy, extraReadWrite: io.interactive ? ["/dev/tty"] : [],
-                                          overlayRoot: workspace?.workdir)
-        let overlay = try workspace?.overlayMount(cwd: policy.cwd, lateRules: ruleset.lateRules)
+                                          overlayRoots: workspaces.map(\.workdir))
+        let mounts = workspaces.isEmpty ? nil
+            : try WorkspaceMounts(workspaces, cwd: policy.cwd, lateRules: ruleset.lateRules)
         let program = try SeccompProgram.compile(for: policy, features: features)
         let environment = Environment.resolve(for: policy)
         guard let executable = Environment.resolveExecutable(command, path: environment["PATH"]) else {
             throw .commandNotFound(command)
         }
-        let dropCapabilities = !policy.keepCapabilities && (csl_has_effective_capabilities() != 0 || overlay?.userNamespace == true)
+        let dropCapabilities = !policy.keepCapabilities && (csl_has_effective_capabilities() != 0 || mounts?.userNamespace == true)
 
         var enforced = ruleset.enforced.map(\.rawValue) + ["seccomp"]
         if dropCapabilities { enforced.append("capabilities_dropped") }
         if !policy.fsDenied.isEmpty { enforced.append("fs_denied") }
-        if overlay != nil { enforced.append("workdir") }
+        if mounts != nil { enforced.append("workdir") } // once, however many workspaces
         // `:port` rules alone are Landlock's, so net_allow may be enforced with no supervisor.
         if !policy.netAllow.isEmpty && !features.networkGate { enforced.append("net_allow") }
         enforced += features.policyFields
@@ -73,13 +73,13 @@ public struct Sandbox: Sendable {
         let launch = try Launch(
             policy: policy, io: io, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
-            scopedTreeKill: ruleset.enforced.contains(.signalScope), overlay: overlay,
+            scopedTreeKill: ruleset.enforced.contains(.signalScope), mounts: mounts,
             network: features.networkGate ? try NetworkAllowlist(policy.netAllow) : nil,
             registration: registration)
         started = true
         registration?.started(pid: launch.pid)
         return SandboxProcess(id: launch.id, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
-                              settlement: settlement.flatMap { $0.owned ? $0 : nil }, registration: registration)
+                              settlement: settlement, registration: registration)
     }
 
     /// Fields this build cannot enforce: an error, or with `allowDegraded` a recorded gap.

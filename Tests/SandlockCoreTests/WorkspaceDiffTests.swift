@@ -16,7 +16,7 @@ struct WorkspaceDiffTests {
                 """
             let workspace = try Workspace.create(workdir: tree, storage: storage)
             let result = try await Sandbox(policy: workspacePolicy(tree: tree, storage: storage))
-                .run(["/bin/sh", "-c", script], workspace: .attached(workspace))
+                .run(["/bin/sh", "-c", script], workspace: .attached([workspace]))
             #expect(result.success, "\(result.stderrText)")
             let diff = workspace.unifiedDiff(try workspace.changes())
             #expect(diff.contains("""

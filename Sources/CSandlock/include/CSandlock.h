@@ -236,18 +236,21 @@ struct csl_spawn_plan {
     unsigned short notify_bpf_len;
     int handoff_fd;                /* write end: struct csl_listener_handoff, then wait on go_fd */
     int go_fd;                     /* read end: one byte once the supervisor watches the listener */
-    /* Copy-on-write workspace: init mounts an overlay on overlay_target in a private mount
-     * namespace before chdir and Landlock (Workspace+Mount.swift prepares all of it). */
-    const char *overlay_target;    /* mount point: the workdir itself, or NULL for no workspace */
-    const char *overlay_options;   /* "lowerdir=…,upperdir=…,workdir=…[,userxattr]" */
+    /* Copy-on-write workspaces: init mounts one overlay per workspace (disjoint workdirs) in
+     * one private mount namespace before chdir and Landlock (Workspace+Mount.swift prepares
+     * all of it). */
+    int overlay_count;             /* overlays to mount; 0: no workspace */
+    const char *const *overlay_targets; /* mount points: the workdirs themselves */
+    const char *const *overlay_options; /* "lowerdir=…,upperdir=…,workdir=…[,userxattr]" each */
     int overlay_user_namespace;    /* unshare(CLONE_NEWUSER) too (caller without CAP_SYS_ADMIN) */
     const char *uid_map;           /* written to /proc/self/uid_map in the new user namespace */
     const char *gid_map;           /* written to /proc/self/gid_map (after setgroups "deny") */
-    const char *cwd_path;          /* chdir() after the mount, instead of cwd_fd; or NULL */
-    const char *storage_path;      /* covered by an empty read-only tmpfs after the overlay is */
-                                   /* mounted: no sandbox can reach any workspace's upper */
-    int late_rule_count;           /* Landlock rules for paths inside the overlay, opened after */
-    const char *const *late_rule_paths; /* the mount (a rule on the covered directory would */
+    const char *cwd_path;          /* chdir() after the mounts, instead of cwd_fd; or NULL */
+    int storage_count;             /* storage directories, each covered by an empty read-only */
+    const char *const *storage_paths; /* tmpfs once every overlay is mounted: no sandbox can */
+                                   /* reach any workspace's upper */
+    int late_rule_count;           /* Landlock rules for paths inside the overlays, opened after */
+    const char *const *late_rule_paths; /* the mounts (a rule on a covered directory would */
     const uint64_t *late_rule_access;   /* not apply to the overlay's inodes) */
 };
 

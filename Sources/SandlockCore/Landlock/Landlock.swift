@@ -84,12 +84,12 @@ struct LandlockRuleset: ~Copyable {
     /// Builds the ruleset for a policy: every right of the running ABI is handled, so what
     /// is not granted is denied. Paths are opened with O_PATH here, in the parent.
     ///
-    /// With `overlayRoot` (a copy-on-write workspace's mount point, canonical), rules for that
-    /// directory and paths below it are not added here but returned in `lateRules`: the child
-    /// adds them after mounting the overlay, since a rule on the covered directory's inode
-    /// does not apply to the overlay's own inodes. Rules on its ancestors apply as usual.
+    /// With `overlayRoots` (copy-on-write workspaces' mount points, canonical), rules for those
+    /// directories and paths below any of them are not added here but returned in `lateRules`:
+    /// the child adds them after mounting every overlay, since a rule on a covered directory's
+    /// inode does not apply to the overlay's own inodes. Rules on their ancestors apply as usual.
     init(policy: Policy, extraReadWrite: [String] = [], handleNetwork: Bool = true,
-         abi: Int = Landlock.abi, overlayRoot: String? = nil) throws(SandboxError) {
+         abi: Int = Landlock.abi, overlayRoots: [String] = []) throws(SandboxError) {
         let needed = Landlock.Protection.allCases.filter { handleNetwork || $0 != .netTCP }
         let missing = needed.filter { $0.minimumABI > abi }
         if let first = missing.first, !policy.allowDegraded {
@@ -131,7 +131,7 @@ struct LandlockRuleset: ~Copyable {
         let grant = { (path: String, access: UInt64, field: String) throws(SandboxError) in
             try carveOuts.grant(path, field: field) { (target: String, listingOnly: Bool) throws(SandboxError) in
                 let rights = listingOnly ? access & UInt64(CSL_LL_FS_READ_DIR) : access
-                if let rule = try Self.grant(target, rights & handledFS, to: fd, field: field, deferringBelow: overlayRoot) {
+                if let rule = try Self.grant(target, rights & handledFS, to: fd, field: field, deferringBelow: overlayRoots) {
                     late.append(rule)
                 }
             }
@@ -164,9 +164,9 @@ struct LandlockRuleset: ~Copyable {
 
     /// Adds a PATH_BENEATH rule, opening `path` with O_PATH; rights a non-directory cannot
     /// carry are masked off (the kernel would answer EINVAL).
-    /// At or below `deferringBelow`, returns the rule for the child instead of adding it.
+    /// At or below one of `deferringBelow`, returns the rule for the child instead of adding it.
     private static func grant(_ path: String, _ access: UInt64, to ruleset: Int32, field: String,
-                              deferringBelow overlayRoot: String?) throws(SandboxError) -> LateRule? {
+                              deferringBelow overlayRoots: [String]) throws(SandboxError) -> LateRule? {
         let target: FileDescriptor
         do {
             target = try FileDescriptor(opening: path, flags: CSL_O_PATH)
@@ -178,7 +178,8 @@ struct LandlockRuleset: ~Copyable {
         if fstat(target.rawValue, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
             rights &= Landlock.fileAccess
         }
-        if let overlayRoot, let real = Workspace.canonicalPath(path), Workspace.isSame(real, orBelow: overlayRoot) {
+        if !overlayRoots.isEmpty, let real = Workspace.canonicalPath(path),
+           overlayRoots.contains(where: { Workspace.isSame(real, orBelow: $0) }) {
             return LateRule(path: real, access: rights)
         }
         if csl_landlock_add_path_rule(ruleset, target.rawValue, rights) != 0 {

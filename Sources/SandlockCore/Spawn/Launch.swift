@@ -29,7 +29,7 @@ struct Launch {
     init(policy: Policy, io: StandardIO, executable: String, argv: [String],
          environment: [String: String], ruleset: borrowing LandlockRuleset,
          program: SeccompProgram, dropCapabilities: Bool, scopedTreeKill: Bool,
-         overlay: OverlayMount? = nil, network: NetworkAllowlist? = nil,
+         mounts: WorkspaceMounts? = nil, network: NetworkAllowlist? = nil,
          registration: NameRegistration? = nil) throws(SandboxError) {
         var childSide = DescriptorBag()
         var parentSide = DescriptorBag()
@@ -92,7 +92,7 @@ struct Launch {
         }
 
         var cwdFD: Int32 = -1
-        if let cwd = policy.cwd, overlay == nil { // with an overlay, init enters cwd by path
+        if let cwd = policy.cwd, mounts == nil { // with overlays, init enters cwd by path
             do { cwdFD = childSide.keep(try FileDescriptor(opening: cwd, flags: CSL_O_PATH | CSL_O_DIRECTORY)) } catch {
                 throw .pathNotFound(path: cwd, field: "cwd", error: error)
             }
@@ -185,8 +185,8 @@ struct Launch {
                             plan.notify_bpf = notifyBPF.baseAddress?.assumingMemoryBound(to: sock_filter.self)
                             plan.notify_bpf_len = UInt16(notifyBPF.count / MemoryLayout<sock_filter>.size)
                         }
-                        guard let overlay else { return csl_spawn(&plan, &pidfd) }
-                        return Self.withOverlay(overlay, in: &plan) { csl_spawn(&$0, &pidfd) }
+                        guard let mounts else { return csl_spawn(&plan, &pidfd) }
+                        return Self.withMounts(mounts, in: &plan) { csl_spawn(&$0, &pidfd) }
                     }
                 }
             }
@@ -229,20 +229,31 @@ struct Launch {
     }
 
     /// Fills the plan's workspace fields with C strings valid inside `body`.
-    private static func withOverlay(_ overlay: OverlayMount, in plan: inout csl_spawn_plan,
-                                    _ body: (inout csl_spawn_plan) -> pid_t) -> pid_t {
-        let fixed = [overlay.target, overlay.options, overlay.uidMap, overlay.gidMap, overlay.cwd, overlay.storage]
-        return withCStrings(fixed + overlay.lateRules.map(\.path)) { strings in
-            overlay.lateRules.map(\.access).withUnsafeBufferPointer { access in
-                plan.overlay_target = UnsafePointer(strings[0])
-                plan.overlay_options = UnsafePointer(strings[1])
-                plan.overlay_user_namespace = overlay.userNamespace ? 1 : 0
-                plan.uid_map = UnsafePointer(strings[2])
-                plan.gid_map = UnsafePointer(strings[3])
-                plan.cwd_path = UnsafePointer(strings[4])
-                plan.storage_path = UnsafePointer(strings[5])
-                plan.late_rule_count = Int32(overlay.lateRules.count)
-                plan.late_rule_paths = UnsafeRawPointer(strings + fixed.count).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+    private static func withMounts(_ mounts: WorkspaceMounts, in plan: inout csl_spawn_plan,
+                                   _ body: (inout csl_spawn_plan) -> pid_t) -> pid_t {
+        // One array of strings: the fixed ones, then targets, options, storages, rule paths.
+        let fixed = [mounts.uidMap, mounts.gidMap, mounts.cwd]
+        let strings = fixed + mounts.overlays.map(\.target) + mounts.overlays.map(\.options) + mounts.storages
+            + mounts.lateRules.map(\.path)
+        return withCStrings(strings) { pointers in
+            mounts.lateRules.map(\.access).withUnsafeBufferPointer { access in
+                let base = UnsafeRawPointer(pointers).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                var next = fixed.count
+                func take(_ count: Int) -> UnsafePointer<UnsafePointer<CChar>?> {
+                    defer { next += count }
+                    return base + next
+                }
+                plan.uid_map = UnsafePointer(pointers[0])
+                plan.gid_map = UnsafePointer(pointers[1])
+                plan.cwd_path = UnsafePointer(pointers[2])
+                plan.overlay_user_namespace = mounts.userNamespace ? 1 : 0
+                plan.overlay_count = Int32(mounts.overlays.count)
+                plan.overlay_targets = take(mounts.overlays.count)
+                plan.overlay_options = take(mounts.overlays.count)
+                plan.storage_count = Int32(mounts.storages.count)
+                plan.storage_paths = take(mounts.storages.count)
+                plan.late_rule_count = Int32(mounts.lateRules.count)
+                plan.late_rule_paths = take(mounts.lateRules.count)
                 plan.late_rule_access = access.baseAddress
                 return body(&plan)
             }

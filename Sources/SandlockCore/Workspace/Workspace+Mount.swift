@@ -3,58 +3,104 @@ import Glibc
 #endif
 import CSandlock
 
-/// What the sandbox's init needs to mount a workspace (prepared in the parent, applied by
-/// `mount_workspace` in spawn.c before chdir and Landlock).
-struct OverlayMount: Sendable {
-    /// Mount point: the workdir itself.
-    var target: String
-    /// `lowerdir=<lowers…>:<workdir>,upperdir=…,workdir=…` plus `userxattr` in a user
-    /// namespace, or `redirect_dir=off,metacopy=off` as root (uppers stay self-contained: a
-    /// renamed lower directory is copied, and every copied-up file carries its data).
-    var options: String
-    /// unshare(CLONE_NEWUSER) with identity maps of the caller's uid and gid.
+/// What the sandbox's init needs to mount its workspaces (prepared in the parent, applied by
+/// `mount_workspaces` in spawn.c before chdir and Landlock): one private mount namespace
+/// (inside one user namespace when the caller is not root) holding one overlay per workspace.
+struct WorkspaceMounts: Sendable {
+    /// One overlay mount.
+    struct Overlay: Sendable, Hashable {
+        /// Mount point: the workspace's workdir itself.
+        var target: String
+        /// `lowerdir=<lowers…>:<workdir>,upperdir=…,workdir=…` plus `userxattr` in a user
+        /// namespace, or `redirect_dir=off,metacopy=off` as root (uppers stay self-contained: a
+        /// renamed lower directory is copied, and every copied-up file carries its data).
+        var options: String
+    }
+
+    /// In the order they are mounted (the workspaces' order; their workdirs are disjoint).
+    var overlays: [Overlay]
+    /// unshare(CLONE_NEWUSER) with identity maps of the caller's uid and gid, for all of them.
     var userNamespace: Bool
     var uidMap: String
     var gidMap: String
-    /// The command's working directory, entered by path after the mount.
+    /// The command's working directory, entered by path after the mounts.
     var cwd: String
-    /// The workspace storage, hidden under an empty read-only tmpfs once the overlay is up.
-    var storage: String
-    /// Landlock rules for paths inside the overlay.
+    /// The workspace storages, each hidden under an empty read-only tmpfs once every overlay
+    /// is up; distinct, and none below another (a covered one is hidden already).
+    var storages: [String]
+    /// Landlock rules for paths inside the overlays.
     var lateRules: [LandlockRuleset.LateRule]
-}
 
-extension Workspace {
-    /// The mount for a sandbox attached to this workspace. `cwd` defaults to the workdir.
-    func overlayMount(cwd: String?, lateRules: [LandlockRuleset.LateRule]) throws(SandboxError) -> OverlayMount {
-        let layers = lowers + [workdir]
-        for path in layers + [upperDirectory, overlayWorkDirectory] {
-            if path.contains(where: { $0 == "," || $0 == ":" || $0 == "\\" }) {
-                throw .workspace("'\(path)' contains ',', ':' or '\\', which overlayfs mount options cannot carry; use another workdir or fs_storage")
-            }
-        }
+    /// The mounts for a sandbox attached to `workspaces` (checked by
+    /// `Workspace.checkAttachable`). `cwd` defaults to the first workspace's workdir.
+    init(_ workspaces: [Workspace], cwd: String?, lateRules: [LandlockRuleset.LateRule]) throws(SandboxError) {
+        guard let first = workspaces.first else { throw .workspace("no workspace to mount") }
+        for workspace in workspaces { try workspace.checkOverlayPaths() }
         let userNamespace = geteuid() != 0 || csl_has_effective_capabilities() == 0
-        if userNamespace, let problem = Self.userNamespaceProblem() {
+        if userNamespace, let problem = Workspace.userNamespaceProblem() {
             throw .kernelFeatureMissing(
                 feature: "Unprivileged user namespaces",
                 detail: "\(problem); a copy-on-write workdir needs an overlay mount, which a caller without root can only make in its own user namespace",
                 field: "workdir")
         }
+        var overlays: [Overlay] = []
+        for workspace in workspaces {
+            overlays.append(Overlay(target: workspace.workdir, options: try workspace.overlayOptions(userNamespace: userNamespace)))
+        }
+        var directory = first.workdir
+        if let cwd {
+            guard let real = Workspace.canonicalPath(cwd) else {
+                throw .pathNotFound(path: cwd, field: "cwd", error: .current)
+            }
+            directory = real
+        }
+        var storages: [String] = []
+        for storage in Set(workspaces.map(\.storage)).sorted() where !storages.contains(where: { Workspace.isSame(storage, orBelow: $0) }) {
+            storages.append(storage) // sorted: an enclosing storage comes before the ones below it
+        }
+        self.init(overlays: overlays, userNamespace: userNamespace,
+                  uidMap: "\(geteuid()) \(geteuid()) 1\n", gidMap: "\(getegid()) \(getegid()) 1\n",
+                  cwd: directory, storages: storages, lateRules: lateRules)
+    }
+
+    init(overlays: [Overlay], userNamespace: Bool, uidMap: String, gidMap: String, cwd: String,
+         storages: [String], lateRules: [LandlockRuleset.LateRule]) {
+        self.overlays = overlays
+        self.userNamespace = userNamespace
+        self.uidMap = uidMap
+        self.gidMap = gidMap
+        self.cwd = cwd
+        self.storages = storages
+        self.lateRules = lateRules
+    }
+}
+
+extension Workspace {
+    /// The storage directory this workspace lives in (`fs_storage`), canonical when it exists.
+    var storage: String {
+        let parent = FileSystem.parent(of: directory)
+        return Self.canonicalPath(parent) ?? parent
+    }
+
+    /// Every path the overlay options name must be expressible in them.
+    func checkOverlayPaths() throws(SandboxError) {
+        for path in lowers + [workdir, upperDirectory, overlayWorkDirectory] {
+            if path.contains(where: { $0 == "," || $0 == ":" || $0 == "\\" }) {
+                throw .workspace("'\(path)' contains ',', ':' or '\\', which overlayfs mount options cannot carry; use another workdir or fs_storage")
+            }
+        }
+    }
+
+    /// The overlayfs mount options for this workspace's overlay (paths checked by
+    /// `checkOverlayPaths`).
+    func overlayOptions(userNamespace: Bool) throws(SandboxError) -> String {
+        let layers = lowers + [workdir]
         var options = "lowerdir=\(layers.joined(separator: ":")),upperdir=\(upperDirectory),workdir=\(overlayWorkDirectory)"
         options += userNamespace ? ",userxattr" : ",redirect_dir=off,metacopy=off"
         guard options.utf8.count < 4000 else {
             throw .workspace("the overlay mount options are longer than a page (\(options.utf8.count) bytes): too many or too long stacked layers")
         }
-        var directory = workdir
-        if let cwd {
-            guard let real = Self.canonicalPath(cwd) else {
-                throw .pathNotFound(path: cwd, field: "cwd", error: .current)
-            }
-            directory = real
-        }
-        return OverlayMount(target: workdir, options: options, userNamespace: userNamespace,
-                            uidMap: "\(geteuid()) \(geteuid()) 1\n", gidMap: "\(getegid()) \(getegid()) 1\n",
-                            cwd: directory, storage: FileSystem.parent(of: self.directory), lateRules: lateRules)
+        return options
     }
 
     /// Why an unprivileged process cannot create a user namespace here, naming the setting,

@@ -16,9 +16,14 @@ public enum WorkspaceMode: Sendable {
     case policy
     /// Like `.policy`, but always aborted; the result lists what would have changed.
     case dryRun
-    /// The caller's workspace (possibly stacked on earlier ones); left as it is after the run:
-    /// the caller reads its changes, commits, discards, keeps or stacks it.
-    case attached(Workspace)
+    /// The caller's workspaces (each possibly stacked on earlier ones), one overlay mount per
+    /// workspace in the sandbox's one private mount namespace; left as they are after the run:
+    /// the caller reads their changes, commits, discards, keeps or stacks them.
+    ///
+    /// The list must not be empty, the workdirs must be disjoint (none equal to or below
+    /// another), and no workspace's storage may overlap any of the workdirs. The command starts
+    /// in the policy's `cwd`, else in the first workspace's workdir.
+    case attached([Workspace])
 }
 
 /// What became of a sandbox's workspace.
@@ -48,8 +53,6 @@ struct WorkspaceSettlement: Sendable {
     let onExit: Disposition
     let onError: Disposition
     let dryRun: Bool
-    /// Created by the sandbox from its policy (settled by it), not attached by the caller.
-    let owned: Bool
 
     func settle(success: Bool) -> WorkspaceResult {
         let disposition = dryRun ? .abort : success ? onExit : onError
@@ -81,22 +84,52 @@ struct WorkspaceSettlement: Sendable {
     }
 }
 
-extension WorkspaceSettlement {
-    /// The workspace a sandbox uses for `mode`, or nil; `owned` when the sandbox created it
-    /// (and settles it), not for an attached one.
-    init?(_ mode: WorkspaceMode, policy: Policy) throws(SandboxError) {
-        switch mode {
-        case .attached(let workspace):
-            self.init(workspace: workspace, onExit: .keep, onError: .keep, dryRun: false, owned: false)
+extension WorkspaceMode {
+    /// The workspaces a sandbox runs over for this mode, and the settlement of the one it
+    /// creates from the policy (`.policy`, `.dryRun`); none for attached workspaces, which stay
+    /// the caller's. Attached lists are checked here (see `attached`).
+    func resolve(policy: Policy) throws(SandboxError) -> (workspaces: [Workspace], settlement: WorkspaceSettlement?) {
+        switch self {
+        case .attached(let workspaces):
+            try Workspace.checkAttachable(workspaces)
+            return (workspaces, nil)
         case .policy, .dryRun:
+            var dryRun = false
+            if case .dryRun = self { dryRun = true }
             guard let workdir = policy.workdir else {
-                if case .dryRun = mode { throw .invalidPolicy("a dry run needs a workdir (--workdir)") }
-                return nil
+                if dryRun { throw .invalidPolicy("a dry run needs a workdir (--workdir)") }
+                return ([], nil)
             }
             let workspace = try Workspace.create(workdir: workdir, storage: policy.fsStorage)
-            var dryRun = false
-            if case .dryRun = mode { dryRun = true }
-            self.init(workspace: workspace, onExit: policy.onExit, onError: policy.onError, dryRun: dryRun, owned: true)
+            return ([workspace], WorkspaceSettlement(workspace: workspace, onExit: policy.onExit,
+                                                     onError: policy.onError, dryRun: dryRun))
+        }
+    }
+}
+
+extension Workspace {
+    /// Workspaces one sandbox can run over together: at least one, workdirs pairwise
+    /// disjoint (the overlays are mounted side by side, never one inside another), and no
+    /// storage overlapping a workdir (the storages are hidden under a tmpfs after the mounts,
+    /// and an upper inside a lower tree is what `create` refuses for a single workspace).
+    static func checkAttachable(_ workspaces: [Workspace]) throws(SandboxError) {
+        guard !workspaces.isEmpty else {
+            throw .workspace("no workspace to attach: .attached needs at least one workspace")
+        }
+        for (index, first) in workspaces.enumerated() {
+            for second in workspaces[(index + 1)...] {
+                let (outer, inner) = isSame(second.workdir, orBelow: first.workdir) ? (first, second) : (second, first)
+                if isSame(inner.workdir, orBelow: outer.workdir) {
+                    let relation = inner.workdir == outer.workdir ? "is the same tree as" : "is inside"
+                    throw .workspace("the workdirs of two attached workspaces overlap: '\(inner.workdir)' (workspace \(inner.id)) \(relation) '\(outer.workdir)' (workspace \(outer.id)); one sandbox can only run over disjoint trees")
+                }
+            }
+        }
+        for workspace in workspaces {
+            let storage = workspace.storage
+            for other in workspaces where isSame(storage, orBelow: other.workdir) || isSame(other.workdir, orBelow: storage) {
+                throw .workspace("the storage '\(storage)' of workspace \(workspace.id) and the workdir '\(other.workdir)' of workspace \(other.id) overlap; keep every storage outside every attached workdir (set fs_storage)")
+            }
         }
     }
 }

@@ -13,10 +13,12 @@ import Synchronization
 /// the upper and overlay work directories live in the workspace's storage directory,
 /// `<storage>/<id>/{upper,work}`. A workspace can be stacked on the uppers of earlier
 /// workspaces (`stackedOn:`), which the sandbox then sees as lower layers above the real tree.
+/// One sandbox can run over several workspaces on disjoint trees (`.attached([a, b])`): one
+/// overlay each, all in its one mount namespace.
 ///
 /// ```swift
 /// let workspace = try Workspace.create(workdir: "/src/project")
-/// let result = try await Sandbox(policy: policy).run(["make"], workspace: .attached(workspace))
+/// let result = try await Sandbox(policy: policy).run(["make"], workspace: .attached([workspace]))
 /// let changes = try workspace.changes()
 /// print(changes.summary)
 /// switch try workspace.commit(changes) { … }   // or workspace.discard(), or keep it
