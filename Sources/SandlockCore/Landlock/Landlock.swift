@@ -129,6 +129,12 @@ struct LandlockRuleset: ~Copyable {
         let carveOuts = try DeniedPaths(denied, allowHardLinks: policy.allowDegraded, procHidden: procHidden)
         var late: [LateRule] = []
         let grant = { (path: String, access: UInt64, field: String) throws(SandboxError) in
+            // A path that exists only in a workspace (the caller creates it in the upper):
+            // init opens it once the overlay is up.
+            if let future = Self.missingPath(path, below: overlayRoots) {
+                late.append(LateRule(path: future, access: access & handledFS))
+                return
+            }
             try carveOuts.grant(path, field: field) { (target: String, listingOnly: Bool) throws(SandboxError) in
                 let rights = listingOnly ? access & UInt64(CSL_LL_FS_READ_DIR) : access
                 if let rule = try Self.grant(target, rights & handledFS, to: fd, field: field, deferringBelow: overlayRoots) {
@@ -160,6 +166,23 @@ struct LandlockRuleset: ~Copyable {
         self.lateRules = late
         self.missing = missing
         self.enforced = needed.filter { $0.minimumABI <= abi }
+    }
+
+    /// `path` made canonical when it does not exist but would be at or below one of
+    /// `overlayRoots` (its nearest existing ancestor resolved, the rest appended), else nil.
+    static func missingPath(_ path: String, below overlayRoots: [String]) -> String? {
+        guard !overlayRoots.isEmpty, path.hasPrefix("/"), access(path, F_OK) != 0, errno == ENOENT else { return nil }
+        var missing: [Substring] = []
+        var existing = Substring(path)
+        while let slash = existing.lastIndex(of: "/") {
+            missing.insert(existing[existing.index(after: slash)...], at: 0)
+            existing = existing[..<slash]
+            guard let real = Workspace.canonicalPath(existing.isEmpty ? "/" : String(existing)) else { continue }
+            guard !missing.contains(where: { $0 == ".." || $0 == "." }) else { return nil }
+            let future = (real == "/" ? "" : real) + "/" + missing.joined(separator: "/")
+            return overlayRoots.contains { Workspace.isSame(future, orBelow: $0) } ? future : nil
+        }
+        return nil
     }
 
     /// Adds a PATH_BENEATH rule, opening `path` with O_PATH; rights a non-directory cannot

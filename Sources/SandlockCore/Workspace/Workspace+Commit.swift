@@ -65,15 +65,16 @@ extension Workspace {
     /// the same directory, then rename). A crash at any point leaves the journal, and the next
     /// workspace created on the same storage, or `recover`, completes it. Refuses, applying
     /// nothing, when a path it would touch changed in the real tree since the workspace was
-    /// created; the workspace is then kept with status "conflict".
-    public func commit(_ changes: ChangeSet? = nil) throws(SandboxError) -> CommitOutcome {
+    /// created; the workspace is then kept with status "conflict". `overwriting` applies the
+    /// changes over such paths instead (the user looked at both versions and chose).
+    public func commit(_ changes: ChangeSet? = nil, overwriting: Bool = false) throws(SandboxError) -> CommitOutcome {
         let changes = try { () throws(SandboxError) -> ChangeSet in
             if let changes { return changes }
             return try self.changes()
         }()
         let lock = try lockWorkdir()
         defer { close(lock) }
-        let conflicts = self.conflicts(changes)
+        let conflicts = overwriting ? [] : self.conflicts(changes)
         if !conflicts.isEmpty {
             keep(changes, status: "conflict")
             return .conflict(conflicts)
@@ -116,12 +117,15 @@ extension Workspace {
     }
 
     /// Paths the real tree changed since the workspace was created, or that differ from what
-    /// the change set started from.
+    /// the change set started from, unless the real tree already has the sandbox's version.
     func conflicts(_ changes: ChangeSet) -> [CommitConflict] {
         var conflicts: [CommitConflict] = []
         func check(_ path: String, expected: FileEntry?, sandbox: FileEntry?) {
             let real = workdir + "/" + path
             let current = FileSystem.status(real).map { FileEntry(path: real, info: $0) }
+            // The real tree already is what the sandbox wants there (the same directory
+            // created, the same file deleted): nothing to refuse.
+            if current == sandbox { return }
             var reason: String?
             switch (expected, current) {
             case (nil, nil): break

@@ -148,7 +148,7 @@ public struct Workspace: Sendable, Hashable {
 
     /// Marks the workspace as kept (for `list`) and writes its `changes.json`; it stays on disk
     /// until committed or discarded.
-    func keep(_ changes: ChangeSet?, status: String = "kept") {
+    public func keep(_ changes: ChangeSet?, status: String = "kept") {
         if let changes { try? FileSystem.writeAtomically(directory + "/changes.json", Array(changes.json().utf8)) }
         try? FileSystem.writeAtomically(statusPath, Array((status + "\n").utf8))
     }
