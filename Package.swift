@@ -84,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SandlockJobsTests",
-            dependencies: ["SandlockJobs"],
+            dependencies: ["SandlockJobs", "SandlockTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -192,15 +192,16 @@ struct RunnerTests {
         #expect(failed.reasonText.contains("1 of 5 shards failed"))
     }
 
-    @Test("retry on timeout, then success; every attempt is kept; missing write directories are created")
+    @Test("retry on timeout, then success; every attempt is kept, its writes dropped; missing write directories are created")
     func retryAfterTimeout() async throws {
         let job = try RunnerJob()
-        defer { job.remove() }
+        let state = try RunnerJob()  // outside the workdir: written in place, so it counts attempts
+        defer { job.remove(); state.remove() }
         let (_, stages, directory) = try await job.run("""
             stages:
               flaky:
-                run: if [ -e out/marker ]; then echo second; else touch out/marker; sleep 10; fi
-                policy: { extends: sys, filesystem: { write: [out] } }
+                run: if [ -e \(state.directory)/marker ]; then echo second; else touch \(state.directory)/marker out/first; sleep 10; fi
+                policy: { extends: sys, filesystem: { write: [out, \(state.directory)] } }
                 timeout: 300ms
                 retry: { limit: 2, on: [timeout] }
             """)
@@ -209,7 +210,8 @@ struct RunnerTests {
         #expect(flaky.attemptCount == 2)
         #expect(flaky.attempts.map(\.outcome.reason) == [.timeout, .exited])
         #expect(contents(directory.stageDirectory("flaky") + "/stdout.log") == "second\n")
-        #expect(FileManager.default.fileExists(atPath: job.directory + "/out/marker"))
+        #expect(FileManager.default.fileExists(atPath: job.directory + "/out"), "the missing write directory is committed")
+        #expect(!FileManager.default.fileExists(atPath: job.directory + "/out/first"), "the timed-out attempt's write is dropped")
     }
 
     @Test("a retry is not made for a reason retry.on does not name")

@@ -16,7 +16,7 @@ public enum JUnitReport {
                 case .skipped, .cancelled:
                     skipped += 1
                     cases += ">\n      <skipped message=\"\(escape(status.rawValue + ": " + reason))\"/>\n    </testcase>\n"
-                case .failed:
+                case .failed, .conflict:
                     failures += 1
                     var text = reason + "\n"
                     if let log {

@@ -95,10 +95,12 @@ public final class ProgressPrinter: Sendable {
                 case .failed: "FAILED"
                 case .skipped: "skip  "
                 case .cancelled: "cancel"
+                case .conflict: "CONFLICT"
                 }
                 var line = "\(stamp) \(word) \(r.stage)"
                 if let d = r.durationSeconds { line += " (\(RunSummary.seconds(d)))" }
                 if r.status != .succeeded { line += ": \(r.reasonText)" }
+                if let changes = r.changes { line += "; changes: \(changes.countText), \(changes.outcome.rawValue)" }
                 emit(line + "\n")
             case .runEnded(let run):
                 emit("\(stamp) run \(run.status.rawValue)\n")
@@ -130,6 +132,12 @@ public final class ProgressPrinter: Sendable {
             fields = [("event", .string("stage_ended")), ("stage", .string(r.stage)), ("status", .string(r.status.rawValue)),
                       ("reason", r.reason.map { .string($0.rawValue) } ?? .null), ("message", .string(r.reasonText)),
                       ("duration_seconds", r.durationSeconds.map(JSONValue.double) ?? .null)]
+            if let c = r.changes {
+                fields.append(("changes", .object([
+                    ("outcome", .string(c.outcome.rawValue)), ("added", .int(Int64(c.added))), ("modified", .int(Int64(c.modified))),
+                    ("deleted", .int(Int64(c.deleted))), ("renamed", .int(Int64(c.renamed))),
+                ])))
+            }
         case .runEnded(let run):
             fields = [("event", .string("run_ended")), ("run", .string(run.id)), ("status", .string(run.status.rawValue))]
         case .warning(let text):
@@ -169,10 +177,12 @@ public final class ProgressPrinter: Sendable {
                 case .failed: ("✗", 31)
                 case .skipped: ("-", 2)
                 case .cancelled: ("⊘", 33)
+                case .conflict: ("≠", 31)
                 }
                 var line = "\(paint(mark, code)) \(r.stage)"
                 if let d = r.durationSeconds { line += "  \(RunSummary.seconds(d))" }
                 if let shards = r.shards { line += "  \(shards.succeeded)/\(shards.total) shards" }
+                if let changes = r.changes, changes.total > 0 { line += "  \(changes.countText) (\(changes.outcome.rawValue))" }
                 if r.status != .succeeded { line += "  \(paint(RunSummary.clip(r.reasonText, 80), code))" }
                 emit(clear(&s) + line + "\n" + draw(&s))
             case .runEnded:

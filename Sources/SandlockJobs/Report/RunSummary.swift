@@ -10,6 +10,8 @@ public struct RunSummary: Sendable {
     public static let tailLines = 20
     /// Failed shards shown in detail per stage (the record lists more).
     static let shardsShown = 3
+    /// Change lines shown per stage in a dry run's summary (`changes.txt` has them all).
+    static let changesShown = 200
 
     /// Reads the stage records of a run; stages without one (not ended) are listed as such.
     public init(run: RunRecord, directory: RunDirectory) {
@@ -46,6 +48,7 @@ public struct RunSummary: Sendable {
             let list = denied.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value)x)" }
             out += "stage '\(s.stage)': denied connections: \(list.joined(separator: ", "))\n"
         }
+        out += changesText
         let failures = stages.filter { $0.status == .failed }
         for s in failures { out += "\n" + failureText(s) }
         out += "\nrun directory: \(directory.path)\n"
@@ -144,5 +147,45 @@ extension RunSummary {
     /// Writes the JUnit XML report atomically.
     public func writeJUnit(to path: String) throws(RunFileError) {
         try RunFiles.writeAtomically(Array(JUnitReport.render(self).utf8), to: path, sync: true)
+    }
+}
+
+extension RunSummary {
+    /// What each stage changed and what became of it; in a dry run every change, as
+    /// `A path` lines; conflicts with both versions; how to settle kept workspaces.
+    var changesText: String {
+        let changed = stages.filter { $0.changes != nil }
+        guard !changed.isEmpty else { return "" }
+        let dryRun = run.dryRun == true
+        var out = dryRun ? "\ndry run: nothing was committed; each stage's changes:\n" : "\nchanges:\n"
+        for s in changed {
+            guard let c = s.changes else { continue }
+            out += "  \(s.stage): \(c.countText), \(c.outcome.rawValue)"
+            if let message = c.message { out += " (\(message))" }
+            out += "\n"
+            if dryRun || c.outcome == .kept, c.total > 0 {
+                let text = (try? FileSystem.read(directory.stageDirectory(s.stage) + "/changes.txt")) ?? ""
+                for line in text.split(separator: "\n").prefix(Self.changesShown) { out += "    \(line)\n" }
+                if c.total > Self.changesShown {
+                    out += "    … \(c.total - Self.changesShown) more in \(directory.stageDirectory(s.stage))/changes.txt\n"
+                }
+            }
+            for conflict in c.conflicts ?? [] {
+                out += "    ≠ \(conflict.path): \(conflict.reason)\n"
+                if let theirs = conflict.theirs { out += "        \(conflict.stage.map { "stage '\($0)'" } ?? "real tree"): \(theirs)\n" }
+                if let ours = conflict.ours { out += "        this stage: \(ours)\n" }
+            }
+            if c.outcome == .kept || c.outcome == .conflict || c.outcome == .failed, c.workspaces != nil {
+                let place = "--in \(Self.quoted(run.manifest))"
+                out += "    kept: sandlock-jobs diff \(run.id) \(s.stage) \(place)\n"
+                out += "          sandlock-jobs commit \(run.id) \(s.stage) \(place)   (or discard)\n"
+            }
+        }
+        return out
+    }
+
+    static func quoted(_ text: String) -> String {
+        text.allSatisfy { $0.isLetter || $0.isNumber || "/._-+=:,@".contains($0) } ? text
+            : "'" + text.replacingOccurrences("'", "'\\''") + "'"
     }
 }

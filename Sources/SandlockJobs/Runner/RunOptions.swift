@@ -12,15 +12,25 @@ public struct RunOptions: Sendable {
     public var runDirectory: String?
     /// The command line, for the run record.
     public var commandLine: [String]
+    /// Commit nothing: every stage's writes (inside the workdir or not) are copy-on-write,
+    /// stages see what the stages they need changed through stacked layers, and every
+    /// stage's change set is recorded (`--dry-run`).
+    public var dryRun: Bool
+    /// Where copy-on-write workspaces live (`--fs-storage`; default: the engine's,
+    /// `Workspace.defaultStorage`). Must not be inside a tree the stages write.
+    public var workspaceStorage: String?
 
     public init(jobs: Int, keepGoing: Bool = false, only: [String] = [], from: String? = nil,
-                runDirectory: String? = nil, commandLine: [String] = []) {
+                runDirectory: String? = nil, commandLine: [String] = [], dryRun: Bool = false,
+                workspaceStorage: String? = nil) {
         self.jobs = max(1, jobs)
         self.keepGoing = keepGoing
         self.only = only
         self.from = from
         self.runDirectory = runDirectory
         self.commandLine = commandLine
+        self.dryRun = dryRun
+        self.workspaceStorage = workspaceStorage
     }
 }
 

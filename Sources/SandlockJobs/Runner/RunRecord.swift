@@ -25,6 +25,9 @@ public struct RunRecord: Sendable, Codable, Hashable {
     /// Stage name → status, in plan order, updated as stages end.
     public var stages: [StageEntry]
     public var plan: Plan
+    /// `--dry-run`: every stage's writes were copy-on-write and nothing was committed
+    /// (nil in records written before dry runs existed).
+    public var dryRun: Bool?
 
     public struct StageEntry: Sendable, Codable, Hashable {
         public var name: String
@@ -35,5 +38,6 @@ public struct RunRecord: Sendable, Codable, Hashable {
         case id, name, manifest, manifestSHA256 = "manifest_sha256", workdir, runDirectory = "run_directory"
         case commandLine = "command_line", landlockABI = "landlock_abi", jobs, keepGoing = "keep_going"
         case selected, status, started, ended, durationSeconds = "duration_seconds", stages, plan
+        case dryRun = "dry_run"
     }
 }

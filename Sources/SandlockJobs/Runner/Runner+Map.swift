@@ -22,8 +22,11 @@ extension Runner {
     /// One sandboxed worker per item, at most `max_parallel` (and `--jobs`) at once, each
     /// writing stdout and stderr to its own files; then the reducer, fed the workers' stdout
     /// in item order. Shards are started as earlier ones end (a sliding window), so the
-    /// runner holds at most `max_parallel` shard tasks however many items there are.
-    func runMap(_ map: PlannedMap, of stage: PlannedStage, into record: inout StageRecord) async throws(StageSetupError) {
+    /// runner holds at most `max_parallel` shard tasks however many items there are. With a
+    /// copy-on-write workspace, each shard writes its own upper, merged into the stage's when
+    /// the shard succeeds (a failed shard's writes are dropped); the reducer sees them.
+    func runMap(_ map: PlannedMap, of stage: PlannedStage, in cow: StageWorkspace?,
+                into record: inout StageRecord) async throws(StageSetupError) {
         let map = try finalItems(map)
         let total = map.source.count ?? 0
         let allowed = map.allowFailures?.tolerated(of: total) ?? 0
@@ -46,7 +49,7 @@ extension Runner {
                 guard next < total, !stop, !Task.isCancelled else { return }
                 let shard = next
                 next += 1
-                group.addTask { await self.runShard(shard, of: map, in: stage, log: log) }
+                group.addTask { await self.runShard(shard, of: map, in: stage, cow: cow, log: log) }
             }
             for _ in 0..<width { startNext() }
             while let end = await group.next() {
@@ -67,7 +70,7 @@ extension Runner {
                     }
                     // Doomed: in fail-fast mode start no more shards.
                     if summary.failed > allowed && !options.keepGoing { stop = true }
-                case .skipped, .cancelled: break
+                case .skipped, .cancelled, .conflict: break
                 }
                 events(.shardEnded(stage: stage.name, shard: end.shard, succeeded: end.status == .succeeded,
                                    reason: end.last?.reasonText ?? "", done: summary.succeeded + summary.failed,
@@ -95,7 +98,7 @@ extension Runner {
             record.exitCode = 0
             return
         }
-        try await runReducer(reducer, of: stage, shards: total, skipping: failedShards, into: &record)
+        try await runReducer(reducer, of: stage, shards: total, skipping: failedShards, cow: cow, into: &record)
     }
 
     /// The map with its `glob:`/`lines:` items read now, after the stages before it wrote
@@ -118,7 +121,7 @@ extension Runner {
 
     /// One worker: its own directory, stdout and stderr straight to files, retries as the
     /// stage says; its record is appended to `shards.jsonl` when it ends.
-    func runShard(_ shard: Int, of map: PlannedMap, in stage: PlannedStage, log: ShardLog) async -> ShardEnd {
+    func runShard(_ shard: Int, of map: PlannedMap, in stage: PlannedStage, cow: StageWorkspace?, log: ShardLog) async -> ShardEnd {
         var end = ShardEnd(shard: shard, status: .cancelled, last: nil, attempts: 0, userCPUSeconds: 0,
                            systemCPUSeconds: 0, peakMemoryBytes: 0, enforcement: nil)
         let item = map.item(at: shard) ?? ""
@@ -130,8 +133,14 @@ extension Runner {
             guard await slots.acquire() else { break }
             if attempts.isEmpty { mkdir(dir, 0o755) }
             let io = StandardIO(stdin: .null, stdout: .file(dir + "/stdout.log"), stderr: .file(dir + "/stderr.log"))
-            let (outcome, enforcement) = await SandboxRun(argv: map.worker.argv, policy: policy, io: io).run()
+            let (started, workspaces) = start(SandboxRun(argv: map.worker.argv, policy: policy, io: io), in: cow)
+            let (outcome, enforcement) = await started.wait()
             slots.release()
+            if outcome.succeeded {
+                cow?.merge(workspaces, beside: true, label: "shard \(shard)")
+            } else {
+                cow?.discard(workspaces)
+            }
             attempts.append(outcome)
             end.attempts += 1
             end.last = outcome
@@ -160,7 +169,7 @@ extension Runner {
     /// The reducer, with the workers' stdout in item order on stdin, streamed from the
     /// files by a feeder thread through a pipe (never all in memory).
     func runReducer(_ reducer: PlannedProcess, of stage: PlannedStage, shards: Int, skipping: Set<Int>,
-                    into record: inout StageRecord) async throws(StageSetupError) {
+                    cow: StageWorkspace?, into record: inout StageRecord) async throws(StageSetupError) {
         let stageDirectory = directory.stageDirectory(stage.name)
         let policy = policy(of: reducer, in: stage)
         record.reduce = ProcessEntry(argv: reducer.argv, policy: policy, enforcement: nil)
@@ -176,9 +185,11 @@ extension Runner {
             let started: SandboxRun.Started
             do {
                 let (input, writer) = try ReducerFeed.pipe()
-                started = SandboxRun(argv: reducer.argv, policy: policy, io: StandardIO(
+                let workspaces: [Workspace]
+                (started, workspaces) = self.start(SandboxRun(argv: reducer.argv, policy: policy, io: StandardIO(
                     stdin: .descriptor(input), stdout: .file(stageDirectory + "/stdout.log"),
-                    stderr: .file(stageDirectory + "/stderr.log"))).start()
+                    stderr: .file(stageDirectory + "/stderr.log"))), in: cow, seesStage: true)
+                cow?.hold([workspaces])
                 // Our read end goes with `input` at the end of this block: only the reducer holds
                 // it, so the feed gets EPIPE if the reducer stops reading.
                 if started.failure == nil {
@@ -193,6 +204,7 @@ extension Runner {
             await feed?.finished()
             return (AttemptRecord(attempt: attempt, outcome: outcome), [enforcement])
         }
+        cow?.mergeHeld(beside: false) { _ in "the reducer" }
         record.attemptCount = record.reduceAttempts?.count ?? 0
     }
 }

@@ -5,37 +5,45 @@ import FoundationEssentials
 import SandlockCore
 
 extension Runner {
-    /// Runs one stage to its end: the one place a stage executes (a copy-on-write workspace
-    /// step can wrap it). The record is complete but not yet written.
+    /// Runs one stage to its end: the one place a stage executes. Its processes write
+    /// through the stage's copy-on-write workspace when it has one, which is settled
+    /// (committed, aborted, kept or previewed) once they are over. The record is complete but
+    /// not yet written.
     func execute(_ stage: PlannedStage) async -> StageRecord {
         var record = StageRecord(stage: stage.name, kind: stage.kindName, status: .failed)
         // Command and pipeline stages start when they get a `--jobs` slot (runAttempts).
         record.started = Date.now
         let stageDirectory = directory.stageDirectory(stage.name)
+        var cow: StageWorkspace?
         do throws(StageSetupError) {
             try createDirectory(stageDirectory)
-            try prepareWritablePaths(of: stage)
+            try checkWritablePaths(of: stage)
+            cow = try openWorkspace(for: stage)
             switch stage.work {
             case .command(let process):
                 record.process = ProcessEntry(argv: process.argv, policy: policy(of: process, in: stage), enforcement: nil)
                 record.stdoutLog = directory.relative(stageDirectory + "/stdout.log")
                 record.stderrLog = directory.relative(stageDirectory + "/stderr.log")
-                await runAttempts(stage, into: &record) { attempt in
+                await runAttempts(stage, into: &record) { [cow] attempt in
                     let run = SandboxRun(argv: process.argv, policy: self.policy(of: process, in: stage), io: StandardIO(
                         stdin: .null, stdout: .file(stageDirectory + "/stdout.log"), stderr: .file(stageDirectory + "/stderr.log")))
-                    let (outcome, enforcement) = await run.run()
+                    let (started, workspaces) = self.start(run, in: cow)
+                    let (outcome, enforcement) = await started.wait()
+                    cow?.hold([workspaces])
                     return (AttemptRecord(attempt: attempt, outcome: outcome), [enforcement])
                 }
+                cow?.mergeHeld(beside: false) { _ in "the command" }
             case .pipeline(let members):
                 record.members = members.map { ProcessEntry(argv: $0.argv, policy: policy(of: $0, in: stage), enforcement: nil) }
                 record.stdoutLog = directory.relative(stageDirectory + "/stdout.log")
                 for i in members.indices { try createDirectory(directory.memberDirectory(stage.name, i)) }
-                await runAttempts(stage, into: &record) { attempt in
-                    let (result, enforcement) = await self.runPipeline(members, of: stage)
+                await runAttempts(stage, into: &record) { [cow] attempt in
+                    let (result, enforcement) = await self.runPipeline(members, of: stage, in: cow)
                     return (AttemptRecord(attempt: attempt, outcome: result.outcome, members: result.members, failedMember: result.failed), enforcement)
                 }
+                cow?.mergeHeld(beside: true) { "member \($0)" }
             case .map(let map):
-                try await runMap(map, of: stage, into: &record)
+                try await runMap(map, of: stage, in: cow, into: &record)
             }
         } catch {
             record.status = .failed
@@ -46,6 +54,7 @@ extension Runner {
             record.status = .cancelled
             record.message = record.message ?? "the run was interrupted"
         }
+        if let cow { settling.withLock { _ in settleChanges(cow, of: stage, into: &record) } }
         let ended = Date.now
         record.ended = ended
         record.durationSeconds = ended.timeIntervalSince(record.started ?? ended)
@@ -115,15 +124,13 @@ extension Runner {
         return policy
     }
 
-    /// Landlock grants only paths that exist: creates the missing `filesystem.write`
-    /// directories inside the workdir; a missing one outside it is an error naming it.
-    func prepareWritablePaths(of stage: PlannedStage) throws(StageSetupError) {
+    /// Landlock grants only paths that exist: a missing `filesystem.write` directory inside
+    /// the workdir is created in the stage's workspace (`CopyOnWriteTree.created`); a missing
+    /// one outside it is an error naming it.
+    func checkWritablePaths(of stage: PlannedStage) throws(StageSetupError) {
         for process in stage.processes {
-            for path in process.policy.fsWritable where !RunFiles.exists(path) {
-                guard FileSystem.isInside(path, plan.workdir) else {
-                    throw StageSetupError(message: "filesystem.write: '\(path)' does not exist (only paths inside the workdir \(plan.workdir) are created)")
-                }
-                try createDirectory(path)
+            for path in process.policy.fsWritable where !RunFiles.exists(path) && !FileSystem.isInside(path, plan.workdir) {
+                throw StageSetupError(message: "filesystem.write: '\(path)' does not exist (only paths inside the workdir \(plan.workdir) are created)")
             }
         }
     }
@@ -143,8 +150,9 @@ extension Runner {
     /// Starts every member at once, joined by kernel pipes, and waits for all of them. The
     /// attempt fails if any member fails (pipefail); the member blamed is the first one that
     /// failed other than by SIGPIPE (its reader stopped early), else the first that failed.
-    func runPipeline(_ members: [PlannedProcess], of stage: PlannedStage) async -> (PipelineResult, [Enforcement?]) {
-        let started = startPipeline(members, of: stage)
+    func runPipeline(_ members: [PlannedProcess], of stage: PlannedStage, in cow: StageWorkspace?) async -> (PipelineResult, [Enforcement?]) {
+        let (started, workspaces) = startPipeline(members, of: stage, in: cow)
+        defer { cow?.hold(workspaces) }
         // A member that could not start fails the attempt: stop the others.
         if started.contains(where: { $0.failure != nil }) {
             for s in started { s.kill() }
@@ -168,11 +176,14 @@ extension Runner {
         return (PipelineResult(outcome: decisive, members: records, failed: blamed), outcomes.map(\.1))
     }
 
-    /// Spawns the members; the pipe ends are dropped when this returns, so each pipe is
-    /// held only by its two sandboxes and EOF propagates.
-    private func startPipeline(_ members: [PlannedProcess], of stage: PlannedStage) -> [SandboxRun.Started] {
+    /// Spawns the members, each over its own workspaces (two overlays cannot share an
+    /// upper); the pipe ends are dropped when this returns, so each pipe is held only by its
+    /// two sandboxes and EOF propagates.
+    private func startPipeline(_ members: [PlannedProcess], of stage: PlannedStage,
+                               in cow: StageWorkspace?) -> ([SandboxRun.Started], [[Workspace]]) {
         let stageDirectory = directory.stageDirectory(stage.name)
         var started: [SandboxRun.Started] = []
+        var workspaces: [[Workspace]] = []
         var input: InputSource = .null
         for (i, member) in members.enumerated() {
             var output: OutputTarget = .file(stageDirectory + "/stdout.log")
@@ -188,10 +199,12 @@ extension Runner {
             }
             let run = SandboxRun(argv: member.argv, policy: policy(of: member, in: stage), io: StandardIO(
                 stdin: input, stdout: output, stderr: .file(directory.memberDirectory(stage.name, i) + "/stderr.log")))
-            started.append(run.start())
+            let (member, memberWorkspaces) = start(run, in: cow)
+            started.append(member)
+            workspaces.append(memberWorkspaces)
             input = next.map { .descriptor($0) } ?? .null
         }
-        return started
+        return (started, workspaces)
     }
 }
 

@@ -21,6 +21,13 @@ public final class Runner: Sendable {
     let slots: Slots
     /// Set at the first failure unless `keepGoing`: no new `if: success` stage starts.
     let stopped = Mutex<String?>(nil)
+    /// Every stage's transitive `needs`.
+    let ancestors: [String: Set<String>]
+    /// The stages' copy-on-write changes so far.
+    let ledger = Mutex(WorkspaceLedger())
+    /// One stage settles its changes at a time, so a conflict between parallel stages is
+    /// found by comparing their change sets, whichever ends first.
+    let settling = Mutex(())
 
     public init(plan: Plan, options: RunOptions, directory: RunDirectory,
                 events: @escaping @Sendable (RunEvent) -> Void = { _ in }) {
@@ -29,6 +36,7 @@ public final class Runner: Sendable {
         self.directory = directory
         self.events = events
         slots = Slots(options.jobs)
+        ancestors = Self.ancestors(in: plan)
     }
 
     /// The stages `--only` and `--from` select (all when neither is given); throws a
@@ -74,7 +82,8 @@ public final class Runner: Sendable {
             manifestSHA256: SHA256.hex(ofFile: plan.manifestPath) ?? "", workdir: plan.workdir,
             runDirectory: directory.path, commandLine: options.commandLine, landlockABI: Landlock.abi,
             jobs: options.jobs, keepGoing: options.keepGoing, selected: selected.map { s in plan.order.filter(s.contains) },
-            status: .running, started: .now, stages: plan.stages.map { .init(name: $0.name, status: nil) }, plan: plan)
+            status: .running, started: .now, stages: plan.stages.map { .init(name: $0.name, status: nil) }, plan: plan,
+            dryRun: options.dryRun ? true : nil)
         do { try directory.writeRunRecord(record) } catch { events(.warning("cannot write run.json: \(error)")) }
         events(.runStarted(record))
 
@@ -84,8 +93,9 @@ public final class Runner: Sendable {
         func finish(_ stage: StageRecord) {
             results[stage.stage] = stage
             let needs = plan.stage(stage.stage)?.needs ?? []
-            if stage.status == .failed || needs.contains(where: failedUpstream.contains) { failedUpstream.insert(stage.stage) }
-            if stage.status == .failed && !options.keepGoing {
+            let failed = stage.status == .failed || stage.status == .conflict
+            if failed || needs.contains(where: failedUpstream.contains) { failedUpstream.insert(stage.stage) }
+            if failed && !options.keepGoing {
                 stopped.withLock { if $0 == nil { $0 = stage.stage } }
             }
             if let i = record.stages.firstIndex(where: { $0.name == stage.stage }) { record.stages[i].status = stage.status }
@@ -127,9 +137,10 @@ public final class Runner: Sendable {
             finish(cancelled)
         }
 
+        discardPreviews()
         let statuses = plan.stages.compactMap { results[$0.name]?.status }
-        record.status = Task.isCancelled ? .interrupted : statuses.contains(.failed) ? .failed
-            : statuses.contains(.cancelled) ? .failed : .succeeded
+        record.status = Task.isCancelled ? .interrupted
+            : statuses.contains(where: { $0 == .failed || $0 == .cancelled || $0 == .conflict }) ? .failed : .succeeded
         record.ended = .now
         record.durationSeconds = record.ended!.timeIntervalSince(record.started)
         do { try directory.writeRunRecord(record) } catch { events(.warning("cannot write run.json: \(error)")) }
@@ -170,7 +181,7 @@ public final class Runner: Sendable {
         }
         if stage.condition == .success, let failed = stopped.withLock({ $0 }) {
             record.status = .cancelled
-            record.message = "not started: stage '\(failed)' failed (fail-fast; --keep-going runs it)"
+            record.message = "not started: stage '\(failed)' did not succeed (fail-fast; --keep-going runs it)"
             return record
         }
         return nil

@@ -7,12 +7,14 @@ struct SandboxRun {
     var argv: [String]
     var policy: Policy
     var io: StandardIO
+    /// Copy-on-write workspaces the process runs over (none: it writes the real trees).
+    var workspaces: [Workspace] = []
 
     /// Starts the sandbox; a setup failure comes back as a finished `spawn_failed` record.
     func start() -> Started {
         let started = Date.now
         do {
-            let process = try Sandbox(policy: policy).spawn(argv, io: io)
+            let process = try Sandbox(policy: policy).spawn(argv, io: io, workspace: workspaces.isEmpty ? .policy : .attached(workspaces))
             return Started(process: process, started: started, failure: nil)
         } catch {
             return Started(failure: error.description, started: started)

@@ -2,8 +2,12 @@ import FoundationEssentials
 import SandlockCore
 
 /// How a stage, shard or process ended, as recorded in `result.json`.
-public enum StageStatus: String, Sendable, Codable, Hashable {
+public enum StageStatus: String, Sendable, Codable, Hashable, CaseIterable {
     case succeeded, failed, skipped, cancelled
+    /// The stage's processes ended, but its changes could not be applied: the real tree
+    /// changed under it, or a parallel stage (or another process of the stage) changed the
+    /// same path. Its workspace is kept; stages that need it do not run.
+    case conflict
 }
 
 /// One attempt of a command or pipeline stage (map stages retry per shard).
@@ -67,6 +71,9 @@ public struct StageRecord: Sendable, Codable, Hashable {
     /// Logs, relative to the run directory.
     public var stdoutLog: String?
     public var stderrLog: String?
+    /// What the stage changed in its copy-on-write trees and what became of it; nil for a
+    /// stage that had none (no `filesystem.write` inside the workdir, and no dry run).
+    public var changes: StageChanges?
 
     public init(stage: String, kind: String, status: StageStatus) {
         self.stage = stage
@@ -80,7 +87,7 @@ public struct StageRecord: Sendable, Codable, Hashable {
         case systemCPUSeconds = "system_cpu_seconds", peakMemoryBytes = "peak_memory_bytes"
         case attemptCount = "attempt_count", attempts, process, members, shards, reduce
         case reduceAttempts = "reduce_attempts", stdoutLog = "stdout_log", stderrLog = "stderr_log"
-        case deniedConnections = "denied_connections"
+        case deniedConnections = "denied_connections", changes
     }
 
     /// Adds a process run's cost to the stage's.

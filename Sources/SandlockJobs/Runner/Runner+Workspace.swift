@@ -1,0 +1,253 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SandlockCore
+
+/// What the runner remembers of the stages' copy-on-write changes while a run goes on.
+struct WorkspaceLedger: Sendable {
+    /// Stage → tree → each path it changed and what it became (committed, kept or previewed
+    /// changes), for conflicts between parallel stages.
+    var touched: [String: [String: [String: FileEntry?]]] = [:]
+    /// Dry run: stage → tree → the upper holding its changes, stacked under later stages.
+    var layers: [String: [String: String]] = [:]
+    /// Dry run: the stages' workspaces, thrown away when the run ends.
+    var previews: [Workspace] = []
+}
+
+extension Runner {
+    /// The trees a stage sees copy-on-write: the workdir when a process of the stage may
+    /// write in it; in a dry run also every other tree a process may write (a directory
+    /// grant, or a file grant's directory), outermost only, and every tree the stages it
+    /// needs (directly or not) changed, whose changes are stacked below it.
+    func copyOnWriteTrees(of stage: PlannedStage) -> [CopyOnWriteTree] {
+        let workdir = Self.canonical(plan.workdir)
+        let upstream = ancestors[stage.name] ?? []
+        let layers = ledger.withLock { $0.layers }
+        var roots = upstream.flatMap { layers[$0].map { Array($0.keys) } ?? [] }
+        for process in stage.processes {
+            for path in process.policy.fsWritable {
+                let real = Self.canonical(path)
+                if FileSystem.isInside(real, workdir) {
+                    roots.append(workdir)
+                } else if options.dryRun {
+                    roots.append(FileSystem.isDirectory(real) == true ? real : FileSystem.directory(of: real))
+                }
+            }
+        }
+        let outermost = Set(roots).filter { root in !roots.contains { $0 != root && FileSystem.isInside(root, $0) } }
+        let ordered = outermost.sorted { ($0 == workdir ? 0 : 1, $0) < ($1 == workdir ? 0 : 1, $1) }
+        let runFiles = [Self.canonical(plan.workdir + "/.sandlock-jobs"), Self.canonical(directory.path)]
+        return ordered.map { root in
+            let lowers = plan.stages.filter { upstream.contains($0.name) }.compactMap { layers[$0.name]?[root] }
+            let inside = { (path: String) in FileSystem.isInside(path, root) && path != root }
+            let relative = { (path: String) in String(path.dropFirst(root == "/" ? 1 : root.count + 1)) }
+            let missing = stage.processes.flatMap(\.policy.fsWritable).filter { inside($0) && !RunFiles.exists($0) }
+            return CopyOnWriteTree(path: root, lowers: lowers.reversed(), excluded: runFiles.filter(inside).map(relative),
+                                   created: Array(Set(missing.map(relative))).sorted(), isWorkdir: root == workdir)
+        }
+    }
+
+    /// The stage's copy-on-write workspaces, or nil when it writes no such tree.
+    func openWorkspace(for stage: PlannedStage) throws(StageSetupError) -> StageWorkspace? {
+        let trees = copyOnWriteTrees(of: stage)
+        guard !trees.isEmpty else { return nil }
+        do {
+            return try StageWorkspace(trees: trees, storage: options.workspaceStorage)
+        } catch {
+            throw StageSetupError(message: "copy-on-write workspace: \(error)")
+        }
+    }
+
+    /// Starts one process of a stage, over fresh workspaces of `cow` when the stage has
+    /// some; the caller merges, holds or discards them once the process ended.
+    func start(_ run: SandboxRun, in cow: StageWorkspace?, seesStage: Bool = false) -> (SandboxRun.Started, [Workspace]) {
+        guard let cow else { return (run.start(), []) }
+        do {
+            let workspaces = try cow.process(seesStage: seesStage)
+            var run = run
+            run.workspaces = workspaces
+            return (run.start(), workspaces)
+        } catch {
+            return (SandboxRun.Started(failure: "copy-on-write workspace: \(error)"), [])
+        }
+    }
+
+    /// Settles the stage's changes when its processes are over: records them
+    /// (`changes.json`, `changes.txt`, `changes.diff`), checks them against parallel
+    /// stages, then commits, aborts or keeps them as `on_success`/`on_failure` say, or in a
+    /// dry run keeps them as layers for the stages downstream.
+    func settleChanges(_ cow: StageWorkspace, of stage: PlannedStage, into record: inout StageRecord) {
+        let dryRun = options.dryRun
+        let disposition: Disposition? = switch record.status {
+        case _ where dryRun: nil
+        case .succeeded: stage.onSuccess
+        // An interrupted stage's half-done changes are never applied on their own.
+        case .cancelled: stage.onFailure == .commit ? .keep : stage.onFailure
+        default: stage.onFailure
+        }
+        var report = StageChanges(disposition: disposition, outcome: .aborted, trees: cow.trees.map(\.path))
+        var (conflicts, failure) = cow.problems
+        var perTree: [ChangeSet] = []
+        for workspace in cow.collected {
+            do { perTree.append(try workspace.changes()) } catch {
+                failure = failure ?? error.description
+                perTree.append(ChangeSet(changes: []))
+            }
+        }
+        writeChangeFiles(perTree, of: cow, stage: stage.name, into: &report)
+
+        if disposition == .abort {
+            cow.discard(cow.collected)
+        } else if let failure {
+            report.outcome = .failed
+            report.message = failure
+            if dryRun { cow.discard(cow.collected) } else { keep(cow, perTree, status: "failed", into: &report) }
+            if record.status == .succeeded {
+                record.status = .failed
+                record.message = "copy-on-write: \(failure)"
+            }
+        } else {
+            conflicts += parallelConflicts(of: stage.name, cow: cow, perTree)
+            if dryRun {
+                // Stacked on the other previews, the layers mean nothing once the run is over.
+                report.outcome = conflicts.isEmpty ? .previewed : .conflict
+                ledger.withLock { l in
+                    l.previews += cow.collected
+                    if conflicts.isEmpty {
+                        l.layers[stage.name] = Dictionary(uniqueKeysWithValues: cow.collected.map { ($0.workdir, $0.upperDirectory) })
+                    }
+                }
+            } else if !conflicts.isEmpty {
+                report.outcome = .conflict
+                keep(cow, perTree, status: "conflict", into: &report)
+            } else if disposition == .keep {
+                report.outcome = .kept
+                keep(cow, perTree, status: "kept", into: &report)
+            } else {
+                commit(cow, perTree, into: &report, conflicts: &conflicts)
+            }
+            if report.outcome != .conflict && report.outcome != .failed { remember(stage.name, cow, perTree) }
+        }
+        if !conflicts.isEmpty {
+            report.conflicts = conflicts
+            if record.status == .succeeded {
+                record.status = .conflict
+                record.message = "\(conflicts.count) conflicting path\(conflicts.count == 1 ? "" : "s"), first \(conflicts[0].path): \(conflicts[0].reason)"
+            }
+        }
+        record.changes = report
+    }
+
+    /// Applies each tree's changes (outside a dry run the workdir is the only tree).
+    private func commit(_ cow: StageWorkspace, _ perTree: [ChangeSet], into report: inout StageChanges,
+                        conflicts: inout [ConflictEntry]) {
+        report.outcome = .committed
+        for (index, workspace) in cow.collected.enumerated() {
+            do {
+                switch try workspace.commit(perTree[index]) {
+                case .committed: break
+                case .conflict(let found):
+                    report.outcome = .conflict
+                    report.workspaces = (report.workspaces ?? []) + [workspace.directory]
+                    conflicts += found.map {
+                        ConflictEntry(path: cow.display($0.path, tree: index), reason: $0.reason,
+                                      theirs: .some($0.current), ours: .some($0.sandbox))
+                    }
+                }
+            } catch {
+                report.outcome = .failed
+                report.message = error.description
+                report.workspaces = (report.workspaces ?? []) + [workspace.directory]
+            }
+        }
+    }
+
+    private func keep(_ cow: StageWorkspace, _ perTree: [ChangeSet], status: String, into report: inout StageChanges) {
+        for (workspace, changes) in zip(cow.collected, perTree) { workspace.keep(changes, status: status) }
+        report.workspaces = cow.collected.map(\.directory)
+    }
+
+    /// Paths this stage and an earlier-ended stage it does not depend on both changed,
+    /// differently.
+    private func parallelConflicts(of stage: String, cow: StageWorkspace, _ perTree: [ChangeSet]) -> [ConflictEntry] {
+        let upstream = ancestors[stage] ?? []
+        let others = ledger.withLock { $0.touched }.filter { !upstream.contains($0.key) && $0.key != stage }
+        var conflicts: [ConflictEntry] = []
+        for (index, changes) in perTree.enumerated() {
+            let tree = cow.collected[index].workdir
+            for (path, ours) in changes.touched.sorted(by: { $0.key < $1.key }) {
+                for (other, trees) in others.sorted(by: { $0.key < $1.key }) {
+                    guard let theirs = trees[tree]?[path], theirs != ours else { continue }
+                    conflicts.append(ConflictEntry(
+                        path: cow.display(path, tree: index), reason: "also changed by stage '\(other)', which runs in parallel (neither needs the other)",
+                        stage: other, theirs: .some(theirs), ours: .some(ours)))
+                }
+            }
+        }
+        return conflicts
+    }
+
+    private func remember(_ stage: String, _ cow: StageWorkspace, _ perTree: [ChangeSet]) {
+        ledger.withLock { l in
+            for (workspace, changes) in zip(cow.collected, perTree) where !changes.isEmpty {
+                l.touched[stage, default: [:]][workspace.workdir] = changes.touched
+            }
+        }
+    }
+
+    /// `changes.json` (every tree's changes, workdir paths relative, others absolute),
+    /// `changes.txt` (`A path` lines) and `changes.diff` (unified diff).
+    private func writeChangeFiles(_ perTree: [ChangeSet], of cow: StageWorkspace, stage: String, into report: inout StageChanges) {
+        var shown: [Change] = []
+        var diff = ""
+        for (index, changes) in perTree.enumerated() {
+            for var change in changes.changes {
+                change.path = cow.display(change.path, tree: index)
+                change.from = change.from.map { cow.display($0, tree: index) }
+                shown.append(change)
+            }
+            guard !changes.isEmpty else { continue }
+            if !cow.trees[index].isWorkdir { diff += "# \(cow.trees[index].path)\n" }
+            diff += cow.collected[index].unifiedDiff(changes)
+        }
+        let all = ChangeSet(changes: shown)
+        report.count(all)
+        let base = directory.stageDirectory(stage)
+        do {
+            try RunFiles.writeAtomically(Array(all.json().utf8), to: base + "/changes.json", sync: false)
+            try RunFiles.writeAtomically(Array(all.summary.utf8), to: base + "/changes.txt", sync: false)
+            try RunFiles.writeAtomically(Array(diff.utf8), to: base + "/changes.diff", sync: false)
+            report.changesFile = directory.relative(base + "/changes.json")
+            report.diffFile = directory.relative(base + "/changes.diff")
+        } catch {
+            events(.warning("stage '\(stage)': cannot write its change set: \(error)"))
+        }
+    }
+
+    /// Throws away the dry run's layers (the run is over).
+    func discardPreviews() {
+        let previews = ledger.withLock { l in
+            defer { l.previews = []; l.layers = [:] }
+            return l.previews
+        }
+        for workspace in previews { try? workspace.discard() }
+    }
+
+    /// Every stage's transitive `needs`.
+    static func ancestors(in plan: Plan) -> [String: Set<String>] {
+        var result: [String: Set<String>] = [:]
+        for stage in plan.stages {  // topological order: needs come first
+            var all = Set(stage.needs)
+            for need in stage.needs { all.formUnion(result[need] ?? []) }
+            result[stage.name] = all
+        }
+        return result
+    }
+
+    /// realpath(3), or the path as given when it does not resolve.
+    static func canonical(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

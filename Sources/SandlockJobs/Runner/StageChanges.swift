@@ -1,0 +1,98 @@
+import SandlockCore
+
+/// `result.json` → `changes`: what a stage changed in its copy-on-write trees and what became
+/// of it. The change set itself is `stages/<stage>/changes.json`, its diff `changes.diff`.
+public struct StageChanges: Sendable, Codable, Hashable {
+    public enum Outcome: String, Sendable, Codable, Hashable {
+        /// Applied to the real tree.
+        case committed
+        /// Thrown away.
+        case aborted
+        /// Left on disk (`sandlock-jobs commit|discard RUN STAGE`).
+        case kept
+        /// A dry run: shown, stacked under the stages that need it, then thrown away.
+        case previewed
+        /// Not applied: see `conflicts`; the workspace is kept.
+        case conflict
+        /// The change set or the commit failed (`message`); the workspace is kept.
+        case failed
+    }
+
+    /// `on_success` or `on_failure`, whichever the stage's end selected (nil in a dry run).
+    public var disposition: Disposition?
+    public var outcome: Outcome
+    /// The copy-on-write trees: the workdir, and in a dry run every other written tree.
+    public var trees: [String]
+    public var added = 0, modified = 0, deleted = 0, renamed = 0
+    /// Relative to the run directory.
+    public var changesFile: String?
+    public var diffFile: String?
+    /// Workspace directories left on disk (kept, in conflict, failed).
+    public var workspaces: [String]?
+    public var conflicts: [ConflictEntry]?
+    public var message: String?
+
+    public init(disposition: Disposition?, outcome: Outcome, trees: [String]) {
+        self.disposition = disposition
+        self.outcome = outcome
+        self.trees = trees
+    }
+
+    /// Counts the kinds of `changes`.
+    mutating func count(_ changes: ChangeSet) {
+        for change in changes.changes {
+            switch change.kind {
+            case .added: added += 1
+            case .modified: modified += 1
+            case .deleted: deleted += 1
+            case .renamed: renamed += 1
+            }
+        }
+    }
+
+    public var total: Int { added + modified + deleted + renamed }
+
+    /// `3 added, 1 deleted`, or `no changes`.
+    public var countText: String {
+        let parts = [(added, "added"), (modified, "modified"), (deleted, "deleted"), (renamed, "renamed")]
+            .filter { $0.0 > 0 }.map { "\($0.0) \($0.1)" }
+        return parts.isEmpty ? "no changes" : parts.joined(separator: ", ")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case disposition, outcome, trees, added, modified, deleted, renamed, workspaces, conflicts, message
+        case changesFile = "changes_file", diffFile = "diff_file"
+    }
+}
+
+/// A path a stage could not apply.
+public struct ConflictEntry: Sendable, Codable, Hashable {
+    /// Relative to the workdir, or absolute for other trees.
+    public var path: String
+    public var reason: String
+    /// The other stage that changed the path, for conflicts between parallel stages.
+    public var stage: String?
+    /// The two versions: the real tree's (or the other stage's) and this stage's, as
+    /// `file 644 <sha256>`, `directory 755`, `symlink -> target` or `absent`.
+    public var theirs: String?
+    public var ours: String?
+
+    init(path: String, reason: String, stage: String? = nil, theirs: FileEntry?? = nil, ours: FileEntry?? = nil) {
+        self.path = path
+        self.reason = reason
+        self.stage = stage
+        self.theirs = theirs.map(Self.describe)
+        self.ours = ours.map(Self.describe)
+    }
+
+    static func describe(_ entry: FileEntry?) -> String {
+        guard let entry else { return "absent" }
+        let mode = String(entry.mode, radix: 8)
+        switch entry.kind {
+        case .file: return "file \(mode) \(entry.sha256 ?? "?")"
+        case .symlink: return "symlink -> \(entry.target ?? "?")"
+        case .directory: return "directory \(mode)"
+        case .other: return "special file \(mode)"
+        }
+    }
+}
