@@ -62,7 +62,7 @@ struct RunsCommand: ParsableCommand {
             if let manifest, record.manifest != manifest { continue }
             var counts: [StageStatus: Int] = [:]
             for stage in record.stages { if let s = stage.status { counts[s, default: 0] += 1 } }
-            let stages = [StageStatus.succeeded, .failed, .skipped, .cancelled].compactMap { s in
+            let stages = StageStatus.allCases.compactMap { s in
                 counts[s].map { "\($0) \(s.rawValue)" }
             }.joined(separator: ", ")
             rows.append([record.id, record.name, record.status.rawValue, record.started.formatted(.iso8601),
@@ -168,14 +168,16 @@ struct LogsCommand: ParsableCommand {
         }
     }
 
-    private func writeOut(_ bytes: [UInt8]) {
-        var rest = bytes[...]
-        while !rest.isEmpty {
-            let n = rest.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            rest = rest.dropFirst(n)
-        }
+}
+
+/// Writes bytes to stdout as they are (logs, diffs).
+func writeOut(_ bytes: [UInt8]) {
+    var rest = bytes[...]
+    while !rest.isEmpty {
+        let n = rest.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        rest = rest.dropFirst(n)
     }
 }
 

@@ -19,6 +19,12 @@ struct RunCommand: ParsableCommand {
             the newest run): run.json, stages/<stage>/{result.json,stdout.log,stderr.log}, \
             shards/<n>/ and shards.jsonl for fan-outs, members/<i>/ for pipelines.
 
+            Stages that may write inside the workdir run over a copy-on-write workspace; \
+            their changes are committed (journaled) when they succeed and thrown away when they \
+            fail, unless `on_success`/`on_failure` say otherwise. --dry-run commits nothing and \
+            prints what each stage would add, modify or delete (`sandlock-jobs diff` shows the \
+            diff). Stages that do not need each other and change the same path are a conflict.
+
             Progress and the summary go to stderr; --json prints the run record on stdout.
 
             Examples:
@@ -26,6 +32,7 @@ struct RunCommand: ParsableCommand {
               sandlock-jobs run -j 4 --keep-going --junit report.xml jobs/wordcount.yaml
               sandlock-jobs run --only count jobs/wordcount.yaml   # and what it needs
               sandlock-jobs run --from report --progress plain jobs/wordcount.yaml
+              sandlock-jobs run --dry-run jobs/wordcount.yaml      # what would change
 
             Exit codes: 0 every stage succeeded, 1 a stage failed, 64 usage error, 65 invalid \
             manifest, 66 manifest not found, 130 interrupted.
@@ -63,6 +70,12 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the run record (with every stage's result) as JSON on stdout.")
     var json = false
 
+    @Flag(help: "Commit nothing: every write is copy-on-write, stages see their needs' changes, and each stage's change set is printed.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("Where copy-on-write workspaces live (default: $XDG_RUNTIME_DIR/sandlock-cow or /tmp/sandlock-cow-UID); outside every written tree.", valueName: "DIR"))
+    var fsStorage: String?
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
     }
@@ -85,7 +98,7 @@ struct RunCommand: ParsableCommand {
         }
         let options = RunOptions(
             jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), keepGoing: keepGoing, only: only, from: from,
-            runDirectory: runDir, commandLine: CommandLine.arguments)
+            runDirectory: runDir, commandLine: CommandLine.arguments, dryRun: dryRun, workspaceStorage: fsStorage)
         let mode: ProgressPrinter.Mode = switch progress {
         case .auto: ProgressPrinter.automatic()
         case .tty: .tty

@@ -15,7 +15,8 @@ struct SandlockJobsCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             ValidateCommand.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, RunCommand.self,
-            RunsCommand.self, ShowCommand.self, LogsCommand.self,
+            RunsCommand.self, ShowCommand.self, LogsCommand.self, DiffCommand.self, CommitCommand.self,
+            DiscardCommand.self, RecoverCommand.self,
         ]
     )
 }

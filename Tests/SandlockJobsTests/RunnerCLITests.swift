@@ -18,10 +18,13 @@ struct RunnerCLITests {
     }
 
     /// Starts the CLI in `directory` with stdout and stderr going to files there.
-    func start(_ args: [String], in directory: String) throws -> Process {
+    func start(_ args: [String], in directory: String, environment: [String: String] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try binary())
         p.arguments = args
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         p.currentDirectoryURL = URL(fileURLWithPath: directory)
         FileManager.default.createFile(atPath: directory + "/cli.out", contents: nil)
         FileManager.default.createFile(atPath: directory + "/cli.err", contents: nil)
@@ -32,8 +35,8 @@ struct RunnerCLITests {
         return p
     }
 
-    func run(_ args: [String], in directory: String) throws -> Output {
-        let p = try start(args, in: directory)
+    func run(_ args: [String], in directory: String, environment: [String: String] = [:]) throws -> Output {
+        let p = try start(args, in: directory, environment: environment)
         p.waitUntilExit()
         return Output(status: p.terminationStatus, stdout: contents(directory + "/cli.out"), stderr: contents(directory + "/cli.err"))
     }

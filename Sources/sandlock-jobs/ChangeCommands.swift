@@ -1,0 +1,225 @@
+import ArgumentParser
+import SandlockCore
+import SandlockJobs
+
+/// A stage of a past run and its copy-on-write record.
+struct StageChangesTarget: ParsableArguments {
+    @Argument(help: ArgumentHelp("`latest`, a run id (or a unique prefix), or a run directory.", valueName: "run"))
+    var runID: String
+
+    @Argument(help: "The stage.")
+    var stage: String
+
+    @OptionGroup var location: RunsLocation
+
+    func load() throws -> (RunDirectory, RunRecord, StageRecord, StageChanges) {
+        let (directory, run) = try location.find(runID)
+        guard let record = directory.readStageRecord(stage) else {
+            let known = run.stages.map(\.name).contains(stage)
+            printError("sandlock-jobs: error: run \(run.id) has \(known ? "no result for" : "no") stage '\(stage)' (stages: \(run.stages.map(\.name).joined(separator: ", ")))\n")
+            throw Exit.missingFile
+        }
+        guard let changes = record.changes else {
+            printError("sandlock-jobs: error: stage '\(stage)' of run \(run.id) ran without a copy-on-write workspace: it may write nothing inside the workdir (see docs/manifest.md, Copy-on-write and dry runs)\n")
+            throw ExitCode.failure
+        }
+        return (directory, run, record, changes)
+    }
+
+    /// The stage's kept workspaces, opened; an error when there are none to settle.
+    func keptWorkspaces(_ run: RunRecord, _ changes: StageChanges, verb: String) throws -> [Workspace] {
+        guard run.dryRun != true else {
+            printError("sandlock-jobs: error: run \(run.id) was a dry run: its changes were layered on other previews and are gone; run it without --dry-run\n")
+            throw ExitCode.failure
+        }
+        guard let directories = changes.workspaces, !directories.isEmpty,
+              [.kept, .conflict, .failed].contains(changes.outcome) else {
+            printError("sandlock-jobs: error: nothing to \(verb): the changes of stage '\(stage)' in run \(run.id) were \(changes.outcome.rawValue)\n")
+            throw ExitCode.failure
+        }
+        return try directories.map { path in
+            do { return try Workspace.open(path) } catch {
+                printError("sandlock-jobs: error: \(error) (was the workspace storage cleared, e.g. /tmp at a reboot?)\n")
+                throw Exit.missingFile
+            }
+        }
+    }
+}
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Print what a stage changed, as a unified diff (like git diff).",
+        discussion: """
+            Text files line by line, binary files as "Binary files … differ". Paths in the \
+            workdir are relative to it; in a dry run, other written trees follow under a \
+            `# /their/path` line.
+
+            Examples:
+              sandlock-jobs diff latest prepare --in jobs/wordcount.yaml
+              sandlock-jobs diff latest prepare --name-status --in jobs/wordcount.yaml
+            """
+    )
+
+    @OptionGroup var target: StageChangesTarget
+
+    @Flag(help: "Only the changed paths, as `A path`, `M path`, `D path`, `R old -> new` lines.")
+    var nameStatus = false
+
+    @Flag(help: "The change set as JSON (type, mode, size and sha256 before and after).")
+    var json = false
+
+    func run() throws {
+        let (directory, _, _, changes) = try target.load()
+        let path = switch (json, nameStatus) {
+        case (true, _): directory.path + "/" + (changes.changesFile ?? "stages/\(target.stage)/changes.json")
+        case (_, true): directory.stageDirectory(target.stage) + "/changes.txt"
+        default: directory.path + "/" + (changes.diffFile ?? "stages/\(target.stage)/changes.diff")
+        }
+        do {
+            writeOut(try FileSystem.bytes(path))
+        } catch {
+            printError("sandlock-jobs: error: \(error)\n")
+            throw Exit.missingFile
+        }
+    }
+}
+
+struct CommitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "commit",
+        abstract: "Apply a stage's kept changes to the real tree (journaled).",
+        discussion: """
+            For stages whose changes were kept (`on_success: keep`, `on_failure: keep`), or \
+            not applied because of a conflict. A path that changed in the real tree since the \
+            stage started is a conflict: nothing is applied and both versions are printed; \
+            --force applies the stage's version anyway.
+
+            Example:
+              sandlock-jobs commit latest build --in jobs/build.yaml
+            """
+    )
+
+    @OptionGroup var target: StageChangesTarget
+
+    @Flag(help: "Apply over paths that changed in the real tree since the stage started.")
+    var force = false
+
+    func run() throws {
+        var (directory, run, record, changes) = try target.load()
+        let workspaces = try target.keptWorkspaces(run, changes, verb: "commit")
+        var conflicts: [CommitConflict] = []
+        var committed = 0
+        for workspace in workspaces {
+            do {
+                switch try workspace.commit(nil, overwriting: force) {
+                case .committed(let count): committed += count
+                case .conflict(let found): conflicts += found
+                }
+            } catch {
+                printError("sandlock-jobs: error: \(error)\n")
+                throw ExitCode.failure
+            }
+        }
+        if !conflicts.isEmpty {
+            printError("sandlock-jobs: error: nothing applied: \(conflicts.count) path\(conflicts.count == 1 ? "" : "s") changed in the real tree since stage '\(target.stage)' started:\n")
+            for c in conflicts {
+                printError("  \(c.path): \(c.reason)\n    real tree:  \(describe(c.current))\n    this stage: \(describe(c.sandbox))\n")
+            }
+            printError("  look at both versions, then: sandlock-jobs commit --force … (the stage's version wins), or discard\n")
+            throw ExitCode.failure
+        }
+        changes.outcome = .committed
+        changes.workspaces = nil
+        changes.conflicts = nil
+        try settle(&record, changes, in: directory, run: &run)
+        printError("sandlock-jobs: committed \(committed) change\(committed == 1 ? "" : "s") of stage '\(target.stage)' to \(run.workdir)\n")
+    }
+}
+
+struct DiscardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "discard",
+        abstract: "Throw a stage's kept changes away; the real tree stays as it is.",
+        discussion: """
+            Example:
+              sandlock-jobs discard latest build --in jobs/build.yaml
+            """
+    )
+
+    @OptionGroup var target: StageChangesTarget
+
+    func run() throws {
+        var (directory, run, record, changes) = try target.load()
+        for workspace in try target.keptWorkspaces(run, changes, verb: "discard") {
+            do { try workspace.discard() } catch {
+                printError("sandlock-jobs: error: \(error)\n")
+                throw ExitCode.failure
+            }
+        }
+        changes.outcome = .aborted
+        changes.workspaces = nil
+        try settle(&record, changes, in: directory, run: &run)
+        printError("sandlock-jobs: discarded the changes of stage '\(target.stage)'\n")
+    }
+}
+
+struct RecoverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recover",
+        abstract: "Complete commits a crash interrupted, and list the kept workspaces.",
+        discussion: """
+            A commit writes its plan (journal) before it touches the tree; after a crash or a \
+            kill, recover replays it, so each tree ends with all of the stage's changes, never \
+            a part. The next run over the same tree does this on its own.
+
+            Example:
+              sandlock-jobs recover
+            """
+    )
+
+    @Option(help: ArgumentHelp("Where the workspaces live (default: the engine's, as for run).", valueName: "DIR"))
+    var fsStorage: String?
+
+    func run() throws {
+        let completed: [Workspace]
+        do { completed = try Workspace.recover(storage: fsStorage) } catch {
+            printError("sandlock-jobs: error: \(error)\n")
+            throw ExitCode.failure
+        }
+        for workspace in completed { print("completed  \(workspace.workdir)  (\(workspace.directory))") }
+        let kept = Workspace.list(storage: fsStorage)
+        for workspace in kept { print("\(workspace.status)  \(workspace.workdir)  (\(workspace.directory))") }
+        if completed.isEmpty && kept.isEmpty {
+            printError("sandlock-jobs: no interrupted commits and no kept workspaces in \(fsStorage ?? Workspace.defaultStorage)\n")
+        }
+    }
+}
+
+/// Writes the stage's settled changes back to its record, and the stage's new status to the
+/// run record (a conflict that is resolved counts as the success it was).
+private func settle(_ record: inout StageRecord, _ changes: StageChanges, in directory: RunDirectory,
+                    run: inout RunRecord) throws {
+    record.changes = changes
+    if record.status == .conflict {
+        record.status = .succeeded
+        record.message = nil
+    }
+    do {
+        try directory.writeStageRecord(record)
+        if let i = run.stages.firstIndex(where: { $0.name == record.stage }) { run.stages[i].status = record.status }
+        try directory.writeRunRecord(run)
+    } catch {
+        printError("sandlock-jobs: warning: the run records were not updated: \(error)\n")
+    }
+}
+
+private func describe(_ entry: FileEntry?) -> String {
+    guard let entry else { return "absent" }
+    switch entry.kind {
+    case .file: return "file \(String(entry.mode, radix: 8)) sha256 \(entry.sha256 ?? "?") (\(entry.size) bytes)"
+    case .symlink: return "symlink -> \(entry.target ?? "?")"
+    case .directory: return "directory \(String(entry.mode, radix: 8))"
+    case .other: return "special file"
+    }
+}
