@@ -3,7 +3,10 @@
 # `cat` of the shard's item, through `sandlock-jobs run` (one sandbox per shard), against
 # the bare commands under `xargs -P2` and GNU parallel, `xargs -P2` of bubblewrap with
 # equivalent read-only binds, and an N-run loop of the sandlock PyPI package. Then the
-# runner's peak memory (max RSS) at 1,000 and 10,000 shards. Prints shards/s and ratios.
+# runner's peak memory (max RSS) at 1,000 and 10,000 shards. Then shards that each write a
+# file into the workdir: bare, and through the runner, where every shard writes its own
+# copy-on-write upper that is merged into the stage's and committed (or, with --dry-run,
+# only previewed). Prints shards/s and ratios.
 # Installs GNU parallel, bubblewrap and the sandlock package (venv in .build-bench/) when
 # missing. REPEAT (default 3) runs per case; the median counts. The jobs run in a temp
 # folder under /tmp.
@@ -53,6 +56,8 @@ manifest true "{ shards: $N }" "[/bin/true]"
 manifest cat "{ glob: \"items/*.txt\" }" "[/bin/sh, -c, 'exec cat \"\$SANDLOCK_ITEM\"']"
 sed -i 's/^    run: \[\/bin\/sh/    policy: items\n    run: [\/bin\/sh/' "$work/cat.yaml"
 manifest true10k "{ shards: 10000 }" "[/bin/true]"
+manifest write "{ shards: $N }" "[/bin/sh, -c, 'echo \$SANDLOCK_ITEM > out/\$SANDLOCK_ITEM.txt']"
+sed -i 's/^  items: /  out: { extends: sys, filesystem: { write: [out] } }\n  items: /; s/^    run: \[\/bin\/sh, -c, .echo/    policy: out\n&/' "$work/write.yaml"
 
 python3 - "$jobs_bin" "$work" "$N" "$REPEAT" <<'PY'
 import os, statistics, subprocess, sys, time
@@ -64,9 +69,12 @@ for p in ["/usr", "/lib", "/lib64", "/bin", "/etc"]:
 bwrap = ["bwrap"] + binds + ["--dev", "/dev", "--ro-bind", os.path.join(work, "items"), os.path.join(work, "items")]
 cat = ["/bin/sh", "-c", 'exec cat "$1"', "_"]
 
-def timed(argv, stdin=None, env=None):
+def timed(argv, stdin=None, env=None, fresh_out=False):
     samples = []
     for _ in range(repeat):
+        if fresh_out:
+            subprocess.run(["rm", "-rf", os.path.join(work, "out")], check=True)
+            os.mkdir(os.path.join(work, "out"))
         t = time.perf_counter()
         r = subprocess.run(argv, input=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work, env=env)
         samples.append(time.perf_counter() - t)
@@ -88,6 +96,10 @@ case("cat item: xargs -P2 (bare)", timed(["xargs", "-P2", "-n1"] + cat, paths))
 case("cat item: GNU parallel -j2 (bare)", timed(["parallel", "-j2"] + cat, paths))
 case("cat item: xargs -P2 bwrap", timed(["xargs", "-P2", "-n1"] + bwrap + ["--"] + cat, paths))
 case("cat item: sandlock-jobs run", timed([jobs, "run", "--progress", "plain", "cat.yaml"]))
+write = ["/bin/sh", "-c", 'echo $1 > out/$1.txt', "_"]
+case("write file: xargs -P2 (bare)", timed(["xargs", "-P2", "-n1"] + write, nums, fresh_out=True))
+case("write file: sandlock-jobs run (COW, commit)", timed([jobs, "run", "--progress", "plain", "write.yaml"], fresh_out=True))
+case("write file: sandlock-jobs run --dry-run", timed([jobs, "run", "--dry-run", "--progress", "plain", "write.yaml"], fresh_out=True))
 venv = os.path.join(os.getcwd(), ".build-bench/venv/bin/python")
 pypi = """
 import sys, time
