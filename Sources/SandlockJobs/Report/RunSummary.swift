@@ -154,9 +154,9 @@ extension RunSummary {
     /// What each stage changed and what became of it; in a dry run every change, as
     /// `A path` lines; conflicts with both versions; how to settle kept workspaces.
     var changesText: String {
-        let changed = stages.filter { $0.changes != nil }
-        guard !changed.isEmpty else { return "" }
         let dryRun = run.dryRun == true
+        let changed = stages.filter { $0.changes.map { dryRun || $0.isWorthShowing } ?? false }
+        guard !changed.isEmpty else { return "" }
         var out = dryRun ? "\ndry run: nothing was committed; each stage's changes:\n" : "\nchanges:\n"
         for s in changed {
             guard let c = s.changes else { continue }

@@ -21,17 +21,20 @@ extension Runner {
     /// needs (directly or not) changed, whose changes are stacked below it.
     func copyOnWriteTrees(of stage: PlannedStage) -> [CopyOnWriteTree] {
         let workdir = Self.canonical(plan.workdir)
+        // Write grants as real paths; one that does not exist yet (inside the workdir) as
+        // where it will be.
+        let writes = stage.processes.flatMap(\.policy.fsWritable).map { path in
+            RunFiles.exists(path) || !FileSystem.isInside(path, plan.workdir) ? Self.canonical(path)
+                : workdir + path.dropFirst(plan.workdir.count)
+        }
         let upstream = ancestors[stage.name] ?? []
         let layers = ledger.withLock { $0.layers }
         var roots = upstream.flatMap { layers[$0].map { Array($0.keys) } ?? [] }
-        for process in stage.processes {
-            for path in process.policy.fsWritable {
-                let real = Self.canonical(path)
-                if FileSystem.isInside(real, workdir) {
-                    roots.append(workdir)
-                } else if options.dryRun {
-                    roots.append(FileSystem.isDirectory(real) == true ? real : FileSystem.directory(of: real))
-                }
+        for path in writes {
+            if FileSystem.isInside(path, workdir) {
+                roots.append(workdir)
+            } else if options.dryRun {
+                roots.append(FileSystem.isDirectory(path) == true ? path : FileSystem.directory(of: path))
             }
         }
         let outermost = Set(roots).filter { root in !roots.contains { $0 != root && FileSystem.isInside(root, $0) } }
@@ -41,7 +44,7 @@ extension Runner {
             let lowers = plan.stages.filter { upstream.contains($0.name) }.compactMap { layers[$0.name]?[root] }
             let inside = { (path: String) in FileSystem.isInside(path, root) && path != root }
             let relative = { (path: String) in String(path.dropFirst(root == "/" ? 1 : root.count + 1)) }
-            let missing = stage.processes.flatMap(\.policy.fsWritable).filter { inside($0) && !RunFiles.exists($0) }
+            let missing = writes.filter { inside($0) && !RunFiles.exists($0) }
             return CopyOnWriteTree(path: root, lowers: lowers.reversed(), excluded: runFiles.filter(inside).map(relative),
                                    created: Array(Set(missing.map(relative))).sorted(), isWorkdir: root == workdir)
         }

@@ -52,6 +52,9 @@ public struct StageChanges: Sendable, Codable, Hashable {
 
     public var total: Int { added + modified + deleted + renamed }
 
+    /// Something changed, or something went wrong: not a stage that wrote nothing.
+    public var isWorthShowing: Bool { total > 0 || outcome == .conflict || outcome == .failed }
+
     /// `3 added, 1 deleted`, or `no changes`.
     public var countText: String {
         let parts = [(added, "added"), (modified, "modified"), (deleted, "deleted"), (renamed, "renamed")]

@@ -30,6 +30,8 @@ final class StageWorkspace: Sendable {
     let collected: [Workspace]
     let storage: String?
     private let state = Mutex(State())
+    /// Held while a process's upper moves into the stage's.
+    private let merging = Mutex(())
 
     private struct State {
         /// The last attempt's process workspaces, merged when the attempts are over.
@@ -100,39 +102,46 @@ final class StageWorkspace: Sendable {
         }
     }
 
-    /// Merges one process's workspaces into the stage's. Side by side, its changes are first
-    /// checked against those of the processes merged before it.
+    /// Merges one process's workspaces into the stage's, one process at a time (shards end
+    /// concurrently). Side by side, its changes are first checked against those of the
+    /// processes merged before it.
     func merge(_ workspaces: [Workspace], beside: Bool, label: String) {
         for (index, workspace) in workspaces.enumerated() {
             do {
                 for path in trees[index].excluded { try workspace.forget(path) }
-                if beside {
-                    let changes = try workspace.changes()
-                    let clashes: [ConflictEntry] = state.withLock { s in
-                        var clashes: [ConflictEntry] = []
-                        for (path, entry) in changes.touched {
-                            if let earlier = s.touched[index][path], earlier.entry != entry {
-                                clashes.append(ConflictEntry(
-                                    path: display(path, tree: index), reason: "changed differently by \(earlier.by) and \(label)",
-                                    theirs: .some(earlier.entry), ours: .some(entry)))
-                            }
-                        }
-                        if clashes.isEmpty {
-                            for (path, entry) in changes.touched { s.touched[index][path] = (entry, label) }
-                        }
-                        s.conflicts += clashes
-                        return clashes
-                    }
-                    if !clashes.isEmpty {
+                let changes = beside ? try workspace.changes() : nil
+                try merging.withLock { _ throws(SandboxError) in
+                    if let changes, !accept(changes, tree: index, label: label) {
                         try workspace.discard()
-                        continue
+                    } else {
+                        try collected[index].absorb(workspace, order: beside ? .beside : .after)
                     }
                 }
-                try collected[index].absorb(workspace, order: beside ? .beside : .after)
             } catch {
                 try? workspace.discard()
                 state.withLock { $0.failure = $0.failure ?? "\(label): \(error)" }
             }
+        }
+    }
+
+    /// Records what a side-by-side process touched, or the paths where it disagrees with an
+    /// earlier one (then nothing of it is recorded).
+    private func accept(_ changes: ChangeSet, tree index: Int, label: String) -> Bool {
+        state.withLock { s in
+            var clashes: [ConflictEntry] = []
+            for (path, entry) in changes.touched {
+                if let earlier = s.touched[index][path], earlier.entry != entry {
+                    clashes.append(ConflictEntry(
+                        path: display(path, tree: index), reason: "changed differently by \(earlier.by) and \(label)",
+                        theirs: .some(earlier.entry), ours: .some(entry)))
+                }
+            }
+            guard clashes.isEmpty else {
+                s.conflicts += clashes.sorted { $0.path < $1.path }
+                return false
+            }
+            for (path, entry) in changes.touched { s.touched[index][path] = (entry, label) }
+            return true
         }
     }
 
