@@ -84,8 +84,9 @@ enum FileSystem {
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
-    /// rename, fsync of the directory.
-    static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws(Errno) {
+    /// rename, fsync of the directory. Not `durable`: no fsyncs (readers see the old or the
+    /// new contents, but a power loss may leave neither).
+    static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600, durable: Bool = true) throws(Errno) {
         let temporary = path + ".tmp"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw Errno.current }
@@ -100,14 +101,23 @@ enum FileSystem {
             }
             offset += written
         }
-        if fsync(fd) != 0 {
+        if durable && fsync(fd) != 0 {
             let error = Errno.current
             close(fd)
             throw error
         }
         close(fd)
         if rename(temporary, path) != 0 { throw Errno.current }
-        syncDirectory(of: path)
+        if durable { syncDirectory(of: path) }
+    }
+
+    /// syncfs(2) of the filesystem holding `path`.
+    static func syncFilesystem(of path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            _ = csl_syncfs(fd)
+            close(fd)
+        }
     }
 
     static func syncDirectory(of path: String) {

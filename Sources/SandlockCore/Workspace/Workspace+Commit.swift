@@ -81,6 +81,9 @@ extension Workspace {
         }
         let operations = try plan(changes)
         if Self.faultStep == -1 { kill(getpid(), SIGKILL) }
+        // The upper's files and the workspace record are what a replay reads: on disk before
+        // the journal that points at them.
+        FileSystem.syncFilesystem(of: directory)
         var journal = "sandlock-journal 1\n"
         for operation in operations { journal += operation.line + "\n" }
         journal += "end\n"
@@ -204,11 +207,7 @@ extension Workspace {
             }
             if let fault, index + 1 == fault { kill(getpid(), SIGKILL) }
         }
-        let root = Glibc.open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if root >= 0 {
-            _ = csl_syncfs(root)
-            close(root)
-        }
+        FileSystem.syncFilesystem(of: workdir)
         unlink(journalPath)
         FileSystem.syncDirectory(of: journalPath)
         try? FileSystem.removeTree(directory)

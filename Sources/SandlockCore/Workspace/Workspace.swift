@@ -67,9 +67,10 @@ public struct Workspace: Sendable, Hashable {
     }
 
     /// Creates an empty workspace over `workdir`. Any commit of this storage that a crash
-    /// interrupted is completed first (see `recover`).
+    /// interrupted is completed first (see `recover`), unless `recovering` is false (a caller
+    /// creating many workspaces at once has recovered already).
     public static func create(workdir: String, stackedOn lowers: [String] = [], storage: String? = nil,
-                              backend: Backend = .overlayFS) throws(SandboxError) -> Workspace {
+                              backend: Backend = .overlayFS, recovering: Bool = true) throws(SandboxError) -> Workspace {
         guard let real = canonicalPath(workdir), let info = FileSystem.status(real), info.st_mode.isDirectory else {
             throw .pathNotFound(path: workdir, field: "workdir", error: .current)
         }
@@ -84,7 +85,7 @@ public struct Workspace: Sendable, Hashable {
         if isSame(base, orBelow: real) || isSame(real, orBelow: base) {
             throw .workspace("fs_storage '\(base)' and the workdir '\(real)' overlap; keep the storage outside the workdir (set fs_storage)")
         }
-        _ = try recover(storage: base, workdir: real)
+        if recovering { _ = try recover(storage: base, workdir: real) }
         let id = newIdentifier()
         let workspace = Workspace(id: id, workdir: real, lowers: stacked, directory: base + "/" + id,
                                   backend: backend, createdNanoseconds: realtimeNanoseconds())
@@ -93,7 +94,8 @@ public struct Workspace: Sendable, Hashable {
             for path in [workspace.upperDirectory, workspace.overlayWorkDirectory] where mkdir(path, 0o755) != 0 {
                 throw Errno.current
             }
-            try FileSystem.writeAtomically(workspace.recordPath, Array(workspace.record().utf8))
+            // Durable only once it matters: a commit or a keep syncs the storage first.
+            try FileSystem.writeAtomically(workspace.recordPath, Array(workspace.record().utf8), durable: false)
         } catch {
             try? FileSystem.removeTree(workspace.directory)
             throw .workspace("cannot create the workspace in '\(base)': \(error)")
@@ -149,6 +151,7 @@ public struct Workspace: Sendable, Hashable {
     /// Marks the workspace as kept (for `list`) and writes its `changes.json`; it stays on disk
     /// until committed or discarded.
     public func keep(_ changes: ChangeSet?, status: String = "kept") {
+        FileSystem.syncFilesystem(of: directory)  // the upper and the record outlive a power loss
         if let changes { try? FileSystem.writeAtomically(directory + "/changes.json", Array(changes.json().utf8)) }
         try? FileSystem.writeAtomically(statusPath, Array((status + "\n").utf8))
     }

@@ -65,7 +65,7 @@ final class StageWorkspace: Sendable {
         do {
             for (tree, stage) in zip(trees, collected) {
                 let lowers = seesStage ? [stage.upperDirectory] + tree.lowers : tree.lowers
-                let workspace = try Workspace.create(workdir: tree.path, stackedOn: lowers, storage: storage)
+                let workspace = try Workspace.create(workdir: tree.path, stackedOn: lowers, storage: storage, recovering: false)
                 created.append(workspace)
                 for directory in tree.created { try workspace.makeDirectory(directory) }
             }
