@@ -124,7 +124,7 @@ struct CommitCommand: ParsableCommand {
         if !conflicts.isEmpty {
             printError("sandlock-jobs: error: nothing applied: \(conflicts.count) path\(conflicts.count == 1 ? "" : "s") changed in the real tree since stage '\(target.stage)' started:\n")
             for c in conflicts {
-                printError("  \(c.path): \(c.reason)\n    real tree:  \(describe(c.current))\n    this stage: \(describe(c.sandbox))\n")
+                printError("  \(c.path): \(c.reason)\n    real tree:  \(c.current?.summary ?? "absent")\n    this stage: \(c.sandbox?.summary ?? "absent")\n")
             }
             printError("  look at both versions, then: sandlock-jobs commit --force … (the stage's version wins), or discard\n")
             throw ExitCode.failure
@@ -211,15 +211,5 @@ private func settle(_ record: inout StageRecord, _ changes: StageChanges, in dir
         try directory.writeRunRecord(run)
     } catch {
         printError("sandlock-jobs: warning: the run records were not updated: \(error)\n")
-    }
-}
-
-private func describe(_ entry: FileEntry?) -> String {
-    guard let entry else { return "absent" }
-    switch entry.kind {
-    case .file: return "file \(String(entry.mode, radix: 8)) sha256 \(entry.sha256 ?? "?") (\(entry.size) bytes)"
-    case .symlink: return "symlink -> \(entry.target ?? "?")"
-    case .directory: return "directory \(String(entry.mode, radix: 8))"
-    case .other: return "special file"
     }
 }

@@ -177,22 +177,10 @@ struct RunCommand: ParsableCommand {
         case .conflict(let conflicts):
             printError("sandlock: commit refused: \(conflicts.count) path(s) changed in the real tree during the run; workspace kept in \(workspace.workspace.directory)")
             for conflict in conflicts {
-                printError("  C \(conflict.path) (\(conflict.reason)): real tree \(describe(conflict.current)), sandbox \(describe(conflict.sandbox))")
+                printError("  C \(conflict.path) (\(conflict.reason)): real tree \(conflict.current?.summary ?? "absent"), sandbox \(conflict.sandbox?.summary ?? "absent")")
             }
         case .failed(let message):
             printError("sandlock: workspace: \(message); kept in \(workspace.workspace.directory)")
-        }
-    }
-
-    /// `file 644 12 bytes sha256 1a2b3c4d5e6f…`, `symlink -> target`, `absent`.
-    static func describe(_ entry: FileEntry?) -> String {
-        guard let entry else { return "absent" }
-        let mode = String(entry.mode, radix: 8)
-        switch entry.kind {
-        case .file: return "file \(mode) \(entry.size) bytes sha256 \(entry.sha256?.prefix(12) ?? "?")…"
-        case .symlink: return "symlink -> \(entry.target ?? "?")"
-        case .directory: return "directory \(mode)"
-        case .other: return "special file \(mode)"
         }
     }
 

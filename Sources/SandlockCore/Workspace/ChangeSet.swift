@@ -57,6 +57,20 @@ public struct FileEntry: Sendable, Hashable {
     }
 }
 
+extension FileEntry {
+    /// `file 644 12 bytes sha256 <hex>`, `directory 755`, `symlink -> target`: one version of
+    /// a path, as conflicts report it.
+    public var summary: String {
+        let permissions = String(mode, radix: 8)
+        switch kind {
+        case .file: return "file \(permissions) \(size) bytes sha256 \(sha256 ?? "?")"
+        case .symlink: return "symlink -> \(target ?? "?")"
+        case .directory: return "directory \(permissions)"
+        case .other: return "special file \(permissions)"
+        }
+    }
+}
+
 /// A path a run added, modified, deleted or renamed, relative to the workdir.
 public struct Change: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {

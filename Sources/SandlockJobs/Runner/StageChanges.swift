@@ -76,7 +76,7 @@ public struct ConflictEntry: Sendable, Codable, Hashable {
     /// The other stage that changed the path, for conflicts between parallel stages.
     public var stage: String?
     /// The two versions: the real tree's (or the other stage's) and this stage's, as
-    /// `file 644 <sha256>`, `directory 755`, `symlink -> target` or `absent`.
+    /// `FileEntry.summary` says (`file 644 12 bytes sha256 …`) or `absent`.
     public var theirs: String?
     public var ours: String?
 
@@ -84,18 +84,7 @@ public struct ConflictEntry: Sendable, Codable, Hashable {
         self.path = path
         self.reason = reason
         self.stage = stage
-        self.theirs = theirs.map(Self.describe)
-        self.ours = ours.map(Self.describe)
-    }
-
-    static func describe(_ entry: FileEntry?) -> String {
-        guard let entry else { return "absent" }
-        let mode = String(entry.mode, radix: 8)
-        switch entry.kind {
-        case .file: return "file \(mode) \(entry.sha256 ?? "?")"
-        case .symlink: return "symlink -> \(entry.target ?? "?")"
-        case .directory: return "directory \(mode)"
-        case .other: return "special file \(mode)"
-        }
+        self.theirs = theirs.map { $0?.summary ?? "absent" }
+        self.ours = ours.map { $0?.summary ?? "absent" }
     }
 }
