@@ -1,4 +1,6 @@
 import Foundation
+import SandlockCore
+import SandlockTestSupport
 import Testing
 @testable import SandlockJobs
 
@@ -88,5 +90,45 @@ extension RunnerCLITests {
         #expect(recover.status == 0)
         #expect(recover.stdout.contains("completed"))
         #expect(job.read("data/a.txt") == "new a\n" && job.read("data/b.txt") == nil && job.read("data/c.txt") == "new c\n")
+    }
+
+    @Test("as an unprivileged user: a dry run stacks layers in a user namespace, then a run commits as that user",
+          .enabled(if: geteuid() == 0, "needs root to switch to the user nobody"))
+    func unprivileged() async throws {
+        let job = try RunnerJob(), home = try RunnerJob()
+        defer { job.remove(); home.remove() }
+        try job.write("data/in.txt", "in\n")
+        _ = try job.plan("""
+            stages:
+              first:
+                policy: { extends: sys, filesystem: { read: [.], write: [data, out] } }
+                run: tr a-z A-Z < data/in.txt > out/up.txt && rm data/in.txt
+              second:
+                needs: [first]
+                policy: { extends: sys, filesystem: { read: [.], write: [out] } }
+                run: cat out/up.txt out/up.txt > out/twice.txt; ls data
+            """)
+        for directory in [job.directory, home.directory] {
+            #expect(try Fixture.runBare(["/bin/chown", "-R", "65534:65534", directory]).status == 0)
+        }
+        // The user's tree: not the run directory (nor the workdir's mtime, which it changes).
+        let tree = { TreeSnapshot.take(job.directory, times: true).filter { !$0.key.hasPrefix(".sandlock-jobs") && $0.key != "." } }
+        let before = tree()
+        func run(_ flags: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            try Fixture.runBare(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", try binary(), "run"]
+                                + flags + ["--fs-storage", home.directory + "/storage", "--progress", "plain", job.directory + "/job.yaml"],
+                                environment: ["PATH": "/usr/bin:/bin"])
+        }
+        let dry = try run(["--dry-run"])
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stderr.contains("    D data/in.txt\n") && dry.stderr.contains("    A out/twice.txt\n"), "\(dry.stderr)")
+        #expect(tree() == before, "the dry run changed the tree")
+
+        let real = try run([])
+        #expect(real.status == 0, "\(real.stderr)")
+        #expect(job.read("out/twice.txt") == "IN\nIN\n" && job.read("data/in.txt") == nil)
+        var info = stat()
+        #expect(lstat(job.directory + "/out/twice.txt", &info) == 0 && info.st_uid == 65534)
+        #expect(Workspace.list(storage: home.directory + "/storage").isEmpty)
     }
 }
