@@ -182,6 +182,32 @@ struct RunnerWorkspaceTests {
         #expect(Self.leftovers(job).isEmpty, "a dry run leaves no workspace behind")
     }
 
+    @Test("dry run: a failed stage's changes are shown, but stacked under later stages only when a real run would commit them")
+    func dryRunFollowsDispositions() async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        let (run, stages, directory) = try await run(job, """
+            stages:
+              broken:
+                run: echo half > out/half.txt; exit 1
+              kept:
+                run: echo kept > out/kept.txt; exit 2
+                on_failure: keep
+              look:
+                needs: [broken, kept]
+                if: always
+                policy: reader
+                run: ls out 2>/dev/null || echo nothing
+            """, options: RunOptions(jobs: 2, keepGoing: true, dryRun: true))
+        #expect(run.status == .failed)
+        let broken = try #require(stages["broken"]?.changes), kept = try #require(stages["kept"]?.changes)
+        #expect(broken.outcome == .previewed && broken.disposition == .abort && broken.outcomeText == "would abort")
+        #expect(kept.outcome == .previewed && kept.outcomeText == "would keep")
+        #expect(contents(directory.stageDirectory("broken") + "/changes.txt") == "A data\nA out\nA out/half.txt\n")
+        #expect(contents(directory.stageDirectory("look") + "/stdout.log") == "nothing\n", "look saw changes a real run would not commit")
+        #expect(job.read("out/half.txt") == nil && Self.leftovers(job).isEmpty)
+    }
+
     @Test("dry run: writes outside the workdir are copy-on-write too, shown by absolute path, seen downstream")
     func dryRunOutsideWorkdir() async throws {
         let job = try RunnerJob()

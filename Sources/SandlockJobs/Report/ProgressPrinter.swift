@@ -100,7 +100,7 @@ public final class ProgressPrinter: Sendable {
                 var line = "\(stamp) \(word) \(r.stage)"
                 if let d = r.durationSeconds { line += " (\(RunSummary.seconds(d)))" }
                 if r.status != .succeeded { line += ": \(r.reasonText)" }
-                if let changes = r.changes, changes.isWorthShowing { line += "; changes: \(changes.countText), \(changes.outcome.rawValue)" }
+                if let changes = r.changes, changes.isWorthShowing { line += "; changes: \(changes.countText), \(changes.outcomeText)" }
                 emit(line + "\n")
             case .runEnded(let run):
                 emit("\(stamp) run \(run.status.rawValue)\n")
@@ -182,7 +182,7 @@ public final class ProgressPrinter: Sendable {
                 var line = "\(paint(mark, code)) \(r.stage)"
                 if let d = r.durationSeconds { line += "  \(RunSummary.seconds(d))" }
                 if let shards = r.shards { line += "  \(shards.succeeded)/\(shards.total) shards" }
-                if let changes = r.changes, changes.isWorthShowing { line += "  \(changes.countText) (\(changes.outcome.rawValue))" }
+                if let changes = r.changes, changes.isWorthShowing { line += "  \(changes.countText) (\(changes.outcomeText))" }
                 if r.status != .succeeded { line += "  \(paint(RunSummary.clip(r.reasonText, 80), code))" }
                 emit(clear(&s) + line + "\n" + draw(&s))
             case .runEnded:

@@ -160,7 +160,7 @@ extension RunSummary {
         var out = dryRun ? "\ndry run: nothing was committed; each stage's changes:\n" : "\nchanges:\n"
         for s in changed {
             guard let c = s.changes else { continue }
-            out += "  \(s.stage): \(c.countText), \(c.outcome.rawValue)"
+            out += "  \(s.stage): \(c.countText), \(c.outcomeText)"
             if let message = c.message { out += " (\(message))" }
             out += "\n"
             if dryRun || c.outcome == .kept, c.total > 0 {

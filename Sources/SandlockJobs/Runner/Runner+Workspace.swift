@@ -77,12 +77,13 @@ extension Runner {
 
     /// Settles the stage's changes when its processes are over: records them
     /// (`changes.json`, `changes.txt`, `changes.diff`), checks them against parallel
-    /// stages, then commits, aborts or keeps them as `on_success`/`on_failure` say, or in a
-    /// dry run keeps them as layers for the stages downstream.
+    /// stages, then commits, aborts or keeps them as `on_success`/`on_failure` say. A dry run
+    /// commits nothing: what a real run would commit becomes a layer under the stages
+    /// downstream.
     func settleChanges(_ cow: StageWorkspace, of stage: PlannedStage, into record: inout StageRecord) {
         let dryRun = options.dryRun
-        let disposition: Disposition? = switch record.status {
-        case _ where dryRun: nil
+        // A dry run previews what a real run would do with these changes.
+        let disposition: Disposition = switch record.status {
         case .succeeded: stage.onSuccess
         // An interrupted stage's half-done changes are never applied on their own.
         case .cancelled: stage.onFailure == .commit ? .keep : stage.onFailure
@@ -99,24 +100,27 @@ extension Runner {
         }
         writeChangeFiles(perTree, of: cow, stage: stage.name, into: &report)
 
-        if disposition == .abort {
-            cow.discard(cow.collected)
-        } else if let failure {
+        if let failure {
             report.outcome = .failed
             report.message = failure
-            if dryRun { cow.discard(cow.collected) } else { keep(cow, perTree, status: "failed", into: &report) }
+            if dryRun || disposition == .abort { cow.discard(cow.collected) } else { keep(cow, perTree, status: "failed", into: &report) }
             if record.status == .succeeded {
                 record.status = .failed
                 record.message = "copy-on-write: \(failure)"
             }
+        } else if disposition == .abort {
+            // Thrown away (in a dry run: shown, but not stacked under later stages).
+            if dryRun { report.outcome = .previewed }
+            cow.discard(cow.collected)
         } else {
             conflicts += parallelConflicts(of: stage.name, cow: cow, perTree)
             if dryRun {
-                // Stacked on the other previews, the layers mean nothing once the run is over.
+                // Stacked on the other previews, the layers mean nothing once the run is over;
+                // only changes a real run would commit are stacked under later stages.
                 report.outcome = conflicts.isEmpty ? .previewed : .conflict
                 ledger.withLock { l in
                     l.previews += cow.collected
-                    if conflicts.isEmpty {
+                    if conflicts.isEmpty && disposition == .commit {
                         l.layers[stage.name] = Dictionary(uniqueKeysWithValues: cow.collected.map { ($0.workdir, $0.upperDirectory) })
                     }
                 }

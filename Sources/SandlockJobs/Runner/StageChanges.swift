@@ -18,7 +18,8 @@ public struct StageChanges: Sendable, Codable, Hashable {
         case failed
     }
 
-    /// `on_success` or `on_failure`, whichever the stage's end selected (nil in a dry run).
+    /// `on_success` or `on_failure`, whichever the stage's end selected (in a dry run: what a
+    /// real run would have done; nil in records written before dry runs kept it).
     public var disposition: Disposition?
     public var outcome: Outcome
     /// The copy-on-write trees: the workdir, and in a dry run every other written tree.
@@ -51,6 +52,11 @@ public struct StageChanges: Sendable, Codable, Hashable {
     }
 
     public var total: Int { added + modified + deleted + renamed }
+
+    /// `committed`, `kept`, …; in a dry run what a real run would do: `would commit`.
+    public var outcomeText: String {
+        outcome == .previewed ? "would \((disposition ?? .commit).rawValue)" : outcome.rawValue
+    }
 
     /// Something changed, or something went wrong: not a stage that wrote nothing.
     public var isWorthShowing: Bool { total > 0 || outcome == .conflict || outcome == .failed }
