@@ -17,6 +17,10 @@ ssize_t csl_llistxattr(const char *path, char *list, size_t size) {
     return llistxattr(path, list, size);
 }
 
+int csl_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
+    return lsetxattr(path, name, value, size, 0);
+}
+
 int csl_lremovexattr(const char *path, const char *name) {
     return lremovexattr(path, name);
 }

@@ -28,8 +28,8 @@ struct WorkspaceMergeTests {
             #expect(try await run("set -e; echo r > nested/a/right.txt; mkdir -p shared; echo s > shared/same.txt; echo r > modify.txt", over: [right]).success)
             let leftChanges = try left.changes(), rightChanges = try right.changes()
             #expect(leftChanges.conflicts(with: rightChanges).isEmpty, "the same directory and bytes, and different paths")
-            try stage.absorb(left, order: .beside)
-            try stage.absorb(right, order: .beside)
+            try stage.absorb(left, order: .beside(leftChanges))
+            try stage.absorb(right, order: .beside(rightChanges))
             let merged = Set(try stage.changes().changes.map(\.summaryLine))
             #expect(merged == ["D nested/a/b", "D nested/a/b/c", "D nested/a/b/c/deep.txt", "D nested/a/x.txt",
                                "A nested/a/left.txt", "A nested/a/right.txt", "A shared", "A shared/same.txt", "M modify.txt"])
@@ -41,6 +41,27 @@ struct WorkspaceMergeTests {
             #expect(try other.changes().conflicts(with: rightChanges) == ["modify.txt"])
             try other.discard()
             try stage.discard()
+        }
+    }
+
+    @Test("side by side: deleting or replacing a directory while another run writes below it is a conflict, either way round")
+    func deleteBesideWriteBelow() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            let runs = try (0..<4).map { _ in try Workspace.create(workdir: tree, storage: storage) }
+            #expect(try await run("rm -r nested/a", over: [runs[0]]).success)
+            #expect(try await run("echo new > nested/a/new.txt", over: [runs[1]]).success)
+            #expect(try await run("rm -r sub && echo file > sub", over: [runs[2]]).success)
+            #expect(try await run("echo new > sub/new.txt", over: [runs[3]]).success)
+            let removed = try runs[0].changes(), writtenBelow = try runs[1].changes()
+            let replaced = try runs[2].changes(), writtenInSub = try runs[3].changes()
+            #expect(writtenBelow.conflicts(with: removed) == ["nested/a"])
+            #expect(removed.conflicts(with: writtenBelow) == ["nested/a"])
+            #expect(writtenInSub.conflicts(with: replaced) == ["sub"])
+            #expect(replaced.conflicts(with: writtenInSub) == ["sub"])
+            #expect(replaced.conflicts(with: removed).isEmpty && writtenInSub.conflicts(with: writtenBelow).isEmpty,
+                    "disjoint trees: the positive control")
+            for workspace in runs { try workspace.discard() }
         }
     }
 
@@ -59,6 +80,45 @@ struct WorkspaceMergeTests {
             try stage.absorb(second, order: .after)
             let merged = Set(try stage.changes().changes.map(\.summaryLine))
             #expect(merged == ["A out", "A out/one.txt", "D dir-a/one.txt", "D dir-a/two", "D dir-a/two/three.txt", "A dir-a/only.txt"])
+            try stage.discard()
+        }
+    }
+
+    @Test("side by side: a chmod survives another run's copy-up of the same directory, in either merge order")
+    func besideKeepsModes() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            for chmodFirst in [true, false] {
+                let stage = try Workspace.create(workdir: tree, storage: storage)
+                let chmodder = try Workspace.create(workdir: tree, storage: storage)
+                let writer = try Workspace.create(workdir: tree, storage: storage)
+                #expect(try await run("chmod 700 dir-a", over: [chmodder]).success)
+                #expect(try await run("echo new > dir-a/new.txt", over: [writer]).success)
+                let chmodded = try chmodder.changes(), written = try writer.changes()
+                #expect(chmodded.conflicts(with: written).isEmpty)
+                for (workspace, changes) in chmodFirst ? [(chmodder, chmodded), (writer, written)] : [(writer, written), (chmodder, chmodded)] {
+                    try stage.absorb(workspace, order: .beside(changes))
+                }
+                #expect(Set(try stage.changes().changes.map(\.summaryLine)) == ["M dir-a", "A dir-a/new.txt"], "chmod first: \(chmodFirst)")
+                try stage.discard()
+            }
+        }
+    }
+
+    @Test("one after the other: a directory made again where the earlier run deleted it hides the old contents")
+    func afterRecreatedDirectory() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            let stage = try Workspace.create(workdir: tree, storage: storage)
+            let first = try Workspace.create(workdir: tree, storage: storage)
+            #expect(try await run("rm -r dir-a", over: [first]).success)
+            try stage.absorb(first, order: .after)
+            let second = try Workspace.create(workdir: tree, stackedOn: [stage.upperDirectory], storage: storage)
+            let result = try await run("ls dir-a 2>/dev/null; mkdir dir-a && echo n > dir-a/n.txt && ls dir-a", over: [second])
+            #expect(result.success && result.stdoutText == "n.txt\n", "\(result.stdoutText) \(result.stderrText)")
+            try stage.absorb(second, order: .after)
+            #expect(Set(try stage.changes().changes.map(\.summaryLine))
+                == ["D dir-a/one.txt", "D dir-a/two", "D dir-a/two/three.txt", "A dir-a/n.txt"])
             try stage.discard()
         }
     }

@@ -161,8 +161,9 @@ int csl_clock_gettime(int clock, int64_t *seconds, int64_t *nanoseconds);
 
 /* ---- copy-on-write workspaces (workspace.c) ---- */
 
-/// lgetxattr/llistxattr/lremovexattr (overlayfs opaque markers, stripping overlay.* xattrs).
+/// lgetxattr/llistxattr/lremovexattr/lsetxattr (overlayfs opaque markers, stripping overlay.* xattrs).
 ssize_t csl_lgetxattr(const char *path, const char *name, void *value, size_t size);
+int csl_lsetxattr(const char *path, const char *name, const void *value, size_t size);
 ssize_t csl_llistxattr(const char *path, char *list, size_t size);
 int csl_lremovexattr(const char *path, const char *name);
 /// syncfs(fd): a commit flushes the workdir's filesystem once before dropping its journal.

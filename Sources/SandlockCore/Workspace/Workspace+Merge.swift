@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSandlock
 
 extension Workspace {
     /// How `absorb` combines another workspace's upper with this one's.
@@ -9,9 +10,10 @@ extension Workspace {
         /// entries win, and its whiteouts and opaque directories hide this upper's entries too.
         case after
         /// The other run ran beside the ones already absorbed, over the same lower layers
-        /// (pipeline members, shards): the result is the union. Callers check first that the
-        /// two change sets do not touch the same path differently (`ChangeSet.conflicts`).
-        case beside
+        /// (pipeline members, shards), and made `changes`: the result is the union. Callers
+        /// check first that the runs do not disagree (`TouchedPaths`). A directory both
+        /// uppers hold keeps its mode unless `changes` changed it (a copy-up is no change).
+        case beside(ChangeSet)
     }
 
     /// Moves `other`'s upper into this workspace's upper (both over the same workdir, in the
@@ -23,6 +25,11 @@ extension Workspace {
         }
         do {
             try Self.merge(other.upperDirectory, into: upperDirectory, order: order)
+            if case .beside(let changes) = order {
+                for change in changes.changes where change.before?.kind == .directory && change.after?.kind == .directory {
+                    if chmod(upperDirectory + "/" + change.path, mode_t(change.after!.mode)) != 0 { throw Errno.current }
+                }
+            }
             try FileSystem.removeTree(other.directory)
         } catch {
             throw .workspace("merging '\(other.upperDirectory)' into '\(upperDirectory)': \(error)")
@@ -39,15 +46,19 @@ extension Workspace {
                 continue
             }
             guard incoming.st_mode.isDirectory && existing.st_mode.isDirectory else {
-                // A file, link or whiteout replaces whatever was there.
+                // A file, link or whiteout replaces whatever was there. A directory made where
+                // this upper has a whiteout or a file must hide what lies below it.
                 try FileSystem.removeTree(to)
                 try move(from, to)
+                if incoming.st_mode.isDirectory && !FileSystem.isOpaque(to) { try markOpaque(to) }
                 continue
             }
             switch (FileSystem.isOpaque(from), order) {
-            case (false, _):
+            case (false, .after):
                 try merge(from, into: to, order: order)
                 if chmod(to, incoming.st_mode & 0o7777) != 0 { throw Errno.current }
+            case (false, .beside):
+                try merge(from, into: to, order: order)
             case (true, .after):
                 // The later run replaced the directory it saw, this upper's version included.
                 try FileSystem.removeTree(to)
@@ -55,7 +66,7 @@ extension Workspace {
             case (true, .beside):
                 // Replaced beside additions to the same directory: keep both, opaque (the
                 // lower contents stay hidden). The incoming directory carries the marker.
-                try merge(to, into: from, order: .beside)
+                try merge(to, into: from, order: order)
                 try FileSystem.removeTree(to)
                 try move(from, to)
             }
@@ -65,26 +76,12 @@ extension Workspace {
     private static func move(_ from: String, _ to: String) throws(Errno) {
         if rename(from, to) != 0 { throw Errno.current }
     }
-}
 
-extension ChangeSet {
-    /// Paths both change sets touch with different results: two processes that ran side by
-    /// side over the same tree and disagree. The same change made by both (the same
-    /// directory created, the same bytes written) is not a conflict.
-    public func conflicts(with other: ChangeSet) -> [String] {
-        let theirs = other.touched
-        return touched.filter { path, ours in theirs[path].map { $0 != ours } ?? false }.keys.sorted()
-    }
-
-    /// Each path the change set touches and what it becomes (nil: removed); a rename
-    /// touches both of its paths.
-    public var touched: [String: FileEntry?] {
-        var result: [String: FileEntry?] = [:]
-        for change in changes {
-            if let from = change.from { result[from] = .some(nil) }
-            result[change.path] = .some(change.after)
-        }
-        return result
+    /// Sets the opaque marker the overlays of this process read (see `mountsInUserNamespace`).
+    private static func markOpaque(_ directory: String) throws(Errno) {
+        let name = mountsInUserNamespace ? "user.overlay.opaque" : "trusted.overlay.opaque"
+        var yes = UInt8(ascii: "y")
+        if csl_lsetxattr(directory, name, &yes, 1) != 0 { throw Errno.current }
     }
 }
 

@@ -36,7 +36,7 @@ struct WorkspaceMounts: Sendable {
     init(_ workspaces: [Workspace], cwd: String?, lateRules: [LandlockRuleset.LateRule]) throws(SandboxError) {
         guard let first = workspaces.first else { throw .workspace("no workspace to mount") }
         for workspace in workspaces { try workspace.checkOverlayPaths() }
-        let userNamespace = geteuid() != 0 || csl_has_effective_capabilities() == 0
+        let userNamespace = Workspace.mountsInUserNamespace
         if userNamespace, let problem = Workspace.userNamespaceProblem() {
             throw .kernelFeatureMissing(
                 feature: "Unprivileged user namespaces",
@@ -49,7 +49,9 @@ struct WorkspaceMounts: Sendable {
         }
         var directory = first.workdir
         if let cwd {
-            guard let real = Workspace.canonicalPath(cwd) else {
+            // A directory that exists only in a workspace (made in its upper) is entered too.
+            guard let real = Workspace.canonicalPath(cwd)
+                    ?? LandlockRuleset.missingPath(cwd, below: workspaces.map(\.workdir)) else {
                 throw .pathNotFound(path: cwd, field: "cwd", error: .current)
             }
             directory = real
@@ -102,6 +104,10 @@ extension Workspace {
         }
         return options
     }
+
+    /// Without root (or its capabilities) the overlays are mounted in a user namespace, with
+    /// `userxattr`: their markers are `user.overlay.*` instead of `trusted.overlay.*`.
+    static var mountsInUserNamespace: Bool { geteuid() != 0 || csl_has_effective_capabilities() == 0 }
 
     /// Why an unprivileged process cannot create a user namespace here, naming the setting,
     /// or nil. `read` returns a sysctl's integer value from its /proc/sys path.

@@ -5,9 +5,9 @@ import SandlockCore
 
 /// What the runner remembers of the stages' copy-on-write changes while a run goes on.
 struct WorkspaceLedger: Sendable {
-    /// Stage → tree → each path it changed and what it became (committed, kept or previewed
-    /// changes), for conflicts between parallel stages.
-    var touched: [String: [String: [String: FileEntry?]]] = [:]
+    /// Stage → tree → what it changed (committed, kept or previewed changes), for conflicts
+    /// between parallel stages.
+    var touched: [String: [String: TouchedPaths]] = [:]
     /// Dry run: stage → tree → the upper holding its changes, stacked under later stages.
     var layers: [String: [String: String]] = [:]
     /// Dry run: the stages' workspaces, thrown away when the run ends.
@@ -104,12 +104,8 @@ extension Runner {
             report.outcome = .failed
             report.message = failure
             if dryRun || disposition == .abort { cow.discard(cow.collected) } else { keep(cow, perTree, status: "failed", into: &report) }
-            if record.status == .succeeded {
-                record.status = .failed
-                record.message = "copy-on-write: \(failure)"
-            }
-        } else if disposition == .abort {
-            // Thrown away (in a dry run: shown, but not stacked under later stages).
+        } else if disposition == .abort || (disposition == .keep && perTree.allSatisfy(\.isEmpty)) {
+            // Thrown away (a keep of nothing too; in a dry run: shown, not stacked under later stages).
             if dryRun { report.outcome = .previewed }
             cow.discard(cow.collected)
         } else {
@@ -142,6 +138,11 @@ extension Runner {
                 record.message = "\(conflicts.count) conflicting path\(conflicts.count == 1 ? "" : "s"), first \(conflicts[0].path): \(conflicts[0].reason)"
             }
         }
+        // Changes that could not be recorded or applied fail a stage whose processes succeeded.
+        if report.outcome == .failed, record.status == .succeeded {
+            record.status = .failed
+            record.message = "copy-on-write: \(report.message ?? "the changes could not be applied")"
+        }
         record.changes = report
     }
 
@@ -162,6 +163,8 @@ extension Runner {
                     }
                 }
             } catch {
+                // Kept: a journal the commit wrote is completed by `recover` or the next run.
+                workspace.keep(perTree[index], status: "failed")
                 report.outcome = .failed
                 report.message = error.description
                 report.workspaces = (report.workspaces ?? []) + [workspace.directory]
@@ -182,12 +185,12 @@ extension Runner {
         var conflicts: [ConflictEntry] = []
         for (index, changes) in perTree.enumerated() {
             let tree = cow.collected[index].workdir
-            for (path, ours) in changes.touched.sorted(by: { $0.key < $1.key }) {
-                for (other, trees) in others.sorted(by: { $0.key < $1.key }) {
-                    guard let theirs = trees[tree]?[path], theirs != ours else { continue }
-                    conflicts.append(ConflictEntry(
-                        path: cow.display(path, tree: index), reason: "also changed by stage '\(other)', which runs in parallel (neither needs the other)",
-                        stage: other, theirs: .some(theirs), ours: .some(ours)))
+            for (other, trees) in others.sorted(by: { $0.key < $1.key }) {
+                guard let theirs = trees[tree] else { continue }
+                conflicts += theirs.clashes(with: changes).map {
+                    ConflictEntry(path: cow.display($0.path, tree: index),
+                                  reason: "\($0.reason), a stage that runs in parallel (neither needs the other)",
+                                  stage: other, theirs: .some($0.theirs), ours: .some($0.ours))
                 }
             }
         }
@@ -197,7 +200,9 @@ extension Runner {
     private func remember(_ stage: String, _ cow: StageWorkspace, _ perTree: [ChangeSet]) {
         ledger.withLock { l in
             for (workspace, changes) in zip(cow.collected, perTree) where !changes.isEmpty {
-                l.touched[stage, default: [:]][workspace.workdir] = changes.touched
+                var touched = TouchedPaths()
+                touched.add(changes, by: "stage '\(stage)'")
+                l.touched[stage, default: [:]][workspace.workdir] = touched
             }
         }
     }

@@ -36,8 +36,8 @@ final class StageWorkspace: Sendable {
     private struct State {
         /// The last attempt's process workspaces, merged when the attempts are over.
         var held: [[Workspace]] = []
-        /// Per tree: what side-by-side processes merged so far touched, and which did.
-        var touched: [[String: (entry: FileEntry?, by: String)]] = []
+        /// Per tree: what the side-by-side processes merged so far changed, and which did.
+        var touched: [TouchedPaths] = []
         var conflicts: [ConflictEntry] = []
         var failure: String?
     }
@@ -55,7 +55,7 @@ final class StageWorkspace: Sendable {
         self.trees = trees
         self.collected = collected
         self.storage = storage
-        state.withLock { $0.touched = Array(repeating: [:], count: trees.count) }
+        state.withLock { $0.touched = Array(repeating: TouchedPaths(), count: trees.count) }
     }
 
     /// Fresh workspaces for one process, one per tree. A reducer (`seesStage`) is stacked on
@@ -114,7 +114,7 @@ final class StageWorkspace: Sendable {
                     if let changes, !accept(changes, tree: index, label: label) {
                         try workspace.discard()
                     } else {
-                        try collected[index].absorb(workspace, order: beside ? .beside : .after)
+                        try collected[index].absorb(workspace, order: changes.map { .beside($0) } ?? .after)
                     }
                 }
             } catch {
@@ -128,19 +128,15 @@ final class StageWorkspace: Sendable {
     /// earlier one (then nothing of it is recorded).
     private func accept(_ changes: ChangeSet, tree index: Int, label: String) -> Bool {
         state.withLock { s in
-            var clashes: [ConflictEntry] = []
-            for (path, entry) in changes.touched {
-                if let earlier = s.touched[index][path], earlier.entry != entry {
-                    clashes.append(ConflictEntry(
-                        path: display(path, tree: index), reason: "changed differently by \(earlier.by) and \(label)",
-                        theirs: .some(earlier.entry), ours: .some(entry)))
-                }
-            }
+            let clashes = s.touched[index].clashes(with: changes)
             guard clashes.isEmpty else {
-                s.conflicts += clashes.sorted { $0.path < $1.path }
+                s.conflicts += clashes.map {
+                    ConflictEntry(path: display($0.path, tree: index), reason: "\(label): \($0.reason)",
+                                  theirs: .some($0.theirs), ours: .some($0.ours))
+                }
                 return false
             }
-            for (path, entry) in changes.touched { s.touched[index][path] = (entry, label) }
+            s.touched[index].add(changes, by: label)
             return true
         }
     }
