@@ -108,6 +108,10 @@ struct CommitCommand: ParsableCommand {
     func run() throws {
         var (directory, run, record, changes) = try target.load()
         let workspaces = try target.keptWorkspaces(run, changes, verb: "commit")
+        if let leftOut = changes.leftOut, !force {
+            printError("sandlock-jobs: error: the kept changes of stage '\(target.stage)' lack those of \(leftOut.joined(separator: ", ")), which conflicted with other processes of the stage (see `sandlock-jobs show`); run the stage again, or apply only what was kept with --force\n")
+            throw ExitCode.failure
+        }
         var conflicts: [CommitConflict] = []
         var committed = 0
         for workspace in workspaces {
@@ -152,6 +156,10 @@ struct DiscardCommand: ParsableCommand {
     func run() throws {
         var (directory, run, record, changes) = try target.load()
         for workspace in try target.keptWorkspaces(run, changes, verb: "discard") {
+            guard workspace.status != "committing" else {
+                printError("sandlock-jobs: error: a commit of '\(workspace.workdir)' from \(workspace.directory) was interrupted; discarding it would leave the tree half-changed: run `sandlock-jobs recover` to complete it\n")
+                throw ExitCode.failure
+            }
             do { try workspace.discard() } catch {
                 printError("sandlock-jobs: error: \(error)\n")
                 throw ExitCode.failure

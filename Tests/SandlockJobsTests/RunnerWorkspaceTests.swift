@@ -335,6 +335,7 @@ struct RunnerWorkspaceTests {
         let fan = try #require(stages["fan"])
         #expect(fan.status == .conflict)
         #expect(fan.changes?.conflicts?.first?.reason.contains("shard") == true)
+        #expect(fan.changes?.leftOut?.count == 1, "the shard merged second is left out of the kept workspace")
         #expect(job.read("out/result.txt") == nil)
         for path in fan.changes?.workspaces ?? [] { try Workspace.open(path).discard() }
     }
@@ -352,6 +353,28 @@ struct RunnerWorkspaceTests {
             """)
         #expect(run.status == .succeeded)
         #expect(job.read("out/one.txt") == "one\n" && job.read("out/two.txt") == "data\n")
+    }
+
+    @Test("a missing write directory behind a symlink is made where the symlink points; a missing read path is named")
+    func grantedPathsThroughSymlinks() async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        try job.write("real/keep.txt", "keep\n")
+        try FileManager.default.createSymbolicLink(atPath: job.directory + "/build", withDestinationPath: "real")
+        let (_, stages, _) = try await run(job, """
+            stages:
+              via-link:
+                policy: { extends: sys, filesystem: { read: [.], write: [build/out] } }
+                run: echo x > build/out/x.txt
+              missing-read:
+                policy: { extends: sys, filesystem: { read: [nowhere], write: [out] } }
+                run: "true"
+            """, options: RunOptions(jobs: 2, keepGoing: true))
+        #expect(stages["via-link"]?.status == .succeeded, "\(stages["via-link"]?.reasonText ?? "")")
+        #expect(job.read("real/out/x.txt") == "x\n")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: job.directory + "/build") == "real", "the link is kept")
+        let missing = try #require(stages["missing-read"])
+        #expect(missing.status == .failed && missing.message == "filesystem.read: '\(job.directory)/nowhere' does not exist")
     }
 
     @Test("writes into the run directory through a grant of the whole workdir are dropped")

@@ -171,18 +171,8 @@ struct LandlockRuleset: ~Copyable {
     /// `path` made canonical when it does not exist but would be at or below one of
     /// `overlayRoots` (its nearest existing ancestor resolved, the rest appended), else nil.
     static func missingPath(_ path: String, below overlayRoots: [String]) -> String? {
-        guard !overlayRoots.isEmpty, path.hasPrefix("/"), access(path, F_OK) != 0, errno == ENOENT else { return nil }
-        var missing: [Substring] = []
-        var existing = Substring(path)
-        while let slash = existing.lastIndex(of: "/") {
-            missing.insert(existing[existing.index(after: slash)...], at: 0)
-            existing = existing[..<slash]
-            guard let real = Workspace.canonicalPath(existing.isEmpty ? "/" : String(existing)) else { continue }
-            guard !missing.contains(where: { $0 == ".." || $0 == "." }) else { return nil }
-            let future = (real == "/" ? "" : real) + "/" + missing.joined(separator: "/")
-            return overlayRoots.contains { Workspace.isSame(future, orBelow: $0) } ? future : nil
-        }
-        return nil
+        guard !overlayRoots.isEmpty, let future = Workspace.futureLocation(of: path) else { return nil }
+        return overlayRoots.contains { Workspace.isSame(future, orBelow: $0) } ? future : nil
     }
 
     /// Adds a PATH_BENEATH rule, opening `path` with O_PATH; rights a non-directory cannot

@@ -203,6 +203,23 @@ public struct Workspace: Sendable, Hashable {
     /// realpath(3), or nil.
     static func canonicalPath(_ path: String) -> String? { DeniedPaths.resolved(path) }
 
+    /// Where an absolute path that does not exist yet will be once created: its nearest
+    /// existing ancestor resolved (symlinks followed), the missing components appended. Nil
+    /// when it exists (or cannot be checked) or a missing component is `.` or `..`.
+    public static func futureLocation(of path: String) -> String? {
+        guard path.hasPrefix("/"), access(path, F_OK) != 0, errno == ENOENT else { return nil }
+        var missing: [Substring] = []
+        var existing = Substring(path)
+        while let slash = existing.lastIndex(of: "/") {
+            missing.insert(existing[existing.index(after: slash)...], at: 0)
+            existing = existing[..<slash]
+            guard let real = canonicalPath(existing.isEmpty ? "/" : String(existing)) else { continue }
+            guard !missing.contains(where: { $0 == ".." || $0 == "." }) else { return nil }
+            return (real == "/" ? "" : real) + "/" + missing.joined(separator: "/")
+        }
+        return nil
+    }
+
     /// `path` is `root` or below it (both canonical).
     static func isSame(_ path: String, orBelow root: String) -> Bool {
         path == root || root == "/" || path.hasPrefix(root + "/")

@@ -17,7 +17,7 @@ extension Runner {
         var cow: StageWorkspace?
         do throws(StageSetupError) {
             try createDirectory(stageDirectory)
-            try checkWritablePaths(of: stage)
+            try checkGrantedPaths(of: stage)
             cow = try openWorkspace(for: stage)
             switch stage.work {
             case .command(let process):
@@ -126,11 +126,17 @@ extension Runner {
 
     /// Landlock grants only paths that exist: a missing `filesystem.write` directory inside
     /// the workdir is created in the stage's workspace (`CopyOnWriteTree.created`); a missing
-    /// one outside it is an error naming it.
-    func checkWritablePaths(of stage: PlannedStage) throws(StageSetupError) {
+    /// one outside it is an error naming it, and so is a missing `filesystem.read` path (in a
+    /// dry run one inside the workdir may come from an upstream stage's layer).
+    func checkGrantedPaths(of stage: PlannedStage) throws(StageSetupError) {
         for process in stage.processes {
             for path in process.policy.fsWritable where !RunFiles.exists(path) && !FileSystem.isInside(path, plan.workdir) {
                 throw StageSetupError(message: "filesystem.write: '\(path)' does not exist (only paths inside the workdir \(plan.workdir) are created)")
+            }
+            let created = Set(process.policy.fsWritable)
+            for path in process.policy.fsReadable where !RunFiles.exists(path) && !created.contains(path)
+                && !(options.dryRun && FileSystem.isInside(path, plan.workdir)) {
+                throw StageSetupError(message: "filesystem.read: '\(path)' does not exist")
             }
         }
     }

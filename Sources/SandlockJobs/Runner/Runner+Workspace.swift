@@ -21,12 +21,9 @@ extension Runner {
     /// needs (directly or not) changed, whose changes are stacked below it.
     func copyOnWriteTrees(of stage: PlannedStage) -> [CopyOnWriteTree] {
         let workdir = Self.canonical(plan.workdir)
-        // Write grants as real paths; one that does not exist yet (inside the workdir) as
-        // where it will be.
-        let writes = stage.processes.flatMap(\.policy.fsWritable).map { path in
-            RunFiles.exists(path) || !FileSystem.isInside(path, plan.workdir) ? Self.canonical(path)
-                : workdir + path.dropFirst(plan.workdir.count)
-        }
+        // Write grants as real paths; one that does not exist yet as where it will be (as
+        // Landlock will grant it).
+        let writes = stage.processes.flatMap(\.policy.fsWritable).map { Workspace.futureLocation(of: $0) ?? Self.canonical($0) }
         let upstream = ancestors[stage.name] ?? []
         let layers = ledger.withLock { $0.layers }
         var roots = upstream.flatMap { layers[$0].map { Array($0.keys) } ?? [] }
@@ -90,7 +87,9 @@ extension Runner {
         default: stage.onFailure
         }
         var report = StageChanges(disposition: disposition, outcome: .aborted, trees: cow.trees.map(\.path))
-        var (conflicts, failure) = cow.problems
+        let problems = cow.problems
+        var conflicts = problems.conflicts, failure = problems.failure
+        if !problems.leftOut.isEmpty { report.leftOut = problems.leftOut }
         var perTree: [ChangeSet] = []
         for workspace in cow.collected {
             do { perTree.append(try workspace.changes()) } catch {

@@ -32,6 +32,9 @@ public struct StageChanges: Sendable, Codable, Hashable {
     public var workspaces: [String]?
     public var conflicts: [ConflictEntry]?
     public var message: String?
+    /// Processes of the stage whose changes are not in its workspace (they conflicted with
+    /// another process of the stage): committing what is kept would apply only part of it.
+    public var leftOut: [String]?
 
     public init(disposition: Disposition?, outcome: Outcome, trees: [String]) {
         self.disposition = disposition
@@ -70,6 +73,7 @@ public struct StageChanges: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case disposition, outcome, trees, added, modified, deleted, renamed, workspaces, conflicts, message
+        case leftOut = "left_out"
         case changesFile = "changes_file", diffFile = "diff_file"
     }
 }

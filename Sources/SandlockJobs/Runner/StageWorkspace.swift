@@ -39,6 +39,8 @@ final class StageWorkspace: Sendable {
         /// Per tree: what the side-by-side processes merged so far changed, and which did.
         var touched: [TouchedPaths] = []
         var conflicts: [ConflictEntry] = []
+        /// Processes whose changes were not merged (they conflicted).
+        var leftOut: [String] = []
         var failure: String?
     }
 
@@ -130,6 +132,7 @@ final class StageWorkspace: Sendable {
         state.withLock { s in
             let clashes = s.touched[index].clashes(with: changes)
             guard clashes.isEmpty else {
+                if !s.leftOut.contains(label) { s.leftOut.append(label) }
                 s.conflicts += clashes.map {
                     ConflictEntry(path: display($0.path, tree: index), reason: "\(label): \($0.reason)",
                                   theirs: .some($0.theirs), ours: .some($0.ours))
@@ -141,9 +144,10 @@ final class StageWorkspace: Sendable {
         }
     }
 
-    /// Conflicts between the stage's own processes, and the first merge failure.
-    var problems: (conflicts: [ConflictEntry], failure: String?) {
-        state.withLock { ($0.conflicts, $0.failure) }
+    /// Conflicts between the stage's own processes, the processes left out because of them,
+    /// and the first merge failure.
+    var problems: (conflicts: [ConflictEntry], leftOut: [String], failure: String?) {
+        state.withLock { ($0.conflicts, $0.leftOut, $0.failure) }
     }
 
     /// `relative` as the stage record shows it: relative to the workdir, absolute in any
