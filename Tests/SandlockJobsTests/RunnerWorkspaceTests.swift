@@ -182,6 +182,34 @@ struct RunnerWorkspaceTests {
         #expect(Self.leftovers(job).isEmpty, "a dry run leaves no workspace behind")
     }
 
+    @Test("dry run: a fan-out over files an upstream stage would write finds them (glob: and lines: through the layers)")
+    func dryRunFanOutOverUpstreamFiles() async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        let before = Self.snapshot(job)
+        let (run, stages, directory) = try await run(job, """
+            stages:
+              gen:
+                run: for i in 1 2 3; do echo "v$i" > out/part-$i.txt; done; printf 'a\\nb\\n' > out/list.txt
+              fan:
+                needs: [gen]
+                map: { over: { glob: "out/part-*.txt" } }
+                policy: reader
+                run: cat "$SANDLOCK_ITEM"
+                reduce: { run: cat }
+              each:
+                needs: [gen]
+                map: { over: { lines: out/list.txt } }
+                policy: reader
+                run: echo "item $SANDLOCK_ITEM"
+            """, options: RunOptions(jobs: 2, dryRun: true))
+        #expect(run.status == .succeeded, "\(stages.mapValues(\.reasonText))")
+        #expect(stages["fan"]?.shards?.total == 3 && stages["each"]?.shards?.total == 2)
+        #expect(contents(directory.stageDirectory("fan") + "/stdout.log") == "v1\nv2\nv3\n")
+        #expect(contents(directory.shardDirectory("each", 1) + "/stdout.log") == "item b\n")
+        #expect(Self.snapshot(job) == before)
+    }
+
     @Test("dry run: a failed stage's changes are shown, but stacked under later stages only when a real run would commit them")
     func dryRunFollowsDispositions() async throws {
         let job = try RunnerJob()

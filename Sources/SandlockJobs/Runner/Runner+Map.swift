@@ -27,7 +27,7 @@ extension Runner {
     /// the shard succeeds (a failed shard's writes are dropped); the reducer sees them.
     func runMap(_ map: PlannedMap, of stage: PlannedStage, in cow: StageWorkspace?,
                 into record: inout StageRecord) async throws(StageSetupError) {
-        let map = try finalItems(map)
+        let map = try finalItems(map, of: stage)
         let total = map.source.count ?? 0
         let allowed = map.allowFailures?.tolerated(of: total) ?? 0
         var summary = ShardSummary(total: total, allowedFailures: allowed)
@@ -102,14 +102,25 @@ extension Runner {
     }
 
     /// The map with its `glob:`/`lines:` items read now, after the stages before it wrote
-    /// them (what `Planner(inputsAreFinal: true)` does for the whole manifest).
-    func finalItems(_ map: PlannedMap) throws(StageSetupError) -> PlannedMap {
+    /// them (what `Planner(inputsAreFinal: true)` does for the whole manifest); in a dry run,
+    /// through the layers of what they would have written.
+    func finalItems(_ map: PlannedMap, of stage: PlannedStage) throws(StageSetupError) -> PlannedMap {
         var map = map
+        let preview = previewedWorkdir(for: stage)
+        // The view's tree is the workdir's real path; the plan's paths start with the workdir as written.
+        let inPreview = { (path: String) in
+            FileSystem.isInside(path, self.plan.workdir) ? preview.map { $0.tree + path.dropFirst(self.plan.workdir.count) } : nil
+        }
         switch map.source {
         case .items, .shards: break
         case .glob(let pattern, _):
-            map.source = .glob(pattern: pattern, matches: FileSystem.glob(pattern))
+            let matches = inPreview(pattern).map { preview!.glob($0) } ?? FileSystem.glob(pattern)
+            map.source = .glob(pattern: pattern, matches: matches)
         case .lines(let file, _):
+            if let previewed = inPreview(file), let bytes = preview!.contents(of: previewed) {
+                map.source = .lines(file: file, items: ItemSource.lines(of: String(decoding: bytes, as: UTF8.self)))
+                break
+            }
             do {
                 map.source = .lines(file: file, items: ItemSource.lines(of: try FileSystem.read(file)))
             } catch {

@@ -25,8 +25,7 @@ extension Runner {
         // Landlock will grant it).
         let writes = stage.processes.flatMap(\.policy.fsWritable).map { Workspace.futureLocation(of: $0) ?? Self.canonical($0) }
         let upstream = ancestors[stage.name] ?? []
-        let layers = ledger.withLock { $0.layers }
-        var roots = upstream.flatMap { layers[$0].map { Array($0.keys) } ?? [] }
+        var roots = ledger.withLock { l in upstream.flatMap { l.layers[$0].map { Array($0.keys) } ?? [] } }
         for path in writes {
             if FileSystem.isInside(path, workdir) {
                 roots.append(workdir)
@@ -38,13 +37,29 @@ extension Runner {
         let ordered = outermost.sorted { ($0 == workdir ? 0 : 1, $0) < ($1 == workdir ? 0 : 1, $1) }
         let runFiles = [Self.canonical(plan.workdir + "/.sandlock-jobs"), Self.canonical(directory.path)]
         return ordered.map { root in
-            let lowers = plan.stages.filter { upstream.contains($0.name) }.compactMap { layers[$0.name]?[root] }
             let inside = { (path: String) in FileSystem.isInside(path, root) && path != root }
             let relative = { (path: String) in String(path.dropFirst(root == "/" ? 1 : root.count + 1)) }
             let missing = writes.filter { inside($0) && !RunFiles.exists($0) }
-            return CopyOnWriteTree(path: root, lowers: lowers.reversed(), excluded: runFiles.filter(inside).map(relative),
+            return CopyOnWriteTree(path: root, lowers: upstreamLayers(of: stage, in: root), excluded: runFiles.filter(inside).map(relative),
                                    created: Array(Set(missing.map(relative))).sorted(), isWorkdir: root == workdir)
         }
+    }
+
+    /// Dry run: the uppers of the stages `stage` needs (directly or not) for `tree`, topmost
+    /// (latest) first.
+    func upstreamLayers(of stage: PlannedStage, in tree: String) -> [String] {
+        let upstream = ancestors[stage.name] ?? []
+        let layers = ledger.withLock { $0.layers }
+        return plan.stages.filter { upstream.contains($0.name) }.compactMap { layers[$0.name]?[tree] }.reversed()
+    }
+
+    /// Dry run: the workdir as the stage would see it, upstream changes included; nil outside
+    /// a dry run or when nothing upstream changed it.
+    func previewedWorkdir(for stage: PlannedStage) -> LayeredView? {
+        guard options.dryRun else { return nil }
+        let workdir = Self.canonical(plan.workdir)
+        let layers = upstreamLayers(of: stage, in: workdir)
+        return layers.isEmpty ? nil : LayeredView(tree: workdir, layers: layers)
     }
 
     /// The stage's copy-on-write workspaces, or nil when it writes no such tree.

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A read-only view of a tree with workspace uppers stacked above it, as a sandbox attached
+/// to a workspace stacked on those uppers sees it (whiteouts and opaque directories
+/// honoured). A job runner's dry run reads what upstream stages would have written this way.
+public struct LayeredView: Sendable {
+    public let tree: String
+    private let stack: LayerStack
+
+    /// `layers`: upper directories, topmost first, above the real `tree`.
+    public init(tree: String, layers: [String]) {
+        self.tree = tree
+        stack = LayerStack(layers: layers + [tree])
+    }
+
+    /// The contents of the file at `path` (absolute, inside the tree) as the view shows it.
+    public func contents(of path: String) -> [UInt8]? {
+        guard let relative = relative(path), let found = stack.locate(relative) else { return nil }
+        return FileSystem.readFile(found.path)
+    }
+
+    /// glob(3) over the view: `*`, `?` and `[…]` in any component of `pattern` (absolute,
+    /// inside the tree); names starting with `.` only when the component does. Sorted
+    /// absolute paths.
+    public func glob(_ pattern: String) -> [String] {
+        guard let relative = relative(pattern) else { return [] }
+        var matches = [""]
+        for component in relative.split(separator: "/").map(String.init) {
+            var next: [String] = []
+            for prefix in matches {
+                let join = { (name: String) in prefix.isEmpty ? name : prefix + "/" + name }
+                if component.contains(where: { "*?[".contains($0) }) {
+                    for name in (try? stack.entries(of: prefix)) ?? [] where fnmatch(component, name, FNM_PERIOD) == 0 {
+                        next.append(join(name))
+                    }
+                } else if stack.locate(join(component)) != nil {
+                    next.append(join(component))
+                }
+            }
+            matches = next
+        }
+        return matches.filter { !$0.isEmpty }.map { tree + "/" + $0 }.sorted()
+    }
+
+    private func relative(_ path: String) -> String? {
+        guard Workspace.isSame(path, orBelow: tree), path != tree else { return nil }
+        return String(path.dropFirst(tree == "/" ? 1 : tree.count + 1))
+    }
+}
