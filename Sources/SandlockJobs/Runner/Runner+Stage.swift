@@ -126,16 +126,17 @@ extension Runner {
 
     /// Landlock grants only paths that exist: a missing `filesystem.write` directory inside
     /// the workdir is created in the stage's workspace (`CopyOnWriteTree.created`); a missing
-    /// one outside it is an error naming it, and so is a missing `filesystem.read` path (in a
-    /// dry run one inside the workdir may come from an upstream stage's layer).
+    /// one outside it is an error naming it. So is a missing `filesystem.read` path inside the
+    /// workdir, which the engine would only find missing inside the sandbox (in a dry run it
+    /// may come from an upstream stage's layer); the engine names missing paths elsewhere.
     func checkGrantedPaths(of stage: PlannedStage) throws(StageSetupError) {
         for process in stage.processes {
             for path in process.policy.fsWritable where !RunFiles.exists(path) && !FileSystem.isInside(path, plan.workdir) {
                 throw StageSetupError(message: "filesystem.write: '\(path)' does not exist (only paths inside the workdir \(plan.workdir) are created)")
             }
             let created = Set(process.policy.fsWritable)
-            for path in process.policy.fsReadable where !RunFiles.exists(path) && !created.contains(path)
-                && !(options.dryRun && FileSystem.isInside(path, plan.workdir)) {
+            for path in process.policy.fsReadable where !options.dryRun && FileSystem.isInside(path, plan.workdir)
+                && !RunFiles.exists(path) && !created.contains(path) {
                 throw StageSetupError(message: "filesystem.read: '\(path)' does not exist")
             }
         }
