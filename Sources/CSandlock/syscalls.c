@@ -140,6 +140,7 @@ int csl_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
 
 const uint32_t CSL_EPOLLIN = EPOLLIN;
 const uint32_t CSL_EPOLLOUT = EPOLLOUT;
+const uint32_t CSL_EPOLLONESHOT = EPOLLONESHOT;
 const int CSL_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
 const int CSL_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
 

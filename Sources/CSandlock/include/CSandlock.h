@@ -92,6 +92,7 @@ int csl_epoll_wait(int epfd, uint64_t *tokens, uint32_t *events, int max, int ti
 int csl_eventfd(void);
 extern const uint32_t CSL_EPOLLIN;
 extern const uint32_t CSL_EPOLLOUT;
+extern const uint32_t CSL_EPOLLONESHOT;
 extern const int CSL_EPOLL_CTL_ADD;
 extern const int CSL_EPOLL_CTL_DEL;
 /// Monotonic clock in nanoseconds.

@@ -143,8 +143,10 @@ final class ProcessMonitor: Sendable {
                 nextMemoryPoll: registration.supervisor?.maxMemory != nil ? registration.startNanoseconds + Self.memoryPollInterval : nil)
             return id
         }
-        // Registered in the table first, so the loop knows every token it can see.
-        _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, registration.pidfd, CSL_EPOLLIN, token(id, .process))
+        // Registered in the table first, so the loop knows every token it can see. An exit is
+        // reported once (one-shot): the loop reaps it then, and a registration that ever
+        // outlived its entry could not make the loop spin.
+        _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, registration.pidfd, CSL_EPOLLIN | CSL_EPOLLONESHOT, token(id, .process))
         for (kind, capture) in captures {
             _ = csl_set_nonblocking(capture.fd)
             _ = csl_epoll_ctl(epollFD, CSL_EPOLL_CTL_ADD, capture.fd, CSL_EPOLLIN, token(id, kind))
