@@ -23,7 +23,7 @@ extension Plan {
             out += "\nlevel \(level)\(names.count > 1 ? " (\(names.count) stages may run in parallel)" : "")\n"
             for stageName in names {
                 guard let s = stage(stageName) else { continue }
-                out += s.text
+                out += s.text(workdir: workdir)
             }
         }
         return out
@@ -121,7 +121,9 @@ extension PlannedStage {
         return .object(fields)
     }
 
-    var text: String {
+    /// The stage for people; stages that may write inside `workdir` say what becomes of
+    /// their copy-on-write changes.
+    func text(workdir: String) -> String {
         var head = "  \(name) [\(kindName)"
         if case .map(let m) = work {
             head += " over \(m.source.countText) \(m.source.kindText)"
@@ -137,6 +139,9 @@ extension PlannedStage {
         if let description { out += "    # \(description)\n" }
         if let timeout { out += "    timeout  \(timeout.manifestText)\n" }
         if let retry { out += "    retry    \(retry.text)\n" }
+        if processes.contains(where: { $0.policy.fsWritable.contains { FileSystem.isInside($0, workdir) } }) {
+            out += "    changes  copy-on-write: \(onSuccess.rawValue) on success, \(onFailure.rawValue) on failure\n"
+        }
         switch work {
         case .command(let p): out += p.text(role: "run")
         case .pipeline(let members):
