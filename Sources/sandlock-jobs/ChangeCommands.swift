@@ -175,19 +175,27 @@ struct DiscardCommand: ParsableCommand {
 struct RecoverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "recover",
-        abstract: "Complete commits a crash interrupted, and list the kept workspaces.",
+        abstract: "Complete commits a crash interrupted, and list the workspaces left in storage.",
         discussion: """
             A commit writes its plan (journal) before it touches the tree; after a crash or a \
             kill, recover replays it, so each tree ends with all of the stage's changes, never \
             a part. The next run over the same tree does this on its own.
 
-            Example:
+            Kept workspaces (and those in conflict) wait for `sandlock-jobs commit|discard`. \
+            An "orphaned" one belonged to a runner that was killed mid-stage; --prune removes \
+            those (the real tree never saw their changes).
+
+            Examples:
               sandlock-jobs recover
+              sandlock-jobs recover --prune
             """
     )
 
     @Option(help: ArgumentHelp("Where the workspaces live (default: the engine's, as for run).", valueName: "DIR"))
     var fsStorage: String?
+
+    @Flag(help: "Remove orphaned workspaces (their runner was killed before settling them).")
+    var prune = false
 
     func run() throws {
         let completed: [Workspace]
@@ -196,10 +204,20 @@ struct RecoverCommand: ParsableCommand {
             throw ExitCode.failure
         }
         for workspace in completed { print("completed  \(workspace.workdir)  (\(workspace.directory))") }
-        let kept = Workspace.list(storage: fsStorage)
-        for workspace in kept { print("\(workspace.status)  \(workspace.workdir)  (\(workspace.directory))") }
-        if completed.isEmpty && kept.isEmpty {
-            printError("sandlock-jobs: no interrupted commits and no kept workspaces in \(fsStorage ?? Workspace.defaultStorage)\n")
+        let left = Workspace.list(storage: fsStorage)
+        for workspace in left {
+            if workspace.isOrphaned && prune {
+                do { try workspace.discard() } catch {
+                    printError("sandlock-jobs: error: \(error)\n")
+                    throw ExitCode.failure
+                }
+                print("pruned     \(workspace.workdir)  (\(workspace.directory))")
+            } else {
+                print("\(workspace.isOrphaned ? "orphaned" : workspace.status)  \(workspace.workdir)  (\(workspace.directory))")
+            }
+        }
+        if completed.isEmpty && left.isEmpty {
+            printError("sandlock-jobs: no interrupted commits and no workspaces in \(fsStorage ?? Workspace.defaultStorage)\n")
         }
     }
 }

@@ -133,4 +133,30 @@ extension RunnerCLITests {
         #expect(lstat(job.directory + "/out/twice.txt", &info) == 0 && info.st_uid == 65534)
         #expect(Workspace.list(storage: home.directory + "/storage").isEmpty)
     }
+
+    @Test("a runner killed mid-stage leaves orphaned workspaces: recover lists them, --prune removes them; the tree is untouched")
+    func orphanedWorkspaces() async throws {
+        let job = try RunnerJob(), home = try RunnerJob()
+        defer { job.remove(); home.remove() }
+        let storage = home.directory + "/storage"
+        _ = try job.plan("""
+            stages:
+              slow:
+                policy: { extends: sys, filesystem: { write: [out] } }
+                run: echo partial > out/partial.txt; sleep 33.75
+            """)
+        let p = try start(["run", "--fs-storage", storage, "--progress", "plain", "job.yaml"], in: job.directory)
+        try await waitFor { alive("sleep 33.75").count >= 1 }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        try await waitFor { alive("sleep 33.75").isEmpty }
+        #expect(Workspace.list(storage: storage).contains { $0.isOrphaned })
+        let listed = try run(["recover", "--fs-storage", storage], in: job.directory)
+        #expect(listed.status == 0 && listed.stdout.contains("orphaned  \(Runner.canonical(job.directory))"), "\(listed.stdout)")
+        #expect(!Workspace.list(storage: storage).isEmpty, "listing removes nothing")
+        let pruned = try run(["recover", "--prune", "--fs-storage", storage], in: job.directory)
+        #expect(pruned.status == 0 && pruned.stdout.contains("pruned"))
+        #expect(Workspace.list(storage: storage).isEmpty)
+        #expect(job.read("out/partial.txt") == nil)
+    }
 }

@@ -156,6 +156,16 @@ public struct Workspace: Sendable, Hashable {
         try? FileSystem.writeAtomically(statusPath, Array((status + "\n").utf8))
     }
 
+    /// An "active" workspace whose creating process is gone (it was killed before settling
+    /// it): nobody will commit or discard it.
+    public var isOrphaned: Bool {
+        guard status == "active" else { return false }
+        // The id is `<time>-<pid>-<sequence>` (see `newIdentifier`).
+        let fields = id.split(separator: "-")
+        guard fields.count == 3, let pid = Int32(fields[1]), pid > 0 else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
+    }
+
     /// "kept", "conflict", "committing" (a commit was interrupted), or "active".
     public var status: String {
         if FileSystem.status(journalPath) != nil { return "committing" }
