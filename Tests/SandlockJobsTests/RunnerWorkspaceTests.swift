@@ -264,6 +264,29 @@ struct RunnerWorkspaceTests {
         #expect(Workspace.list().filter { $0.workdir.hasPrefix(o) }.isEmpty)
     }
 
+    @Test("dry run: a stage writing a tree sees what a stage it needs wrote in a part of that tree")
+    func dryRunNestedOutsideTrees() async throws {
+        let job = try RunnerJob(), outside = try RunnerJob()
+        defer { job.remove(); outside.remove() }
+        let o = Runner.canonical(outside.directory)
+        try outside.write("cache/a/old.txt", "old\n")
+        let before = TreeSnapshot.take(o, times: true)
+        let (run, stages, directory) = try await run(job, """
+            stages:
+              part:
+                policy: { extends: sys, filesystem: { write: [\(o)/cache/a] } }
+                run: echo fresh > \(o)/cache/a/new.txt
+              whole:
+                needs: [part]
+                policy: { extends: sys, filesystem: { write: [\(o)/cache] } }
+                run: cat \(o)/cache/a/new.txt; echo more > \(o)/cache/more.txt
+            """, options: RunOptions(jobs: 2, dryRun: true))
+        #expect(run.status == .succeeded, "\(stages.mapValues(\.reasonText))")
+        #expect(contents(directory.stageDirectory("whole") + "/stdout.log") == "fresh\n")
+        #expect(contents(directory.stageDirectory("whole") + "/changes.txt") == "A \(o)/cache/more.txt\n")
+        #expect(TreeSnapshot.take(o, times: true) == before)
+    }
+
     @Test("parallel stages changing the same path differently: conflict; the same change twice is not one")
     func parallelConflict() async throws {
         let job = try RunnerJob()

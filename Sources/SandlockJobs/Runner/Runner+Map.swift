@@ -107,9 +107,10 @@ extension Runner {
     func finalItems(_ map: PlannedMap, of stage: PlannedStage) throws(StageSetupError) -> PlannedMap {
         var map = map
         let preview = previewedWorkdir(for: stage)
-        // The view's tree is the workdir's real path; the plan's paths start with the workdir as written.
+        // The view shows real paths; the plan's paths start with the workdir as written.
+        let workdir = Self.canonical(plan.workdir)
         let inPreview = { (path: String) in
-            FileSystem.isInside(path, self.plan.workdir) ? preview.map { $0.tree + path.dropFirst(self.plan.workdir.count) } : nil
+            FileSystem.isInside(path, self.plan.workdir) ? preview.map { _ in workdir + path.dropFirst(self.plan.workdir.count) } : nil
         }
         switch map.source {
         case .items, .shards: break

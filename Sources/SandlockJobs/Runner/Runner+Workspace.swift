@@ -16,25 +16,22 @@ struct WorkspaceLedger: Sendable {
 
 extension Runner {
     /// The trees a stage sees copy-on-write: the workdir when a process of the stage may
-    /// write in it; in a dry run also every other tree a process may write (a directory
-    /// grant, or a file grant's directory), outermost only, and every tree the stages it
-    /// needs (directly or not) changed, whose changes are stacked below it.
+    /// write in it; in a dry run also the other trees its processes may write (of the run's
+    /// `dryRunTrees`), and every tree the stages it needs (directly or not) changed, whose
+    /// changes are stacked below it.
     func copyOnWriteTrees(of stage: PlannedStage) -> [CopyOnWriteTree] {
         let workdir = Self.canonical(plan.workdir)
-        // Write grants as real paths; one that does not exist yet as where it will be (as
-        // Landlock will grant it).
-        let writes = stage.processes.flatMap(\.policy.fsWritable).map { Workspace.futureLocation(of: $0) ?? Self.canonical($0) }
+        let writes = Self.realWrites(of: stage)
         let upstream = ancestors[stage.name] ?? []
-        var roots = ledger.withLock { l in upstream.flatMap { l.layers[$0].map { Array($0.keys) } ?? [] } }
+        var roots = Set(ledger.withLock { l in upstream.flatMap { l.layers[$0].map { Array($0.keys) } ?? [] } })
         for path in writes {
-            if FileSystem.isInside(path, workdir) {
-                roots.append(workdir)
-            } else if options.dryRun {
-                roots.append(FileSystem.isDirectory(path) == true ? path : FileSystem.directory(of: path))
+            if options.dryRun {
+                if let tree = dryRunTrees.first(where: { FileSystem.isInside(path, $0) }) { roots.insert(tree) }
+            } else if FileSystem.isInside(path, workdir) {
+                roots.insert(workdir)
             }
         }
-        let outermost = Set(roots).filter { root in !roots.contains { $0 != root && FileSystem.isInside(root, $0) } }
-        let ordered = outermost.sorted { ($0 == workdir ? 0 : 1, $0) < ($1 == workdir ? 0 : 1, $1) }
+        let ordered = roots.sorted { ($0 == workdir ? 0 : 1, $0) < ($1 == workdir ? 0 : 1, $1) }
         let runFiles = [Self.canonical(plan.workdir + "/.sandlock-jobs"), Self.canonical(directory.path)]
         return ordered.map { root in
             let inside = { (path: String) in FileSystem.isInside(path, root) && path != root }
@@ -43,6 +40,23 @@ extension Runner {
             return CopyOnWriteTree(path: root, lowers: upstreamLayers(of: stage, in: root), excluded: runFiles.filter(inside).map(relative),
                                    created: Array(Set(missing.map(relative))).sorted(), isWorkdir: root == workdir)
         }
+    }
+
+    /// Write grants as real paths; one that does not exist yet as where it will be (as
+    /// Landlock will grant it).
+    static func realWrites(of stage: PlannedStage) -> [String] {
+        stage.processes.flatMap(\.policy.fsWritable).map { Workspace.futureLocation(of: $0) ?? canonical($0) }
+    }
+
+    /// Dry run: every tree the run's stages may write, outermost only: the workdir, and
+    /// outside it each directory granted (or a granted file's directory). The same trees for
+    /// every stage, so one stage's layer stacks under another's whatever part each wrote.
+    static func dryRunTrees(of plan: Plan) -> [String] {
+        let workdir = canonical(plan.workdir)
+        let roots = Set(plan.stages.flatMap(realWrites).map { path in
+            FileSystem.isInside(path, workdir) ? workdir : FileSystem.isDirectory(path) == true ? path : FileSystem.directory(of: path)
+        })
+        return roots.filter { root in !roots.contains { $0 != root && FileSystem.isInside(root, $0) } }.sorted()
     }
 
     /// Dry run: the uppers of the stages `stage` needs (directly or not) for `tree`, topmost
@@ -58,8 +72,9 @@ extension Runner {
     func previewedWorkdir(for stage: PlannedStage) -> LayeredView? {
         guard options.dryRun else { return nil }
         let workdir = Self.canonical(plan.workdir)
-        let layers = upstreamLayers(of: stage, in: workdir)
-        return layers.isEmpty ? nil : LayeredView(tree: workdir, layers: layers)
+        let tree = dryRunTrees.first { FileSystem.isInside(workdir, $0) } ?? workdir
+        let layers = upstreamLayers(of: stage, in: tree)
+        return layers.isEmpty ? nil : LayeredView(tree: tree, layers: layers)
     }
 
     /// The stage's copy-on-write workspaces, or nil when it writes no such tree.

@@ -23,6 +23,8 @@ public final class Runner: Sendable {
     let stopped = Mutex<String?>(nil)
     /// Every stage's transitive `needs`.
     let ancestors: [String: Set<String>]
+    /// Dry run: the trees the run's writes fall in (see `dryRunTrees(of:)`).
+    let dryRunTrees: [String]
     /// The stages' copy-on-write changes so far.
     let ledger = Mutex(WorkspaceLedger())
     /// One stage settles its changes at a time, so a conflict between parallel stages is
@@ -37,6 +39,7 @@ public final class Runner: Sendable {
         self.events = events
         slots = Slots(options.jobs)
         ancestors = Self.ancestors(in: plan)
+        dryRunTrees = options.dryRun ? Self.dryRunTrees(of: plan) : []
     }
 
     /// The stages `--only` and `--from` select (all when neither is given); throws a
