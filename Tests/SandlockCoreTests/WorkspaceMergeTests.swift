@@ -105,6 +105,27 @@ struct WorkspaceMergeTests {
         }
     }
 
+    @Test("side by side: a run that only copied a path up (touch, a lock file made and removed) never undoes another's change")
+    func besideCopyUpsYield() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let (tree, storage) = try makeWorkspaceTree(in: directory)
+            for changerFirst in [true, false] {
+                let stage = try Workspace.create(workdir: tree, storage: storage)
+                let changer = try Workspace.create(workdir: tree, storage: storage)
+                let toucher = try Workspace.create(workdir: tree, storage: storage)
+                #expect(try await run("echo changed > modify.txt; rm -r dir-a", over: [changer]).success)
+                #expect(try await run("touch modify.txt; touch dir-a/.lock; rm dir-a/.lock", over: [toucher]).success)
+                let changed = try changer.changes(), touched = try toucher.changes()
+                #expect(touched.isEmpty, "copy-ups are no changes: \(touched.summary)")
+                let order = changerFirst ? [(changer, changed), (toucher, touched)] : [(toucher, touched), (changer, changed)]
+                for (workspace, changes) in order { try stage.absorb(workspace, order: .beside(changes)) }
+                #expect(try stage.changes().changes.map(\.summaryLine)
+                    == ["D dir-a", "D dir-a/one.txt", "D dir-a/two", "D dir-a/two/three.txt", "M modify.txt"], "changer first: \(changerFirst)")
+                try stage.discard()
+            }
+        }
+    }
+
     @Test("one after the other: a directory made again where the earlier run deleted it hides the old contents")
     func afterRecreatedDirectory() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
@@ -120,6 +141,25 @@ struct WorkspaceMergeTests {
             #expect(Set(try stage.changes().changes.map(\.summaryLine))
                 == ["D dir-a/one.txt", "D dir-a/two", "D dir-a/two/three.txt", "A dir-a/n.txt"])
             try stage.discard()
+        }
+    }
+
+    @Test("a layered view reads and globs like the stacked sandbox sees the tree; a symlink on the way defers to glob(3)")
+    func layeredView() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let tree = directory + "/view"
+            try TreeSnapshot.write(["a/x.txt": "x\n", "a/y.txt": "y\n", "a/.hidden.txt": "h\n", "b/keep": "k\n"], under: tree)
+            try FileManager.default.createSymbolicLink(atPath: tree + "/link", withDestinationPath: "a")
+            let workspace = try Workspace.create(workdir: tree, storage: directory + "/storage")
+            #expect(try await run("rm a/x.txt && echo z > a/z.txt", over: [workspace]).success)
+            let view = LayeredView(tree: tree, layers: [workspace.upperDirectory])
+            #expect(view.glob(tree + "/a/*.txt") == [tree + "/a/y.txt", tree + "/a/z.txt"], "deleted and hidden files left out")
+            #expect(view.glob(tree + "/a/.*.txt") == [tree + "/a/.hidden.txt"])
+            #expect(view.glob(tree + "/*/") == [tree + "/a/", tree + "/b/"])
+            #expect(view.glob(tree + "/link/*.txt") == nil)
+            #expect(view.contents(of: tree + "/a/x.txt") == nil && !view.exists(tree + "/a/x.txt"))
+            #expect(view.contents(of: tree + "/a/z.txt") == Array("z\n".utf8))
+            try workspace.discard()
         }
     }
 

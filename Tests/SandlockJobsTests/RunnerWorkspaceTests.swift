@@ -287,6 +287,25 @@ struct RunnerWorkspaceTests {
         #expect(TreeSnapshot.take(o, times: true) == before)
     }
 
+    @Test("dry run: a stage granted a tree that contains the workdir fails with a reason; the other stages are previewed")
+    func dryRunWorkdirInsideAGrant() async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        let parent = (Runner.canonical(job.directory) as NSString).deletingLastPathComponent
+        let (_, stages, _) = try await run(job, """
+            stages:
+              wide:
+                policy: { extends: sys, filesystem: { write: [\(parent)] } }
+                run: "true"
+              narrow:
+                run: echo x > out/x.txt
+            """, options: RunOptions(jobs: 2, keepGoing: true, dryRun: true))
+        #expect(stages["wide"]?.status == .failed)
+        #expect(stages["wide"]?.message?.contains("--dry-run cannot preview writes to '\(parent)': it contains the workdir") == true)
+        #expect(stages["narrow"]?.status == .succeeded && stages["narrow"]?.changes?.added == 3, "data, out, out/x.txt")
+        #expect(job.read("out/x.txt") == nil)
+    }
+
     @Test("parallel stages changing the same path differently: conflict; the same change twice is not one")
     func parallelConflict() async throws {
         let job = try RunnerJob()

@@ -15,17 +15,24 @@ public struct LayeredView: Sendable {
         stack = LayerStack(layers: layers + [tree])
     }
 
-    /// The contents of the file at `path` (absolute, inside the tree) as the view shows it.
+    /// The contents of the file at `path` (absolute, inside the tree) as the view shows it;
+    /// nil when it is absent there (deleted by an upper, or never there) or unreadable.
     public func contents(of path: String) -> [UInt8]? {
         guard let relative = relative(path), let found = stack.locate(relative) else { return nil }
         return FileSystem.readFile(found.path)
     }
 
+    /// Whether `path` (absolute, inside the tree) is in the view.
+    public func exists(_ path: String) -> Bool {
+        relative(path).flatMap { stack.locate($0) } != nil
+    }
+
     /// glob(3) over the view: `*`, `?` and `[…]` in any component of `pattern` (absolute,
-    /// inside the tree); names starting with `.` only when the component does. Sorted
-    /// absolute paths.
-    public func glob(_ pattern: String) -> [String] {
-        guard let relative = relative(pattern) else { return [] }
+    /// inside the tree); names starting with `.` only when the component does; a trailing `/`
+    /// matches directories only (and is kept). Sorted absolute paths; nil when the view
+    /// cannot answer like glob(3) (a symlink on the way, a `\` escape): glob the real tree.
+    public func glob(_ pattern: String) -> [String]? {
+        guard let relative = relative(pattern), !pattern.contains("\\") else { return nil }
         var matches = [""]
         for component in relative.split(separator: "/").map(String.init) {
             var next: [String] = []
@@ -35,13 +42,16 @@ public struct LayeredView: Sendable {
                     for name in (try? stack.entries(of: prefix)) ?? [] where fnmatch(component, name, FNM_PERIOD) == 0 {
                         next.append(join(name))
                     }
-                } else if stack.locate(join(component)) != nil {
+                } else if let found = stack.locate(join(component)) {
+                    if found.info.st_mode & S_IFMT == S_IFLNK { return nil }
                     next.append(join(component))
                 }
             }
             matches = next
         }
-        return matches.filter { !$0.isEmpty }.map { tree + "/" + $0 }.sorted()
+        let found = matches.filter { !$0.isEmpty }
+        guard pattern.hasSuffix("/") else { return found.map { tree + "/" + $0 }.sorted() }
+        return found.filter { stack.locate($0)?.info.st_mode.isDirectory == true }.map { tree + "/" + $0 + "/" }.sorted()
     }
 
     private func relative(_ path: String) -> String? {

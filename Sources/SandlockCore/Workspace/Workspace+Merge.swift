@@ -24,7 +24,9 @@ extension Workspace {
             throw .workspace("cannot merge the workspace of '\(other.workdir)' into one of '\(workdir)'")
         }
         do {
-            try Self.merge(other.upperDirectory, into: upperDirectory, order: order)
+            var changed: [String: FileEntry?]?
+            if case .beside(let changes) = order { changed = changes.touched }
+            try Self.merge(other.upperDirectory, into: upperDirectory, at: "", changed: changed)
             if case .beside(let changes) = order {
                 for change in changes.changes where change.before?.kind == .directory && change.after?.kind == .directory {
                     if chmod(upperDirectory + "/" + change.path, mode_t(change.after!.mode)) != 0 { throw Errno.current }
@@ -36,16 +38,22 @@ extension Workspace {
         }
     }
 
-    /// Layers `source` onto `target` (directories of uppers) entry by entry.
-    private static func merge(_ source: String, into target: String, order: MergeOrder) throws(Errno) {
+    /// Layers `source` onto `target` (directories of uppers) entry by entry; `relative` is
+    /// their path in the tree. `changed`: a side-by-side run's touched paths (nil: the later
+    /// run wins everywhere). Beside, an entry the run did not change (a copy-up: `touch`, an
+    /// open for writing) never replaces another run's.
+    private static func merge(_ source: String, into target: String, at relative: String,
+                              changed: [String: FileEntry?]?) throws(Errno) {
         for name in try FileSystem.entries(of: source) {
             let from = source + "/" + name, to = target + "/" + name
+            let path = relative.isEmpty ? name : relative + "/" + name
             guard let incoming = FileSystem.status(from) else { continue }
             guard let existing = FileSystem.status(to) else {
                 try move(from, to)
                 continue
             }
             guard incoming.st_mode.isDirectory && existing.st_mode.isDirectory else {
+                guard changed.map({ $0[path] != nil }) ?? true else { continue }
                 // A file, link or whiteout replaces whatever was there. A directory made where
                 // this upper has a whiteout or a file must hide what lies below it.
                 try FileSystem.removeTree(to)
@@ -53,22 +61,27 @@ extension Workspace {
                 if incoming.st_mode.isDirectory && !FileSystem.isOpaque(to) { try markOpaque(to) }
                 continue
             }
-            switch (FileSystem.isOpaque(from), order) {
-            case (false, .after):
-                try merge(from, into: to, order: order)
-                if chmod(to, incoming.st_mode & 0o7777) != 0 { throw Errno.current }
-            case (false, .beside):
-                try merge(from, into: to, order: order)
-            case (true, .after):
+            let replaced = FileSystem.isOpaque(from)
+            if replaced && changed == nil {
                 // The later run replaced the directory it saw, this upper's version included.
                 try FileSystem.removeTree(to)
                 try move(from, to)
-            case (true, .beside):
-                // Replaced beside additions to the same directory: keep both, opaque (the
-                // lower contents stay hidden). The incoming directory carries the marker.
-                try merge(to, into: from, order: order)
-                try FileSystem.removeTree(to)
-                try move(from, to)
+                continue
+            }
+            try merge(from, into: to, at: path, changed: changed)
+            switch (replaced, changed) {
+            case (_, nil):
+                if chmod(to, incoming.st_mode & 0o7777) != 0 { throw Errno.current }
+            case (false, _?):
+                break
+            case (true, let changed?):
+                // Replaced beside additions to the same directory: both kept, the lower
+                // contents hidden, and what the run deleted there gone from this upper too
+                // (another run's copy-up of it, which would show through otherwise).
+                if !FileSystem.isOpaque(to) { try markOpaque(to) }
+                for (deleted, entry) in changed where entry == nil && deleted.hasPrefix(path + "/") {
+                    try FileSystem.removeTree(target + "/" + deleted.dropFirst(relative.isEmpty ? 0 : relative.count + 1))
+                }
             }
         }
     }
@@ -97,15 +110,15 @@ extension Workspace {
         }
     }
 
-    /// Creates `relative` (and missing parents, mode 0755) in the upper before the sandbox
-    /// starts: the sandbox sees it, and it is part of the change set unless the sandbox
-    /// removes it.
+    /// Creates `relative` (and missing parents) in the upper before the sandbox starts, with
+    /// the mode a process's mkdir would give them (0777 less the umask): the sandbox sees it,
+    /// and it is part of the change set unless the sandbox removes it.
     public func makeDirectory(_ relative: String) throws(SandboxError) {
         try Self.checkRelative(relative)
         var path = upperDirectory
         for component in relative.split(separator: "/") {
             path += "/" + component
-            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            if mkdir(path, 0o777) != 0 && errno != EEXIST {
                 throw .workspace("creating '\(path)': \(Errno.current)")
             }
         }

@@ -157,14 +157,28 @@ public struct Workspace: Sendable, Hashable {
     }
 
     /// An "active" workspace whose creating process is gone (it was killed before settling
-    /// it): nobody will commit or discard it.
+    /// it): nobody will commit or discard it. Judged only when that is certain: the machine
+    /// rebooted since, or the creator's pid is free in the pid namespace it was created in.
     public var isOrphaned: Bool {
-        guard status == "active" else { return false }
+        guard status == "active", let bytes = FileSystem.readFile(recordPath) else { return false }
+        var boot: String?, pidNamespace: String?
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            if line.hasPrefix("boot=") { boot = String(line.dropFirst(5)) }
+            if line.hasPrefix("pidns=") { pidNamespace = String(line.dropFirst(6)) }
+        }
+        guard let boot, let pidNamespace else { return false }
+        if boot != Self.bootID { return true }
         // The id is `<time>-<pid>-<sequence>` (see `newIdentifier`).
         let fields = id.split(separator: "-")
-        guard fields.count == 3, let pid = Int32(fields[1]), pid > 0 else { return false }
+        guard pidNamespace == Self.pidNamespace, fields.count == 3, let pid = Int32(fields[1]), pid > 0 else { return false }
         return kill(pid, 0) != 0 && errno == ESRCH
     }
+
+    private static var bootID: String {
+        FileSystem.readFile("/proc/sys/kernel/random/boot_id", limit: 64).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? "?"
+    }
+
+    private static var pidNamespace: String { FileSystem.readLink("/proc/self/ns/pid") ?? "?" }
 
     /// "kept", "conflict", "committing" (a commit was interrupted), or "active".
     public var status: String {
@@ -176,6 +190,8 @@ public struct Workspace: Sendable, Hashable {
     private func record() -> String {
         var text = "version=1\nbackend=\(backend.rawValue)\nworkdir=\(RecordText.encode(workdir))\n"
         for lower in lowers { text += "lower=\(RecordText.encode(lower))\n" }
+        // Whose it is, for `isOrphaned`.
+        text += "boot=\(Self.bootID)\npidns=\(Self.pidNamespace)\n"
         return text + "created=\(createdNanoseconds)\n"
     }
 

@@ -115,10 +115,13 @@ extension Runner {
         switch map.source {
         case .items, .shards: break
         case .glob(let pattern, _):
-            let matches = inPreview(pattern).map { preview!.glob($0) } ?? FileSystem.glob(pattern)
+            let matches = inPreview(pattern).flatMap { preview!.glob($0) } ?? FileSystem.glob(pattern)
             map.source = .glob(pattern: pattern, matches: matches)
         case .lines(let file, _):
-            if let previewed = inPreview(file), let bytes = preview!.contents(of: previewed) {
+            if let previewed = inPreview(file) {
+                guard let bytes = preview!.contents(of: previewed) else {
+                    throw StageSetupError(message: "map.over.lines: cannot read '\(file)': \(preview!.exists(previewed) ? "unreadable" : "not there after the stages it needs (dry run)")")
+                }
                 map.source = .lines(file: file, items: ItemSource.lines(of: String(decoding: bytes, as: UTF8.self)))
                 break
             }

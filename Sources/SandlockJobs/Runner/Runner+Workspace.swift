@@ -19,14 +19,17 @@ extension Runner {
     /// write in it; in a dry run also the other trees its processes may write (of the run's
     /// `dryRunTrees`), and every tree the stages it needs (directly or not) changed, whose
     /// changes are stacked below it.
-    func copyOnWriteTrees(of stage: PlannedStage) -> [CopyOnWriteTree] {
+    func copyOnWriteTrees(of stage: PlannedStage) throws(StageSetupError) -> [CopyOnWriteTree] {
         let workdir = Self.canonical(plan.workdir)
         let writes = Self.realWrites(of: stage)
         let upstream = ancestors[stage.name] ?? []
         var roots = Set(ledger.withLock { l in upstream.flatMap { l.layers[$0].map { Array($0.keys) } ?? [] } })
         for path in writes {
             if options.dryRun {
-                if let tree = dryRunTrees.first(where: { FileSystem.isInside(path, $0) }) { roots.insert(tree) }
+                guard let tree = dryRunTrees.first(where: { FileSystem.isInside(path, $0) }) else {
+                    throw StageSetupError(message: "--dry-run cannot preview writes to '\(path)': it contains the workdir \(workdir) (and the run directory); grant narrower paths")
+                }
+                roots.insert(tree)
             } else if FileSystem.isInside(path, workdir) {
                 roots.insert(workdir)
             }
@@ -50,12 +53,14 @@ extension Runner {
 
     /// Dry run: every tree the run's stages may write, outermost only: the workdir, and
     /// outside it each directory granted (or a granted file's directory). The same trees for
-    /// every stage, so one stage's layer stacks under another's whatever part each wrote.
+    /// every stage, so one stage's layer stacks under another's whatever part each wrote. A
+    /// grant that contains the workdir is not one of them (the stage writing it cannot be
+    /// previewed; the others can).
     static func dryRunTrees(of plan: Plan) -> [String] {
         let workdir = canonical(plan.workdir)
         let roots = Set(plan.stages.flatMap(realWrites).map { path in
             FileSystem.isInside(path, workdir) ? workdir : FileSystem.isDirectory(path) == true ? path : FileSystem.directory(of: path)
-        })
+        }).filter { $0 == workdir || !FileSystem.isInside(workdir, $0) }
         return roots.filter { root in !roots.contains { $0 != root && FileSystem.isInside(root, $0) } }.sorted()
     }
 
@@ -79,7 +84,7 @@ extension Runner {
 
     /// The stage's copy-on-write workspaces, or nil when it writes no such tree.
     func openWorkspace(for stage: PlannedStage) throws(StageSetupError) -> StageWorkspace? {
-        let trees = copyOnWriteTrees(of: stage)
+        let trees = try copyOnWriteTrees(of: stage)
         guard !trees.isEmpty else { return nil }
         do {
             return try StageWorkspace(trees: trees, storage: options.workspaceStorage)

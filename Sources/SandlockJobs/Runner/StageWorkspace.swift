@@ -120,8 +120,12 @@ final class StageWorkspace: Sendable {
                     }
                 }
             } catch {
+                // Possibly half merged: what is kept lacks part of this process's changes.
                 try? workspace.discard()
-                state.withLock { $0.failure = $0.failure ?? "\(label): \(error)" }
+                state.withLock { s in
+                    s.failure = s.failure ?? "\(label): \(error)"
+                    if !s.leftOut.contains(label) { s.leftOut.append(label) }
+                }
             }
         }
     }
