@@ -140,7 +140,8 @@ extension PlannedStage {
         if let timeout { out += "    timeout  \(timeout.manifestText)\n" }
         if let retry { out += "    retry    \(retry.text)\n" }
         if processes.contains(where: { $0.policy.fsWritable.contains { FileSystem.isInside($0, workdir) } }) {
-            out += "    changes  copy-on-write: \(onSuccess.rawValue) on success, \(onFailure.rawValue) on failure\n"
+            let interrupted = onFailure == .commit ? " (keep when interrupted)" : ""
+            out += "    changes  copy-on-write: \(onSuccess.rawValue) on success, \(onFailure.rawValue) on failure\(interrupted)\n"
         }
         switch work {
         case .command(let p): out += p.text(role: "run")

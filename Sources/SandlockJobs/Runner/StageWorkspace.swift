@@ -39,7 +39,8 @@ final class StageWorkspace: Sendable {
         /// Per tree: what the side-by-side processes merged so far changed, and which did.
         var touched: [TouchedPaths] = []
         var conflicts: [ConflictEntry] = []
-        /// Processes whose changes were not merged (they conflicted).
+        /// Processes whose changes were not merged, or not wholly (they conflicted, or their
+        /// merge failed).
         var leftOut: [String] = []
         var failure: String?
     }
