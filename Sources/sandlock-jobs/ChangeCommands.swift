@@ -70,12 +70,8 @@ struct DiffCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let (directory, _, _, changes) = try target.load()
-        let path = switch (json, nameStatus) {
-        case (true, _): directory.path + "/" + (changes.changesFile ?? "stages/\(target.stage)/changes.json")
-        case (_, true): directory.stageDirectory(target.stage) + "/changes.txt"
-        default: directory.path + "/" + (changes.diffFile ?? "stages/\(target.stage)/changes.diff")
-        }
+        let (directory, _, _, _) = try target.load()
+        let path = directory.changesFile(target.stage, json ? .json : nameStatus ? .summary : .diff)
         do {
             writeOut(try FileSystem.bytes(path))
         } catch {

@@ -209,3 +209,12 @@ struct WorkspaceMergeTests {
         }
     }
 }
+
+extension ChangeSet {
+    /// The paths where two side-by-side runs disagree, as the runner's `TouchedPaths` finds them.
+    func conflicts(with other: ChangeSet) -> [String] {
+        var earlier = TouchedPaths()
+        earlier.add(other, by: "the other run")
+        return earlier.clashes(with: self).map(\.path)
+    }
+}

@@ -77,11 +77,4 @@ extension ChangeSet {
         }
         return result
     }
-
-    /// The paths where two change sets of side-by-side runs disagree (see `TouchedPaths`).
-    public func conflicts(with other: ChangeSet) -> [String] {
-        var earlier = TouchedPaths()
-        earlier.add(other, by: "the other run")
-        return earlier.clashes(with: self).map(\.path)
-    }
 }

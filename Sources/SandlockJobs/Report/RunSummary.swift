@@ -164,11 +164,10 @@ extension RunSummary {
             if let message = c.message { out += " (\(message))" }
             out += "\n"
             if dryRun || c.outcome == .kept, c.total > 0 {
-                let text = (try? FileSystem.read(directory.stageDirectory(s.stage) + "/changes.txt")) ?? ""
+                let file = directory.changesFile(s.stage, .summary)
+                let text = (try? FileSystem.read(file)) ?? ""
                 for line in text.split(separator: "\n").prefix(Self.changesShown) { out += "    \(line)\n" }
-                if c.total > Self.changesShown {
-                    out += "    … \(c.total - Self.changesShown) more in \(directory.stageDirectory(s.stage))/changes.txt\n"
-                }
+                if c.total > Self.changesShown { out += "    … \(c.total - Self.changesShown) more in \(file)\n" }
             }
             for conflict in c.conflicts ?? [] {
                 out += "    ≠ \(conflict.path): \(conflict.reason)\n"

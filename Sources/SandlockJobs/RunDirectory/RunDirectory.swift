@@ -69,6 +69,14 @@ public struct RunDirectory: Sendable {
     public func stageDirectory(_ stage: String) -> String { path + "/stages/" + stage }
     public func shardDirectory(_ stage: String, _ shard: Int) -> String { stageDirectory(stage) + "/shards/\(shard)" }
     public func memberDirectory(_ stage: String, _ member: Int) -> String { stageDirectory(stage) + "/members/\(member)" }
+    /// A copy-on-write stage's change set: `changes.txt` (A/M/D/R lines), `changes.json`, `changes.diff`.
+    public func changesFile(_ stage: String, _ format: ChangesFormat) -> String {
+        stageDirectory(stage) + "/changes." + format.rawValue
+    }
+
+    public enum ChangesFormat: String, Sendable {
+        case summary = "txt", json, diff
+    }
 
     /// Path relative to the run directory.
     func relative(_ absolute: String) -> String {

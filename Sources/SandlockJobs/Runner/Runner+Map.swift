@@ -108,19 +108,18 @@ extension Runner {
         var map = map
         let preview = previewedWorkdir(for: stage)
         // The view shows real paths; the plan's paths start with the workdir as written.
-        let workdir = Self.canonical(plan.workdir)
-        let inPreview = { (path: String) in
-            FileSystem.isInside(path, self.plan.workdir) ? preview.map { _ in workdir + path.dropFirst(self.plan.workdir.count) } : nil
+        let real = { (path: String) in
+            FileSystem.isInside(path, self.plan.workdir) ? self.realWorkdir + path.dropFirst(self.plan.workdir.count) : nil
         }
         switch map.source {
         case .items, .shards: break
         case .glob(let pattern, _):
-            let matches = inPreview(pattern).flatMap { preview!.glob($0) } ?? FileSystem.glob(pattern)
+            let matches = real(pattern).flatMap { preview?.glob($0) } ?? FileSystem.glob(pattern)
             map.source = .glob(pattern: pattern, matches: matches)
         case .lines(let file, _):
-            if let previewed = inPreview(file) {
-                guard let bytes = preview!.contents(of: previewed) else {
-                    throw StageSetupError(message: "map.over.lines: cannot read '\(file)': \(preview!.exists(previewed) ? "unreadable" : "not there after the stages it needs (dry run)")")
+            if let preview, let previewed = real(file) {
+                guard let bytes = preview.contents(of: previewed) else {
+                    throw StageSetupError(message: "map.over.lines: cannot read '\(file)': \(preview.exists(previewed) ? "unreadable" : "not there after the stages it needs (dry run)")")
                 }
                 map.source = .lines(file: file, items: ItemSource.lines(of: String(decoding: bytes, as: UTF8.self)))
                 break

@@ -20,7 +20,7 @@ extension Runner {
     /// `dryRunTrees`), and every tree the stages it needs (directly or not) changed, whose
     /// changes are stacked below it.
     func copyOnWriteTrees(of stage: PlannedStage) throws(StageSetupError) -> [CopyOnWriteTree] {
-        let workdir = Self.canonical(plan.workdir)
+        let workdir = realWorkdir
         let writes = Self.realWrites(of: stage)
         let upstream = ancestors[stage.name] ?? []
         var roots = Set(ledger.withLock { l in upstream.flatMap { l.layers[$0].map { Array($0.keys) } ?? [] } })
@@ -35,12 +35,11 @@ extension Runner {
             }
         }
         let ordered = roots.sorted { ($0 == workdir ? 0 : 1, $0) < ($1 == workdir ? 0 : 1, $1) }
-        let runFiles = [Self.canonical(plan.workdir + "/.sandlock-jobs"), Self.canonical(directory.path)]
         return ordered.map { root in
             let inside = { (path: String) in FileSystem.isInside(path, root) && path != root }
             let relative = { (path: String) in String(path.dropFirst(root == "/" ? 1 : root.count + 1)) }
             let missing = writes.filter { inside($0) && !RunFiles.exists($0) }
-            return CopyOnWriteTree(path: root, lowers: upstreamLayers(of: stage, in: root), excluded: runFiles.filter(inside).map(relative),
+            return CopyOnWriteTree(path: root, lowers: upstreamLayers(of: stage, in: root), excluded: runnerFiles.filter(inside).map(relative),
                                    created: Array(Set(missing.map(relative))).sorted(), isWorkdir: root == workdir)
         }
     }
@@ -56,8 +55,7 @@ extension Runner {
     /// every stage, so one stage's layer stacks under another's whatever part each wrote. A
     /// grant that contains the workdir is not one of them (the stage writing it cannot be
     /// previewed; the others can).
-    static func dryRunTrees(of plan: Plan) -> [String] {
-        let workdir = canonical(plan.workdir)
+    static func dryRunTrees(of plan: Plan, in workdir: String) -> [String] {
         let roots = Set(plan.stages.flatMap(realWrites).map { path in
             FileSystem.isInside(path, workdir) ? workdir : FileSystem.isDirectory(path) == true ? path : FileSystem.directory(of: path)
         }).filter { $0 == workdir || !FileSystem.isInside(workdir, $0) }
@@ -76,8 +74,7 @@ extension Runner {
     /// a dry run or when nothing upstream changed it.
     func previewedWorkdir(for stage: PlannedStage) -> LayeredView? {
         guard options.dryRun else { return nil }
-        let workdir = Self.canonical(plan.workdir)
-        let tree = dryRunTrees.first { FileSystem.isInside(workdir, $0) } ?? workdir
+        let tree = dryRunTrees.first { FileSystem.isInside(realWorkdir, $0) } ?? realWorkdir
         let layers = upstreamLayers(of: stage, in: tree)
         return layers.isEmpty ? nil : LayeredView(tree: tree, layers: layers)
     }
@@ -193,7 +190,7 @@ extension Runner {
                     report.workspaces = (report.workspaces ?? []) + [workspace.directory]
                     conflicts += found.map {
                         ConflictEntry(path: cow.display($0.path, tree: index), reason: $0.reason,
-                                      theirs: .some($0.current), ours: .some($0.sandbox))
+                                      theirs: $0.current, ours: $0.sandbox)
                     }
                 }
             } catch {
@@ -224,7 +221,7 @@ extension Runner {
                 conflicts += theirs.clashes(with: changes).map {
                     ConflictEntry(path: cow.display($0.path, tree: index),
                                   reason: "\($0.reason), a stage that runs in parallel (neither needs the other)",
-                                  stage: other, theirs: .some($0.theirs), ours: .some($0.ours))
+                                  stage: other, theirs: $0.theirs, ours: $0.ours)
                 }
             }
         }
@@ -258,13 +255,12 @@ extension Runner {
         }
         let all = ChangeSet(changes: shown)
         report.count(all)
-        let base = directory.stageDirectory(stage)
         do {
-            try RunFiles.writeAtomically(Array(all.json().utf8), to: base + "/changes.json", sync: false)
-            try RunFiles.writeAtomically(Array(all.summary.utf8), to: base + "/changes.txt", sync: false)
-            try RunFiles.writeAtomically(Array(diff.utf8), to: base + "/changes.diff", sync: false)
-            report.changesFile = directory.relative(base + "/changes.json")
-            report.diffFile = directory.relative(base + "/changes.diff")
+            for (format, text) in [(RunDirectory.ChangesFormat.json, all.json()), (.summary, all.summary), (.diff, diff)] {
+                try RunFiles.writeAtomically(Array(text.utf8), to: directory.changesFile(stage, format), sync: false)
+            }
+            report.changesFile = directory.relative(directory.changesFile(stage, .json))
+            report.diffFile = directory.relative(directory.changesFile(stage, .diff))
         } catch {
             events(.warning("stage '\(stage)': cannot write its change set: \(error)"))
         }

@@ -23,7 +23,12 @@ public final class Runner: Sendable {
     let stopped = Mutex<String?>(nil)
     /// Every stage's transitive `needs`.
     let ancestors: [String: Set<String>]
-    /// Dry run: the trees the run's writes fall in (see `dryRunTrees(of:)`).
+    /// The workdir's real path (symlinks resolved), as workspaces and Landlock see it.
+    let realWorkdir: String
+    /// Real paths of the runner's own files inside the trees stages may write (the run
+    /// directory), whose writes through a workspace are dropped.
+    let runnerFiles: [String]
+    /// Dry run: the trees the run's writes fall in (see `dryRunTrees(of:in:)`).
     let dryRunTrees: [String]
     /// The stages' copy-on-write changes so far.
     let ledger = Mutex(WorkspaceLedger())
@@ -39,7 +44,9 @@ public final class Runner: Sendable {
         self.events = events
         slots = Slots(options.jobs)
         ancestors = Self.ancestors(in: plan)
-        dryRunTrees = options.dryRun ? Self.dryRunTrees(of: plan) : []
+        realWorkdir = Self.canonical(plan.workdir)
+        runnerFiles = [Self.canonical(plan.workdir + "/.sandlock-jobs"), Self.canonical(directory.path)]
+        dryRunTrees = options.dryRun ? Self.dryRunTrees(of: plan, in: realWorkdir) : []
     }
 
     /// The stages `--only` and `--from` select (all when neither is given); throws a

@@ -90,11 +90,11 @@ public struct ConflictEntry: Sendable, Codable, Hashable {
     public var theirs: String?
     public var ours: String?
 
-    init(path: String, reason: String, stage: String? = nil, theirs: FileEntry?? = nil, ours: FileEntry?? = nil) {
+    init(path: String, reason: String, stage: String? = nil, theirs: FileEntry?, ours: FileEntry?) {
         self.path = path
         self.reason = reason
         self.stage = stage
-        self.theirs = theirs.map { $0?.summary ?? "absent" }
-        self.ours = ours.map { $0?.summary ?? "absent" }
+        self.theirs = theirs?.summary ?? "absent"
+        self.ours = ours?.summary ?? "absent"
     }
 }

@@ -140,7 +140,7 @@ final class StageWorkspace: Sendable {
                 if !s.leftOut.contains(label) { s.leftOut.append(label) }
                 s.conflicts += clashes.map {
                     ConflictEntry(path: display($0.path, tree: index), reason: "\(label): \($0.reason)",
-                                  theirs: .some($0.theirs), ours: .some($0.ours))
+                                  theirs: $0.theirs, ours: $0.ours)
                 }
                 return false
             }
