@@ -16,12 +16,10 @@ struct StageChangesTarget: ParsableArguments {
         let (directory, run) = try location.find(runID)
         guard let record = directory.readStageRecord(stage) else {
             let known = run.stages.map(\.name).contains(stage)
-            printError("sandlock-jobs: error: run \(run.id) has \(known ? "no result for" : "no") stage '\(stage)' (stages: \(run.stages.map(\.name).joined(separator: ", ")))\n")
-            throw Exit.missingFile
+            throw fail("run \(run.id) has \(known ? "no result for" : "no") stage '\(stage)' (stages: \(run.stages.map(\.name).joined(separator: ", ")))", Exit.missingFile)
         }
         guard let changes = record.changes else {
-            printError("sandlock-jobs: error: stage '\(stage)' of run \(run.id) ran without a copy-on-write workspace: it may write nothing inside the workdir (see docs/manifest.md, Copy-on-write and dry runs)\n")
-            throw ExitCode.failure
+            throw fail("stage '\(stage)' of run \(run.id) ran without a copy-on-write workspace: it may write nothing inside the workdir (see docs/manifest.md, Copy-on-write and dry runs)")
         }
         return (directory, run, record, changes)
     }
@@ -29,18 +27,15 @@ struct StageChangesTarget: ParsableArguments {
     /// The stage's kept workspaces, opened; an error when there are none to settle.
     func keptWorkspaces(_ run: RunRecord, _ changes: StageChanges, verb: String) throws -> [Workspace] {
         guard run.dryRun != true else {
-            printError("sandlock-jobs: error: run \(run.id) was a dry run: its changes were layered on other previews and are gone; run it without --dry-run\n")
-            throw ExitCode.failure
+            throw fail("run \(run.id) was a dry run: its changes were layered on other previews and are gone; run it without --dry-run")
         }
         guard let directories = changes.workspaces, !directories.isEmpty,
               [.kept, .conflict, .failed].contains(changes.outcome) else {
-            printError("sandlock-jobs: error: nothing to \(verb): the changes of stage '\(stage)' in run \(run.id) were \(changes.outcome.rawValue)\n")
-            throw ExitCode.failure
+            throw fail("nothing to \(verb): the changes of stage '\(stage)' in run \(run.id) were \(changes.outcome.rawValue)")
         }
         return try directories.map { path in
             do { return try Workspace.open(path) } catch {
-                printError("sandlock-jobs: error: \(error) (was the workspace storage cleared, e.g. /tmp at a reboot?)\n")
-                throw Exit.missingFile
+                throw fail("\(error) (was the workspace storage cleared, e.g. /tmp at a reboot?)", Exit.missingFile)
             }
         }
     }
@@ -75,8 +70,7 @@ struct DiffCommand: ParsableCommand {
         do {
             writeOut(try FileSystem.bytes(path))
         } catch {
-            printError("sandlock-jobs: error: \(error)\n")
-            throw Exit.missingFile
+            throw fail("\(error)", Exit.missingFile)
         }
     }
 }
@@ -105,8 +99,7 @@ struct CommitCommand: ParsableCommand {
         var (directory, run, record, changes) = try target.load()
         let workspaces = try target.keptWorkspaces(run, changes, verb: "commit")
         if let leftOut = changes.leftOut, !force {
-            printError("sandlock-jobs: error: the kept changes of stage '\(target.stage)' lack those of \(leftOut.joined(separator: ", ")), which conflicted with other processes of the stage (see `sandlock-jobs show`); run the stage again, or apply only what was kept with --force\n")
-            throw ExitCode.failure
+            throw fail("the kept changes of stage '\(target.stage)' lack those of \(leftOut.joined(separator: ", ")), which conflicted with other processes of the stage (see `sandlock-jobs show`); run the stage again, or apply only what was kept with --force")
         }
         var conflicts: [CommitConflict] = []
         var committed = 0
@@ -117,8 +110,7 @@ struct CommitCommand: ParsableCommand {
                 case .conflict(let found): conflicts += found
                 }
             } catch {
-                printError("sandlock-jobs: error: \(error)\n")
-                throw ExitCode.failure
+                throw fail("\(error)")
             }
         }
         if !conflicts.isEmpty {
@@ -153,12 +145,10 @@ struct DiscardCommand: ParsableCommand {
         var (directory, run, record, changes) = try target.load()
         for workspace in try target.keptWorkspaces(run, changes, verb: "discard") {
             guard workspace.status != "committing" else {
-                printError("sandlock-jobs: error: a commit of '\(workspace.workdir)' from \(workspace.directory) was interrupted; discarding it would leave the tree half-changed: run `sandlock-jobs recover` to complete it\n")
-                throw ExitCode.failure
+                throw fail("a commit of '\(workspace.workdir)' from \(workspace.directory) was interrupted; discarding it would leave the tree half-changed: run `sandlock-jobs recover` to complete it")
             }
             do { try workspace.discard() } catch {
-                printError("sandlock-jobs: error: \(error)\n")
-                throw ExitCode.failure
+                throw fail("\(error)")
             }
         }
         changes.outcome = .aborted
@@ -196,16 +186,14 @@ struct RecoverCommand: ParsableCommand {
     func run() throws {
         let completed: [Workspace]
         do { completed = try Workspace.recover(storage: fsStorage) } catch {
-            printError("sandlock-jobs: error: \(error)\n")
-            throw ExitCode.failure
+            throw fail("\(error)")
         }
         for workspace in completed { print("completed  \(workspace.workdir)  (\(workspace.directory))") }
         let left = Workspace.list(storage: fsStorage)
         for workspace in left {
             if workspace.isOrphaned && prune {
                 do { try workspace.discard() } catch {
-                    printError("sandlock-jobs: error: \(error)\n")
-                    throw ExitCode.failure
+                    throw fail("\(error)")
                 }
                 print("pruned     \(workspace.workdir)  (\(workspace.directory))")
             } else {

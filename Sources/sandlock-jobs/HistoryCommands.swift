@@ -23,14 +23,12 @@ struct RunsLocation: ParsableArguments {
     func find(_ run: String) throws -> (RunDirectory, RunRecord) {
         let (root, manifest) = try root()
         guard let directory = RunDirectory.find(run, root: root, manifest: manifest) else {
-            printError("sandlock-jobs: error: no run '\(run)' in \(root)\n")
-            throw Exit.missingFile
+            throw fail("no run '\(run)' in \(root)", Exit.missingFile)
         }
         do {
             return (directory, try directory.readRunRecord())
         } catch {
-            printError("sandlock-jobs: error: \(error)\n")
-            throw Exit.missingFile
+            throw fail("\(error)", Exit.missingFile)
         }
     }
 }
@@ -133,15 +131,13 @@ struct LogsCommand: ParsableCommand {
         let parts = target.split(separator: "/", maxSplits: 1).map(String.init)
         let stage = parts[0]
         guard let planned = record.plan.stage(stage) else {
-            printError("sandlock-jobs: error: no stage '\(stage)' in run \(record.id)\n")
-            throw ExitCode.validationFailure
+            throw fail("no stage '\(stage)' in run \(record.id)", ExitCode.validationFailure)
         }
         let stream = stderr ? "stderr" : "stdout"
         var files: [(String?, String)] = []
         if parts.count == 2 {
             guard let shard = Int(parts[1]), shard >= 0 else {
-                printError("sandlock-jobs: error: '\(parts[1])' is not a shard number\n")
-                throw ExitCode.validationFailure
+                throw fail("'\(parts[1])' is not a shard number", ExitCode.validationFailure)
             }
             files = [(nil, directory.shardDirectory(stage, shard) + "/\(stream).log")]
         } else if case .pipeline(let members) = planned.work, stderr {
@@ -163,8 +159,7 @@ struct LogsCommand: ParsableCommand {
             writeOut(bytes)
         }
         if missing {
-            printError("sandlock-jobs: error: no \(stream) log for '\(target)' in run \(record.id) (\(files.map(\.1).joined(separator: ", ")))\n")
-            throw Exit.missingFile
+            throw fail("no \(stream) log for '\(target)' in run \(record.id) (\(files.map(\.1).joined(separator: ", ")))", Exit.missingFile)
         }
     }
 

@@ -14,6 +14,12 @@ enum Exit {
     static let missingFile = ExitCode(66)  // EX_NOINPUT
 }
 
+/// Prints `sandlock-jobs: error: <message>` on stderr and returns the exit code to throw.
+func fail(_ message: String, _ code: ExitCode = .failure) -> ExitCode {
+    printError("sandlock-jobs: error: \(message)\n")
+    return code
+}
+
 /// Diagnostics go to stderr; stdout carries only results.
 func printError(_ text: String) {
     var bytes = Array(text.utf8)[...]
@@ -38,7 +44,6 @@ func loadManifest(_ path: String) throws -> ManifestLoader.Result {
     do {
         return try ManifestLoader().load(path: path)
     } catch {
-        printError("sandlock-jobs: error: cannot read manifest '\(path)': \(error.reason)\n")
-        throw Exit.missingFile
+        throw fail("cannot read manifest '\(path)': \(error.reason)", Exit.missingFile)
     }
 }

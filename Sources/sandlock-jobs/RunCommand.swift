@@ -86,15 +86,13 @@ struct RunCommand: ParsableCommand {
         do {
             _ = try Runner.selection(of: plan, only: only, from: from)
         } catch {
-            printError("sandlock-jobs: error: \(error)\n")
-            throw ExitCode.validationFailure
+            throw fail("\(error)", ExitCode.validationFailure)
         }
         let directory: RunDirectory
         do {
             directory = try RunDirectory.create(workdir: plan.workdir, explicit: runDir)
         } catch {
-            printError("sandlock-jobs: error: cannot create the run directory: \(error)\n")
-            throw ExitCode.failure
+            throw fail("cannot create the run directory: \(error)")
         }
         let options = RunOptions(
             jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), keepGoing: keepGoing, only: only, from: from,
