@@ -151,13 +151,7 @@ struct NetworkGate {
         guard let socket = NetworkGate.duplicate(Int32(truncatingIfNeeded: args[0]), of: pid) else { return .fail(EBADF) }
         defer { close(socket) }
         guard NetworkGate.isIP(socket) else { return .proceed }
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
-        }
-        guard rc == 0 else { return .fail(errno) }
-        var bytes = withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) }
+        guard var bytes = NetworkGate.address(of: socket, getsockname) else { return .fail(errno) }
         if let name = SocketAddress(bytes: bytes), let virtual = ports.virtual(for: name.port) {
             bytes = SocketAddress.withPort(bytes, virtual)
         }
@@ -176,13 +170,19 @@ struct NetworkGate {
     }
 
     private static func localPort(_ socket: Int32) -> UInt16? {
+        address(of: socket, getsockname).flatMap(SocketAddress.init(bytes:))?.port
+    }
+
+    /// The sockaddr bytes getsockname(2) or getpeername(2) gives for `socket`, or nil (errno set).
+    private static func address(of socket: Int32,
+                                _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> [UInt8]? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(socket, $0, &length) }
         }
         guard rc == 0 else { return nil }
-        return withUnsafeBytes(of: storage) { SocketAddress(bytes: Array($0.prefix(Int(length))))?.port }
+        return withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) }
     }
 
     /// sendto(fd, buffer, length, flags, address, addressLength), trapped when an address is given.
@@ -280,13 +280,7 @@ struct NetworkGate {
     }
 
     private static func peer(_ socket: Int32) -> SocketAddress? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(socket, $0, &length) }
-        }
-        guard rc == 0 else { return nil }
-        return withUnsafeBytes(of: storage) { SocketAddress(bytes: Array($0.prefix(Int(length)))) }
+        address(of: socket, getpeername).flatMap(SocketAddress.init(bytes:))
     }
 }
 
