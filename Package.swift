@@ -34,9 +34,17 @@ let package = Package(
             name: "CLibYAML", pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
+        // The system layer: owned descriptors, pipes, epoll, the EINTR policy, atomic files,
+        // directory listings, named threads and the signal thread. No other module wraps a
+        // syscall by hand.
+        .target(
+            name: "SandlockSystem",
+            dependencies: ["CSandlock"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SandlockCore",
-            dependencies: ["CSandlock", "CSeccomp"],
+            dependencies: ["CSandlock", "CSeccomp", "SandlockSystem"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -143,6 +143,9 @@ const uint32_t CSL_EPOLLOUT = EPOLLOUT;
 const uint32_t CSL_EPOLLONESHOT = EPOLLONESHOT;
 const int CSL_EPOLL_CTL_ADD = EPOLL_CTL_ADD;
 const int CSL_EPOLL_CTL_DEL = EPOLL_CTL_DEL;
+const int CSL_EPOLL_CTL_MOD = EPOLL_CTL_MOD;
+const uint32_t CSL_EPOLLHUP = EPOLLHUP;
+const uint32_t CSL_EPOLLERR = EPOLLERR;
 
 int64_t csl_monotonic_ns(void) {
     struct timespec now;

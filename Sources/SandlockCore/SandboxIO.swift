@@ -32,18 +32,12 @@ public enum OutputTarget: Sendable {
     case descriptor(SharedDescriptor)
 }
 
-/// A file descriptor that several owners may hold (a pipe end shared by two sandboxes of a
-/// pipeline); closed when the last reference goes.
-public final class SharedDescriptor: Sendable {
-    let rawValue: Int32
-
-    init(adopting rawValue: Int32) { self.rawValue = rawValue }
-
+extension SharedDescriptor {
     /// pipe2(O_CLOEXEC): the read end and the write end.
     public static func pipe() throws(SandboxError) -> (read: SharedDescriptor, write: SharedDescriptor) {
         do {
-            let pipe = try Pipe()
-            return (SharedDescriptor(adopting: pipe.read.release()), SharedDescriptor(adopting: pipe.write.release()))
+            let pipe = try KernelPipe()
+            return (SharedDescriptor(pipe.read), SharedDescriptor(pipe.write))
         } catch {
             throw .systemCall("pipe2", error)
         }
@@ -52,13 +46,11 @@ public final class SharedDescriptor: Sendable {
     /// open(2) of a file (O_CLOEXEC added).
     public static func open(_ path: String, flags: Int32, mode: mode_t = 0o644) throws(SandboxError) -> SharedDescriptor {
         do {
-            return SharedDescriptor(adopting: try FileDescriptor(opening: path, flags: flags, mode: mode).release())
+            return SharedDescriptor(try FileDescriptor(opening: path, flags: flags, mode: mode))
         } catch {
             throw .pathNotFound(path: path, field: "stdio", error: error)
         }
     }
-
-    deinit { Glibc.close(rawValue) }
 }
 
 /// How a sandbox's standard streams are wired.

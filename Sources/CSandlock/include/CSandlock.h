@@ -95,6 +95,9 @@ extern const uint32_t CSL_EPOLLOUT;
 extern const uint32_t CSL_EPOLLONESHOT;
 extern const int CSL_EPOLL_CTL_ADD;
 extern const int CSL_EPOLL_CTL_DEL;
+extern const int CSL_EPOLL_CTL_MOD;
+extern const uint32_t CSL_EPOLLHUP;
+extern const uint32_t CSL_EPOLLERR;
 /// Monotonic clock in nanoseconds.
 int64_t csl_monotonic_ns(void);
 /// Capabilities of the calling thread: 1 if the effective set is non-empty.

@@ -39,8 +39,8 @@ struct Launch {
                 throw .systemCall("open(/dev/null)", error)
             }
         }
-        func makePipe() throws(SandboxError) -> Pipe {
-            do { return try Pipe() } catch { throw .systemCall("pipe2", error) }
+        func makePipe() throws(SandboxError) -> KernelPipe {
+            do { return try KernelPipe() } catch { throw .systemCall("pipe2", error) }
         }
 
         // stdin

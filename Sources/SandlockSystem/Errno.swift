@@ -6,20 +6,22 @@ import Glibc
 public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public let rawValue: Int32
 
-    public init(rawValue: Int32) { self.rawValue = rawValue }
+    @inlinable public init(rawValue: Int32) { self.rawValue = rawValue }
 
     /// The calling thread's current `errno`.
-    static var current: Errno { Errno(rawValue: errno) }
+    @inlinable public static var current: Errno { Errno(rawValue: errno) }
 
     public static let EPERM = Errno(rawValue: Glibc.EPERM)
     public static let ENOENT = Errno(rawValue: Glibc.ENOENT)
     public static let EINTR = Errno(rawValue: Glibc.EINTR)
     public static let EAGAIN = Errno(rawValue: Glibc.EAGAIN)
     public static let EACCES = Errno(rawValue: Glibc.EACCES)
+    public static let EEXIST = Errno(rawValue: Glibc.EEXIST)
     public static let EINVAL = Errno(rawValue: Glibc.EINVAL)
     public static let ENOSYS = Errno(rawValue: Glibc.ENOSYS)
     public static let EOPNOTSUPP = Errno(rawValue: Glibc.EOPNOTSUPP)
     public static let EBUSY = Errno(rawValue: Glibc.EBUSY)
+    public static let EILSEQ = Errno(rawValue: Glibc.EILSEQ)
 
     /// The symbolic name, e.g. `EACCES`.
     public var name: String {
@@ -39,18 +41,31 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
         Glibc.EINVAL: "EINVAL", Glibc.ENFILE: "ENFILE", Glibc.EMFILE: "EMFILE", Glibc.ENOTTY: "ENOTTY",
         Glibc.ETXTBSY: "ETXTBSY", Glibc.EFBIG: "EFBIG", Glibc.ENOSPC: "ENOSPC", Glibc.EROFS: "EROFS",
         Glibc.EPIPE: "EPIPE", Glibc.ENAMETOOLONG: "ENAMETOOLONG", Glibc.ENOSYS: "ENOSYS",
+        Glibc.ENOTEMPTY: "ENOTEMPTY", Glibc.EILSEQ: "EILSEQ", Glibc.EOVERFLOW: "EOVERFLOW",
         Glibc.ELOOP: "ELOOP", Glibc.EOPNOTSUPP: "EOPNOTSUPP", Glibc.ECONNREFUSED: "ECONNREFUSED",
-        Glibc.EADDRINUSE: "EADDRINUSE", Glibc.ETIMEDOUT: "ETIMEDOUT",
+        Glibc.EADDRINUSE: "EADDRINUSE", Glibc.ETIMEDOUT: "ETIMEDOUT", Glibc.ENOTSOCK: "ENOTSOCK",
+        Glibc.EAFNOSUPPORT: "EAFNOSUPPORT", Glibc.ECONNRESET: "ECONNRESET", Glibc.ENOTCONN: "ENOTCONN",
     ]
 }
 
-/// Runs a syscall wrapper that returns -1 and sets errno, retrying on EINTR.
+/// The one EINTR policy of the project: a syscall wrapper that returns -1 and sets errno is
+/// retried while it reports EINTR, and any other failure is thrown.
 /// Never use it for `close`, whose descriptor is gone even when it reports EINTR.
-@inline(__always)
-func retryingInterrupts<T: BinaryInteger>(_ body: () -> T) throws(Errno) -> T {
+@inlinable @inline(__always)
+public func retryingInterrupts<T: BinaryInteger>(_ body: () -> T) throws(Errno) -> T {
     while true {
         let result = body()
         if result >= 0 { return result }
+        let error = Errno.current
+        if error != .EINTR { throw error }
+    }
+}
+
+/// The same for calls that return a pointer (opendir, fdopendir): nil with errno set fails.
+@inlinable @inline(__always)
+public func retryingInterrupts<T>(_ body: () -> T?) throws(Errno) -> T {
+    while true {
+        if let result = body() { return result }
         let error = Errno.current
         if error != .EINTR { throw error }
     }
