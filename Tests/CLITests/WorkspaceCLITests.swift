@@ -76,7 +76,7 @@ struct WorkspaceCLITests {
             // Change the real file only once the sandbox has written its own version.
             try await waitUntilExists(ready)
             try "outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
-            FileManager.default.createFile(atPath: signal, contents: nil)
+            _ = FileManager.default.createFile(atPath: signal, contents: nil)
             let result = try await background.value
             #expect(result.status == 0)
             #expect(result.stderr.contains("sandlock: commit refused: 1 path(s) changed in the real tree during the run; workspace kept in \(storage)/"), "\(result.stderr)")

@@ -107,7 +107,7 @@ struct SupervisorTests {
     func sortedDirectories() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let names = (0..<400).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 36) + "-entry-with-a-long-name" }
-            for name in names { FileManager.default.createFile(atPath: directory + "/" + name, contents: nil) }
+            for name in names { _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: nil) }
             let list = ["/usr/bin/find", directory, "-mindepth", "1", "-printf", "%f\n"]
             let policy = Fixture.basePolicy.with { $0.fsReadable.append(directory) }
             let sorted = try await Sandbox(policy: policy.with { $0.deterministicDirs = true }).run(list)

@@ -26,8 +26,8 @@ struct RunnerCLITests {
             p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
         p.currentDirectoryURL = URL(fileURLWithPath: directory)
-        FileManager.default.createFile(atPath: directory + "/cli.out", contents: nil)
-        FileManager.default.createFile(atPath: directory + "/cli.err", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/cli.out", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/cli.err", contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/cli.out"))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/cli.err"))
         p.standardInput = FileHandle.nullDevice

@@ -451,7 +451,7 @@ struct RunnerWorkspaceTests {
     func runDirectoryExcluded() async throws {
         let job = try RunnerJob()
         defer { job.remove() }
-        let (run, stages, directory) = try await run(job, """
+        let (run, _, directory) = try await run(job, """
             stages:
               wide:
                 policy: { extends: sys, filesystem: { write: [.] } }
