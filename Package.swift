@@ -81,7 +81,7 @@ let package = Package(
         // Paths of the built binaries, temp directories, the base policy of the tests.
         .target(
             name: "SandlockTestSupport",
-            dependencies: ["SandlockCore"],
+            dependencies: ["SandlockCore", "CSandlock"],
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),

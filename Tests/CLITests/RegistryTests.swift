@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("sandlock ps / kill / inspect", .serialized, Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("sandlock ps / kill / inspect", .serialized, Fixture.needs(Requirement.sandbox))
 struct RegistryTests {
     private var readFlags: [String] { Fixture.readablePaths.flatMap { ["-r", $0] } }
 
@@ -64,9 +64,8 @@ struct RegistryTests {
         return false
     }
 
-    @Test("another user sees none of them", Fixture.needs(Fixture.isRoot, "needs root to switch to the user nobody"))
+    @Test("another user sees none of them", Fixture.needs(.root))
     func privateToTheUser() throws {
-        try Fixture.require(Fixture.isRoot, "needs root")
         let name = "private-\(getpid())"
         let owner = try startNamed(name)
         defer {
@@ -82,7 +81,8 @@ struct RegistryTests {
         #expect(kill.status != 0)
     }
 
-    @Test("two sandboxes bind the same port with --port-remap; both answer on their real ports; ps shows the mapping")
+    @Test("two sandboxes bind the same port with --port-remap; both answer on their real ports; ps shows the mapping",
+          Fixture.needs(.seccompUserNotification, .pidfdGetfd))
     func portRemap() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let server = directory + "/server.py"

@@ -16,7 +16,7 @@ private var readFlags: [String] { Fixture.readablePaths.flatMap { ["-r", $0] } }
 
 private func trimmed(_ text: String) -> String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
-@Suite("sandlock CLI", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("sandlock CLI", Fixture.needs(Requirement.sandbox + [.seccompUserNotification]))
 struct SandlockCLITests {
     @Test("the command's exit code, 128+N for a signal, 124 for a timeout")
     func exitStatuses() throws {
@@ -62,9 +62,8 @@ struct SandlockCLITests {
     }
 
     @Test("the same enforcement holds for an unprivileged caller",
-          Fixture.needs(Fixture.isRoot, "needs root to switch to the user nobody"))
+          Fixture.needs(.root, .unprivilegedUserNamespaces))
     func unprivilegedCaller() async throws {
-        try Fixture.require(Fixture.isRoot, "needs root to switch to the user nobody")
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let nobody = 65534
             let secret = directory + "/secret"

@@ -4,7 +4,7 @@ import SandlockTestSupport
 import Testing
 
 /// Limits applied by the child and init without a supervisor: affinity, huge pages, CPU share.
-@Suite("CPU affinity, huge pages and CPU share", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("CPU affinity, huge pages and CPU share", Fixture.needs(Requirement.sandbox))
 struct KernelLimitTests {
     private var withProc: Policy { Fixture.basePolicy.with { $0.fsReadable.append("/proc") } }
 

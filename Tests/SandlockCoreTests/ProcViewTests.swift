@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("/proc virtualization", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("/proc virtualization", Fixture.needs(Requirement.sandbox + [.seccompUserNotification]))
 struct ProcViewTests {
     private var withProc: Policy { Fixture.basePolicy.with { $0.fsReadable.append("/proc") } }
 

@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("process control: timeouts, the whole tree, outputs, results", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("process control: timeouts, the whole tree, outputs, results", Fixture.needs(Requirement.sandbox + [.seccompUserNotification]))
 struct ProcessControlTests {
     @Test("a timeout kills a double-forked setsid grandchild too")
     func timeoutKillsTheTree() async throws {

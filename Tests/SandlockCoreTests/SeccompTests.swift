@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("seccomp deny list and argument filters", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("seccomp deny list and argument filters", Fixture.needs(Requirement.sandbox))
 struct SeccompTests {
     /// Denied by the default list; with the list emptied (and, as root, capabilities kept)
     /// the kernel answers something else, which proves the EPERM came from our filter.
@@ -84,9 +84,8 @@ struct SeccompTests {
         #expect(try await probe(["tcgets"], policy: policy) == "ok")
     }
 
-    @Test("a root caller's sandbox has no effective capabilities", Fixture.needs(Fixture.isRoot, "needs root"))
+    @Test("a root caller's sandbox has no effective capabilities", Fixture.needs(.root))
     func capabilitiesDropped() async throws {
-        try Fixture.require(Fixture.isRoot, "needs root")
         let read = ["/bin/sh", "-c", "grep CapEff /proc/self/status"]
         let policy = Fixture.basePolicy.with { $0.fsReadable.append("/proc") }
         let dropped = try await Sandbox(policy: policy).run(read)

@@ -4,7 +4,7 @@ import SandlockTestSupport
 import Testing
 
 @Suite("supervisor: process and memory limits, deterministic time and randomness",
-       Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+       Fixture.needs(Requirement.sandbox + [.seccompUserNotification]))
 struct SupervisorTests {
     private func run(_ arguments: [String], _ change: (inout Policy) -> Void = { _ in }) async throws -> RunResult {
         try await Sandbox(policy: Fixture.basePolicy.with(change)).run([Fixture.probe] + arguments)

@@ -3,7 +3,7 @@ import Foundation
 import SandlockTestSupport
 import Testing
 
-@Suite("Copy-on-write workspaces", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("Copy-on-write workspaces", Fixture.needs(Requirement.workspaces))
 struct WorkspaceTests {
     @Test("SHA-256 matches the FIPS 180-4 vectors")
     func sha256() {

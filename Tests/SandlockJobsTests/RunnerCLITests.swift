@@ -1,11 +1,12 @@
 import Foundation
 import FoundationXML
+import SandlockTestSupport
 import Testing
 @testable import SandlockJobs
 
 /// `sandlock-jobs run|runs|show|logs` as a user runs them: exit codes, signals, the run
 /// directory a killed runner leaves, the reports.
-@Suite("Runner CLI", needsKernel)
+@Suite("Runner CLI", needsWorkspaces)
 struct RunnerCLITests {
     struct Output {
         var status: Int32

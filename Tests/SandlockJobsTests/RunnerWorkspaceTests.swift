@@ -6,7 +6,7 @@ import SandlockTestSupport
 
 /// Stages over copy-on-write workspaces: dispositions, dry runs stacked across the DAG,
 /// per-process uppers, conflicts. Real sandboxes, real overlays, real trees.
-@Suite("Runner copy-on-write", needsKernel)
+@Suite("Runner copy-on-write", needsWorkspaces)
 struct RunnerWorkspaceTests {
     /// The user's tree: everything but the run directory and the manifest (written by each
     /// `run`), with modes and mtimes.
