@@ -56,6 +56,9 @@ struct ProcViewTests {
         guard FileManager.default.fileExists(atPath: path) else { return }
         let policy = withProc.with { $0.fsReadable.append("/sys") }
         #expect(try await probe(["read", path], policy: policy) == "EACCES")
+        // Control: the same grant reads an ordinary neighbour in the same tree.
+        let neighbour = path.hasPrefix("/sys/") ? "/sys/kernel/uevent_seqnum" : "/proc/version"
+        #expect(try await probe(["read", neighbour], policy: policy) == "ok", "\(neighbour)")
     }
 
     @Test("control: with /proc granted and no virtualization (no-supervisor mode) kallsyms is readable")
