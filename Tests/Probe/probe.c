@@ -180,7 +180,17 @@ int main(int argc, char **argv) {
          * own, inside a sandbox or out), so only seccomp can refuse TIOCSTI: the kernel lets
          * a process without CAP_SYS_ADMIN inject into its controlling terminal alone (and
          * answers EIO, not EPERM, where dev.tty.legacy_tiocsti is 0). */
-        (void)setsid(); /* EPERM when we lead a process group already: fine */
+        if (setsid() < 0) {
+            /* We lead a process group already (spawned with setpgid): a child can. */
+            pid_t child = fork();
+            if (child < 0) return outcome(-1);
+            if (child > 0) {
+                int status;
+                if (waitpid(child, &status, 0) < 0) return outcome(-1);
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            if (setsid() < 0) return outcome(-1);
+        }
         int master = posix_openpt(O_RDWR | O_NOCTTY);
         if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return outcome(-1);
         int slave = open(ptsname(master), O_RDWR);
