@@ -111,7 +111,7 @@ public struct RequirementTrait: TestTrait, SuiteTrait, TestScoping {
 
     public func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
         if missing.isEmpty || !Fixture.requireAll { return try await function() }
-        Issue.record("required by SANDLOCK_REQUIRE_ALL=1 but unavailable: \(reason)")
+        Issue.record("required by SANDLOCK_REQUIRE_ALL=1 but unavailable: \(reason)", sourceLocation: test.sourceLocation)
     }
 }
 
