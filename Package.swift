@@ -1,11 +1,19 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.2
 import PackageDescription
+
+// SANDLOCK_WERROR=1 (CI: .ci/run, and Scripts/test.sh when CI=true) turns every warning of
+// this package's own targets into an error; dependencies keep their own settings. Local
+// builds only warn, so work in progress is not blocked.
+let warningsAreErrors = Context.environment["SANDLOCK_WERROR"] == "1"
 
 // Every Swift target builds in Swift 6 language mode with strict concurrency.
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
-]
+] + (warningsAreErrors ? [.treatAllWarnings(as: .error)] : [])
+
+// C targets: -Werror under SANDLOCK_WERROR=1.
+let cWarnings: [CSetting] = warningsAreErrors ? [.treatAllWarnings(as: .error)] : []
 
 let package = Package(
     name: "sandlock-jobs",
@@ -24,7 +32,7 @@ let package = Package(
         // and the post-fork child. Every symbol is `csl_…`.
         .target(
             name: "CSandlock",
-            cSettings: [.define("_GNU_SOURCE")]
+            cSettings: [.define("_GNU_SOURCE")] + cWarnings
         ),
         .systemLibrary(
             name: "CSeccomp", pkgConfig: "libseccomp",
@@ -77,11 +85,11 @@ let package = Package(
         ),
         // A C program the tests run inside sandboxes: it performs one action and prints
         // "ok" or the errno name.
-        .executableTarget(name: "sandlock-test-probe", path: "Tests/Probe"),
+        .executableTarget(name: "sandlock-test-probe", path: "Tests/Probe", cSettings: cWarnings),
         // Paths of the built binaries, temp directories, the base policy of the tests.
         .target(
             name: "SandlockTestSupport",
-            dependencies: ["SandlockCore"],
+            dependencies: ["SandlockCore", "CSandlock"],
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),

@@ -2,9 +2,12 @@
 # Runs every test: installs the system libraries if missing, builds, runs the Swift test
 # suites against the real kernel, then the schema check of the job manifests.
 # SANDLOCK_REQUIRE_ALL=1 (CI) turns a test skipped for a missing kernel feature into a failure.
+# SANDLOCK_WERROR=1 (set by CI=true too) builds the package's own targets, Swift and C, with
+# warnings as errors (Package.swift); dependencies are not affected.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
+if [ "${CI:-}" = "true" ]; then export SANDLOCK_WERROR=1; fi
 
 swift build --build-tests
 swift test --skip-build

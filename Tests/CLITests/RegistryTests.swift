@@ -3,15 +3,18 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("sandlock ps / kill / inspect", .serialized, Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("sandlock ps / kill / inspect", .serialized, Fixture.needs(Requirement.sandbox))
 struct RegistryTests {
     private var readFlags: [String] { Fixture.readablePaths.flatMap { ["-r", $0] } }
 
-    /// Starts `sandlock run --name NAME … -- sleep 30` in the background.
-    private func startNamed(_ name: String) throws -> Process {
+    /// Starts `sandlock run --name NAME --net-bind PORT … -- sleep 30` in the background. The
+    /// port is one the kernel just handed out (bound to port 0, then released): nothing else
+    /// on the machine is listening there, and the sandbox only records the grant.
+    private func startNamed(_ name: String, netBind port: UInt16? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Fixture.sandlockCLI)
-        process.arguments = ["run", "--name", name, "--net-bind", "18123"] + readFlags + ["--", "/bin/sh", "-c", "sleep 30 & sleep 30"]
+        let port = try port ?? freeTCPPort()
+        process.arguments = ["run", "--name", name, "--net-bind", String(port)] + readFlags + ["--", "/bin/sh", "-c", "sleep 30 & sleep 30"]
         try process.run()
         var attempts = 0
         while attempts < 100, !(try Fixture.runBare([Fixture.sandlockCLI, "ps"]).stdout.contains(name)) {
@@ -24,13 +27,14 @@ struct RegistryTests {
     @Test("a named sandbox is listed, inspectable, unique, and killed whole by name")
     func lifecycle() throws {
         let name = "reg-\(getpid())"
-        let owner = try startNamed(name)
+        let port = try freeTCPPort()
+        let owner = try startNamed(name, netBind: port)
         defer { if owner.isRunning { kill(owner.processIdentifier, SIGKILL) } }
         let listing = try Fixture.runBare([Fixture.sandlockCLI, "ps"]).stdout
         let row = try #require(listing.split(separator: "\n").first { $0.hasPrefix(name + " ") })
-        #expect(row.contains("18123") && row.contains("sh -c sleep 30 & sleep 30"))
+        #expect(row.contains(String(port)) && row.contains("sh -c sleep 30 & sleep 30"))
         let inspect = try Fixture.runBare([Fixture.sandlockCLI, "inspect", name]).stdout
-        #expect(inspect.contains("\"net_bind\" : [\n      18123"))
+        #expect(inspect.contains("\"net_bind\" : [\n      \(port)"))
         // The name is taken while it runs.
         let duplicate = try Fixture.runBare([Fixture.sandlockCLI, "run", "--name", name] + readFlags + ["--", "/bin/true"])
         #expect(duplicate.status == 125 && duplicate.stderr.contains("already running"))
@@ -64,9 +68,8 @@ struct RegistryTests {
         return false
     }
 
-    @Test("another user sees none of them", Fixture.needs(Fixture.isRoot, "needs root to switch to the user nobody"))
+    @Test("another user sees none of them", Fixture.needs(.root))
     func privateToTheUser() throws {
-        try Fixture.require(Fixture.isRoot, "needs root")
         let name = "private-\(getpid())"
         let owner = try startNamed(name)
         defer {
@@ -82,7 +85,8 @@ struct RegistryTests {
         #expect(kill.status != 0)
     }
 
-    @Test("two sandboxes bind the same port with --port-remap; both answer on their real ports; ps shows the mapping")
+    @Test("two sandboxes bind the same port with --port-remap; both answer on their real ports; ps shows the mapping",
+          Fixture.needs(.seccompUserNotification, .pidfdGetfd))
     func portRemap() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let server = directory + "/server.py"

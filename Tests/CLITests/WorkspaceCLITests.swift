@@ -24,7 +24,7 @@ private func expectedAfterWorkload(_ tree: String, in directory: String) throws 
     return TreeSnapshot.take(copy)
 }
 
-@Suite("sandlock run --workdir", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("sandlock run --workdir", Fixture.needs(Requirement.workspaces + [.seccompUserNotification]))
 struct WorkspaceCLITests {
     @Test("--dry-run prints A/M/D/R lines to stderr and leaves the tree alone; the exit code is the command's")
     func dryRun() async throws {
@@ -76,7 +76,7 @@ struct WorkspaceCLITests {
             // Change the real file only once the sandbox has written its own version.
             try await waitUntilExists(ready)
             try "outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
-            FileManager.default.createFile(atPath: signal, contents: nil)
+            _ = FileManager.default.createFile(atPath: signal, contents: nil)
             let result = try await background.value
             #expect(result.status == 0)
             #expect(result.stderr.contains("sandlock: commit refused: 1 path(s) changed in the real tree during the run; workspace kept in \(storage)/"), "\(result.stderr)")
@@ -118,9 +118,8 @@ struct WorkspaceCLITests {
     }
 
     @Test("an unprivileged caller gets the same workspace (user namespace, userxattr)",
-          Fixture.needs(Fixture.isRoot, "needs root to switch to the user nobody"))
+          Fixture.needs(.root, .unprivilegedUserNamespaces))
     func unprivileged() async throws {
-        try Fixture.require(Fixture.isRoot, "needs root to switch to the user nobody")
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let (tree, storage) = try makeWorkspaceTree(in: directory)
             #expect(try Fixture.runBare(["/bin/chown", "-R", "65534:65534", tree]).status == 0)

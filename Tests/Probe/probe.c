@@ -79,9 +79,18 @@ static long raw_syscall(const char *name) {
     if (!strcmp(name, "keyctl")) return syscall(SYS_keyctl, 9999, 0, 0, 0, 0);
     if (!strcmp(name, "unshare")) return syscall(SYS_unshare, 0);
     if (!strcmp(name, "unshare-user")) return syscall(SYS_unshare, 0x10000000 /* CLONE_NEWUSER */);
-    if (!strcmp(name, "clone-newns")) {
-        long pid = syscall(SYS_clone, 0x00020000 /* CLONE_NEWNS */ | SIGCHLD, 0, 0, 0, 0);
+    if (!strcmp(name, "clone-newns") || !strcmp(name, "clone-newuser-newns")) {
+        /* CLONE_NEWNS needs CAP_SYS_ADMIN; with CLONE_NEWUSER an unprivileged user may make
+         * it too (where user namespaces are enabled). */
+        long flags = 0x00020000 /* CLONE_NEWNS */ | SIGCHLD;
+        if (!strcmp(name, "clone-newuser-newns")) flags |= 0x10000000 /* CLONE_NEWUSER */;
+        long pid = syscall(SYS_clone, flags, 0, 0, 0, 0);
         if (pid == 0) _exit(0);
+        if (pid > 0) {
+            int saved = errno;
+            waitpid((pid_t)pid, NULL, 0);
+            errno = saved;
+        }
         return pid;
     }
     if (!strcmp(name, "personality-set")) return syscall(SYS_personality, 0x0040000);
@@ -167,8 +176,21 @@ int main(int argc, char **argv) {
                                              (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + length)));
     }
     if (!strcmp(action, "tiocsti") || !strcmp(action, "tcgets")) {
-        /* A fresh pty pair; the slave becomes our controlling terminal (we are a session
-         * leader in the sandbox), so only seccomp can refuse TIOCSTI. */
+        /* A fresh pty pair; the slave becomes our controlling terminal (in a session of our
+         * own, inside a sandbox or out), so only seccomp can refuse TIOCSTI: the kernel lets
+         * a process without CAP_SYS_ADMIN inject into its controlling terminal alone (and
+         * answers EIO, not EPERM, where dev.tty.legacy_tiocsti is 0). */
+        if (setsid() < 0) {
+            /* We lead a process group already (spawned with setpgid): a child can. */
+            pid_t child = fork();
+            if (child < 0) return outcome(-1);
+            if (child > 0) {
+                int status;
+                if (waitpid(child, &status, 0) < 0) return outcome(-1);
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            if (setsid() < 0) return outcome(-1);
+        }
         int master = posix_openpt(O_RDWR | O_NOCTTY);
         if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return outcome(-1);
         int slave = open(ptsname(master), O_RDWR);

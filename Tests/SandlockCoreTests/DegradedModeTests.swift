@@ -4,7 +4,7 @@ import Testing
 
 /// A kernel with an older Landlock, simulated by building the ruleset for a lower ABI (the
 /// running kernel accepts the older, smaller ruleset).
-@Suite("degraded mode", Fixture.needs(Landlock.abi >= 6, "needs Landlock ABI 6+ to build older rulesets"))
+@Suite("degraded mode", Fixture.needs(.landlock(6, "the running kernel accepts rulesets built for older ABIs")))
 struct DegradedModeTests {
     @Test("a protection the kernel lacks is an error naming it and what it leaves open")
     func missingProtectionIsAnError() throws {

@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("fs_denied carve-outs", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("fs_denied carve-outs", Fixture.needs(Requirement.sandbox))
 struct DeniedPathTests {
     /// tree/secret (denied), tree/public, tree/sub/file, and a symlink to the secret.
     private func withTree(_ body: (String, Policy) async throws -> Void) async throws {

@@ -4,7 +4,7 @@ import SandlockTestSupport
 import Testing
 
 /// Limits applied by the child and init without a supervisor: affinity, huge pages, CPU share.
-@Suite("CPU affinity, huge pages and CPU share", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("CPU affinity, huge pages and CPU share", Fixture.needs(Requirement.sandbox))
 struct KernelLimitTests {
     private var withProc: Policy { Fixture.basePolicy.with { $0.fsReadable.append("/proc") } }
 
@@ -24,14 +24,34 @@ struct KernelLimitTests {
         #expect(try await Sandbox(policy: withProc).run(read).stdoutText == "THP_enabled:\t1\n")
     }
 
-    @Test("max_cpu throttles the tree: 20% of a core makes a busy loop several times slower")
+    /// A shell that spins until it has been continued (SIGCONT) three times, then prints its
+    /// name. Only a duty cycle stops and continues it, so the outcome does not depend on how
+    /// loaded the machine is: throttled, it ends; unthrottled, nothing ever continues it.
+    private static let countContinues =
+        #"n=0; trap 'n=$((n+1))' CONT; while [ $n -lt 3 ]; do :; done; echo "$1""#
+
+    @Test("max_cpu throttles the whole tree: init stops and continues every process (duty cycle)")
     func cpuShare() async throws {
-        let busy = ["/bin/sh", "-c", "i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done"]
-        let free = try await Sandbox(policy: Fixture.basePolicy).run(busy)
-        let throttled = try await Sandbox(policy: Fixture.basePolicy.with { $0.maxCPU = 20 }).run(busy)
-        #expect(free.success && throttled.success)
-        // CPU time is the same work; wall time stretches to about 5x (2.5x leaves room for noise).
-        #expect(throttled.wallTime > free.userTime * 5 / 2, "free \(free.wallTime), throttled \(throttled.wallTime)")
+        // A child and the main shell both count: the tree is throttled, not init's child alone.
+        let tree = ["/bin/sh", "-c", #"sh -c "$COUNT" sh child & sh -c "$COUNT" sh main; wait"#]
+        let policy = Fixture.basePolicy.with { $0.env = ["COUNT": Self.countContinues] }
+        // The bound only turns a missing duty cycle into a failure instead of a hang.
+        let throttled = try await Sandbox(policy: policy.with {
+            $0.maxCPU = 20
+            $0.timeout = .seconds(120)
+        }).run(tree)
+        #expect(throttled.reason == .exited && throttled.success, "\(throttled.reason) \(throttled.stderrText)")
+        #expect(Set(throttled.stdoutText.split(separator: "\n")) == ["child", "main"])
+        // Control: the same tree without max_cpu is never continued; the timeout ends it,
+        // however long the timeout is.
+        let free = try await Sandbox(policy: policy.with { $0.timeout = .milliseconds(500) }).run(tree)
+        #expect(free.reason == .timeout && free.stdoutText.isEmpty, "\(free.reason) \(free.stdoutText)")
+        // max_cpu 100 is no limit at all: no duty cycle either.
+        let full = try await Sandbox(policy: policy.with {
+            $0.maxCPU = 100
+            $0.timeout = .milliseconds(500)
+        }).run(tree)
+        #expect(full.reason == .timeout && full.stdoutText.isEmpty, "\(full.reason) \(full.stdoutText)")
     }
 
     @Test("no_randomize_memory turns ASLR off: the stack is at the same address every run")

@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("Landlock filesystem and IPC confinement", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("Landlock filesystem and IPC confinement", Fixture.needs(Requirement.sandbox))
 struct LandlockTests {
     @Test("reading outside the readable paths fails with EACCES; granted, it works")
     func readOutsideAllowlist() async throws {
@@ -99,9 +99,8 @@ struct LandlockTests {
     }
 
     @Test("confine() restricts the calling process to its filesystem rules",
-          Fixture.needs(Landlock.abi >= 1, "needs Landlock"))
+          Fixture.needs(.landlock(1, "confine() applies filesystem rules")))
     func confineCurrentProcess() async throws {
-        try Fixture.require(Landlock.abi >= 1, "needs Landlock")
         await #expect(processExitsWith: .success) {
             var policy = Policy()
             policy.fsReadable = ["/usr", "/lib", "/lib64", "/etc/passwd"]

@@ -57,7 +57,7 @@ private func attachError(_ workspaces: [Workspace], policy: Policy) async -> Str
     }
 }
 
-@Suite("One sandbox over several workspaces", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("One sandbox over several workspaces", Fixture.needs(Requirement.workspaces))
 struct MultiWorkspaceTests {
     @Test("two workspaces: both trees untouched by the run, each change set exactly its tree's, each commit applies it")
     func twoWorkspaces() async throws {
@@ -179,9 +179,8 @@ struct MultiWorkspaceTests {
     }
 
     @Test("an unprivileged caller: both overlays in one user namespace (userxattr)",
-          Fixture.needs(Fixture.isRoot, "needs root to switch to the user nobody"))
+          Fixture.needs(.root, .unprivilegedUserNamespaces))
     func twoWorkspacesUnprivileged() async throws {
-        try Fixture.require(Fixture.isRoot, "needs root to switch to the user nobody")
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let (tree, storage) = try makeWorkspaceTree(in: directory)
             let (other, otherStorage) = try makeSecondTree(in: directory)

@@ -4,7 +4,7 @@ import SandlockTestSupport
 import Testing
 
 /// Loopback only: listeners this test opens on 127.0.0.x and ::1.
-@Suite("network allowlist", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("network allowlist", Fixture.needs(Requirement.sandbox + [.seccompUserNotification, .pidfdGetfd]))
 struct NetworkTests {
     private func allowing(_ rules: String..., udp: Bool = false) -> Policy {
         Fixture.basePolicy.with {

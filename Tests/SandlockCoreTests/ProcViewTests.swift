@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("/proc virtualization", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("/proc virtualization", Fixture.needs(Requirement.sandbox + [.seccompUserNotification]))
 struct ProcViewTests {
     private var withProc: Policy { Fixture.basePolicy.with { $0.fsReadable.append("/proc") } }
 
@@ -56,6 +56,9 @@ struct ProcViewTests {
         guard FileManager.default.fileExists(atPath: path) else { return }
         let policy = withProc.with { $0.fsReadable.append("/sys") }
         #expect(try await probe(["read", path], policy: policy) == "EACCES")
+        // Control: the same grant reads an ordinary neighbour in the same tree.
+        let neighbour = path.hasPrefix("/sys/") ? "/sys/kernel/uevent_seqnum" : "/proc/version"
+        #expect(try await probe(["read", neighbour], policy: policy) == "ok", "\(neighbour)")
     }
 
     @Test("control: with /proc granted and no virtualization (no-supervisor mode) kallsyms is readable")

@@ -3,7 +3,7 @@ import SandlockCore
 import SandlockTestSupport
 import Testing
 
-@Suite("process control: timeouts, the whole tree, outputs, results", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+ and seccomp user notification"))
+@Suite("process control: timeouts, the whole tree, outputs, results", Fixture.needs(Requirement.sandbox + [.seccompUserNotification]))
 struct ProcessControlTests {
     @Test("a timeout kills a double-forked setsid grandchild too")
     func timeoutKillsTheTree() async throws {
@@ -85,19 +85,31 @@ struct ProcessControlTests {
         #expect(result.reason == .killed && result.signal == SIGKILL)
     }
 
-    @Test("clean_env keeps only the documented variables plus overrides")
+    /// The parent's variable is set in an exit test's own process: setenv in this process
+    /// would race with every other test reading the environment in parallel.
+    @Test("clean_env keeps only the documented variables plus overrides; without it the caller's environment is inherited")
     func cleanEnvironment() async throws {
-        setenv("SANDLOCK_TEST_SECRET", "leak", 1)
-        let policy = Fixture.basePolicy.with {
-            $0.cleanEnv = true
-            $0.env = ["EXTRA": "1"]
+        let result = await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) {
+            func fail(_ message: String) -> Never {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+                exit(1)
+            }
+            setenv("SANDLOCK_TEST_SECRET", "leak", 1)
+            let policy = Fixture.basePolicy.with {
+                $0.cleanEnv = true
+                $0.env = ["EXTRA": "1"]
+            }
+            let clean = try await Sandbox(policy: policy).run(["/usr/bin/env"])
+            let names = Set(clean.stdoutText.split(separator: "\n").map { String($0.split(separator: "=")[0]) })
+            if !names.isSubset(of: ["PATH", "HOME", "LANG", "TERM", "EXTRA"]) { fail("clean_env kept \(names)") }
+            if !(names.contains("PATH") && names.contains("EXTRA")) { fail("clean_env lost PATH or the override: \(names)") }
+            if clean.stdoutText.contains("SANDLOCK_TEST_SECRET") { fail("clean_env leaked the caller's variable") }
+            // Control: the same variable reaches a sandbox without clean_env.
+            let inherited = try await Sandbox(policy: Fixture.basePolicy).run(["/usr/bin/env"])
+            if !inherited.stdoutText.contains("SANDLOCK_TEST_SECRET=leak") { fail("not inherited: \(inherited.stdoutText)") }
         }
-        let result = try await Sandbox(policy: policy).run(["/usr/bin/env"])
-        let names = Set(result.stdoutText.split(separator: "\n").map { String($0.split(separator: "=")[0]) })
-        #expect(names.isSubset(of: ["PATH", "HOME", "LANG", "TERM", "EXTRA"]))
-        #expect(names.contains("PATH") && names.contains("EXTRA") && !names.contains("SANDLOCK_TEST_SECRET"))
-        let inherited = try await Sandbox(policy: Fixture.basePolicy).run(["/usr/bin/env"])
-        #expect(inherited.stdoutText.contains("SANDLOCK_TEST_SECRET=leak"))
+        let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
+        #expect(!stderr.contains("clean_env") && !stderr.contains("not inherited"), "\(stderr)")
     }
 
     @Test("max_open_files and cwd apply")

@@ -3,7 +3,7 @@ import Foundation
 import SandlockTestSupport
 import Testing
 
-@Suite("Workspace diffs", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("Workspace diffs", Fixture.needs(Requirement.workspaces))
 struct WorkspaceDiffTests {
     @Test("unified diff: text hunks with context, binary files, new, deleted, renamed and mode-only changes")
     func unifiedDiff() async throws {

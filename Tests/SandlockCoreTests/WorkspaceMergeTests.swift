@@ -5,7 +5,7 @@ import Testing
 
 /// What a job runner does with uppers: merging the uppers of processes that ran side by side
 /// or one after the other, directories made before a run, convergent and forced commits.
-@Suite("Workspace merges", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("Workspace merges", Fixture.needs(Requirement.workspaces))
 struct WorkspaceMergeTests {
     /// Runs `script` in a sandbox over `workspace` (the tree and the probe readable, the tree writable).
     func run(_ script: String, over workspaces: [Workspace], writable: [String]? = nil) async throws -> RunResult {

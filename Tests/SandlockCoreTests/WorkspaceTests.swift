@@ -3,7 +3,7 @@ import Foundation
 import SandlockTestSupport
 import Testing
 
-@Suite("Copy-on-write workspaces", Fixture.needs(Fixture.kernelComplete, "needs Landlock ABI 6+"))
+@Suite("Copy-on-write workspaces", Fixture.needs(Requirement.workspaces))
 struct WorkspaceTests {
     @Test("SHA-256 matches the FIPS 180-4 vectors")
     func sha256() {
@@ -109,7 +109,7 @@ struct WorkspaceTests {
             // Change the real file only once the sandbox has written its own version.
             try await waitUntilExists(ready)
             try "line 1\nchanged outside\n".write(toFile: tree + "/modify.txt", atomically: false, encoding: .utf8)
-            FileManager.default.createFile(atPath: signal, contents: nil)
+            _ = FileManager.default.createFile(atPath: signal, contents: nil)
             let result = await process.wait()
             let workspace = try #require(result.workspace)
             guard case .conflict(let conflicts) = workspace.outcome else {

@@ -319,19 +319,17 @@ import Testing
         #expect(p.dot.contains("\"b\" -> \"c\" [style=dashed, label=\"on failure\"];"))
     }
 
-    @Test func tenThousandItemsPlanQuicklyAndTheItemsAreStoredOnce() throws {
+    /// How long this takes is measured by Scripts/bench/plan.sh, not asserted here.
+    @Test func tenThousandItemsPlanAndTheItemsAreStoredOnce() throws {
         let items = (0..<10_000).map { "item-\($0)" }.joined(separator: ", ")
         let text = "version: 1\n" + basePolicy + """
             stages:
               fan: { map: { over: { items: [\(items)] }, max_parallel: 8 }, run: echo "$SANDLOCK_ITEM", reduce: { run: wc -l } }
               after: { run: "true", needs: [fan] }
             """
-        let clock = ContinuousClock()
-        var result: ManifestLoader.Result?
-        let elapsed = clock.measure { result = load(text, path: "valid/big.yaml") }
-        let plan = try #require(result?.plan)
-        print("10,000-item fan-out: read + validate + plan in \(elapsed)")
-        #expect(elapsed < .seconds(1))
+        let result = load(text, path: "valid/big.yaml")
+        #expect(!result.hasErrors, "\(result.rendered)")
+        let plan = try #require(result.plan)
         guard case .map(let m) = plan.stages[0].work else { Issue.record("not a map"); return }
         #expect(m.source.count == 10_000)
         // The JSON plan holds each item once: its size grows by the items' text, not per field.

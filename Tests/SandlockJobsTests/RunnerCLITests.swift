@@ -1,11 +1,12 @@
 import Foundation
 import FoundationXML
+import SandlockTestSupport
 import Testing
 @testable import SandlockJobs
 
 /// `sandlock-jobs run|runs|show|logs` as a user runs them: exit codes, signals, the run
 /// directory a killed runner leaves, the reports.
-@Suite("Runner CLI", needsKernel)
+@Suite("Runner CLI", needsWorkspaces)
 struct RunnerCLITests {
     struct Output {
         var status: Int32
@@ -26,8 +27,8 @@ struct RunnerCLITests {
             p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         }
         p.currentDirectoryURL = URL(fileURLWithPath: directory)
-        FileManager.default.createFile(atPath: directory + "/cli.out", contents: nil)
-        FileManager.default.createFile(atPath: directory + "/cli.err", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/cli.out", contents: nil)
+        _ = FileManager.default.createFile(atPath: directory + "/cli.err", contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/cli.out"))
         p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/cli.err"))
         p.standardInput = FileHandle.nullDevice

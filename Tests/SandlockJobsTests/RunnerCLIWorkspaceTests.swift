@@ -95,7 +95,7 @@ extension RunnerCLITests {
     }
 
     @Test("as an unprivileged user: a dry run stacks layers in a user namespace, then a run commits as that user",
-          .enabled(if: geteuid() == 0, "needs root to switch to the user nobody"))
+          Fixture.needs(.root, .unprivilegedUserNamespaces))
     func unprivileged() async throws {
         let job = try RunnerJob(), home = try RunnerJob()
         defer { job.remove(); home.remove() }

@@ -1,10 +1,11 @@
 import Foundation
 import SandlockCore
+import SandlockTestSupport
 import Testing
 @testable import SandlockJobs
 
 /// Loopback only: a listener this test opens on 127.0.0.1.
-@Suite("Runner: network policies", needsKernel)
+@Suite("Runner: network policies", Fixture.needs(Requirement.sandbox + [.seccompUserNotification, .pidfdGetfd]))
 struct RunnerNetworkTests {
     @Test("denied connection attempts are in the stage result and the summary, per destination")
     func deniedConnections() async throws {

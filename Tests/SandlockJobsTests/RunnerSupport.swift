@@ -1,12 +1,13 @@
 import Foundation
 import SandlockCore
+import SandlockTestSupport
 import Testing
 @testable import SandlockJobs
 
-/// Real-process runner tests need the protections a default sandbox uses.
-let kernelComplete = KernelSupport.probe().complete
-let requireAll = ProcessInfo.processInfo.environment["SANDLOCK_REQUIRE_ALL"] == "1"
-let needsKernel = ConditionTrait.enabled(if: kernelComplete || requireAll, "needs Landlock ABI 6+ and seccomp user notification")
+/// Real-process runner tests need what a default sandbox uses, and the supervisor (the runner
+/// records denied connections and limits); copy-on-write stages need workspaces too.
+let needsKernel = Fixture.needs(Requirement.sandbox + [.seccompUserNotification])
+let needsWorkspaces = Fixture.needs(Requirement.workspaces + [.seccompUserNotification])
 
 /// A job in a fresh temp folder (its workdir), run through `Runner` in-process.
 struct RunnerJob {

@@ -9,20 +9,37 @@ struct RunnerTests {
     @Test("a stage starts only after its needs end; independent stages overlap")
     func dagOrderAndConcurrency() async throws {
         let job = try RunnerJob()
-        defer { job.remove() }
-        let (run, stages, _) = try await job.run("""
+        // Outside the workdir, so both stages open the same FIFOs in place (in the workdir
+        // each stage would open its own copy-on-write view).
+        let pipes = try RunnerJob()
+        defer { job.remove(); pipes.remove() }
+        for name in ["ab", "ba"] { #expect(mkfifo(pipes.directory + "/" + name, 0o600) == 0) }
+        // A handshake that completes only while a and b run at once: opening a FIFO blocks
+        // until the other end is opened. Run one after the other, the first blocks until its
+        // timeout (the bound that makes a serial runner fail instead of hang).
+        let fifos = "{ extends: sys, filesystem: { write: [\(pipes.directory)] } }"
+        let (run, stages, directory) = try await job.run("""
             stages:
-              a: { run: sleep 0.4 }
-              b: { run: sleep 0.4 }
+              a:
+                run: echo from-a > \(pipes.directory)/ab && read x < \(pipes.directory)/ba && echo "a got $x"
+                policy: \(fifos)
+                timeout: 60s
+              b:
+                run: read x < \(pipes.directory)/ab && echo from-b > \(pipes.directory)/ba && echo "b got $x"
+                policy: \(fifos)
+                timeout: 60s
               c: { run: "true", needs: [a, b] }
               d: { run: "true", needs: [c] }
             """)
         #expect(run.status == .succeeded)
         let a = try #require(stages["a"]), b = try #require(stages["b"]), c = try #require(stages["c"]), d = try #require(stages["d"])
-        #expect([a, b, c, d].allSatisfy { $0.status == .succeeded })
+        #expect([a, b, c, d].allSatisfy { $0.status == .succeeded }, "\([a, b, c, d].map(\.status))")
+        #expect(contents(directory.stageDirectory("a") + "/stdout.log") == "a got from-b\n")
+        #expect(contents(directory.stageDirectory("b") + "/stdout.log") == "b got from-a\n")
         #expect(c.started! >= a.ended! && c.started! >= b.ended!)
         #expect(d.started! >= c.ended!)
-        #expect(a.started! < b.ended! && b.started! < a.ended!, "a and b ran one after the other")
+        // Implied by the handshake; the records must say so too.
+        #expect(a.started! < b.ended! && b.started! < a.ended!, "the records show a and b one after the other")
     }
 
     @Test("--jobs 1 runs independent stages one at a time")

@@ -6,7 +6,7 @@ import SandlockTestSupport
 
 /// Stages over copy-on-write workspaces: dispositions, dry runs stacked across the DAG,
 /// per-process uppers, conflicts. Real sandboxes, real overlays, real trees.
-@Suite("Runner copy-on-write", needsKernel)
+@Suite("Runner copy-on-write", needsWorkspaces)
 struct RunnerWorkspaceTests {
     /// The user's tree: everything but the run directory and the manifest (written by each
     /// `run`), with modes and mtimes.
@@ -451,7 +451,7 @@ struct RunnerWorkspaceTests {
     func runDirectoryExcluded() async throws {
         let job = try RunnerJob()
         defer { job.remove() }
-        let (run, stages, directory) = try await run(job, """
+        let (run, _, directory) = try await run(job, """
             stages:
               wide:
                 policy: { extends: sys, filesystem: { write: [.] } }
