@@ -105,10 +105,5 @@ struct RunArguments {
         if dryRun && policy.workdir == nil {
             throw UsageError(description: "--dry-run needs --workdir")
         }
-        // The ranges and rules the engine checks again at spawn, reported before anything starts.
-        if let problem = policy.violations().first {
-            let flag = PolicyField.named(problem.field)?.flag
-            throw UsageError(description: flag.map { "\($0): \(problem.message)" } ?? problem.description)
-        }
     }
 }

@@ -33,6 +33,13 @@ struct RunCommand: ParsableCommand {
             printError("Usage: sandlock run [flags] -- COMMAND [ARG…]   (see sandlock run --help)")
             return 125
         }
+        // The table's ranges and rules, before anything starts (the engine checks them again).
+        do throws(SandboxError) {
+            try parsed.policy.validate()
+        } catch {
+            printError("sandlock: \(error)")
+            return 125
+        }
         let io = parsed.interactive
             ? StandardIO(stdin: .inherit, stdout: .inherit, stderr: .inherit, interactive: true)
             : .inherited
