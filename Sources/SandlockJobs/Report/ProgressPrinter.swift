@@ -76,7 +76,7 @@ public final class ProgressPrinter: Sendable {
             switch event {
             case .runStarted(let run):
                 emit("\(stamp) run \(run.id) '\(run.name)': \(run.stages.count) stage\(run.stages.count == 1 ? "" : "s"), \(run.jobs) job\(run.jobs == 1 ? "" : "s") at once\n")
-            case .stageStarted(let stage, let kind, let shards):
+            case .stageStarted(let stage, _, let shards):
                 emit("\(stamp) start  \(stage)\(shards.map { " (\($0) shard\($0 == 1 ? "" : "s"))" } ?? "")\n")
             case .retrying(let stage, let shard, let attempt, let reason, let delay):
                 emit("\(stamp) retry  \(stage)\(shard.map { "/\($0)" } ?? ""): \(reason); attempt \(attempt)\(delay > .zero ? " in \(RunSummary.seconds(delay.seconds))" : "")\n")
