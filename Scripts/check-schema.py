@@ -8,13 +8,13 @@
    shape or values is rejected by the schema too (PARSER_ONLY lists the others).
 4. The keys each schema section declares equal the keys the parser accepts
    (`sandlock-jobs schema --keys`; sections are the schema's $defs, `manifest` the root).
-5. `sandlock-jobs schema` prints exactly the schema file, and the copy embedded in
-   Sources/SandlockJobs/Manifest/ManifestSchema.swift is the same text.
+5. `sandlock-jobs schema` prints exactly the schema file: the file is generated (its policy
+   sections from SandlockCore's `Policy.fields`); regenerate it with
+   `swift run sandlock-jobs schema > schemas/sandlock-jobs.schema.json`.
 
-Usage: Scripts/check-schema.py [--binary PATH] [--sync]
+Usage: Scripts/check-schema.py [--binary PATH]
   --binary PATH  the sandlock-jobs executable (default: $SANDLOCK_JOBS, else the newest
                  .build*/debug/sandlock-jobs)
-  --sync         rewrite ManifestSchema.swift from the schema file, then check
 Exits 0 when everything agrees, 1 on a disagreement, 2 when something needed is missing.
 """
 import glob
@@ -25,15 +25,6 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = os.path.join(ROOT, "schemas", "sandlock-jobs.schema.json")
-SWIFT_EMBED = os.path.join(ROOT, "Sources", "SandlockJobs", "Manifest", "ManifestSchema.swift")
-EMBED_HEAD = '''/// The JSON Schema (2020-12) of the manifest, printed by `sandlock-jobs schema`. It is the
-/// same text as `schemas/sandlock-jobs.schema.json` (a test checks it byte for byte, and
-/// `Scripts/check-schema.py` checks its key sets against `ManifestVocabulary`). Edit the
-/// file, then run `Scripts/check-schema.py --sync` to copy it here.
-public enum ManifestSchema {
-    public static let json = ##"""
-'''
-EMBED_TAIL = '"""##\n}\n'
 
 
 # Broken manifests whose errors only the parser can see: references between stages and
@@ -80,14 +71,12 @@ def yaml12_loader(yaml):
 
 
 def main(argv):
-    binary, sync = None, False
+    binary = None
     args = list(argv)
     while args:
         a = args.pop(0)
         if a == "--binary" and args:
             binary = args.pop(0)
-        elif a == "--sync":
-            sync = True
         else:
             print(__doc__, file=sys.stderr)
             return 2
@@ -100,8 +89,6 @@ def main(argv):
     problems = []
     schema_text = open(SCHEMA, encoding="utf-8").read()
     schema = json.loads(schema_text)
-    if sync:
-        open(SWIFT_EMBED, "w", encoding="utf-8").write(EMBED_HEAD + schema_text + EMBED_TAIL)
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as e:
@@ -164,14 +151,11 @@ def main(argv):
         if "properties" in node and name not in keys:
             problems.append(f"$defs/{name}: the schema declares keys the parser has no section for")
 
-    # 4. The schema the binary prints and the embedded copy.
+    # 4. The file is the generated schema.
     printed = subprocess.run([binary, "schema"], capture_output=True, text=True, check=True).stdout
     if printed != schema_text:
-        problems.append("`sandlock-jobs schema` differs from schemas/sandlock-jobs.schema.json "
-                        "(run Scripts/check-schema.py --sync and rebuild)")
-    embedded = open(SWIFT_EMBED, encoding="utf-8").read()
-    if embedded != EMBED_HEAD + schema_text + EMBED_TAIL:
-        problems.append("ManifestSchema.swift is out of date (run Scripts/check-schema.py --sync)")
+        problems.append("`sandlock-jobs schema` differs from schemas/sandlock-jobs.schema.json; regenerate it: "
+                        "swift run sandlock-jobs schema > schemas/sandlock-jobs.schema.json")
 
     for p in problems:
         print(f"check-schema: {p}", file=sys.stderr)

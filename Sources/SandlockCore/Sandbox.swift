@@ -39,6 +39,7 @@ public struct Sandbox: Sendable {
         guard let command = argv.first, !command.isEmpty else {
             throw .invalidPolicy("empty command")
         }
+        try policy.validate()
         let features = SupervisorFeatures(policy)
         let gaps = try Self.unsupportedFields(of: policy, features: features)
         let (workspaces, settlement) = try mode.resolve(policy: policy)

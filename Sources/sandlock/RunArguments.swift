@@ -3,8 +3,8 @@ import SandlockCore
 /// The flags of `sandlock run`, parsed by a small table-driven parser.
 ///
 /// Why not ArgumentParser here: its reflection-based parsing costs ~2 ms per start on this
-/// machine, more than the rest of a sandbox start-up. `RunCommand` still declares every flag
-/// for `--help`; a test keeps both lists identical.
+/// machine, more than the rest of a sandbox start-up. The flags are `Policy.fields`' (plus
+/// `extras`), and so is `sandlock run --help` (`RunArguments.help`).
 struct RunArguments {
     var policy = Policy()
     var execShell: String?
@@ -17,123 +17,30 @@ struct RunArguments {
         var description: String
     }
 
-    private enum Kind: Sendable {
-        case flag(@Sendable (inout RunArguments) -> Void)
-        case option(@Sendable (inout RunArguments, String) throws(UsageError) -> Void)
-    }
-
-    private struct Spec: Sendable {
+    /// A flag of `sandlock run` that is not a policy field.
+    struct Extra: Sendable {
         var names: [String]
-        var kind: Kind
+        var section: PolicySection
+        var valueName: String?
+        var doc: String
+        var apply: @Sendable (inout RunArguments, String) -> Void
     }
 
-    /// Every flag: the names as typed on the command line, and what each does to the policy.
-    private static let specs: [Spec] = [
-        Spec(names: ["-r", "--fs-read"], kind: .option { $0.policy.fsReadable.append($1) }),
-        Spec(names: ["-w", "--fs-write"], kind: .option { $0.policy.fsWritable.append($1) }),
-        Spec(names: ["--fs-deny"], kind: .option { $0.policy.fsDenied.append($1) }),
-        Spec(names: ["--workdir"], kind: .option { $0.policy.workdir = $1 }),
-        Spec(names: ["--fs-storage"], kind: .option { $0.policy.fsStorage = $1 }),
-        Spec(names: ["--on-exit"], kind: .option { arguments, value throws(UsageError) in
-            arguments.policy.onExit = try disposition(value, "--on-exit")
-        }),
-        Spec(names: ["--on-error"], kind: .option { arguments, value throws(UsageError) in
-            arguments.policy.onError = try disposition(value, "--on-error")
-        }),
-        Spec(names: ["--dry-run"], kind: .flag { $0.dryRun = true }),
-        Spec(names: ["--net-bind", "--net-allow-bind"], kind: .option { arguments, value throws(UsageError) in
-            guard let ports = Units.parsePorts(value) else {
-                throw UsageError(description: "--net-bind: expected ports like 8080 or 8080,9000-9005, found '\(value)'")
-            }
-            arguments.policy.netBind += ports
-        }),
-        Spec(names: ["--net-allow"], kind: .option { $0.policy.netAllow.append($1) }),
-        Spec(names: ["--allow-udp"], kind: .flag { $0.policy.allowUDP = true }),
-        Spec(names: ["--allow-icmp"], kind: .flag { $0.policy.allowICMP = true }),
-        Spec(names: ["--port-remap"], kind: .flag { $0.policy.portRemap = true }),
-        Spec(names: ["--extra-deny-syscall"], kind: .option { $0.policy.extraDenySyscalls.append($1) }),
-        Spec(names: ["--extra-allow-syscall"], kind: .option { $0.policy.extraAllowSyscalls.append($1) }),
-        Spec(names: ["-t", "--timeout"], kind: .option { arguments, value throws(UsageError) in
-            guard let duration = Units.parseDuration(value), duration > .zero else {
-                throw UsageError(description: "--timeout: expected a duration like 30, 30s, 5m or 500ms, found '\(value)'")
-            }
-            arguments.policy.timeout = duration
-        }),
-        Spec(names: ["-m", "--max-memory"], kind: .option { arguments, value throws(UsageError) in
-            guard let bytes = Units.parseSize(value), bytes > 0 else {
-                throw UsageError(description: "--max-memory: expected a size like 512M or 1G, found '\(value)'")
-            }
-            arguments.policy.maxMemory = bytes
-        }),
-        Spec(names: ["-P", "--max-processes"], kind: .option { arguments, value throws(UsageError) in
-            arguments.policy.maxProcesses = try positive(value, "--max-processes")
-        }),
-        Spec(names: ["--max-open-files"], kind: .option { arguments, value throws(UsageError) in
-            arguments.policy.maxOpenFiles = try positive(value, "--max-open-files")
-        }),
-        Spec(names: ["-c", "--cpu"], kind: .option { arguments, value throws(UsageError) in
-            guard let percent = Int(value), (1...100).contains(percent) else {
-                throw UsageError(description: "--cpu: expected a percentage from 1 to 100, found '\(value)'")
-            }
-            arguments.policy.maxCPU = percent
-        }),
-        Spec(names: ["--cpu-cores"], kind: .option { arguments, value throws(UsageError) in
-            let cores = value.split(separator: ",").map { Int($0) }
-            guard !cores.isEmpty, cores.allSatisfy({ ($0 ?? -1) >= 0 }) else {
-                throw UsageError(description: "--cpu-cores: expected a list like 0,2,3, found '\(value)'")
-            }
-            arguments.policy.cpuCores = cores.compactMap { $0 }
-        }),
-        Spec(names: ["--num-cpus"], kind: .option { arguments, value throws(UsageError) in
-            arguments.policy.numCPUs = try positive(value, "--num-cpus")
-        }),
-        Spec(names: ["--time-start"], kind: .option { arguments, value throws(UsageError) in
-            guard let seconds = Units.parseTimestamp(value) else {
-                throw UsageError(description: "--time-start: expected an RFC 3339 time like 2000-01-01T00:00:00Z, found '\(value)'")
-            }
-            arguments.policy.timeStart = seconds
-        }),
-        Spec(names: ["--random-seed"], kind: .option { arguments, value throws(UsageError) in
-            guard let seed = UInt64(value) else {
-                throw UsageError(description: "--random-seed: expected a non-negative integer, found '\(value)'")
-            }
-            arguments.policy.randomSeed = seed
-        }),
-        Spec(names: ["--deterministic-dirs"], kind: .flag { $0.policy.deterministicDirs = true }),
-        Spec(names: ["--no-randomize-memory"], kind: .flag { $0.policy.noRandomizeMemory = true }),
-        Spec(names: ["--no-huge-pages"], kind: .flag { $0.policy.noHugePages = true }),
-        Spec(names: ["--no-coredump"], kind: .flag { $0.policy.noCoredump = true }),
-        Spec(names: ["--clean-env"], kind: .flag { $0.policy.cleanEnv = true }),
-        Spec(names: ["--env"], kind: .option { arguments, value throws(UsageError) in
-            guard let equals = value.firstIndex(of: "="), equals != value.startIndex else {
-                throw UsageError(description: "--env: expected KEY=VALUE, found '\(value)'")
-            }
-            arguments.policy.env[String(value[..<equals])] = String(value[value.index(after: equals)...])
-        }),
-        Spec(names: ["--cwd"], kind: .option { $0.policy.cwd = $1 }),
-        Spec(names: ["--name"], kind: .option { $0.policy.name = $1 }),
-        Spec(names: ["--no-supervisor"], kind: .flag { $0.policy.noSupervisor = true }),
-        Spec(names: ["--allow-degraded"], kind: .flag { $0.policy.allowDegraded = true }),
-        Spec(names: ["-e", "--exec-shell"], kind: .option { $0.execShell = $1 }),
-        Spec(names: ["-i", "--interactive"], kind: .flag { $0.interactive = true }),
+    /// `-e`, `-i`, `--dry-run`: everything else is a field of `Policy.fields`.
+    static let extras: [Extra] = [
+        Extra(names: ["--dry-run"], section: .workspace, doc: "Print the changes (A/M/D/R lines) to stderr, then abort them (needs --workdir).") {
+            arguments, _ in arguments.dryRun = true
+        },
+        Extra(names: ["-e", "--exec-shell"], section: .process, valueName: "CMD", doc: "Run this command line with /bin/sh -c.") {
+            $0.execShell = $1
+        },
+        Extra(names: ["-i", "--interactive"], section: .process, doc: "Give the command the terminal (for shells and editors).") {
+            arguments, _ in arguments.interactive = true
+        },
     ]
 
-    /// Every flag name, for the test that compares them with `RunCommand`'s.
-    static var flagNames: Set<String> { Set(specs.flatMap(\.names)) }
-
-    private static func disposition(_ value: String, _ flag: String) throws(UsageError) -> Disposition {
-        guard let disposition = Disposition(rawValue: value) else {
-            throw UsageError(description: "\(flag): expected commit, abort or keep, found '\(value)'")
-        }
-        return disposition
-    }
-
-    private static func positive(_ value: String, _ flag: String) throws(UsageError) -> Int {
-        guard let number = Int(value), number > 0 else {
-            throw UsageError(description: "\(flag): expected a positive number, found '\(value)'")
-        }
-        return number
-    }
+    /// Every flag name: the table's and the extras'.
+    static var flagNames: Set<String> { Set(Policy.fields.flatMap(\.flags) + extras.flatMap(\.names)) }
 
     /// Parses the arguments after `run`: options, then the command (after `--`, or from the
     /// first argument that is not an option).
@@ -156,24 +63,35 @@ struct RunArguments {
                 name = String(argument.prefix(2)) // -rPATH
                 inlineValue = String(argument.dropFirst(2))
             }
-            // A linear search over ~35 specs costs less than building a dictionary at start-up.
-            guard let spec = Self.specs.first(where: { $0.names.contains(name) }) else {
-                throw UsageError(description: "unknown option '\(argument)'")
+            // A linear search over ~40 fields costs less than building a dictionary at start-up.
+            func value() throws(UsageError) -> String {
+                if let inlineValue { return inlineValue }
+                guard index < arguments.count else { throw UsageError(description: "\(name) needs a value") }
+                index += 1
+                return arguments[index - 1]
             }
-            switch spec.kind {
-            case .flag(let apply):
-                if inlineValue != nil { throw UsageError(description: "\(name) takes no value") }
-                apply(&self)
-            case .option(let apply):
-                let value: String
-                if let inlineValue {
-                    value = inlineValue
+            if let field = Policy.fields.first(where: { $0.flags.contains(name) }) {
+                let given: String?
+                if field.grammar.takesValue {
+                    given = try value()
                 } else {
-                    guard index < arguments.count else { throw UsageError(description: "\(name) needs a value") }
-                    value = arguments[index]
-                    index += 1
+                    if inlineValue != nil { throw UsageError(description: "\(name) takes no value") }
+                    given = nil
                 }
-                try apply(&self, value)
+                do throws(PolicyViolation) {
+                    try field.apply(argument: given, to: &policy)
+                } catch {
+                    throw UsageError(description: "\(field.flag ?? name): \(error.message)")
+                }
+            } else if let extra = Self.extras.first(where: { $0.names.contains(name) }) {
+                if extra.valueName != nil {
+                    extra.apply(&self, try value())
+                } else {
+                    if inlineValue != nil { throw UsageError(description: "\(name) takes no value") }
+                    extra.apply(&self, "")
+                }
+            } else {
+                throw UsageError(description: "unknown option '\(argument)'")
             }
         }
         command = Array(arguments[index...])

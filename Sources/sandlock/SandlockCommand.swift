@@ -17,7 +17,8 @@ struct SandlockCommand: ParsableCommand {
 
 /// Entry point. `sandlock run` is parsed by `RunArguments` and waits synchronously, so a
 /// sandboxed command pays for neither ArgumentParser's reflection nor the concurrency
-/// runtime's threads; `--help` and the other subcommands go through ArgumentParser.
+/// runtime's threads, and prints its own `--help` (from `Policy.fields`); the other
+/// subcommands go through ArgumentParser.
 /// SIGINT/SIGTERM/SIGHUP are blocked before any thread exists so the sandbox can be killed
 /// on them. Setup failures exit 125, like `docker run`, so they never look like the
 /// command's own status.
@@ -27,10 +28,12 @@ enum SandlockMain {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "run" {
             let options = arguments.dropFirst().prefix { $0 != "--" }
-            if !options.contains(where: { $0 == "-h" || $0 == "--help" }) {
-                _ = SignalForwarder.shared
-                exit(RunCommand.execute(Array(arguments.dropFirst())))
+            if options.contains(where: { $0 == "-h" || $0 == "--help" }) {
+                print(RunArguments.help, terminator: "")
+                exit(0)
             }
+            _ = SignalForwarder.shared
+            exit(RunCommand.execute(Array(arguments.dropFirst())))
         }
         SandlockCommand.main(arguments)
     }

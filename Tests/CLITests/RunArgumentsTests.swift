@@ -6,21 +6,81 @@ import Testing
 
 @Suite("sandlock run argument parsing")
 struct RunArgumentsTests {
-    @Test("the fast parser knows exactly the flags `run --help` documents")
-    func flagsMatchHelp() throws {
-        let dump = try Fixture.runBare([Fixture.sandlockCLI, "--experimental-dump-help"]).stdout
-        let root = try #require(JSONSerialization.jsonObject(with: Data(dump.utf8)) as? [String: Any])
-        let command = try #require(root["command"] as? [String: Any])
-        let subcommands = try #require(command["subcommands"] as? [[String: Any]])
-        let run = try #require(subcommands.first { $0["commandName"] as? String == "run" })
-        var documented = Set<String>()
-        for argument in run["arguments"] as? [[String: Any]] ?? [] {
-            for name in argument["names"] as? [[String: String]] ?? [] {
-                documented.insert((name["kind"] == "short" ? "-" : "--") + name["name"]!)
+    @Test("every flag of the table and the extras appears in `run --help`")
+    func helpListsEveryFlag() throws {
+        let help = try Fixture.runBare([Fixture.sandlockCLI, "run", "--help"])
+        #expect(help.status == 0)
+        for name in RunArguments.flagNames {
+            #expect(help.stdout.contains(" \(name) ") || help.stdout.contains(" \(name),") || help.stdout.contains(" \(name)\n"), "\(name) is not in run --help")
+        }
+        for section in PolicySection.allCases { #expect(help.stdout.contains("\(section.title):")) }
+    }
+
+    /// A valid sample argument for each notation, and what the field must then hold.
+    static func sample(_ field: PolicyField) -> String? {
+        switch field.grammar {
+        case .flag: nil
+        case .paths, .string: "/some/path"
+        case .size: "512M"
+        case .duration: "1500ms"
+        case .integer(_, let range, _): "\(min(range.upperBound, range.lowerBound + 1))"
+        case .cpuList: "0,1"
+        case .ports: "8080,9000-9001"
+        case .endpoints: "example.com:443"
+        case .timestamp: "2000-01-01T00:00:00Z"
+        case .seed: "42"
+        case .syscalls: "mount"
+        case .syscallGroups: "sysv_ipc"
+        case .syscallSet: "mount"
+        case .environment: "KEY=value"
+        case .disposition: "keep"
+        }
+    }
+
+    @Test("every table flag parses, changes its field, and round-trips through JSON with its name")
+    func everyFieldRoundTrips() throws {
+        let flagged = Policy.fields.filter { !$0.flags.isEmpty }
+        #expect(flagged.count >= 30)
+        for field in flagged {
+            for name in field.flags {
+                var argv = [name] + (Self.sample(field).map { [$0] } ?? [])
+                if field.name == "on_exit" || field.name == "on_error" { argv += ["--workdir", "/tmp"] }
+                let parsed = try RunArguments(parsing: argv + ["--", "true"])
+                #expect(!field.isDefault(in: parsed.policy), "\(name) did not set \(field.name)")
+                let data = try JSONEncoder().encode(parsed.policy)
+                let object = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+                #expect(object[field.name] != nil, "\(field.name) not in the JSON")
+                let decoded = try JSONDecoder().decode(Policy.self, from: data)
+                #expect(decoded == parsed.policy, "\(field.name) does not round-trip")
             }
         }
-        documented.subtract(["-h", "--help"])
-        #expect(documented == RunArguments.flagNames)
+        // Every field of the table has a JSON key, even those with no flag.
+        var everything = Policy()
+        for field in Policy.fields {
+            if case .flag(let ref) = field.grammar {
+                everything[keyPath: ref].toggle()
+            } else {
+                try field.apply(argument: Self.sample(field), to: &everything)
+            }
+            #expect(!field.isDefault(in: everything), "\(field.name)")
+        }
+        let data = try JSONEncoder().encode(everything)
+        let object = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(Set(object.keys) == Set(Policy.fields.map(\.name)))
+        #expect(try JSONDecoder().decode(Policy.self, from: data) == everything)
+    }
+
+    @Test("values out of the table's ranges fail with exit 125 and a clear message", arguments: [
+        (["-c", "150"], "--cpu: expected a percentage from 1 to 100, found '150'"),
+        (["--cpu-cores", "2000"], "--cpu-cores: expected a list of CPUs from 0 to 1023 like 0,2,3, found '2000'"),
+        (["--net-allow", "bad_host:80"], "invalid policy: net_allow: 'bad_host:80' names no valid host"),
+        (["--extra-allow-syscall", "mount"], "invalid policy: extra_allow_syscalls: unknown group 'mount' (known: sysv_ipc)"),
+        (["--extra-deny-syscall", "not_a_syscall"], "invalid policy: extra_deny_syscalls: unknown syscall 'not_a_syscall'"),
+    ])
+    func outOfRangeFailsTheRun(arguments: [String], message: String) throws {
+        let run = try Fixture.runBare([Fixture.sandlockCLI, "run"] + arguments + ["--", "/bin/true"])
+        #expect(run.status == 125)
+        #expect(run.stderr.contains(message), "\(run.stderr)")
     }
 
     @Test("flags map onto the policy; the command starts after -- or at the first non-option")

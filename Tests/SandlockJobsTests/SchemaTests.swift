@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import SandlockJobs
+import SandlockCore
 
 @Suite struct SchemaTests {
     static let schemaPath = Paths.root + "/schemas/sandlock-jobs.schema.json"
@@ -10,9 +11,28 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     }
 
-    @Test func embeddedSchemaIsTheSchemaFile() throws {
+    /// The committed file is what `sandlock-jobs schema` prints (generated from the table).
+    @Test func schemaFileIsTheGeneratedSchema() throws {
         let file = try String(contentsOfFile: Self.schemaPath, encoding: .utf8)
-        #expect(ManifestSchema.json + "\n" == file, "run Scripts/check-schema.py --sync")
+        #expect(ManifestSchema.json == file, "schemas/sandlock-jobs.schema.json is stale; regenerate it: swift run sandlock-jobs schema > schemas/sandlock-jobs.schema.json")
+    }
+
+    /// Every manifest key of `Policy.fields` is in the schema with the table's range.
+    @Test func policySectionsComeFromTheTable() throws {
+        let schema = try schema()
+        let defs = try #require(schema["$defs"] as? [String: [String: Any]])
+        for field in Policy.fields {
+            guard let key = field.manifest else { continue }
+            let section = key.section.map { defs[$0] } ?? defs["policy"]
+            let properties = try #require(section?["properties"] as? [String: [String: Any]], "\(key.path)")
+            let property = try #require(properties[key.key], "\(key.path) missing from the schema")
+            if case .integer(_, let range, _) = field.grammar {
+                #expect(property["minimum"] as? Int == range.lowerBound, "\(key.path)")
+                #expect(property["maximum"] as? Int == (range.upperBound == .max ? nil : range.upperBound), "\(key.path)")
+            }
+        }
+        let cores = try #require(((defs["limits"]?["properties"] as? [String: [String: Any]])?["cpu_cores"]?["items"]) as? [String: Any])
+        #expect(cores["maximum"] as? Int == 1023)
     }
 
     /// The parser's key sets and the schema's properties must be the same, section by section.

@@ -251,3 +251,8 @@ private struct SeccompCompiler {
         return bytes
     }
 }
+
+extension SeccompProgram {
+    /// Groups usable in `extra_deny_syscalls` / `extra_allow_syscalls`, for `Policy.validate()`.
+    static var groups: [String: [String]] { SeccompCompiler.groups }
+}

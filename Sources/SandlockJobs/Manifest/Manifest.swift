@@ -51,47 +51,24 @@ public enum PolicyReference: Sendable {
     case inline(PolicySpec)
 }
 
-/// A policy as written: every field optional, so `extends` can tell "not set" from "set".
+/// A policy as written: the values of the fields it sets (on `Policy()`'s defaults for the
+/// others), and where each was written, so `extends` can tell "not set" from "set" and
+/// diagnostics can point at the key.
 public struct PolicySpec: Sendable {
     public var mark: SourceMark
     public var extends: [Located<String>] = []
     public var description: String?
-    // filesystem
-    public var read: [Located<String>]?
-    public var write: [Located<String>]?
-    public var deny: [Located<String>]?
-    public var devices: Bool?
-    // network
-    public var netAllow: [String]?
-    public var netBind: [UInt16]?
-    public var udp: Bool?
-    public var icmp: Bool?
-    public var portRemap: Bool?
-    // limits
-    public var memory: UInt64?
-    public var processes: Int?
-    public var cpu: Int?
-    public var openFiles: Int?
-    public var cpuCores: [Int]?
-    public var numCPUs: Int?
-    // determinism
-    public var timeStart: Int64?
-    public var randomSeed: UInt64?
-    public var deterministicDirs: Bool?
-    public var noRandomizeMemory: Bool?
-    public var noHugePages: Bool?
-    public var noCoredump: Bool?
-    // syscalls
-    public var denySyscalls: [String]?
-    public var allowSyscalls: [String]?
-    public var extraDeny: [String]?
-    public var extraAllow: [String]?
-    // environment
-    public var cleanEnv: Bool?
-    public var env: [(key: String, value: String)]?
-    public var allowDegraded: Bool?
+    /// The fields written; the others hold `Policy()`'s values.
+    public var values = Policy()
+    /// The value node of each field written, by `PolicyField.name`.
+    public var written: [String: Located<ManifestKey>] = [:]
+    /// The items of written lists of strings (paths, endpoints, syscall names), located.
+    public var items: [String: [Located<String>]] = [:]
 
     public init(mark: SourceMark) { self.mark = mark }
+
+    /// Whether the policy sets `field`.
+    public func sets(_ field: PolicyField) -> Bool { written[field.name] != nil }
 }
 
 /// The command of a stage, member, worker or reducer: a string runs under `/bin/sh -c`, a

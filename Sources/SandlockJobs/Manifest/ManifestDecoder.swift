@@ -249,94 +249,20 @@ struct ManifestDecoder {
         var p = PolicySpec(mark: node.start)
         if let n = f["extends"] { p.extends = reader.strings(n, ctx.with("extends"), single: true) ?? [] }
         if let n = f["description"] { p.description = reader.string(n, ctx.with("description"), allowEmpty: true) }
-        if let n = f["allow_degraded"] { p.allowDegraded = reader.bool(n, ctx.with("allow_degraded")) }
-
-        if let n = f["filesystem"] {
-            let c = ctx.with("filesystem")
-            if let s = reader.fields(n, c, ManifestVocabulary.filesystem) {
-                if let v = s["read"] { p.read = reader.strings(v, c.with("read")) }
-                if let v = s["write"] { p.write = reader.strings(v, c.with("write")) }
-                if let v = s["deny"] { p.deny = reader.strings(v, c.with("deny")) }
-                if let v = s["devices"] { p.devices = reader.bool(v, c.with("devices")) }
-            }
+        // The policy's own keys (`allow_degraded`), then its sections, as `Policy.fields` says.
+        for field in Policy.fields {
+            guard let key = field.manifest, key.section == nil, let v = f[key.key] else { continue }
+            decode(field, v, ctx.with(key.key), into: &p)
         }
-        if let n = f["network"] {
-            let c = ctx.with("network")
-            if let s = reader.fields(n, c, ManifestVocabulary.network) {
-                if let v = s["allow"], let endpoints = reader.strings(v, c.with("allow")) {
-                    p.netAllow = endpoints.compactMap { e in
-                        if Self.isEndpoint(e.value) { return e.value }
-                        reader.diagnostics.append(e.error(c.with("allow").message("expected 'host:port' or ':port', found '\(e.value)'")))
-                        return nil
-                    }
-                }
-                if let v = s["bind"] { p.netBind = reader.ints(v, c.with("bind"), in: 1...65535)?.map { UInt16($0) } }
-                if let v = s["udp"] { p.udp = reader.bool(v, c.with("udp")) }
-                if let v = s["icmp"] { p.icmp = reader.bool(v, c.with("icmp")) }
-                if let v = s["port_remap"] { p.portRemap = reader.bool(v, c.with("port_remap")) }
-            }
-        }
-        if let n = f["limits"] {
-            let c = ctx.with("limits")
-            if let s = reader.fields(n, c, ManifestVocabulary.limits) {
-                if let v = s["memory"] { p.memory = reader.size(v, c.with("memory")) }
-                if let v = s["processes"] { p.processes = reader.int(v, c.with("processes"), in: 1...Int.max) }
-                if let v = s["cpu"] { p.cpu = reader.int(v, c.with("cpu"), in: 1...Int.max) }
-                if let v = s["open_files"] { p.openFiles = reader.int(v, c.with("open_files"), in: 1...Int.max) }
-                if let v = s["cpu_cores"] { p.cpuCores = reader.ints(v, c.with("cpu_cores"), in: 0...4095) }
-                if let v = s["num_cpus"] { p.numCPUs = reader.int(v, c.with("num_cpus"), in: 1...4096) }
-            }
-        }
-        if let n = f["determinism"] {
-            let c = ctx.with("determinism")
-            if let s = reader.fields(n, c, ManifestVocabulary.determinism) {
-                if let v = s["time_start"] {
-                    p.timeStart = reader.quantity(v, c.with("time_start"), "an RFC 3339 time like 2000-01-01T00:00:00Z or Unix seconds", Quantities.timestamp)
-                }
-                if let v = s["random_seed"] {
-                    p.randomSeed = reader.quantity(v, c.with("random_seed"), "a non-negative integer seed") { UInt64($0) }
-                }
-                if let v = s["deterministic_dirs"] { p.deterministicDirs = reader.bool(v, c.with("deterministic_dirs")) }
-                if let v = s["no_randomize_memory"] { p.noRandomizeMemory = reader.bool(v, c.with("no_randomize_memory")) }
-                if let v = s["no_huge_pages"] { p.noHugePages = reader.bool(v, c.with("no_huge_pages")) }
-                if let v = s["no_coredump"] { p.noCoredump = reader.bool(v, c.with("no_coredump")) }
-            }
-        }
-        if let n = f["syscalls"] {
-            let c = ctx.with("syscalls")
-            if let s = reader.fields(n, c, ManifestVocabulary.syscalls) {
-                if let v = s["deny"] { p.denySyscalls = syscallNames(v, c.with("deny")) }
-                if let v = s["allow"] { p.allowSyscalls = syscallNames(v, c.with("allow")) }
-                if let v = s["extra_deny"] { p.extraDeny = syscallNames(v, c.with("extra_deny")) }
-                if let v = s["extra_allow"] { p.extraAllow = syscallNames(v, c.with("extra_allow")) }
-            }
-        }
-        if let n = f["environment"] {
-            let c = ctx.with("environment")
-            if let s = reader.fields(n, c, ManifestVocabulary.environment) {
-                if let v = s["clean"] { p.cleanEnv = reader.bool(v, c.with("clean")) }
-                if let v = s["env"] { p.env = reader.environment(v, c.with("env")) }
+        for section in ManifestKey.sections {
+            guard let n = f[section] else { continue }
+            let c = ctx.with(section)
+            guard let s = reader.fields(n, c, ManifestVocabulary.keys(of: section)) else { continue }
+            for field in Policy.fields {
+                guard let key = field.manifest, key.section == section, let v = s[key.key] else { continue }
+                decode(field, v, c.with(key.key), into: &p)
             }
         }
         return p
-    }
-
-    private mutating func syscallNames(_ node: YAMLNode, _ ctx: Context) -> [String]? {
-        guard let names = reader.strings(node, ctx) else { return nil }
-        return names.compactMap { name in
-            if name.value.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isLowercase || ("0"..."9").contains($0) || $0 == "_") }) {
-                return name.value
-            }
-            reader.diagnostics.append(name.error(ctx.message("'\(name.value)' is not a syscall or group name (lowercase letters, digits, '_')")))
-            return nil
-        }
-    }
-
-    /// `host:port` or `:port`, port 1…65535; IPv6 hosts in brackets (`[::1]:53`).
-    static func isEndpoint(_ text: String) -> Bool {
-        guard let colon = text.lastIndex(of: ":") else { return false }
-        let host = text[..<colon]
-        guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { return false }
-        return !host.contains(" ") && (!host.contains(":") || (host.hasPrefix("[") && host.hasSuffix("]")))
     }
 }

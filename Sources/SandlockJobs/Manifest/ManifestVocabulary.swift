@@ -2,32 +2,32 @@ import SandlockCore
 
 /// Every key the manifest language accepts, per mapping. The decoder rejects any other key
 /// (with a "did you mean"), `sandlock-jobs schema --keys` prints these sets, and the tests
-/// check that `schemas/sandlock-jobs.schema.json` declares exactly the same properties
-/// (the section names are the schema's `$defs`; `manifest` is the document root).
+/// check that the schema declares exactly the same properties (the section names are the
+/// schema's `$defs`; `manifest` is the document root). The policy sections' keys are
+/// `Policy.fields`' manifest keys.
 public enum ManifestVocabulary {
-    public static let sections: [(name: String, keys: [String])] = [
-        ("manifest", manifest), ("defaults", defaults), ("policy", policy),
-        ("filesystem", filesystem), ("network", network), ("limits", limits),
-        ("determinism", determinism), ("syscalls", syscalls), ("environment", environment),
-        ("stage", stage), ("map", map), ("over", over), ("process", process),
-        ("retry", retry), ("backoff", backoff),
-    ]
+    public static let sections: [(name: String, keys: [String])] =
+        [("manifest", manifest), ("defaults", defaults), ("policy", policy)]
+        + ManifestKey.sections.map { ($0, keys(of: $0)) }
+        + [("stage", stage), ("map", map), ("over", over), ("process", process), ("retry", retry), ("backoff", backoff)]
 
     public static let manifest = ["version", "name", "description", "workdir", "env", "policies", "defaults", "stages"]
     public static let defaults = ["policy", "timeout", "retry", "on_success", "on_failure"]
-    public static let policy = [
-        "extends", "description", "filesystem", "network", "limits", "determinism", "syscalls",
-        "environment", "allow_degraded",
-    ]
-    public static let filesystem = ["read", "write", "deny", "devices"]
-    public static let network = ["allow", "bind", "udp", "icmp", "port_remap"]
-    public static let limits = ["memory", "processes", "cpu", "open_files", "cpu_cores", "num_cpus"]
-    public static let determinism = [
-        "time_start", "random_seed", "deterministic_dirs", "no_randomize_memory", "no_huge_pages",
-        "no_coredump",
-    ]
-    public static let syscalls = ["deny", "allow", "extra_deny", "extra_allow"]
-    public static let environment = ["clean", "env"]
+    /// A policy's keys: `extends`, `description`, its sections and the fields of
+    /// `Policy.fields` that sit at its top (`allow_degraded`).
+    public static let policy = ["extends", "description"] + ManifestKey.sections
+        + Policy.fields.compactMap { $0.manifest?.section == nil ? $0.manifest?.key : nil }
+    public static let filesystem = keys(of: "filesystem")
+    public static let network = keys(of: "network")
+    public static let limits = keys(of: "limits")
+    public static let determinism = keys(of: "determinism")
+    public static let syscalls = keys(of: "syscalls")
+    public static let environment = keys(of: "environment")
+
+    /// The keys of a policy section, from `Policy.fields`.
+    public static func keys(of section: String) -> [String] {
+        Policy.fields.compactMap { $0.manifest?.section == section ? $0.manifest?.key : nil }
+    }
     public static let stage = [
         "description", "needs", "run", "pipeline", "map", "reduce", "policy", "env", "cwd",
         "timeout", "retry", "if", "allow_failures", "on_success", "on_failure",

@@ -244,66 +244,77 @@ extension RetrySpec {
 }
 
 extension Policy {
-    /// The fields that differ from `Policy()`, in sandlock's snake_case names.
+    /// The fields that differ from `Policy()` (and those `shownWhenDefault`), in sandlock's
+    /// snake_case names, in `Policy.fields` order.
     var json: JSONValue {
-        let d = Policy()
-        var f: [(String, JSONValue)] = []
-        func strings(_ v: [String]) -> JSONValue { .array(v.map(JSONValue.string)) }
-        func ints<T: BinaryInteger>(_ v: [T]) -> JSONValue { .array(v.map { .int(Int64($0)) }) }
-        func int<T: BinaryInteger>(_ key: String, _ v: T?) { if let v { f.append((key, .int(Int64(v)))) } }
-        func flag(_ key: String, _ v: Bool, _ dv: Bool) { if v != dv { f.append((key, .bool(v))) } }
-        f.append(("fs_readable", strings(fsReadable)))
-        f.append(("fs_writable", strings(fsWritable)))
-        if !fsDenied.isEmpty { f.append(("fs_denied", strings(fsDenied))) }
-        flag("default_devices", defaultDevices, d.defaultDevices)
-        if let v = denySyscalls { f.append(("deny_syscalls", strings(v))) }
-        if let v = allowSyscalls { f.append(("allow_syscalls", strings(v))) }
-        if !extraDenySyscalls.isEmpty { f.append(("extra_deny_syscalls", strings(extraDenySyscalls))) }
-        if !extraAllowSyscalls.isEmpty { f.append(("extra_allow_syscalls", strings(extraAllowSyscalls))) }
-        if !netAllow.isEmpty { f.append(("net_allow", strings(netAllow))) }
-        if !netBind.isEmpty { f.append(("net_bind", ints(netBind))) }
-        flag("allow_udp", allowUDP, d.allowUDP)
-        flag("allow_icmp", allowICMP, d.allowICMP)
-        flag("port_remap", portRemap, d.portRemap)
-        int("max_memory", maxMemory)
-        int("max_processes", maxProcesses)
-        int("max_cpu", maxCPU)
-        int("max_open_files", maxOpenFiles)
-        if let v = cpuCores { f.append(("cpu_cores", ints(v))) }
-        int("num_cpus", numCPUs)
-        if let v = timeout { f.append(("timeout", .string(v.manifestText))) }
-        int("time_start", timeStart)
-        int("random_seed", randomSeed)
-        flag("deterministic_dirs", deterministicDirs, d.deterministicDirs)
-        flag("no_randomize_memory", noRandomizeMemory, d.noRandomizeMemory)
-        flag("no_huge_pages", noHugePages, d.noHugePages)
-        flag("no_coredump", noCoredump, d.noCoredump)
-        flag("clean_env", cleanEnv, d.cleanEnv)
-        if !env.isEmpty { f.append(("env", .object(env.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))) }
-        if let cwd { f.append(("cwd", .string(cwd))) }
-        if let name { f.append(("name", .string(name))) }
-        flag("no_supervisor", noSupervisor, d.noSupervisor)
-        flag("keep_capabilities", keepCapabilities, d.keepCapabilities)
-        flag("allow_degraded", allowDegraded, d.allowDegraded)
-        return .object(f)
+        .object(Self.fields.compactMap { field in
+            field.isDefault(in: self) && !field.shownWhenDefault ? nil : (field.name, field.json(of: self))
+        })
     }
 
-    /// One line for `plan`: `read /usr /lib; write /w/out; memory 256M; …`.
+    /// One line for `plan`: `read /usr /lib; write /w/out; memory 256M; …`, from the fields'
+    /// `summary`.
     var summary: String {
         var parts: [String] = []
-        parts.append(fsReadable.isEmpty ? "read nothing" : "read " + fsReadable.joined(separator: " "))
-        if !fsWritable.isEmpty { parts.append("write " + fsWritable.joined(separator: " ")) }
-        if !fsDenied.isEmpty { parts.append("deny " + fsDenied.joined(separator: " ")) }
-        parts.append(netAllow.isEmpty ? "no outbound network" : "connect " + netAllow.joined(separator: " "))
-        if !netBind.isEmpty { parts.append("bind " + netBind.map(String.init).joined(separator: " ")) }
-        if let m = maxMemory { parts.append("memory \(m.sizeText)") }
-        if let p = maxProcesses { parts.append("processes \(p)") }
-        if let c = maxCPU { parts.append("cpu \(c)%") }
-        if let o = maxOpenFiles { parts.append("open_files \(o)") }
-        if timeStart != nil || randomSeed != nil { parts.append("deterministic") }
-        if cleanEnv { parts.append("clean env") }
-        if allowDegraded { parts.append("degraded allowed") }
+        for field in Self.fields {
+            guard let summary = field.summary else { continue }
+            let words = field.words(of: self)
+            let part: String?
+            if let text = summary.text {
+                part = field.isDefault(in: self) ? nil : text
+            } else if words.isEmpty {
+                part = field.grammar.isList ? summary.whenEmpty : nil
+            } else {
+                part = ([summary.label ?? field.name] + words).joined(separator: " ") + summary.suffix
+            }
+            if let part, !parts.contains(part) { parts.append(part) }
+        }
         return parts.joined(separator: "; ")
+    }
+}
+
+extension PolicyField {
+    /// The field's value in `policy` as JSON: lists as arrays, sizes and counts as numbers,
+    /// durations as manifest text (`30s`).
+    func json(of policy: Policy) -> JSONValue {
+        func strings(_ v: [String]) -> JSONValue { .array(v.map(JSONValue.string)) }
+        func ints<T: BinaryInteger>(_ v: [T]) -> JSONValue { .array(v.map { .int(Int64($0)) }) }
+        func int<T: BinaryInteger>(_ v: T?) -> JSONValue { v.map { Int64(exactly: $0).map(JSONValue.int) ?? .string("\($0)") } ?? .null }
+        switch grammar {
+        case .flag(let r): return .bool(policy[keyPath: r])
+        case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): return strings(policy[keyPath: r])
+        case .syscallSet(let r): return policy[keyPath: r].map(strings) ?? .null
+        case .string(let r): return policy[keyPath: r].map(JSONValue.string) ?? .null
+        case .size(let r), .seed(let r): return int(policy[keyPath: r])
+        case .integer(let r, _, _): return int(policy[keyPath: r])
+        case .timestamp(let r): return int(policy[keyPath: r])
+        case .cpuList(let r, _): return policy[keyPath: r].map(ints) ?? .null
+        case .ports(let r): return ints(policy[keyPath: r])
+        case .duration(let r): return policy[keyPath: r].map { .string($0.manifestText) } ?? .null
+        case .environment(let r):
+            return .object(policy[keyPath: r].sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })
+        case .disposition(let r): return .string(policy[keyPath: r].rawValue)
+        }
+    }
+
+    /// The field's value in `policy` as words for `plan` (`256M`; `/usr /lib`); none when
+    /// not set.
+    func words(of policy: Policy) -> [String] {
+        switch grammar {
+        case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): return policy[keyPath: r]
+        case .syscallSet(let r): return policy[keyPath: r] ?? []
+        case .string(let r): return policy[keyPath: r].map { [$0] } ?? []
+        case .size(let r): return policy[keyPath: r].map { [$0.sizeText] } ?? []
+        case .seed(let r): return policy[keyPath: r].map { ["\($0)"] } ?? []
+        case .integer(let r, _, _): return policy[keyPath: r].map { ["\($0)"] } ?? []
+        case .timestamp(let r): return policy[keyPath: r].map { ["\($0)"] } ?? []
+        case .cpuList(let r, _): return policy[keyPath: r]?.map(String.init) ?? []
+        case .ports(let r): return policy[keyPath: r].map(String.init)
+        case .duration(let r): return policy[keyPath: r].map { [$0.manifestText] } ?? []
+        case .environment(let r): return policy[keyPath: r].sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        case .flag(let r): return policy[keyPath: r] ? ["on"] : []
+        case .disposition(let r): return [policy[keyPath: r].rawValue]
+        }
     }
 }
 

@@ -168,10 +168,11 @@ private struct Planning {
     }
 
     /// The effective policy of a process and a label saying where it came from.
-    mutating func policy(for reference: PolicyReference?, _ ctx: Context) -> (PolicySpec, String)? {
+    /// The context is where the policy is written, for diagnostics about its fields.
+    mutating func policy(for reference: PolicyReference?, _ ctx: Context) -> (PolicySpec, String, Context)? {
         switch reference {
         case nil:
-            return (PolicySpec(mark: SourceMark(line: 1, column: 1)), "none")
+            return (PolicySpec(mark: SourceMark(line: 1, column: 1)), "none", ctx)
         case .named(let name):
             guard specs[name.value] != nil else {
                 var text = "unknown policy '\(name.value)'"
@@ -180,23 +181,25 @@ private struct Planning {
                 return nil
             }
             guard let r = resolved[name.value] ?? nil else { return nil }
-            return (absolutePaths(r), name.value)
+            return (absolutePaths(r), name.value, Context(owner: "policy '\(name.value)'"))
         case .inline(let spec):
             checkPaths(spec, ctx)
             var chain: [String] = []
             guard let r = applyExtends(spec, ctx, chain: &chain) else { return nil }
             let label = spec.extends.isEmpty ? "inline" : "inline, extends " + spec.extends.map(\.value).joined(separator: ", ")
-            return (absolutePaths(r), label)
+            return (absolutePaths(r), label, ctx)
         }
     }
 
     /// Reports relative paths that leave the workdir, `~` paths, and broad grants.
     mutating func checkPaths(_ spec: PolicySpec, _ ctx: Context) {
-        for (key, list) in [("read", spec.read), ("write", spec.write), ("deny", spec.deny)] {
-            for path in list ?? [] {
-                _ = checkedPath(path, ctx.with("filesystem").with(key))
-                if key == "write", FileSystem.normalize(path.value) == "/", path.value.hasPrefix("/") {
-                    diagnostics.append(path.warning(ctx.with("filesystem.write").message("grants write access to the whole filesystem ('/')")))
+        for field in Policy.fields {
+            guard case .paths = field.grammar, let key = field.manifest else { continue }
+            let c = key.section.map { ctx.with($0) } ?? ctx
+            for path in spec.items[field.name] ?? [] {
+                _ = checkedPath(path, c.with(key.key))
+                if field.name == "fs_writable", FileSystem.normalize(path.value) == "/", path.value.hasPrefix("/") {
+                    diagnostics.append(path.warning(ctx.with(key.path).message("grants write access to the whole filesystem ('/')")))
                 }
             }
         }
@@ -217,14 +220,28 @@ private struct Planning {
     }
 
     func absolutePaths(_ spec: PolicySpec) -> PolicySpec {
-        func abs(_ list: [Located<String>]?) -> [Located<String>]? {
-            list?.map { var p = $0; p.value = FileSystem.absolute($0.value, base: workdir); return p }
-        }
         var s = spec
-        s.read = abs(spec.read)
-        s.write = abs(spec.write)
-        s.deny = abs(spec.deny)
+        for field in Policy.fields {
+            guard case .paths(let ref) = field.grammar else { continue }
+            s.values[keyPath: ref] = spec.values[keyPath: ref].map { FileSystem.absolute($0, base: workdir) }
+            s.items[field.name] = spec.items[field.name]?.map { var p = $0; p.value = FileSystem.absolute($0.value, base: workdir); return p }
+        }
         return s
+    }
+
+    /// `Policy.validate()` for a process's resolved policy: each problem is reported at the
+    /// key (or list item) that set the field, else at the stage.
+    mutating func validate(_ policy: Policy, _ spec: PolicySpec, _ ctx: Context, stage: Located<String>, _ stageCtx: Context) {
+        for problem in policy.violations() {
+            guard let field = PolicyField.named(problem.field) else { continue }
+            if let written = spec.written[field.name] {
+                let item = problem.item.flatMap { index in spec.items[field.name].flatMap { index < $0.count ? $0[index] : nil } }
+                let text = ctx.with(written.value.path).message(problem.message)
+                diagnostics.append(item.map { $0.error(text) } ?? written.error(text))
+            } else {
+                diagnostics.append(stage.error(stageCtx.message("\(field.name): \(problem.message)")))
+            }
+        }
     }
 
     // MARK: Stages
@@ -285,10 +302,12 @@ private struct Planning {
 
         func process(_ run: CommandSpec, _ ref: (PolicyReference?, Context), env: [(key: String, value: String)], cwd: String, _ p: inout Planning) -> PlannedProcess? {
             if ref.0 == nil, p.unconfined.last?.value != stage.name.value { p.unconfined.append(stage.name) }
-            guard let (spec, label) = p.policy(for: ref.0, ref.1) else { return nil }
-            var policy = spec.policy(env: mergeEnvironment(baseEnv, spec.env ?? [], stage.env, env))
+            guard let (spec, label, specCtx) = p.policy(for: ref.0, ref.1) else { return nil }
+            var policy = spec.policy(env: mergeEnvironment(baseEnv, spec.environment, stage.env, env))
             policy.cwd = cwd
             policy.timeout = timeout
+            // What `sandlock run` and the engine would reject, `validate` rejects here.
+            p.validate(policy, spec, specCtx, stage: stage.name, ctx)
             // No `name`: a named sandbox is registered for `sandlock ps` and gets its own host
             // name, which shards of one stage cannot share; the runner names what it runs.
             return PlannedProcess(argv: run.argv, policy: policy, policySource: label)

@@ -1,10 +1,11 @@
 /// What a sandboxed process may do. Field names follow sandlock's `Policy` reference
 /// (`fs_readable`, `max_memory`, …) in snake_case when encoded; every field maps onto one
-/// `sandlock run` flag and one manifest key.
+/// `sandlock run` flag and one manifest key. `Policy.fields` declares each field's names,
+/// notation and range; JSON coding, flags, manifest keys and `validate()` come from it.
 ///
 /// A field this build cannot enforce on the running kernel is an error when the sandbox
 /// starts, unless `allowDegraded` is set; the run's `Enforcement` then says what was left out.
-public struct Policy: Sendable, Hashable, Codable {
+public struct Policy: Sendable, Hashable {
     // MARK: Filesystem (Landlock)
 
     /// Trees the process may read and execute (`-r/--fs-read`).
@@ -108,23 +109,4 @@ public struct Policy: Sendable, Hashable, Codable {
     public var allowDegraded: Bool = false
 
     public init() {}
-
-    enum CodingKeys: String, CodingKey {
-        case fsReadable = "fs_readable", fsWritable = "fs_writable", fsDenied = "fs_denied"
-        case defaultDevices = "default_devices"
-        case workdir, onExit = "on_exit", onError = "on_error", fsStorage = "fs_storage"
-        case denySyscalls = "deny_syscalls", allowSyscalls = "allow_syscalls"
-        case extraDenySyscalls = "extra_deny_syscalls", extraAllowSyscalls = "extra_allow_syscalls"
-        case netAllow = "net_allow", netBind = "net_bind", allowUDP = "allow_udp"
-        case allowICMP = "allow_icmp", portRemap = "port_remap"
-        case maxMemory = "max_memory", maxProcesses = "max_processes", maxCPU = "max_cpu"
-        case maxOpenFiles = "max_open_files", cpuCores = "cpu_cores", numCPUs = "num_cpus"
-        case timeout
-        case timeStart = "time_start", randomSeed = "random_seed"
-        case deterministicDirs = "deterministic_dirs", noRandomizeMemory = "no_randomize_memory"
-        case noHugePages = "no_huge_pages", noCoredump = "no_coredump"
-        case cleanEnv = "clean_env", env, cwd, name
-        case noSupervisor = "no_supervisor", keepCapabilities = "keep_capabilities"
-        case allowDegraded = "allow_degraded"
-    }
 }
