@@ -61,7 +61,7 @@ struct SeccompTests {
     func extraDeny() async throws {
         #expect(try await probe(["syscall", "getpid"]) == "ok")
         #expect(try await probe(["syscall", "getpid"], policy: Fixture.basePolicy.with { $0.extraDenySyscalls = ["getpid"] }) == "EPERM")
-        await #expect(throws: SandboxError.invalidPolicy("unknown syscall 'no_such_call'")) {
+        await #expect(throws: SandboxError.invalidPolicy("extra_deny_syscalls: unknown syscall 'no_such_call'")) {
             try await Sandbox(policy: Fixture.basePolicy.with { $0.extraDenySyscalls = ["no_such_call"] }).run(["/bin/true"])
         }
     }
