@@ -96,36 +96,27 @@ struct CommitCommand: ParsableCommand {
     var force = false
 
     func run() throws {
-        var (directory, run, record, changes) = try target.load()
+        let (directory, loaded, stage, changes) = try target.load()
+        var run = loaded, record = stage
         let workspaces = try target.keptWorkspaces(run, changes, verb: "commit")
         if let leftOut = changes.leftOut, !force {
             throw fail("the kept changes of stage '\(target.stage)' lack those of \(leftOut.joined(separator: ", ")), which conflicted with other processes of the stage (see `sandlock-jobs show`); run the stage again, or apply only what was kept with --force")
         }
-        var conflicts: [CommitConflict] = []
-        var committed = 0
-        for workspace in workspaces {
-            do {
-                switch try workspace.commit(nil, overwriting: force) {
-                case .committed(let count): committed += count
-                case .conflict(let found): conflicts += found
-                }
-            } catch {
-                throw fail("\(error)")
-            }
+        let result = StageSettlement.settleKept(&record, workspaces, .commit(overwriting: force), run: run)
+        writeRecords(record, in: directory, run: &run)
+        let settled = record.changes ?? changes
+        if settled.outcome == .failed {
+            throw fail(settled.message ?? "the commit failed")
         }
-        if !conflicts.isEmpty {
+        if let conflicts = settled.conflicts, settled.outcome == .conflict {
             printError("sandlock-jobs: error: nothing applied: \(conflicts.count) path\(conflicts.count == 1 ? "" : "s") changed in the real tree since stage '\(target.stage)' started:\n")
             for c in conflicts {
-                printError("  \(c.path): \(c.reason)\n    real tree:  \(c.current?.summary ?? "absent")\n    this stage: \(c.sandbox?.summary ?? "absent")\n")
+                printError("  \(c.path): \(c.reason)\n    real tree:  \(c.theirs ?? "absent")\n    this stage: \(c.ours ?? "absent")\n")
             }
             printError("  look at both versions, then: sandlock-jobs commit --force … (the stage's version wins), or discard\n")
             throw ExitCode.failure
         }
-        changes.outcome = .committed
-        changes.workspaces = nil
-        changes.conflicts = nil
-        try settle(&record, changes, in: directory, run: &run)
-        printError("sandlock-jobs: committed \(committed) change\(committed == 1 ? "" : "s") of stage '\(target.stage)' to \(run.workdir)\n")
+        printError("sandlock-jobs: committed \(result.committed) change\(result.committed == 1 ? "" : "s") of stage '\(target.stage)' to \(run.workdir)\n")
     }
 }
 
@@ -142,18 +133,12 @@ struct DiscardCommand: ParsableCommand {
     @OptionGroup var target: StageChangesTarget
 
     func run() throws {
-        var (directory, run, record, changes) = try target.load()
-        for workspace in try target.keptWorkspaces(run, changes, verb: "discard") {
-            guard workspace.status != "committing" else {
-                throw fail("a commit of '\(workspace.workdir)' from \(workspace.directory) was interrupted; discarding it would leave the tree half-changed: run `sandlock-jobs recover` to complete it")
-            }
-            do { try workspace.discard() } catch {
-                throw fail("\(error)")
-            }
-        }
-        changes.outcome = .aborted
-        changes.workspaces = nil
-        try settle(&record, changes, in: directory, run: &run)
+        let (directory, loaded, stage, changes) = try target.load()
+        var run = loaded, record = stage
+        let workspaces = try target.keptWorkspaces(run, changes, verb: "discard")
+        let result = StageSettlement.settleKept(&record, workspaces, .discard, run: run)
+        if let refused = result.refused { throw fail(refused) }
+        writeRecords(record, in: directory, run: &run)
         printError("sandlock-jobs: discarded the changes of stage '\(target.stage)'\n")
     }
 }
@@ -206,19 +191,11 @@ struct RecoverCommand: ParsableCommand {
     }
 }
 
-/// Writes the stage's settled changes back to its record, and the stage's new status to the
-/// run record (a conflict that is resolved counts as the success it was).
-private func settle(_ record: inout StageRecord, _ changes: StageChanges, in directory: RunDirectory,
-                    run: inout RunRecord) throws {
-    record.changes = changes
-    if record.status == .conflict {
-        record.status = .succeeded
-        record.message = nil
-    }
+/// Writes the settled stage's record, then the run's with its new status
+/// (`RunDirectory.record(_:in:)`: a run that is over gets its overall status recomputed).
+private func writeRecords(_ record: StageRecord, in directory: RunDirectory, run: inout RunRecord) {
     do {
-        try directory.writeStageRecord(record)
-        if let i = run.stages.firstIndex(where: { $0.name == record.stage }) { run.stages[i].status = record.status }
-        try directory.writeRunRecord(run)
+        try directory.record(record, in: &run)
     } catch {
         printError("sandlock-jobs: warning: the run records were not updated: \(error)\n")
     }

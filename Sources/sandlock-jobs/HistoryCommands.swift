@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import SandlockCore
 import SandlockJobs
 
 /// Where runs are looked up: a manifest (its workdir's runs), a workdir, or a runs folder.
@@ -133,23 +134,23 @@ struct LogsCommand: ParsableCommand {
         guard let planned = record.plan.stage(stage) else {
             throw fail("no stage '\(stage)' in run \(record.id)", ExitCode.validationFailure)
         }
-        let stream = stderr ? "stderr" : "stdout"
+        let stream: RunDirectory.LogStream = stderr ? .stderr : .stdout
         var files: [(String?, String)] = []
         if parts.count == 2 {
             guard let shard = Int(parts[1]), shard >= 0 else {
                 throw fail("'\(parts[1])' is not a shard number", ExitCode.validationFailure)
             }
-            files = [(nil, directory.shardDirectory(stage, shard) + "/\(stream).log")]
+            files = [(nil, directory.log(stream, of: stage, .shard(shard)))]
         } else if case .pipeline(let members) = planned.work, stderr {
             files = members.indices.map { i in
-                ("member \(i): \(members[i].argv.joined(separator: " "))", directory.memberDirectory(stage, i) + "/stderr.log")
+                ("member \(i): \(members[i].argv.joined(separator: " "))", directory.log(.stderr, of: stage, .member(i)))
             }
         } else if case .map(let map) = planned.work, map.reduce == nil {
             // No reducer: the stage's output is its shards' files, in item order.
             let count = directory.readStageRecord(stage)?.shards?.total ?? 0
-            files = (0..<count).map { (nil, directory.shardDirectory(stage, $0) + "/\(stream).log") }
+            files = (0..<count).map { (nil, directory.log(stream, of: stage, .shard($0))) }
         } else {
-            files = [(nil, directory.stageDirectory(stage) + "/\(stream).log")]
+            files = [(nil, directory.log(stream, of: stage))]
         }
         var missing = true
         for (header, path) in files {
@@ -159,21 +160,15 @@ struct LogsCommand: ParsableCommand {
             writeOut(bytes)
         }
         if missing {
-            throw fail("no \(stream) log for '\(target)' in run \(record.id) (\(files.map(\.1).joined(separator: ", ")))", Exit.missingFile)
+            throw fail("no \(stream.rawValue) log for '\(target)' in run \(record.id) (\(files.map(\.1).joined(separator: ", ")))", Exit.missingFile)
         }
     }
 
 }
 
-/// Writes bytes to stdout as they are (logs, diffs).
+/// Writes bytes to stdout as they are (logs, diffs); stops when stdout's reader went away.
 func writeOut(_ bytes: [UInt8]) {
-    var rest = bytes[...]
-    while !rest.isEmpty {
-        let n = rest.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return }
-        rest = rest.dropFirst(n)
-    }
+    try? StandardStream.output.writeAll(bytes)
 }
 
 private func isDirectory(_ path: String) -> Bool {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import SandlockCore
 import SandlockJobs
 import Synchronization
 
@@ -106,7 +107,7 @@ struct RunCommand: ParsableCommand {
         let environment = getenv("NO_COLOR").map { ["NO_COLOR": String(cString: $0)] } ?? [:]
         let printer = ProgressPrinter(mode: mode, environment: environment)
         let runner = Runner(plan: plan, options: options, directory: directory, events: printer.handle)
-        if mode == .tty { DetachedThread.start { printer.tick() } }
+        if mode == .tty { NamedThread.start("progress-ticker") { printer.tick() } }
 
         let record = runBlocking { () async -> RunRecord in
             let task = Task { await runner.run() }

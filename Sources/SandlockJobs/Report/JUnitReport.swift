@@ -38,7 +38,8 @@ public enum JUnitReport {
                         continue
                     }
                     testcase(name, seconds: shard.attempts.reduce(0) { $0 + $1.durationSeconds }, status: shard.status,
-                             reason: last.reasonText, log: "stages/\(s.stage)/shards/\(n)/stderr.log")
+                             reason: last.reasonText,
+                             log: summary.directory.relative(summary.directory.log(.stderr, of: s.stage, .shard(n))))
                 }
             }
             totalTests += tests

@@ -2,9 +2,10 @@
 import Glibc
 #endif
 import FoundationEssentials
+import SandlockSystem
 import Synchronization
 
-/// Shows a run's progress on a file descriptor (stderr): a live display redrawn in place on
+/// Shows a run's progress on a standard stream (stderr): a live display redrawn in place on
 /// a terminal, one line per event otherwise, or one JSON object per line.
 public final class ProgressPrinter: Sendable {
     public enum Mode: String, Sendable, CaseIterable {
@@ -30,20 +31,20 @@ public final class ProgressPrinter: Sendable {
     }
 
     public let mode: Mode
-    private let fd: Int32
+    private let stream: StandardStream
     private let color: Bool
     private let state = Mutex(State())
 
     /// `color` is off when `NO_COLOR` is set (any value) or in plain/json mode.
-    public init(mode: Mode, fd: Int32 = 2, environment: [String: String] = [:]) {
+    public init(mode: Mode, stream: StandardStream = .error, environment: [String: String] = [:]) {
         self.mode = mode
-        self.fd = fd
+        self.stream = stream
         color = mode == .tty && environment["NO_COLOR"].map(\.isEmpty) ?? true
         state.withLock { $0.start = Self.now() }
     }
 
-    /// `auto`: the live display when `fd` is a terminal, else plain lines.
-    public static func automatic(fd: Int32 = 2) -> Mode { isatty(fd) == 1 ? .tty : .plain }
+    /// `auto`: the live display when `stream` is a terminal, else plain lines.
+    public static func automatic(stream: StandardStream = .error) -> Mode { stream.isTerminal ? .tty : .plain }
 
     public func handle(_ event: RunEvent) {
         switch mode {
@@ -225,15 +226,10 @@ public final class ProgressPrinter: Sendable {
         color ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text
     }
 
+    /// Progress that cannot be written (stderr closed) is dropped.
     private func emit(_ text: String) {
         guard !text.isEmpty else { return }
-        var bytes = Array(text.utf8)[...]
-        while !bytes.isEmpty {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            bytes = bytes.dropFirst(n)
-        }
+        try? stream.writeAll(text)
     }
 
     static func now() -> Double {

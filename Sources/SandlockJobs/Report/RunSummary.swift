@@ -75,24 +75,24 @@ public struct RunSummary: Sendable {
 
     /// (label, stderr log relative to the run directory) of what failed in a stage.
     func failedLogs(_ s: StageRecord) -> [(String, String)] {
-        let stageDir = "stages/\(s.stage)"
+        let stderr = { (owner: RunDirectory.LogOwner) in directory.relative(directory.log(.stderr, of: s.stage, owner)) }
         switch s.kind {
         case "pipeline":
             let member = s.attempts.last?.failedMember ?? 0
             let argv = s.members.map { $0[min(member, $0.count - 1)].argv } ?? []
-            return [("member \(member): \(Self.command(argv))", "\(stageDir)/members/\(member)/stderr.log")]
+            return [("member \(member): \(Self.command(argv))", stderr(.member(member)))]
         case "map":
             let shards = s.shards?.failedShards ?? []
             if let summary = s.shards, summary.failed <= summary.allowedFailures, s.reduceAttempts != nil {
-                return [("reducer", "\(stageDir)/stderr.log")]
+                return [("reducer", stderr(.stage))]
             }
             let records = directory.readShardRecords(s.stage)
             return shards.prefix(Self.shardsShown).map { n in
                 let reason = records.last { $0.shard == n }?.attempts.last?.reasonText ?? "?"
-                return ("shard \(n): \(reason)", "\(stageDir)/shards/\(n)/stderr.log")
+                return ("shard \(n): \(reason)", stderr(.shard(n)))
             }
         default:
-            return s.reason == .spawnFailed && s.attempts.isEmpty ? [] : [("", "\(stageDir)/stderr.log")]
+            return s.reason == .spawnFailed && s.attempts.isEmpty ? [] : [("", stderr(.stage))]
         }
     }
 

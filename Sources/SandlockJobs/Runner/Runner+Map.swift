@@ -33,10 +33,10 @@ extension Runner {
         var summary = ShardSummary(total: total, allowedFailures: allowed)
         record.process = ProcessEntry(argv: map.worker.argv, policy: policy(of: map.worker, in: stage), enforcement: nil)
         events(.stageStarted(stage: stage.name, kind: "map", shards: total))
-        try createDirectory(directory.stageDirectory(stage.name) + "/shards")
+        try createDirectory(directory.shardsDirectory(stage.name))
         let log = try ShardLog(path: directory.shardRecordsPath(stage.name))
         // Every shard record is on disk before the stage's own record is written.
-        defer { log.close() }
+        defer { log.sync() }
 
         // Shards whose output the reducer skips: bounded by the allowance (beyond it the
         // stage fails and no reducer runs).
@@ -139,14 +139,15 @@ extension Runner {
         var end = ShardEnd(shard: shard, status: .cancelled, last: nil, attempts: 0, userCPUSeconds: 0,
                            systemCPUSeconds: 0, peakMemoryBytes: 0, enforcement: nil)
         let item = map.item(at: shard) ?? ""
-        let dir = directory.shardDirectory(stage.name, shard)
         let policy = policy(of: map.worker, in: stage, extra: map.environment(forShard: shard) ?? [:])
         var attempts: [ProcessRecord] = []
         let limit = stage.retry?.limit ?? 0
         while true {
             guard await slots.acquire() else { break }
-            if attempts.isEmpty { mkdir(dir, 0o755) }
-            let io = StandardIO(stdin: .null, stdout: .file(dir + "/stdout.log"), stderr: .file(dir + "/stderr.log"))
+            // A directory that cannot be made shows as the shard's spawn failure (its logs).
+            if attempts.isEmpty { try? RunFiles.makeDirectories(directory.logDirectory(of: stage.name, .shard(shard))) }
+            let io = StandardIO(stdin: .null, stdout: .file(directory.log(.stdout, of: stage.name, .shard(shard))),
+                                stderr: .file(directory.log(.stderr, of: stage.name, .shard(shard))))
             let (started, workspaces) = start(SandboxRun(argv: map.worker.argv, policy: policy, io: io), in: cow)
             let (outcome, enforcement) = await started.wait()
             slots.release()
@@ -184,35 +185,35 @@ extension Runner {
     /// files by a feeder thread through a pipe (never all in memory).
     func runReducer(_ reducer: PlannedProcess, of stage: PlannedStage, shards: Int, skipping: Set<Int>,
                     cow: StageWorkspace?, into record: inout StageRecord) async throws(StageSetupError) {
-        let stageDirectory = directory.stageDirectory(stage.name)
         let policy = policy(of: reducer, in: stage)
         record.reduce = ProcessEntry(argv: reducer.argv, policy: policy, enforcement: nil)
-        record.stdoutLog = directory.relative(stageDirectory + "/stdout.log")
-        record.stderrLog = directory.relative(stageDirectory + "/stderr.log")
+        record.stdoutLog = directory.relative(directory.log(.stdout, of: stage.name))
+        record.stderrLog = directory.relative(directory.log(.stderr, of: stage.name))
         let directory = self.directory
         let name = stage.name
         await runAttempts(stage, into: &record, reducer: true) { attempt in
             let outputs: @Sendable (Int) -> String? = { shard in
-                skipping.contains(shard) ? nil : directory.shardDirectory(name, shard) + "/stdout.log"
+                skipping.contains(shard) ? nil : directory.log(.stdout, of: name, .shard(shard))
             }
             var feed: ReducerFeed?
             let started: SandboxRun.Started
             do {
-                let (input, writer) = try ReducerFeed.pipe()
+                let pipe = try KernelPipe()
+                let input = SharedDescriptor(pipe.read)
                 let workspaces: [Workspace]
                 (started, workspaces) = self.start(SandboxRun(argv: reducer.argv, policy: policy, io: StandardIO(
-                    stdin: .descriptor(input), stdout: .file(stageDirectory + "/stdout.log"),
-                    stderr: .file(stageDirectory + "/stderr.log"))), in: cow, seesStage: true)
+                    stdin: .descriptor(input), stdout: .file(directory.log(.stdout, of: name)),
+                    stderr: .file(directory.log(.stderr, of: name)))), in: cow, seesStage: true)
                 cow?.hold([workspaces])
-                // Our read end goes with `input` at the end of this block: only the reducer holds
-                // it, so the feed gets EPIPE if the reducer stops reading.
+                // Our reference to the read end goes with `input` at the end of this block:
+                // only the reducer holds it, so the feed gets EPIPE if the reducer stops
+                // reading. The write end is the feed's, or closed here when the reducer did
+                // not start.
                 if started.failure == nil {
-                    feed = ReducerFeed.start(writer: writer, count: shards, path: outputs)
-                } else {
-                    close(writer)
+                    feed = ReducerFeed.start(writer: SharedDescriptor(pipe.write), count: shards, path: outputs)
                 }
             } catch {
-                started = SandboxRun.Started(failure: "reducer stdin: \(error)")
+                started = SandboxRun.Started(failure: "reducer stdin: pipe2: \(error)")
             }
             let (outcome, enforcement) = await started.wait()
             await feed?.finished()

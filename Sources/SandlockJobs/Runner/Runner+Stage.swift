@@ -13,20 +13,20 @@ extension Runner {
         var record = StageRecord(stage: stage.name, kind: stage.kindName, status: .failed)
         // Command and pipeline stages start when they get a `--jobs` slot (runAttempts).
         record.started = Date.now
-        let stageDirectory = directory.stageDirectory(stage.name)
         var cow: StageWorkspace?
         do throws(StageSetupError) {
-            try createDirectory(stageDirectory)
+            try createDirectory(directory.stageDirectory(stage.name))
             try checkGrantedPaths(of: stage)
             cow = try openWorkspace(for: stage)
             switch stage.work {
             case .command(let process):
                 record.process = ProcessEntry(argv: process.argv, policy: policy(of: process, in: stage), enforcement: nil)
-                record.stdoutLog = directory.relative(stageDirectory + "/stdout.log")
-                record.stderrLog = directory.relative(stageDirectory + "/stderr.log")
-                await runAttempts(stage, into: &record) { [cow] attempt in
+                record.stdoutLog = directory.relative(directory.log(.stdout, of: stage.name))
+                record.stderrLog = directory.relative(directory.log(.stderr, of: stage.name))
+                await runAttempts(stage, into: &record) { [cow, directory = self.directory] attempt in
                     let run = SandboxRun(argv: process.argv, policy: self.policy(of: process, in: stage), io: StandardIO(
-                        stdin: .null, stdout: .file(stageDirectory + "/stdout.log"), stderr: .file(stageDirectory + "/stderr.log")))
+                        stdin: .null, stdout: .file(directory.log(.stdout, of: stage.name)),
+                        stderr: .file(directory.log(.stderr, of: stage.name))))
                     let (started, workspaces) = self.start(run, in: cow)
                     let (outcome, enforcement) = await started.wait()
                     cow?.hold([workspaces])
@@ -35,8 +35,8 @@ extension Runner {
                 cow?.mergeHeld(beside: false) { _ in "the command" }
             case .pipeline(let members):
                 record.members = members.map { ProcessEntry(argv: $0.argv, policy: policy(of: $0, in: stage), enforcement: nil) }
-                record.stdoutLog = directory.relative(stageDirectory + "/stdout.log")
-                for i in members.indices { try createDirectory(directory.memberDirectory(stage.name, i)) }
+                record.stdoutLog = directory.relative(directory.log(.stdout, of: stage.name))
+                for i in members.indices { try createDirectory(directory.logDirectory(of: stage.name, .member(i))) }
                 await runAttempts(stage, into: &record) { [cow] attempt in
                     let (result, enforcement) = await self.runPipeline(members, of: stage, in: cow)
                     return (AttemptRecord(attempt: attempt, outcome: result.outcome, members: result.members, failedMember: result.failed), enforcement)
@@ -105,15 +105,11 @@ extension Runner {
         }
     }
 
-    /// Renames the logs of a failed attempt to `*.attempt-N.log` before the next one.
+    /// Keeps the logs of a failed attempt (`*.attempt-N.log`) before the next one.
     func keepLogs(of stage: PlannedStage, attempt: Int) {
-        var logs = [directory.stageDirectory(stage.name)]
-        if case .pipeline(let members) = stage.work { logs += members.indices.map { directory.memberDirectory(stage.name, $0) } }
-        for dir in logs {
-            for stream in ["stdout", "stderr"] where RunFiles.exists("\(dir)/\(stream).log") {
-                rename("\(dir)/\(stream).log", "\(dir)/\(stream).attempt-\(attempt).log")
-            }
-        }
+        var owners: [RunDirectory.LogOwner] = [.stage]
+        if case .pipeline(let members) = stage.work { owners += members.indices.map { .member($0) } }
+        directory.keepAttemptLogs(of: stage.name, owners, attempt: attempt)
     }
 
     /// The process's policy with the runner's variables (`SANDLOCK_STAGE`, `SANDLOCK_RUN_DIR`).
@@ -188,12 +184,11 @@ extension Runner {
     /// two sandboxes and EOF propagates.
     private func startPipeline(_ members: [PlannedProcess], of stage: PlannedStage,
                                in cow: StageWorkspace?) -> ([SandboxRun.Started], [[Workspace]]) {
-        let stageDirectory = directory.stageDirectory(stage.name)
         var started: [SandboxRun.Started] = []
         var workspaces: [[Workspace]] = []
         var input: InputSource = .null
         for (i, member) in members.enumerated() {
-            var output: OutputTarget = .file(stageDirectory + "/stdout.log")
+            var output: OutputTarget = .file(directory.log(.stdout, of: stage.name))
             var next: SharedDescriptor?
             if i < members.count - 1 {
                 do {
@@ -205,7 +200,7 @@ extension Runner {
                 }
             }
             let run = SandboxRun(argv: member.argv, policy: policy(of: member, in: stage), io: StandardIO(
-                stdin: input, stdout: output, stderr: .file(directory.memberDirectory(stage.name, i) + "/stderr.log")))
+                stdin: input, stdout: output, stderr: .file(directory.log(.stderr, of: stage.name, .member(i)))))
             let (member, memberWorkspaces) = start(run, in: cow)
             started.append(member)
             workspaces.append(memberWorkspaces)

@@ -131,14 +131,18 @@ extension Runner {
         }
         writeChangeFiles(perTree, of: cow, stage: stage.name, into: &report)
 
+        let workdir = realWorkdir
+        func settle(_ action: StageSettlement.Action) {
+            StageSettlement.settle(cow.collected, changes: perTree, action, workdir: workdir, into: &report)
+        }
         if let failure {
+            if dryRun || disposition == .abort { settle(.discard) } else { settle(.keep(.failed)) }
             report.outcome = .failed
             report.message = failure
-            if dryRun || disposition == .abort { cow.discard(cow.collected) } else { keep(cow, perTree, status: "failed", into: &report) }
         } else if disposition == .abort || (disposition == .keep && perTree.allSatisfy(\.isEmpty)) {
             // Thrown away (a keep of nothing too; in a dry run: shown, not stacked under later stages).
+            settle(.discard)
             if dryRun { report.outcome = .previewed }
-            cow.discard(cow.collected)
         } else {
             conflicts += parallelConflicts(of: stage.name, cow: cow, perTree)
             if dryRun {
@@ -152,60 +156,17 @@ extension Runner {
                     }
                 }
             } else if !conflicts.isEmpty {
-                report.outcome = .conflict
-                keep(cow, perTree, status: "conflict", into: &report)
+                settle(.keep(.conflict))
             } else if disposition == .keep {
-                report.outcome = .kept
-                keep(cow, perTree, status: "kept", into: &report)
+                settle(.keep(.kept))
             } else {
-                commit(cow, perTree, into: &report, conflicts: &conflicts)
+                settle(.commit(overwriting: false))
             }
             if report.outcome != .conflict && report.outcome != .failed { remember(stage.name, cow, perTree) }
         }
-        if !conflicts.isEmpty {
-            report.conflicts = conflicts
-            if record.status == .succeeded {
-                record.status = .conflict
-                record.message = "\(conflicts.count) conflicting path\(conflicts.count == 1 ? "" : "s"), first \(conflicts[0].path): \(conflicts[0].reason)"
-            }
-        }
-        // Changes that could not be recorded or applied fail a stage whose processes succeeded.
-        if report.outcome == .failed, record.status == .succeeded {
-            record.status = .failed
-            record.message = "copy-on-write: \(report.message ?? "the changes could not be applied")"
-        }
-        record.changes = report
-    }
-
-    /// Applies each tree's changes (outside a dry run the workdir is the only tree).
-    private func commit(_ cow: StageWorkspace, _ perTree: [ChangeSet], into report: inout StageChanges,
-                        conflicts: inout [ConflictEntry]) {
-        report.outcome = .committed
-        for (index, workspace) in cow.collected.enumerated() {
-            do {
-                switch try workspace.commit(perTree[index]) {
-                case .committed: break
-                case .conflict(let found):
-                    report.outcome = .conflict
-                    report.workspaces = (report.workspaces ?? []) + [workspace.directory]
-                    conflicts += found.map {
-                        ConflictEntry(path: cow.display($0.path, tree: index), reason: $0.reason,
-                                      theirs: $0.current, ours: $0.sandbox)
-                    }
-                }
-            } catch {
-                // Kept: a journal the commit wrote is completed by `recover` or the next run.
-                workspace.keep(perTree[index], status: "failed")
-                report.outcome = .failed
-                report.message = error.description
-                report.workspaces = (report.workspaces ?? []) + [workspace.directory]
-            }
-        }
-    }
-
-    private func keep(_ cow: StageWorkspace, _ perTree: [ChangeSet], status: String, into report: inout StageChanges) {
-        for (workspace, changes) in zip(cow.collected, perTree) { workspace.keep(changes, status: status) }
-        report.workspaces = cow.collected.map(\.directory)
+        // The stage's own conflicts (its processes', parallel stages') and the commit's.
+        if !conflicts.isEmpty { report.conflicts = conflicts + (report.conflicts ?? []) }
+        record.settle(report)
     }
 
     /// Paths this stage and an earlier-ended stage it does not depend on both changed,

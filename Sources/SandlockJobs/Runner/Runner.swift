@@ -45,7 +45,7 @@ public final class Runner: Sendable {
         slots = Slots(options.jobs)
         ancestors = Self.ancestors(in: plan)
         realWorkdir = Self.canonical(plan.workdir)
-        runnerFiles = [Self.canonical(plan.workdir + "/.sandlock-jobs"), Self.canonical(directory.path)]
+        runnerFiles = [Self.canonical(RunDirectory.stateDirectory(workdir: plan.workdir)), Self.canonical(directory.path)]
         dryRunTrees = options.dryRun ? Self.dryRunTrees(of: plan, in: realWorkdir) : []
     }
 
@@ -94,7 +94,7 @@ public final class Runner: Sendable {
             jobs: options.jobs, keepGoing: options.keepGoing, selected: selected.map { s in plan.order.filter(s.contains) },
             status: .running, started: .now, stages: plan.stages.map { .init(name: $0.name, status: nil) }, plan: plan,
             dryRun: options.dryRun ? true : nil)
-        do { try directory.writeRunRecord(record) } catch { events(.warning("cannot write run.json: \(error)")) }
+        do { try directory.runStarted(record) } catch { events(.warning("cannot write the run record: \(error)")) }
         events(.runStarted(record))
 
         var results: [String: StageRecord] = [:]
@@ -108,10 +108,8 @@ public final class Runner: Sendable {
             if failed && !options.keepGoing {
                 stopped.withLock { if $0 == nil { $0 = stage.stage } }
             }
-            if let i = record.stages.firstIndex(where: { $0.name == stage.stage }) { record.stages[i].status = stage.status }
             do {
-                try directory.writeStageRecord(stage)
-                try directory.writeRunRecord(record)
+                try directory.record(stage, in: &record)
             } catch {
                 events(.warning("the run directory is not being updated: \(error)"))
             }
@@ -148,12 +146,11 @@ public final class Runner: Sendable {
         }
 
         discardPreviews()
-        let statuses = plan.stages.compactMap { results[$0.name]?.status }
-        record.status = Task.isCancelled ? .interrupted
-            : statuses.contains(where: { $0 == .failed || $0 == .cancelled || $0 == .conflict }) ? .failed : .succeeded
-        record.ended = .now
-        record.durationSeconds = record.ended!.timeIntervalSince(record.started)
-        do { try directory.writeRunRecord(record) } catch { events(.warning("cannot write run.json: \(error)")) }
+        do {
+            try directory.runEnded(&record, interrupted: Task.isCancelled, at: .now)
+        } catch {
+            events(.warning("cannot write the run record: \(error)"))
+        }
         events(.runEnded(record))
         return record
     }

@@ -1,26 +1,29 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SandlockSystem
 
 /// `shards.jsonl`, opened once per map stage: each shard's record is one line written with
 /// a single write(2) on an O_APPEND descriptor, so concurrent shards never interleave.
+/// Closed when the stage's map loop lets go of it; `sync()` first makes the records durable.
 final class ShardLog: Sendable {
-    private let fd: Int32
+    private let file: FileDescriptor
     let path: String
 
     init(path: String) throws(StageSetupError) {
         self.path = path
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw StageSetupError(message: "cannot create '\(path)': \(String(cString: strerror(errno)))") }
+        do { file = try FileDescriptor(opening: path, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o644) } catch {
+            throw StageSetupError(message: "cannot create '\(path)': \(error)")
+        }
     }
 
+    /// Appends one record line (a torn last line is ignored by readers).
     func append(_ record: ShardRecord) {
-        try? RunFiles.writeAll(fd, RecordCoding.encode(record, pretty: false), path: path)
+        try? file.writeAll(RecordCoding.encode(record, pretty: false))
     }
 
-    /// fsync, then close.
-    func close() {
-        fsync(fd)
-        Glibc.close(fd)
+    /// fsync(2): every record appended so far is on disk.
+    func sync() {
+        try? file.sync()
     }
 }

@@ -1,28 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import SandlockSystem
 
-/// A detached pthread for blocking loops (the reducer feed, the progress ticker), which must
-/// not occupy the concurrency runtime's few threads.
+/// Left only for `sandlock-jobs`' SignalWatcher, which is moving to `SignalThread` in
+/// another branch; everything else starts `NamedThread`s. Delete this file with that change.
 public enum DetachedThread {
-    private final class Body: Sendable {
-        let run: @Sendable () -> Void
-        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
-    }
-
-    /// Starts `body` on a new detached thread; false when pthread_create failed.
+    /// `NamedThread.start("sandlock-jobs", body)`.
     @discardableResult
     public static func start(_ body: @escaping @Sendable () -> Void) -> Bool {
-        let box = Unmanaged.passRetained(Body(body))
-        var thread = pthread_t()
-        guard pthread_create(&thread, nil, { context in
-            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque()) == 0 else {
-            box.release()
-            return false
-        }
-        pthread_detach(thread)
-        return true
+        NamedThread.start("sandlock-jobs", body)
     }
 }

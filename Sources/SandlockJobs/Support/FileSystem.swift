@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import SandlockSystem
 
 /// The few file operations the manifest layer needs, on libc directly (no Foundation, so
 /// `sandlock-jobs` starts fast). Only `read` is public, for `ManifestLoader.load(path:)`.
@@ -18,23 +19,11 @@ public enum FileSystem {
         String(decoding: try bytes(path), as: UTF8.self)
     }
 
-    /// The whole file (`open(2)`, `read(2)`).
+    /// The whole file (`open(2)`, `read(2)`, EINTR retried: `Files.read`).
     public static func bytes(_ path: String) throws(ReadError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ReadError(path: path, errno: errno) }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ReadError(path: path, errno: errno)
-            }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
+        do { return try Files.read(path) } catch {
+            throw ReadError(path: path, errno: error.errno.rawValue)
         }
-        return bytes
     }
 
     /// `stat(2)`: nil when the path does not exist, else whether it is a directory.
