@@ -80,7 +80,7 @@ struct WorkspaceMounts: Sendable {
 extension Workspace {
     /// The storage directory this workspace lives in (`fs_storage`), canonical when it exists.
     var storage: String {
-        let parent = FileSystem.parent(of: directory)
+        let parent = Files.parent(of: directory)
         return Self.canonicalPath(parent) ?? parent
     }
 
@@ -125,7 +125,7 @@ extension Workspace {
     }
 
     static func readSysctl(_ path: String) -> Int? {
-        guard let bytes = FileSystem.readFile(path, limit: 64) else { return nil }
+        guard let bytes = try? Files.read(path, limit: 64, flags: O_NOFOLLOW) else { return nil }
         return Int(String(decoding: bytes, as: UTF8.self).trimmingSpaces)
     }
 }
