@@ -50,9 +50,12 @@ public struct SandboxRegistry: Sendable {
         return SandboxRegistry(directory: base)
     }
 
+    /// A name is also the sandbox's host name: HOST_NAME_MAX bytes at most.
+    static let maximumNameLength = 64
+
     /// Names are file names: 1 to 64 bytes, no `/`, no NUL, not `.` or `..`.
     public static func validate(_ name: String) throws(SandboxError) {
-        guard !name.isEmpty, name.utf8.count <= 64, !name.contains("/"), !name.contains("\0"), name != ".", name != ".." else {
+        guard !name.isEmpty, name.utf8.count <= maximumNameLength, !name.contains("/"), !name.contains("\0"), name != ".", name != ".." else {
             throw .invalidPolicy("name '\(name)' must be 1 to 64 bytes without '/' (it is the sandbox's host name and registry key)")
         }
     }
@@ -154,10 +157,13 @@ public struct SandboxRegistry: Sendable {
         entry.pid > 0 ? Self.startTicks(of: entry.pid) == entry.startTicks : Glibc.kill(entry.owner, 0) == 0
     }
 
+    /// `starttime`, field 22 of /proc/<pid>/stat: the 20th after the `(comm)` name.
+    private static let startTimeField = 19
+
     static func startTicks(of pid: Int32) -> UInt64? {
         guard let stat = try? Files.readText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil // field 22 overall, 20th after the name
+        return fields.count > startTimeField ? UInt64(fields[startTimeField]) : nil
     }
 }
 

@@ -11,6 +11,8 @@ import Synchronization
 /// runner's own threads.
 final class SignalWatcher: Sendable {
     static let watched: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    /// A shell reports death by signal N as 128+N; so does a second signal.
+    static let signalExitBase: Int32 = 128
     private let received = Atomic<Int32>(0)
     private let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
 
@@ -32,7 +34,7 @@ final class SignalWatcher: Sendable {
     private func take(_ signal: Int32) {
         // The first signal cancels the run; a second one means "now".
         guard received.compareExchange(expected: 0, desired: signal, ordering: .acquiringAndReleasing).exchanged else {
-            _exit(128 + signal)
+            _exit(Self.signalExitBase + signal)
         }
         handler.withLock { $0 }?(signal)
     }
