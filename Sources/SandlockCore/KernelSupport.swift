@@ -34,7 +34,8 @@ public struct KernelSupport: Sendable {
 
     private static func pidfdAvailable() -> Bool {
         let fd = csl_pidfd_open(getpid())
-        if fd >= 0 { close(fd) }
-        return fd >= 0
+        guard fd >= 0 else { return false }
+        _ = FileDescriptor(adopting: fd)  // closed at once
+        return true
     }
 }

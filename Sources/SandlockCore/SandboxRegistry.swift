@@ -44,16 +44,18 @@ public struct SandboxRegistry: Sendable {
         if mkdir(base, 0o700) != 0 && errno != EEXIST {
             throw .systemCall("mkdir(\(base))", .current)
         }
-        var info = stat()
-        guard lstat(base, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
+        guard let info = Files.status(base), info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
             throw .invalidPolicy("the sandbox registry \(base) is not a private directory of this user; remove it")
         }
         return SandboxRegistry(directory: base)
     }
 
+    /// A name is also the sandbox's host name: HOST_NAME_MAX bytes at most.
+    static let maximumNameLength = 64
+
     /// Names are file names: 1 to 64 bytes, no `/`, no NUL, not `.` or `..`.
     public static func validate(_ name: String) throws(SandboxError) {
-        guard !name.isEmpty, name.utf8.count <= 64, !name.contains("/"), !name.contains("\0"), name != ".", name != ".." else {
+        guard !name.isEmpty, name.utf8.count <= maximumNameLength, !name.contains("/"), !name.contains("\0"), name != ".", name != ".." else {
             throw .invalidPolicy("name '\(name)' must be 1 to 64 bytes without '/' (it is the sandbox's host name and registry key)")
         }
     }
@@ -78,8 +80,8 @@ public struct SandboxRegistry: Sendable {
 
     /// Replaces the entry (atomically) once the sandbox runs.
     func record(_ entry: Entry) {
-        guard let temporary = writeTemporary(entry) else { return }
-        if rename(temporary, file(entry.name)) != 0 { unlink(temporary) }
+        guard let data = try? JSONEncoder().encode(entry) else { return }
+        try? Files.writeAtomically(Array(data), to: file(entry.name), mode: Self.entryMode, durable: false)
     }
 
     func remove(_ name: String, pid: Int32) {
@@ -87,14 +89,18 @@ public struct SandboxRegistry: Sendable {
         unlink(file(name))
     }
 
+    /// Entries are private to the user.
+    private static let entryMode: mode_t = 0o600
+
+    /// The entry written whole under a hidden unique name (not `*.json`, so `entries` skips
+    /// it), for `reserve` to link into place; nil when it cannot be written.
     private func writeTemporary(_ entry: Entry) -> String? {
         guard let data = try? JSONEncoder().encode(entry) else { return nil }
         let temporary = directory + "/.\(entry.name).\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return nil }
-        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        guard written == data.count else {
+        guard let file = try? FileDescriptor(opening: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: Self.entryMode) else {
+            return nil
+        }
+        guard (try? file.writeAll(Array(data))) != nil else {
             unlink(temporary)
             return nil
         }
@@ -103,13 +109,8 @@ public struct SandboxRegistry: Sendable {
 
     /// Live sandboxes, oldest first; stale entries are removed on the way.
     public func entries() -> [Entry] {
-        guard let stream = opendir(directory) else { return [] }
-        var names: [String] = []
-        while let item = readdir(stream) {
-            let name = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(".json") { names.append(String(name.dropLast(5))) }
-        }
-        closedir(stream)
+        let names = ((try? Directory.entries(atPath: directory, names: .lossy)) ?? [])
+            .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }
         var live: [Entry] = []
         for name in names {
             guard let entry = read(name) else { continue }
@@ -132,13 +133,13 @@ public struct SandboxRegistry: Sendable {
         guard let entry = entry(named: name) else {
             throw .invalidPolicy("no running sandbox named '\(name)' (see `sandlock ps`)")
         }
-        let pidfd = csl_pidfd_open(entry.pid)
-        guard pidfd >= 0 else { throw .systemCall("pidfd_open(\(entry.pid))", .current) }
-        defer { close(pidfd) }
+        let opened = csl_pidfd_open(entry.pid)
+        guard opened >= 0 else { throw .systemCall("pidfd_open(\(entry.pid))", .current) }
+        let pidfd = FileDescriptor(adopting: opened)
         guard Self.startTicks(of: entry.pid) == entry.startTicks else {
             throw .invalidPolicy("sandbox '\(name)' has just ended")
         }
-        guard csl_pidfd_send_signal(pidfd, SIGTERM) == 0 else {
+        guard csl_pidfd_send_signal(pidfd.rawValue, SIGTERM) == 0 else {
             throw .systemCall("pidfd_send_signal(\(entry.pid))", .current)
         }
         return entry
@@ -147,8 +148,8 @@ public struct SandboxRegistry: Sendable {
     private func file(_ name: String) -> String { directory + "/" + name + ".json" }
 
     private func read(_ name: String) -> Entry? {
-        guard let text = ProcessTree.readLargeFile(file(name)) else { return nil }
-        return try? JSONDecoder().decode(Entry.self, from: Data(text.utf8))
+        guard let bytes = try? Files.read(file(name)) else { return nil }
+        return try? JSONDecoder().decode(Entry.self, from: Data(bytes))
     }
 
     /// A running sandbox (same init, same start time), or a reservation whose owner lives.
@@ -156,10 +157,13 @@ public struct SandboxRegistry: Sendable {
         entry.pid > 0 ? Self.startTicks(of: entry.pid) == entry.startTicks : Glibc.kill(entry.owner, 0) == 0
     }
 
+    /// `starttime`, field 22 of /proc/<pid>/stat: the 20th after the `(comm)` name.
+    private static let startTimeField = 19
+
     static func startTicks(of pid: Int32) -> UInt64? {
-        guard let stat = ProcessTree.readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        guard let stat = try? Files.readText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil // field 22 overall, 20th after the name
+        return fields.count > startTimeField ? UInt64(fields[startTimeField]) : nil
     }
 }
 

@@ -22,6 +22,12 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let EOPNOTSUPP = Errno(rawValue: Glibc.EOPNOTSUPP)
     public static let EBUSY = Errno(rawValue: Glibc.EBUSY)
     public static let EILSEQ = Errno(rawValue: Glibc.EILSEQ)
+    public static let ESRCH = Errno(rawValue: Glibc.ESRCH)
+    public static let EISDIR = Errno(rawValue: Glibc.EISDIR)
+    public static let ENOTDIR = Errno(rawValue: Glibc.ENOTDIR)
+    public static let ENOTEMPTY = Errno(rawValue: Glibc.ENOTEMPTY)
+    public static let EXDEV = Errno(rawValue: Glibc.EXDEV)
+    public static let ELOOP = Errno(rawValue: Glibc.ELOOP)
 
     /// The symbolic name, e.g. `EACCES`.
     public var name: String {

@@ -1,11 +1,6 @@
 import ArgumentParser
+import SandlockCore
 import SandlockJobs
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 /// Exit codes from sysexits.h, as docs/manifest.md documents them (64 is ArgumentParser's
 /// `ValidationError`).
@@ -22,13 +17,7 @@ func fail(_ message: String, _ code: ExitCode = .failure) -> ExitCode {
 
 /// Diagnostics go to stderr; stdout carries only results.
 func printError(_ text: String) {
-    var bytes = Array(text.utf8)[...]
-    while !bytes.isEmpty {
-        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { return }
-        bytes = bytes.dropFirst(n)
-    }
+    try? StandardStream.error.writeAll(text)
 }
 
 /// Loads `path` and prints its diagnostics; throws the exit code when there is no plan.

@@ -1,33 +1,27 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SandlockCore
 import SandlockJobs
 import Synchronization
 
-/// Takes SIGINT, SIGTERM and SIGHUP on a dedicated thread (sigwait) and calls the handler
-/// once; a second signal exits at once with 128+N. The signals are blocked process-wide
-/// by `install()`, which must run before any other thread exists (every thread inherits
-/// the mask), so no signal ever interrupts the runner's own threads.
+/// Takes SIGINT, SIGTERM and SIGHUP on the process's `SignalThread` and calls the handler
+/// once; a second signal exits at once with 128+N. `install()` must run before any other
+/// thread exists (every thread inherits the signal mask), so no signal ever interrupts the
+/// runner's own threads.
 final class SignalWatcher: Sendable {
     static let watched: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    /// A shell reports death by signal N as 128+N; so does a second signal.
+    static let signalExitBase: Int32 = 128
     private let received = Atomic<Int32>(0)
     private let handler = Mutex<(@Sendable (Int32) -> Void)?>(nil)
 
     static func install() -> SignalWatcher {
-        var set = watchedSet
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let watcher = SignalWatcher()
+        SignalThread.start(watched) { signal in watcher.take(signal) }
         // Writing to a reducer that stopped reading must fail with EPIPE, not kill us.
         Glibc.signal(SIGPIPE, SIG_IGN)
-        let watcher = SignalWatcher()
-        DetachedThread.start { watcher.loop() }
         return watcher
-    }
-
-    private static var watchedSet: sigset_t {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in watched { sigaddset(&set, signal) }
-        return set
     }
 
     /// Calls `body` on the first signal (at once if one already came).
@@ -37,17 +31,12 @@ final class SignalWatcher: Sendable {
         if signal != 0 { body(signal) }
     }
 
-    private func loop() {
-        var set = Self.watchedSet
-        var signal: Int32 = 0
-        while true {
-            guard sigwait(&set, &signal) == 0 else { continue }
-            // The first signal cancels the run; a second one means "now".
-            guard received.compareExchange(expected: 0, desired: signal, ordering: .acquiringAndReleasing).exchanged else {
-                _exit(128 + signal)
-            }
-            handler.withLock { $0 }?(signal)
+    private func take(_ signal: Int32) {
+        // The first signal cancels the run; a second one means "now".
+        guard received.compareExchange(expected: 0, desired: signal, ordering: .acquiringAndReleasing).exchanged else {
+            _exit(Self.signalExitBase + signal)
         }
+        handler.withLock { $0 }?(signal)
     }
 }
 
@@ -55,18 +44,17 @@ final class SignalWatcher: Sendable {
 /// task ends (the CLI's commands are synchronous so that signals are masked before any
 /// thread starts).
 func runBlocking<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-    var fds: [Int32] = [-1, -1]
-    precondition(pipe(&fds) == 0, "pipe failed")
-    defer { close(fds[0]); close(fds[1]) }
+    let pipe = { () -> KernelPipe in
+        do { return try KernelPipe() } catch { preconditionFailure("pipe2 failed: \(error)") }
+    }()
     let result = Mutex<T?>(nil)
-    let writer = fds[1]
+    let done = SharedDescriptor(pipe.write), waiting = pipe.read
     Task.detached {
         let value = await body()
         result.withLock { $0 = value }
-        var byte: UInt8 = 1
-        _ = write(writer, &byte, 1)
+        done.descriptor.writeByte()
     }
     var byte: UInt8 = 0
-    while read(fds[0], &byte, 1) < 0 && errno == EINTR {}
+    _ = withUnsafeMutableBytes(of: &byte) { try? waiting.read(into: $0) }
     return result.withLock { $0! }
 }

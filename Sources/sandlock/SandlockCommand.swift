@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import SandlockCore
 
 struct SandlockCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,6 +41,5 @@ enum SandlockMain {
 }
 
 func printError(_ message: String) {
-    let line = message + "\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
+    try? StandardStream.error.writeAll(message + "\n")
 }

@@ -6,8 +6,7 @@ import Synchronization
 
 /// Turns SIGINT, SIGTERM and SIGHUP sent to the CLI into a kill of the sandbox's whole
 /// tree (the sandbox runs in its own session, so the terminal's Ctrl-C reaches only us).
-/// The signals are blocked process-wide before any thread starts and taken with sigwait()
-/// on a dedicated thread.
+/// The signals are taken by the process's `SignalThread`, started before any other thread.
 final class SignalForwarder: Sendable {
     static let shared = SignalForwarder()
     static let forwarded: [Int32] = [SIGINT, SIGTERM, SIGHUP]
@@ -16,18 +15,10 @@ final class SignalForwarder: Sendable {
 
     /// Must run before any other thread exists, so every thread inherits the mask.
     private init() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in Self.forwarded { sigaddset(&set, signal) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        let unmanaged = Unmanaged.passRetained(self)
-        var thread = pthread_t()
-        pthread_create(&thread, nil, { context in
-            let forwarder = Unmanaged<SignalForwarder>.fromOpaque(context!).takeRetainedValue()
-            forwarder.loop()
-            return nil
-        }, unmanaged.toOpaque())
-        pthread_detach(thread)
+        SignalThread.start(Self.forwarded) { [self] signal in
+            received.store(signal, ordering: .releasing)
+            target.withLock { $0?.kill() }
+        }
     }
 
     /// The sandbox to kill; a signal that came before it existed kills it at once.
@@ -40,17 +31,5 @@ final class SignalForwarder: Sendable {
     var signal: Int32? {
         let value = received.load(ordering: .acquiring)
         return value == 0 ? nil : value
-    }
-
-    private func loop() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for signal in Self.forwarded { sigaddset(&set, signal) }
-        while true {
-            var signal: Int32 = 0
-            guard sigwait(&set, &signal) == 0 else { continue }
-            received.store(signal, ordering: .releasing)
-            target.withLock { $0?.kill() }
-        }
     }
 }

@@ -69,7 +69,7 @@ struct MultiWorkspaceTests {
             let before = TreeSnapshot.take(tree, times: true), beforeOther = TreeSnapshot.take(other, times: true)
             let first = try Workspace.create(workdir: tree, storage: storage)
             let second = try Workspace.create(workdir: other, storage: otherStorage)
-            #expect(try !FileSystem.entries(of: storage).isEmpty && !FileSystem.entries(of: otherStorage).isEmpty)
+            #expect(try !Directory.entries(atPath: storage).isEmpty && !Directory.entries(atPath: otherStorage).isEmpty)
 
             // The command starts in the first workdir; both storages are readable by grant but
             // hidden under their tmpfs.

@@ -27,7 +27,7 @@ struct WorkspaceTests {
             #expect(result.success, "\(result.stderrText)")
             #expect(result.workspace?.outcome == .aborted)
             #expect(TreeSnapshot.take(tree, times: true) == before)
-            #expect(try FileSystem.entries(of: storage).isEmpty)
+            #expect(try Directory.entries(atPath: storage).isEmpty)
         }
     }
 
@@ -45,7 +45,7 @@ struct WorkspaceTests {
             #expect(result.workspace?.outcome == .committed)
             #expect(TreeSnapshot.take(tree) == TreeSnapshot.take(copy))
             #expect(try String(contentsOfFile: tree + "/ran.txt", encoding: .utf8) == "script-ran\n")
-            #expect(try FileSystem.entries(of: storage).isEmpty)
+            #expect(try Directory.entries(atPath: storage).isEmpty)
 
             #expect(summaryLines(result.workspace?.changes) == workspaceWorkloadSummary)
             let changes = try #require(result.workspace?.changes?.changes)
@@ -164,7 +164,7 @@ struct WorkspaceTests {
             #expect(secondOutcome == .committed(changes: 3), "\(secondOutcome)")
             #expect(try String(contentsOfFile: tree + "/stage1.txt", encoding: .utf8) == "one\ntwo\n")
             #expect(try String(contentsOfFile: tree + "/gone.txt", encoding: .utf8) == "back\n")
-            #expect(try FileSystem.entries(of: tree + "/nested").isEmpty)
+            #expect(try Directory.entries(atPath: tree + "/nested").isEmpty)
         }
     }
 
@@ -199,7 +199,7 @@ struct WorkspaceTests {
             #expect(result.stdoutText == "refused\n", "\(result.stdoutText) \(result.stderrText)")
             #expect(result.workspace?.outcome == .committed)
             #expect(FileManager.default.fileExists(atPath: tree + "/inside.txt"))
-            #expect(try FileSystem.entries(of: kept.upperDirectory).isEmpty)
+            #expect(try Directory.entries(atPath: kept.upperDirectory).isEmpty)
             try kept.discard()
         }
     }
@@ -221,7 +221,7 @@ struct WorkspaceTests {
             try FileManager.default.createSymbolicLink(atPath: tree + "/sub", withDestinationPath: outside + "/sub")
             let writer = try TreeWriter(tree)
             #expect(throws: Errno(rawValue: ELOOP)) {
-                try writer.withParent(of: "sub/new.txt") { (_: Int32, _: String) throws(Errno) in }
+                try writer.withParent(of: "sub/new.txt") { (_: borrowing FileDescriptor, _: String) throws(Errno) in }
             }
             #expect(throws: (any Error).self) { try workspace.commit(changes) }
             #expect(!FileManager.default.fileExists(atPath: outside + "/sub/new.txt"))

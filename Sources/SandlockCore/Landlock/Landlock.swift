@@ -52,9 +52,12 @@ public enum Landlock {
     static let fileAccess: UInt64 = UInt64(
         CSL_LL_FS_EXECUTE | CSL_LL_FS_WRITE_FILE | CSL_LL_FS_READ_FILE | CSL_LL_FS_TRUNCATE | CSL_LL_FS_IOCTL_DEV)
 
+    /// The rights of ABI 1: EXECUTE … MAKE_SYM, the low 13 bits.
+    static let abi1Rights: UInt64 = (UInt64(CSL_LL_FS_MAKE_SYM) << 1) - 1
+
     /// Every filesystem right the given ABI knows.
     static func filesystemRights(abi: Int) -> UInt64 {
-        var rights: UInt64 = (1 << 13) - 1 // EXECUTE … MAKE_SYM (ABI 1)
+        var rights = abi1Rights
         if abi >= 2 { rights |= UInt64(CSL_LL_FS_REFER) }
         if abi >= 3 { rights |= UInt64(CSL_LL_FS_TRUNCATE) }
         if abi >= 5 { rights |= UInt64(CSL_LL_FS_IOCTL_DEV) }
@@ -111,11 +114,11 @@ struct LandlockRuleset: ~Copyable {
         let handledConnect = connectPorts == nil ? 0 : UInt64(CSL_LL_NET_CONNECT_TCP)
         let handledNet: UInt64 = handleNetwork && abi >= 4 ? UInt64(CSL_LL_NET_BIND_TCP) | handledConnect : 0
         let scoped: UInt64 = abi >= 6 ? UInt64(CSL_LL_SCOPE_ABSTRACT_UNIX_SOCKET | CSL_LL_SCOPE_SIGNAL) : 0
-        let fd = csl_landlock_create_ruleset(handledFS, handledNet, scoped, Int32(abi))
-        guard fd >= 0 else {
+        let created = csl_landlock_create_ruleset(handledFS, handledNet, scoped, Int32(abi))
+        guard created >= 0 else {
             throw SandboxError.systemCall("landlock_create_ruleset", .current)
         }
-        let ruleset = FileDescriptor(adopting: fd)
+        let ruleset = FileDescriptor(adopting: created)
         // A virtual /proc: pid directories and sensitive entries are left out here and the
         // supervisor serves the sandbox's own processes (see ProcView).
         let procGranted = ProcView.isVirtualized(for: policy)
@@ -128,7 +131,7 @@ struct LandlockRuleset: ~Copyable {
         }
         let carveOuts = try DeniedPaths(denied, allowHardLinks: policy.allowDegraded, procHidden: procHidden)
         var late: [LateRule] = []
-        let grant = { (path: String, access: UInt64, field: String) throws(SandboxError) in
+        func grant(_ path: String, _ access: UInt64, _ field: String, into ruleset: borrowing FileDescriptor) throws(SandboxError) {
             // A path that exists only in a workspace (the caller creates it in the upper):
             // init opens it once the overlay is up.
             if let future = Self.missingPath(path, below: overlayRoots) {
@@ -137,27 +140,27 @@ struct LandlockRuleset: ~Copyable {
             }
             try carveOuts.grant(path, field: field) { (target: String, listingOnly: Bool) throws(SandboxError) in
                 let rights = listingOnly ? access & UInt64(CSL_LL_FS_READ_DIR) : access
-                if let rule = try Self.grant(target, rights & handledFS, to: fd, field: field, deferringBelow: overlayRoots) {
+                if let rule = try Self.grant(target, rights & handledFS, to: ruleset, field: field, deferringBelow: overlayRoots) {
                     late.append(rule)
                 }
             }
         }
-        for path in policy.fsReadable { try grant(path, Landlock.readAccess, "fs_readable") }
-        for path in policy.fsWritable { try grant(path, handledFS, "fs_writable") }
-        for path in extraReadWrite { try grant(path, handledFS, "fs_writable") }
+        for path in policy.fsReadable { try grant(path, Landlock.readAccess, "fs_readable", into: ruleset) }
+        for path in policy.fsWritable { try grant(path, handledFS, "fs_writable", into: ruleset) }
+        for path in extraReadWrite { try grant(path, handledFS, "fs_writable", into: ruleset) }
         if policy.defaultDevices {
             for device in Landlock.defaultDevices where access(device, F_OK) == 0 {
-                try grant(device, UInt64(CSL_LL_FS_READ_FILE | CSL_LL_FS_WRITE_FILE), "default_devices")
+                try grant(device, UInt64(CSL_LL_FS_READ_FILE | CSL_LL_FS_WRITE_FILE), "default_devices", into: ruleset)
             }
         }
         if handledNet != 0 {
             for port in policy.netBind {
-                if csl_landlock_add_port_rule(fd, UInt64(port), UInt64(CSL_LL_NET_BIND_TCP)) != 0 {
+                if csl_landlock_add_port_rule(ruleset.rawValue, UInt64(port), UInt64(CSL_LL_NET_BIND_TCP)) != 0 {
                     throw SandboxError.systemCall("landlock_add_rule(bind port \(port))", .current)
                 }
             }
             for port in connectPorts ?? [] {
-                if csl_landlock_add_port_rule(fd, UInt64(port), UInt64(CSL_LL_NET_CONNECT_TCP)) != 0 {
+                if csl_landlock_add_port_rule(ruleset.rawValue, UInt64(port), UInt64(CSL_LL_NET_CONNECT_TCP)) != 0 {
                     throw SandboxError.systemCall("landlock_add_rule(connect port \(port))", .current)
                 }
             }
@@ -178,7 +181,7 @@ struct LandlockRuleset: ~Copyable {
     /// Adds a PATH_BENEATH rule, opening `path` with O_PATH; rights a non-directory cannot
     /// carry are masked off (the kernel would answer EINVAL).
     /// At or below one of `deferringBelow`, returns the rule for the child instead of adding it.
-    private static func grant(_ path: String, _ access: UInt64, to ruleset: Int32, field: String,
+    private static func grant(_ path: String, _ access: UInt64, to ruleset: borrowing FileDescriptor, field: String,
                               deferringBelow overlayRoots: [String]) throws(SandboxError) -> LateRule? {
         let target: FileDescriptor
         do {
@@ -186,16 +189,15 @@ struct LandlockRuleset: ~Copyable {
         } catch {
             throw SandboxError.pathNotFound(path: path, field: field, error: error)
         }
-        var info = stat()
         var rights = access
-        if fstat(target.rawValue, &info) == 0, info.st_mode & S_IFMT != S_IFDIR {
+        if let info = try? target.status(), info.st_mode & S_IFMT != S_IFDIR {
             rights &= Landlock.fileAccess
         }
         if !overlayRoots.isEmpty, let real = Workspace.canonicalPath(path),
            overlayRoots.contains(where: { Workspace.isSame(real, orBelow: $0) }) {
             return LateRule(path: real, access: rights)
         }
-        if csl_landlock_add_path_rule(ruleset, target.rawValue, rights) != 0 {
+        if csl_landlock_add_path_rule(ruleset.rawValue, target.rawValue, rights) != 0 {
             throw SandboxError.systemCall("landlock_add_rule(\(path))", .current)
         }
         return nil
@@ -220,9 +222,8 @@ struct DeniedPaths {
         var paths: [String] = []
         for path in denied {
             let canonical = DeniedPaths.canonical(path)
-            var info = stat()
             // Another name of the same file elsewhere in a grant would stay readable.
-            if lstat(canonical, &info) == 0, info.st_mode & S_IFMT != S_IFDIR, info.st_nlink > 1, !allowHardLinks {
+            if let info = Files.status(canonical), info.st_mode & S_IFMT != S_IFDIR, info.st_nlink > 1, !allowHardLinks {
                 throw .invalidPolicy("fs_denied: '\(path)' has \(info.st_nlink) hard links; its other names would stay reachable (remove them, or allow degraded mode)")
             }
             paths.append(canonical)
@@ -247,10 +248,9 @@ struct DeniedPaths {
         let leadsToProc = procHidden != nil && "/proc/".hasPrefix(prefix)
         guard !inside.isEmpty || leadsToProc else { return try rule(directory, false) }
         if !inside.contains(where: DeniedPaths.isDirectory) { try rule(directory, true) }
-        for name in DeniedPaths.entries(of: directory) {
+        for name in (try? Directory.entries(atPath: directory, names: .lossy)) ?? [] {
             let child = prefix + name
-            var info = stat()
-            guard !paths.contains(child), !hiddenInProc(directory, name), lstat(child, &info) == 0 else { continue }
+            guard !paths.contains(child), !hiddenInProc(directory, name), let info = Files.status(child) else { continue }
             // A rule follows a symlink to its target, which could be the denied path itself.
             if info.st_mode & S_IFMT == S_IFLNK { continue }
             if info.st_mode & S_IFMT == S_IFDIR {
@@ -267,19 +267,7 @@ struct DeniedPaths {
     }
 
     private static func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
-    }
-
-    private static func entries(of directory: String) -> [String] {
-        guard let stream = opendir(directory) else { return [] }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        Files.status(path).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
     }
 
     static func resolved(_ path: String) -> String? {

@@ -110,14 +110,14 @@ private struct SeccompCompiler {
                 }
                 if rules.supervised.processLimit {
                     // New processes, not threads: threads do not count against max_processes.
-                    try add(context, Self.notify, "clone", [.masked(0, mask: 0x0001_0000 /* CLONE_THREAD */, equals: 0)])
+                    try add(context, Self.notify, "clone", [.masked(0, mask: Kernel.cloneThread, equals: 0)])
                 }
             }
         }
         return SeccompProgram(bytes: filters, allowlistBytes: allowed, notifyBytes: notify)
     }
 
-    private static let notify: UInt32 = 0x7fc0_0000 // SCMP_ACT_NOTIFY
+    private static let notify: UInt32 = Kernel.scmpActNotify
 
     private static func withContext(defaultAction: UInt32, _ build: (scmp_filter_ctx) throws(SandboxError) -> Void) throws(SandboxError) -> [UInt8] {
         guard let context = seccomp_init(defaultAction) else {
@@ -128,7 +128,7 @@ private struct SeccompCompiler {
         _ = seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, csl_scmp_act_kill_process())
         // A binary tree over syscall numbers: every syscall of the sandbox runs this program,
         // so O(log n) comparisons instead of one per rule.
-        _ = seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, 2)
+        _ = seccomp_attr_set(context, SCMP_FLTATR_CTL_OPTIMIZE, Kernel.optimizeBinaryTree)
         try build(context)
         return try export(context)
     }
@@ -159,34 +159,32 @@ private struct SeccompCompiler {
 
     /// Filters on arguments that BPF can read (never pointers).
     private func addArgumentFilters(_ context: scmp_filter_ctx) throws(SandboxError) {
-        let int32Mask: UInt64 = 0xffff_ffff
+        let int32Mask = Kernel.int32Mask
 
-        let namespaceFlags: [UInt64] = [0x0002_0000, 0x0200_0000, 0x0400_0000, 0x0800_0000,
-                                        0x1000_0000, 0x2000_0000, 0x4000_0000, 0x0000_0080]
-        for flag in namespaceFlags {
+        for flag in Kernel.namespaceFlags {
             try add(context, Self.eperm, "clone", [.masked(0, mask: flag, equals: flag)])
         }
         // clone3 passes its flags in memory BPF cannot read: ENOSYS makes libc fall back to clone.
         try add(context, csl_scmp_act_errno(ENOSYS), "clone3", [])
 
-        for request: UInt64 in [0x5412 /* TIOCSTI */, 0x541C /* TIOCLINUX */] {
+        for request in [Kernel.TIOCSTI, Kernel.TIOCLINUX] {
             try add(context, Self.eperm, "ioctl", [.masked(1, mask: int32Mask, equals: request)])
         }
-        for option: UInt64 in [4 /* PR_SET_DUMPABLE */, 28 /* PR_SET_SECUREBITS */, 0x5961_6d61 /* PR_SET_PTRACER */] {
+        for option in [Kernel.PR_SET_DUMPABLE, Kernel.PR_SET_SECUREBITS, Kernel.PR_SET_PTRACER] {
             try add(context, Self.eperm, "prctl", [.masked(0, mask: int32Mask, equals: option)])
         }
         // Only the query form personality(0xffffffff) stays allowed.
-        try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_LT, 0xffff_ffff)])
-        try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_GT, 0xffff_ffff)])
-        let typeMask: UInt64 = 0xf // SOCK_TYPE_MASK: the low bits, without NONBLOCK/CLOEXEC
-        for family: UInt64 in [2 /* AF_INET */, 10 /* AF_INET6 */] {
+        try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_LT, Kernel.personalityQuery)])
+        try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_GT, Kernel.personalityQuery)])
+        let typeMask = Kernel.SOCK_TYPE_MASK
+        for family in [Kernel.AF_INET, Kernel.AF_INET6] {
             let domain = ArgumentCondition.masked(0, mask: int32Mask, equals: family)
-            try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: 3 /* SOCK_RAW */)])
-            try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: 10 /* SOCK_PACKET */)])
+            try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: Kernel.SOCK_RAW)])
+            try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: Kernel.SOCK_PACKET)])
             if !rules.allowUDP {
-                let dgram = ArgumentCondition.masked(1, mask: typeMask, equals: 2 /* SOCK_DGRAM */)
+                let dgram = ArgumentCondition.masked(1, mask: typeMask, equals: Kernel.SOCK_DGRAM)
                 if rules.allowICMP {
-                    let icmp: UInt64 = family == 2 ? 1 : 58 // IPPROTO_ICMP / IPPROTO_ICMPV6
+                    let icmp = family == Kernel.AF_INET ? Kernel.IPPROTO_ICMP : Kernel.IPPROTO_ICMPV6
                     try add(context, Self.eperm, "socket", [domain, dgram, .compare(2, SCMP_CMP_NE, icmp)])
                 } else {
                     try add(context, Self.eperm, "socket", [domain, dgram])
@@ -194,19 +192,19 @@ private struct SeccompCompiler {
             }
         }
         // TCP Fast Open connects from sendto/sendmsg, around connect() and its checks.
-        let fastOpen: UInt64 = 0x2000_0000 // MSG_FASTOPEN
+        let fastOpen = Kernel.MSG_FASTOPEN
         try add(context, Self.eperm, "sendto", [.masked(3, mask: fastOpen, equals: fastOpen)])
         try add(context, Self.eperm, "sendmsg", [.masked(2, mask: fastOpen, equals: fastOpen)])
         if rules.supervised.networkGate && rules.supervised.datagrams {
             // Batched sends are not checked one by one: ENOSYS makes libc fall back to sendto.
             try add(context, csl_scmp_act_errno(ENOSYS), "sendmmsg", [])
         }
-        for family: UInt64 in [17 /* AF_PACKET */, 38 /* AF_ALG */] {
+        for family in [Kernel.AF_PACKET, Kernel.AF_ALG] {
             try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: family)])
         }
         // Netlink: routing queries (getaddrinfo, ip addr) only.
-        try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: 16 /* AF_NETLINK */),
-                                                .compare(2, SCMP_CMP_NE, 0 /* NETLINK_ROUTE */)])
+        try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: Kernel.AF_NETLINK),
+                                                .compare(2, SCMP_CMP_NE, Kernel.NETLINK_ROUTE)])
     }
 
     struct ArgumentCondition {
@@ -244,12 +242,73 @@ private struct SeccompCompiler {
         let file = FileDescriptor(adopting: memfd)
         let rc = seccomp_export_bpf(context, file.rawValue)
         guard rc == 0 else { throw .systemCall("seccomp_export_bpf", Errno(rawValue: -rc)) }
-        let size = Int(lseek(file.rawValue, 0, SEEK_END))
+        let size: Int
+        do { size = Int(try file.status().st_size) } catch { throw .systemCall("fstat(bpf)", error) }
         var bytes = [UInt8](repeating: 0, count: size)
-        let read = bytes.withUnsafeMutableBytes { pread(file.rawValue, $0.baseAddress, size, 0) }
-        guard read == size else { throw .systemCall("pread(bpf)", .current) }
-        return bytes
+        let read = bytes.withUnsafeMutableBytes { buffer in
+            Result { () throws(Errno) in try file.read(into: buffer, at: 0) }
+        }
+        switch read {
+        case .success(size): return bytes
+        case .success: throw .systemCall("pread(bpf)", .EINVAL)
+        case .failure(let error): throw .systemCall("pread(bpf)", error)
+        }
     }
+}
+
+/// The kernel constants the filters compare arguments with (from the UAPI headers, which the
+/// Glibc module does not show: they need _GNU_SOURCE or are not in glibc's headers at all).
+private enum Kernel {
+    /// SCMP_ACT_NOTIFY (seccomp.h).
+    static let scmpActNotify: UInt32 = 0x7fc0_0000
+    /// SCMP_FLTATR_CTL_OPTIMIZE level 2: a binary tree over syscall numbers.
+    static let optimizeBinaryTree: UInt32 = 2
+    /// The low 32 bits: an `int` argument compared without its sign-extended upper half.
+    static let int32Mask: UInt64 = 0xffff_ffff
+
+    /// CLONE_THREAD (linux/sched.h).
+    static let cloneThread: UInt64 = 0x0001_0000
+    /// The CLONE_NEW* flags (linux/sched.h): a sandboxed process creates no namespace.
+    static let namespaceFlags: [UInt64] = [
+        0x0002_0000, // CLONE_NEWNS
+        0x0200_0000, // CLONE_NEWCGROUP
+        0x0400_0000, // CLONE_NEWUTS
+        0x0800_0000, // CLONE_NEWIPC
+        0x1000_0000, // CLONE_NEWUSER
+        0x2000_0000, // CLONE_NEWPID
+        0x4000_0000, // CLONE_NEWNET
+        0x0000_0080, // CLONE_NEWTIME
+    ]
+
+    /// asm-generic/ioctls.h: faking terminal input, and the console's own requests.
+    static let TIOCSTI: UInt64 = 0x5412
+    static let TIOCLINUX: UInt64 = 0x541C
+
+    /// linux/prctl.h.
+    static let PR_SET_DUMPABLE: UInt64 = 4
+    static let PR_SET_SECUREBITS: UInt64 = 28
+    static let PR_SET_PTRACER: UInt64 = 0x5961_6d61
+
+    /// personality(0xffffffff) only queries the persona.
+    static let personalityQuery: UInt64 = 0xffff_ffff
+
+    /// linux/socket.h address families.
+    static let AF_INET: UInt64 = 2
+    static let AF_INET6: UInt64 = 10
+    static let AF_NETLINK: UInt64 = 16
+    static let AF_PACKET: UInt64 = 17
+    static let AF_ALG: UInt64 = 38
+    /// The socket type's low bits, without SOCK_NONBLOCK / SOCK_CLOEXEC.
+    static let SOCK_TYPE_MASK: UInt64 = 0xf
+    static let SOCK_DGRAM: UInt64 = 2
+    static let SOCK_RAW: UInt64 = 3
+    static let SOCK_PACKET: UInt64 = 10
+    static let IPPROTO_ICMP: UInt64 = 1
+    static let IPPROTO_ICMPV6: UInt64 = 58
+    /// linux/netlink.h: routing queries (getaddrinfo, ip addr).
+    static let NETLINK_ROUTE: UInt64 = 0
+    /// MSG_FASTOPEN (linux/socket.h): a connect hidden in sendto/sendmsg.
+    static let MSG_FASTOPEN: UInt64 = 0x2000_0000
 }
 
 extension SeccompProgram {

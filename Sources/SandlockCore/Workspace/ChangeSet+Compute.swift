@@ -40,10 +40,10 @@ private struct Scanner {
     mutating func directory(_ relative: String, lowerIsDirectory: Bool, hidesLower: Bool) throws(Errno) {
         let upperDirectory = relative.isEmpty ? upper : upper + "/" + relative
         var seen = Set<String>()
-        for name in try FileSystem.entries(of: upperDirectory) {
+        for name in try Directory.entries(atPath: upperDirectory) {
             let path = join(relative, name)
             let upperPath = upper + "/" + path
-            guard let info = FileSystem.status(upperPath) else { continue }
+            guard let info = Files.status(upperPath) else { continue }
             seen.insert(name)
             let before = lowerIsDirectory ? lowerEntry(path) : nil
             if FileSystem.isWhiteout(info) {

@@ -39,7 +39,7 @@ public struct FileEntry: Sendable, Hashable {
         mode = UInt32(info.st_mode & 0o7777)
         size = kind == .file || kind == .symlink ? UInt64(info.st_size) : 0
         sha256 = kind == .file ? SHA256.hex(ofFile: path) : nil
-        target = kind == .symlink ? FileSystem.readLink(path) : nil
+        target = kind == .symlink ? Files.readLink(path) : nil
         ctimeNanoseconds = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
     }
 

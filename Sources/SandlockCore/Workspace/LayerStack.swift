@@ -16,19 +16,19 @@ struct LayerStack: Sendable {
     func locate(_ relative: String) -> (path: String, info: stat)? {
         if layers.count == 1 {
             let path = layers[0] + "/" + relative
-            return FileSystem.status(path).map { (path, $0) }
+            return Files.status(path).map { (path, $0) }
         }
         return walk(relative)?.hit
     }
 
     /// The merged names of the directory at `relative` (sorted).
     func entries(of relative: String) throws(Errno) -> [String] {
-        if layers.count == 1 { return try FileSystem.entries(of: layers[0] + "/" + relative) }
+        if layers.count == 1 { return try Directory.entries(atPath: layers[0] + "/" + relative) }
         guard let found = walk(relative), found.hit.info.st_mode.isDirectory else { return [] }
         var names = Set<String>(), hidden = Set<String>()
         for directory in found.directories {
-            for name in try FileSystem.entries(of: directory) where !names.contains(name) && !hidden.contains(name) {
-                if let info = FileSystem.status(directory + "/" + name), FileSystem.isWhiteout(info) {
+            for name in try Directory.entries(atPath: directory) where !names.contains(name) && !hidden.contains(name) {
+                if let info = Files.status(directory + "/" + name), FileSystem.isWhiteout(info) {
                     hidden.insert(name)
                 } else {
                     names.insert(name)
@@ -53,7 +53,7 @@ struct LayerStack: Sendable {
             var next: [String] = []
             for layer in active {
                 let path = layer + "/" + prefix
-                guard let info = FileSystem.status(path) else { continue }
+                guard let info = Files.status(path) else { continue }
                 if FileSystem.isWhiteout(info) { break }
                 if !info.st_mode.isDirectory {
                     if hit == nil { hit = (path, info) }
@@ -69,7 +69,7 @@ struct LayerStack: Sendable {
         }
         guard let hit else {
             // The root of the stack.
-            return FileSystem.status(layers[0]).map { ((layers[0], $0), layers) }
+            return Files.status(layers[0]).map { ((layers[0], $0), layers) }
         }
         return (hit, directories)
     }

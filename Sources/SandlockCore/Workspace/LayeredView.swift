@@ -19,7 +19,7 @@ public struct LayeredView: Sendable {
     /// nil when it is absent there (deleted by an upper, or never there) or unreadable.
     public func contents(of path: String) -> [UInt8]? {
         guard let relative = relative(path), let found = stack.locate(relative) else { return nil }
-        return FileSystem.readFile(found.path)
+        return try? Files.read(found.path, flags: O_NOFOLLOW)
     }
 
     /// Whether `path` (absolute, inside the tree) is in the view.

@@ -70,18 +70,12 @@ public struct SHA256: Sendable {
     /// Lower-case hex digest of a file's contents (read with O_NOFOLLOW), or nil when it
     /// cannot be read.
     public static func hex(ofFile path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let file = try? FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW) else { return nil }
         var hasher = SHA256()
-        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: FileSystem.copyChunk, alignment: 16)
         defer { chunk.deallocate() }
         while true {
-            let got = read(fd, chunk.baseAddress, chunk.count)
-            if got < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
+            guard let got = try? file.read(into: chunk) else { return nil }
             if got == 0 { break }
             hasher.update(UnsafeRawBufferPointer(rebasing: chunk[0..<got]))
         }

@@ -8,67 +8,55 @@ import CSandlock
 /// component is handled with *at() calls, so a directory of the real tree swapped for a symlink
 /// while a commit runs fails the operation (ELOOP) instead of redirecting it elsewhere.
 struct TreeWriter: ~Copyable {
-    private let root: Int32
+    private let root: FileDescriptor
 
     init(_ directory: String) throws(Errno) {
-        root = try retryingInterrupts { csl_open(directory, CSL_O_PATH | O_DIRECTORY, 0) }
+        root = try FileDescriptor(opening: directory, flags: CSL_O_PATH | O_DIRECTORY)
     }
 
-    deinit { close(root) }
-
     /// Runs `body` with the directory holding `relative` and its last component.
-    func withParent<T>(of relative: String, _ body: (Int32, String) throws(Errno) -> T) throws(Errno) -> T {
-        let parent = FileSystem.parent(of: relative), name = FileSystem.baseName(of: relative)
-        let fd = try retryingInterrupts { csl_openat2_beneath(root, parent == "." ? "." : parent, O_RDONLY | O_DIRECTORY) }
-        defer { close(fd) }
-        return try body(fd, name)
+    func withParent<T>(of relative: String, _ body: (borrowing FileDescriptor, String) throws(Errno) -> T) throws(Errno) -> T {
+        let parent = Files.parent(of: relative), name = FileSystem.baseName(of: relative)
+        let directory = try FileDescriptor(openingBeneath: parent, in: root, flags: O_RDONLY | O_DIRECTORY)
+        return try body(directory, name)
     }
 
     /// chmod of `relative` itself, reached without following any symlink.
     func changeMode(_ relative: String, _ mode: UInt32) throws(Errno) {
-        let fd = try retryingInterrupts { csl_openat2_beneath(root, relative, CSL_O_PATH) }
-        defer { close(fd) }
-        if chmod("/proc/self/fd/\(fd)", mode_t(mode)) != 0 { throw Errno.current }
+        let file = try FileDescriptor(openingBeneath: relative, in: root, flags: CSL_O_PATH)
+        try Self.changeMode(of: file, mode)
     }
 
     /// Removes `name` in `directory`, a whole tree if it is one; a missing name is fine.
-    func remove(_ name: String, in directory: Int32) throws(Errno) {
-        var info = stat()
-        if fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) != 0 {
-            if errno == ENOENT { return }
-            throw Errno.current
-        }
+    func remove(_ name: String, in directory: borrowing FileDescriptor) throws(Errno) {
+        let info: stat
+        do { info = try directory.status(of: name) } catch .ENOENT { return }
         if info.st_mode.isDirectory {
             // overlayfs leaves directories at mode 0 (work/work); open them up first.
-            if info.st_mode & 0o700 != 0o700 { try changeMode(at: directory, name, 0o700) }
-            let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard child >= 0 else { throw Errno.current }
-            defer { close(child) }
-            for entry in try entries(of: child) { try remove(entry, in: child) }
-            if unlinkat(directory, name, AT_REMOVEDIR) != 0 && errno != ENOENT { throw Errno.current }
-        } else if unlinkat(directory, name, 0) != 0 && errno != ENOENT {
-            throw Errno.current
+            if info.st_mode & 0o700 != 0o700 {
+                let entry = try FileDescriptor(opening: name, in: directory, flags: CSL_O_PATH | O_NOFOLLOW)
+                try Self.changeMode(of: entry, 0o700)
+            }
+            let child = try FileDescriptor(opening: name, in: directory, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+            for entry in try Directory.entries(of: try child.duplicate()) { try remove(entry, in: child) }
+            do { try directory.removeEntry(name, directory: true) } catch .ENOENT {}
+        } else {
+            do { try directory.removeEntry(name) } catch .ENOENT {}
         }
     }
 
     /// rename(2) of `scratch` over `name`; a directory in the way (an older replay) goes first.
-    func replace(_ name: String, with scratch: String, in directory: Int32) throws(Errno) {
-        if renameat(directory, scratch, directory, name) == 0 { return }
-        guard errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST else { throw Errno.current }
-        try remove(name, in: directory)
-        if renameat(directory, scratch, directory, name) != 0 { throw Errno.current }
+    func replace(_ name: String, with scratch: String, in directory: borrowing FileDescriptor) throws(Errno) {
+        do {
+            try directory.renameEntry(scratch, to: name)
+        } catch .EISDIR, .ENOTEMPTY, .EEXIST {
+            try remove(name, in: directory)
+            try directory.renameEntry(scratch, to: name)
+        }
     }
 
-    private func changeMode(at directory: Int32, _ name: String, _ mode: UInt32) throws(Errno) {
-        let fd = openat(directory, name, CSL_O_PATH | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw Errno.current }
-        defer { close(fd) }
-        if chmod("/proc/self/fd/\(fd)", mode_t(mode)) != 0 { throw Errno.current }
-    }
-
-    private func entries(of directory: Int32) throws(Errno) -> [String] {
-        let copy = fcntl(directory, F_DUPFD_CLOEXEC, 0)
-        guard copy >= 0 else { throw Errno.current }
-        return try FileSystem.entries(ofDescriptor: copy)
+    /// chmod(2) through /proc/self/fd: an O_PATH descriptor has no fchmod.
+    private static func changeMode(of file: borrowing FileDescriptor, _ mode: UInt32) throws(Errno) {
+        if chmod(file.procPath, mode_t(mode)) != 0 { throw Errno.current }
     }
 }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSandlock
 
 /// A path the real tree changed since the workspace was created, which a commit refuses to
 /// overwrite. Both versions are reported: the real tree's and the sandbox's.
@@ -73,7 +72,7 @@ extension Workspace {
             return try self.changes()
         }()
         let lock = try lockWorkdir()
-        defer { close(lock) }
+        defer { withExtendedLifetime(lock) {} }  // held to the end
         let conflicts = overwriting ? [] : self.conflicts(changes)
         if !conflicts.isEmpty {
             keep(changes, status: "conflict")
@@ -83,11 +82,11 @@ extension Workspace {
         if Self.faultStep == -1 { kill(getpid(), SIGKILL) }
         // The upper's files and the workspace record are what a replay reads: on disk before
         // the journal that points at them.
-        FileSystem.syncFilesystem(of: directory)
+        Files.syncFilesystem(of: directory)
         var journal = "sandlock-journal 1\n"
         for operation in operations { journal += operation.line + "\n" }
         journal += "end\n"
-        do { try FileSystem.writeAtomically(journalPath, Array(journal.utf8)) } catch {
+        do { try Files.writeAtomically(Array(journal.utf8), to: journalPath, mode: Self.recordMode, durable: true) } catch {
             throw .workspace("writing the commit journal '\(journalPath)': \(error)")
         }
         try apply(operations)
@@ -103,8 +102,8 @@ extension Workspace {
         for workspace in list(storage: storage) where workspace.status == "committing" {
             if let workdir, workspace.workdir != workdir { continue }
             let lock = try workspace.lockWorkdir()
-            defer { close(lock) }
-            guard let bytes = FileSystem.readFile(workspace.journalPath) else { continue }
+            defer { withExtendedLifetime(lock) {} }  // held to the end
+            guard let bytes = try? Files.read(workspace.journalPath, flags: O_NOFOLLOW) else { continue }
             let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
             guard lines.first == "sandlock-journal 1", lines.last == "end" else {
                 throw .workspace("the commit journal '\(workspace.journalPath)' is damaged; inspect it and the workdir '\(workspace.workdir)'")
@@ -125,7 +124,7 @@ extension Workspace {
         var conflicts: [CommitConflict] = []
         func check(_ path: String, expected: FileEntry?, sandbox: FileEntry?) {
             let real = workdir + "/" + path
-            let current = FileSystem.status(real).map { FileEntry(path: real, info: $0) }
+            let current = Files.status(real).map { FileEntry(path: real, info: $0) }
             // The real tree already is what the sandbox wants there (the same directory
             // created, the same file deleted): nothing to refuse.
             if current == sandbox { return }
@@ -207,9 +206,9 @@ extension Workspace {
             }
             if let fault, index + 1 == fault { kill(getpid(), SIGKILL) }
         }
-        FileSystem.syncFilesystem(of: workdir)
+        Files.syncFilesystem(of: workdir)
         unlink(journalPath)
-        FileSystem.syncDirectory(of: journalPath)
+        Files.syncDirectory(containing: journalPath)
         try? FileSystem.removeTree(directory)
     }
 
@@ -220,38 +219,36 @@ extension Workspace {
         case .remove(let path):
             do {
                 try writer.withParent(of: path) { (directory, name) throws(Errno) in try writer.remove(name, in: directory) }
-            } catch where error == Errno(rawValue: ENOENT) {
+            } catch .ENOENT {
                 // Its directory is gone already (removed earlier in this plan, or a replay).
             }
         case .directory(let path):
             try writer.withParent(of: path) { (directory, name) throws(Errno) in
-                var info = stat()
-                if fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0, !info.st_mode.isDirectory {
+                if let info = try? directory.status(of: name), !info.st_mode.isDirectory {
                     try writer.remove(name, in: directory)
                 }
-                if mkdirat(directory, name, 0o700) != 0 && errno != EEXIST { throw Errno.current }
+                do throws(Errno) { try directory.makeDirectory(name, mode: 0o700) } catch .EEXIST {}
             }
         case let .file(path, mode):
             let source = upperDirectory + "/" + path
             try writer.withParent(of: path) { (directory, name) throws(Errno) in
-                unlinkat(directory, scratch, 0)
+                try? directory.removeEntry(scratch)
                 // Same filesystem: the upper's file itself (a hard link), else a copy.
-                if linkat(AT_FDCWD, source, directory, scratch, 0) == 0 {
-                    FileSystem.removeOverlayAttributes("/proc/self/fd/\(directory)/\(scratch)")
+                if (try? directory.makeLink(scratch, toFileAt: source)) != nil {
+                    FileSystem.removeOverlayAttributes(directory.procPath + "/" + scratch)
                 } else {
                     try FileSystem.copyFile(from: source, to: scratch, in: directory, mode: 0o600)
-                    if let info = FileSystem.status(source) {
-                        var times = [info.st_atim, info.st_mtim]
-                        _ = utimensat(directory, scratch, &times, AT_SYMLINK_NOFOLLOW)
+                    if let info = Files.status(source) {
+                        try? directory.setTimes(of: scratch, access: info.st_atim, modification: info.st_mtim)
                     }
                 }
-                if fchmodat(directory, scratch, mode_t(mode), 0) != 0 { throw Errno.current }
+                try directory.changeMode(of: scratch, to: mode_t(mode))
                 try writer.replace(name, with: scratch, in: directory)
             }
         case let .symlink(path, target):
             try writer.withParent(of: path) { (directory, name) throws(Errno) in
-                unlinkat(directory, scratch, 0)
-                if symlinkat(target, directory, scratch) != 0 { throw Errno.current }
+                try? directory.removeEntry(scratch)
+                try directory.makeSymlink(scratch, to: target)
                 try writer.replace(name, with: scratch, in: directory)
             }
         case let .chmod(path, mode):
@@ -260,15 +257,15 @@ extension Workspace {
     }
 
     /// flock(LOCK_EX) on the workdir: one commit or recovery at a time per tree.
-    private func lockWorkdir() throws(SandboxError) -> Int32 {
-        let fd = Glibc.open(workdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .pathNotFound(path: workdir, field: "workdir", error: .current) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno == EINTR { continue }
-            let error = Errno.current
-            close(fd)
+    /// The lock is held until the returned descriptor closes.
+    private func lockWorkdir() throws(SandboxError) -> FileDescriptor {
+        let directory: FileDescriptor
+        do { directory = try FileDescriptor(opening: workdir, flags: O_RDONLY | O_DIRECTORY) } catch {
+            throw .pathNotFound(path: workdir, field: "workdir", error: error)
+        }
+        do { try directory.lock() } catch {
             throw .systemCall("flock(\(workdir))", error)
         }
-        return fd
+        return directory
     }
 }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Unified diffs of a change set, like `git diff`: text files line by line with three lines
 /// of context, binary files as "Binary files … differ", plus mode, rename, symlink, new and
 /// deleted headers.
@@ -45,7 +49,7 @@ extension Workspace {
     private func content(_ entry: FileEntry, at path: String?) -> [UInt8] {
         if entry.kind == .symlink { return Array((entry.target ?? "").utf8) }
         guard entry.kind == .file, let path else { return [] }
-        return FileSystem.readFile(path) ?? []
+        return (try? Files.read(path, flags: O_NOFOLLOW)) ?? []
     }
 
     private static func gitMode(_ entry: FileEntry?) -> String {

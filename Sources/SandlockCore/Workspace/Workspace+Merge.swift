@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSandlock
 
 extension Workspace {
     /// How `absorb` combines another workspace's upper with this one's.
@@ -44,11 +43,11 @@ extension Workspace {
     /// open for writing) never replaces another run's.
     private static func merge(_ source: String, into target: String, at relative: String,
                               changed: [String: FileEntry?]?) throws(Errno) {
-        for name in try FileSystem.entries(of: source) {
+        for name in try Directory.entries(atPath: source) {
             let from = source + "/" + name, to = target + "/" + name
             let path = relative.isEmpty ? name : relative + "/" + name
-            guard let incoming = FileSystem.status(from) else { continue }
-            guard let existing = FileSystem.status(to) else {
+            guard let incoming = Files.status(from) else { continue }
+            guard let existing = Files.status(to) else {
                 try move(from, to)
                 continue
             }
@@ -93,8 +92,7 @@ extension Workspace {
     /// Sets the opaque marker the overlays of this process read (see `mountsInUserNamespace`).
     private static func markOpaque(_ directory: String) throws(Errno) {
         let name = mountsInUserNamespace ? "user.overlay.opaque" : "trusted.overlay.opaque"
-        var yes = UInt8(ascii: "y")
-        if csl_lsetxattr(directory, name, &yes, 1) != 0 { throw Errno.current }
+        try Files.setExtendedAttribute(name, of: directory, to: FileSystem.opaqueValue)
     }
 }
 

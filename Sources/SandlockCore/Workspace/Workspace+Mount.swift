@@ -80,7 +80,7 @@ struct WorkspaceMounts: Sendable {
 extension Workspace {
     /// The storage directory this workspace lives in (`fs_storage`), canonical when it exists.
     var storage: String {
-        let parent = FileSystem.parent(of: directory)
+        let parent = Files.parent(of: directory)
         return Self.canonicalPath(parent) ?? parent
     }
 
@@ -99,11 +99,15 @@ extension Workspace {
         let layers = lowers + [workdir]
         var options = "lowerdir=\(layers.joined(separator: ":")),upperdir=\(upperDirectory),workdir=\(overlayWorkDirectory)"
         options += userNamespace ? ",userxattr" : ",redirect_dir=off,metacopy=off"
-        guard options.utf8.count < 4000 else {
+        guard options.utf8.count < Self.maximumMountOptionsLength else {
             throw .workspace("the overlay mount options are longer than a page (\(options.utf8.count) bytes): too many or too long stacked layers")
         }
         return options
     }
+
+    /// mount(2) copies its options into one page (4096 bytes, the terminating NUL included);
+    /// a little is kept back for the options the sandbox's init adds.
+    static let maximumMountOptionsLength = 4000
 
     /// Without root (or its capabilities) the overlays are mounted in a user namespace, with
     /// `userxattr`: their markers are `user.overlay.*` instead of `trusted.overlay.*`.
@@ -125,7 +129,7 @@ extension Workspace {
     }
 
     static func readSysctl(_ path: String) -> Int? {
-        guard let bytes = FileSystem.readFile(path, limit: 64) else { return nil }
+        guard let bytes = try? Files.read(path, limit: 64, flags: O_NOFOLLOW) else { return nil }
         return Int(String(decoding: bytes, as: UTF8.self).trimmingSpaces)
     }
 }

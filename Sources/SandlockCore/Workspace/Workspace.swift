@@ -50,6 +50,8 @@ public struct Workspace: Sendable, Hashable {
     var recordPath: String { directory + "/workspace" }
     var journalPath: String { directory + "/journal" }
     var statusPath: String { directory + "/status" }
+    /// The mode of the workspace's records (`workspace`, `status`, `journal`, `changes.json`).
+    static let recordMode: mode_t = 0o600
 
     /// The view the sandbox saw before it wrote anything: the stacked lowers over the real tree.
     var lowerStack: LayerStack { LayerStack(layers: lowers + [workdir]) }
@@ -60,7 +62,7 @@ public struct Workspace: Sendable, Hashable {
     public static var defaultStorage: String {
         let uid = geteuid()
         if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), runtime.hasPrefix("/"),
-           let info = FileSystem.status(runtime), info.st_mode.isDirectory, info.st_uid == uid {
+           let info = Files.status(runtime), info.st_mode.isDirectory, info.st_uid == uid {
             return runtime + "/sandlock-cow"
         }
         return "/tmp/sandlock-cow-\(uid)"
@@ -71,12 +73,12 @@ public struct Workspace: Sendable, Hashable {
     /// creating many workspaces at once has recovered already).
     public static func create(workdir: String, stackedOn lowers: [String] = [], storage: String? = nil,
                               backend: Backend = .overlayFS, recovering: Bool = true) throws(SandboxError) -> Workspace {
-        guard let real = canonicalPath(workdir), let info = FileSystem.status(real), info.st_mode.isDirectory else {
+        guard let real = canonicalPath(workdir), let info = Files.status(real), info.st_mode.isDirectory else {
             throw .pathNotFound(path: workdir, field: "workdir", error: .current)
         }
         var stacked: [String] = []
         for lower in lowers {
-            guard let path = canonicalPath(lower), FileSystem.status(path)?.st_mode.isDirectory == true else {
+            guard let path = canonicalPath(lower), Files.status(path)?.st_mode.isDirectory == true else {
                 throw .pathNotFound(path: lower, field: "workdir lower layer", error: .current)
             }
             stacked.append(path)
@@ -95,7 +97,7 @@ public struct Workspace: Sendable, Hashable {
                 throw Errno.current
             }
             // Durable only once it matters: a commit or a keep syncs the storage first.
-            try FileSystem.writeAtomically(workspace.recordPath, Array(workspace.record().utf8), durable: false)
+            try Files.writeAtomically(Array(workspace.record().utf8), to: workspace.recordPath, mode: recordMode, durable: false)
         } catch {
             try? FileSystem.removeTree(workspace.directory)
             throw .workspace("cannot create the workspace in '\(base)': \(error)")
@@ -106,7 +108,7 @@ public struct Workspace: Sendable, Hashable {
     /// Re-opens a workspace from its storage directory (a kept one, or one whose commit met a
     /// conflict).
     public static func open(_ directory: String) throws(SandboxError) -> Workspace {
-        guard let bytes = FileSystem.readFile(directory + "/workspace") else {
+        guard let bytes = try? Files.read(directory + "/workspace", flags: O_NOFOLLOW) else {
             throw .workspace("'\(directory)' is not a workspace (no readable 'workspace' record)")
         }
         var workdir: String?, lowers: [String] = [], created: Int64 = 0, backend = Backend.overlayFS
@@ -130,7 +132,7 @@ public struct Workspace: Sendable, Hashable {
     /// The workspaces in a storage directory (kept, in conflict, or interrupted), oldest first.
     public static func list(storage: String? = nil) -> [Workspace] {
         let base = storage ?? defaultStorage
-        let names = (try? FileSystem.entries(of: base)) ?? []
+        let names = (try? Directory.entries(atPath: base)) ?? []
         return names.compactMap { try? open(base + "/" + $0) }.sorted { $0.createdNanoseconds < $1.createdNanoseconds }
     }
 
@@ -151,16 +153,16 @@ public struct Workspace: Sendable, Hashable {
     /// Marks the workspace as kept (for `list`) and writes its `changes.json`; it stays on disk
     /// until committed or discarded.
     public func keep(_ changes: ChangeSet?, status: String = "kept") {
-        FileSystem.syncFilesystem(of: directory)  // the upper and the record outlive a power loss
-        if let changes { try? FileSystem.writeAtomically(directory + "/changes.json", Array(changes.json().utf8)) }
-        try? FileSystem.writeAtomically(statusPath, Array((status + "\n").utf8))
+        Files.syncFilesystem(of: directory)  // the upper and the record outlive a power loss
+        if let changes { try? Files.writeAtomically(Array(changes.json().utf8), to: directory + "/changes.json", mode: Self.recordMode, durable: true) }
+        try? Files.writeAtomically(Array((status + "\n").utf8), to: statusPath, mode: Self.recordMode, durable: true)
     }
 
     /// An "active" workspace whose creating process is gone (it was killed before settling
     /// it): nobody will commit or discard it. Judged only when that is certain: the machine
     /// rebooted since, or the creator's pid is free in the pid namespace it was created in.
     public var isOrphaned: Bool {
-        guard status == "active", let bytes = FileSystem.readFile(recordPath) else { return false }
+        guard status == "active", let bytes = try? Files.read(recordPath, flags: O_NOFOLLOW) else { return false }
         var boot: String?, pidNamespace: String?
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             if line.hasPrefix("boot=") { boot = String(line.dropFirst(5)) }
@@ -175,15 +177,15 @@ public struct Workspace: Sendable, Hashable {
     }
 
     private static var bootID: String {
-        FileSystem.readFile("/proc/sys/kernel/random/boot_id", limit: 64).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? "?"
+        (try? Files.read("/proc/sys/kernel/random/boot_id", limit: 64, flags: O_NOFOLLOW)).map { String(decoding: $0, as: UTF8.self).trimmingSpaces } ?? "?"
     }
 
-    private static var pidNamespace: String { FileSystem.readLink("/proc/self/ns/pid") ?? "?" }
+    private static var pidNamespace: String { Files.readLink("/proc/self/ns/pid") ?? "?" }
 
     /// "kept", "conflict", "committing" (a commit was interrupted), or "active".
     public var status: String {
-        if FileSystem.status(journalPath) != nil { return "committing" }
-        guard let bytes = FileSystem.readFile(statusPath) else { return "active" }
+        if Files.status(journalPath) != nil { return "committing" }
+        guard let bytes = try? Files.read(statusPath, flags: O_NOFOLLOW) else { return "active" }
         return String(decoding: bytes, as: UTF8.self).trimmingSpaces
     }
 
@@ -197,10 +199,10 @@ public struct Workspace: Sendable, Hashable {
 
     private static func prepareStorage(_ base: String) throws(SandboxError) -> String {
         guard base.hasPrefix("/") else { throw .workspace("fs_storage must be an absolute path, got '\(base)'") }
-        do { try FileSystem.makeDirectories(base, mode: 0o700) } catch {
+        do { try Files.makeDirectories(base, mode: 0o700) } catch {
             throw .workspace("cannot create the workspace storage '\(base)': \(error)")
         }
-        guard let info = FileSystem.status(base), info.st_mode.isDirectory else {
+        guard let info = Files.status(base), info.st_mode.isDirectory else {
             throw .workspace("workspace storage '\(base)' is not a directory")
         }
         // Someone else's directory (or a symlink) in /tmp must not receive our uppers.
