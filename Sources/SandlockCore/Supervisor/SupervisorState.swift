@@ -13,13 +13,13 @@ struct SupervisorState {
         case proceed
         case fail(Int32)
         case value(Int64)
-        /// Install this descriptor in the process as the call's result (then close ours).
-        case injectDescriptor(Int32, cloexec: Bool)
+        /// Install this descriptor in the process as the call's result (ours closes after).
+        case injectDescriptor(SharedDescriptor, cloexec: Bool)
         /// A network call to make on behalf of the process, from a worker thread.
         case onBehalf(OnBehalf)
         /// A deterministic /dev/urandom: install `read` in the process as the result of its
-        /// open; the monitor keeps `write` filled from `randomFeedBytes`.
-        case randomStream(read: Int32, write: Int32, cloexec: Bool)
+        /// open; the event loop keeps `write` filled with the stream of `seed`.
+        case randomStream(read: SharedDescriptor, write: SharedDescriptor, seed: UInt64, cloexec: Bool)
         /// The sandbox broke a limit: kill it and answer nothing.
         case killSandbox(RunResult.Reason)
     }
@@ -51,14 +51,12 @@ struct SupervisorState {
     private var forksInFlight: Set<pid_t> = []
     private var memoryCharges: [pid_t: UInt64] = [:]
     /// Open /proc/<pid>/statm of charged processes: a pread is cheaper than open+read+close.
-    private var statmFiles: [pid_t: Int32] = [:]
+    private var statmFiles: [pid_t: SharedDescriptor] = [:]
     private var lastBreak: [pid_t: UInt64] = [:]
     /// Processes that exec'd and still run an unpatched vDSO.
     private var freshImages: Set<pid_t> = []
-    private let randomSeed: UInt64?
-    /// Write ends of the pipes serving /dev/urandom opens, each with its own stream (so the
-    /// bytes do not depend on how reads and getrandom calls interleave).
-    private var randomFeeds: [Int32: RandomFeed] = [:]
+    let randomSeed: UInt64?
+    /// /dev/urandom opens so far: each gets its own stream (see `RandomFeed`).
     private var randomStreamsOpened: UInt64 = 0
 
     init(policy: Policy, initPID: pid_t, network: NetworkAllowlist?, registration: NameRegistration? = nil) {
@@ -75,7 +73,7 @@ struct SupervisorState {
         identity = VirtualIdentity(policy: policy)
         if let start = policy.timeStart {
             var seconds: Int64 = 0, nanoseconds: Int64 = 0
-            _ = csl_clock_gettime(0 /* CLOCK_REALTIME */, &seconds, &nanoseconds)
+            _ = csl_clock_gettime(CLOCK_REALTIME, &seconds, &nanoseconds)
             clockShift = (start - seconds) * 1_000_000_000 - nanoseconds
         } else {
             clockShift = nil
@@ -135,7 +133,12 @@ struct SupervisorState {
                 network.bind(pid: pid, fd: fd, address: args[1], length: args[2], allowed: bindablePorts, stillPending: stillPending)
             default: network.localName(pid: pid, args: args, stillPending: stillPending)
             }
-            if network.ports != self.network?.ports { registration?.ports(network.ports.mapping) }
+            if network.ports != self.network?.ports, let registration {
+                // A file write: the worker pool's, not the event thread's. Each update
+                // carries the whole mapping, so a dropped one is repaired by the next.
+                let mapping = network.ports.mapping
+                _ = WorkerPool.shared.submit { registration.ports(mapping) }
+            }
             self.network = network
             switch decision {
             case .proceed: return .proceed
@@ -234,15 +237,11 @@ struct SupervisorState {
     private mutating func forgetExited(live: Set<pid_t>) {
         memoryCharges = memoryCharges.filter { live.contains($0.key) }
         lastBreak = lastBreak.filter { live.contains($0.key) }
-        for (pid, fd) in statmFiles where !live.contains(pid) {
-            Glibc.close(fd)
-            statmFiles[pid] = nil
-        }
+        statmFiles = statmFiles.filter { live.contains($0.key) }
     }
 
     /// Releases what the state holds open; the sandbox is over.
     mutating func close() {
-        for fd in statmFiles.values { Glibc.close(fd) }
         statmFiles = [:]
         directories.close()
     }
@@ -251,45 +250,17 @@ struct SupervisorState {
 
     private mutating func openRandomStream(cloexec: Bool) -> Verdict {
         guard let randomSeed else { return .proceed }
-        var fds: [Int32] = [-1, -1]
-        guard fds.withUnsafeMutableBufferPointer({ csl_pipe_cloexec($0.baseAddress) }) == 0 else { return .fail(EMFILE) }
-        _ = csl_set_nonblocking(fds[1])
+        guard let pipe = try? KernelPipe() else { return .fail(EMFILE) }
         randomStreamsOpened += 1
-        randomFeeds[fds[1]] = RandomFeed(random: DeterministicRandom(seed: randomSeed ^ (randomStreamsOpened &* 0x9E37_79B9_7F4A_7C15)))
-        return .randomStream(read: fds[0], write: fds[1], cloexec: cloexec)
+        return .randomStream(read: SharedDescriptor(pipe.read), write: SharedDescriptor(pipe.write),
+                             seed: randomSeed ^ (randomStreamsOpened &* 0x9E37_79B9_7F4A_7C15), cloexec: cloexec)
     }
-
-    /// One /dev/urandom stream: bytes drawn but not yet taken by the pipe stay pending, so
-    /// the stream never depends on how fast the reader reads.
-    struct RandomFeed {
-        var random: DeterministicRandom
-        var pending: [UInt8] = []
-    }
-
-    /// The bytes to write next into the /dev/urandom pipe whose write end is `fd`.
-    mutating func randomFeedChunk(_ fd: Int32) -> [UInt8] {
-        guard var feed = randomFeeds[fd] else { return [] }
-        if feed.pending.isEmpty { feed.pending = feed.random.bytes(16384) }
-        randomFeeds[fd] = feed
-        return feed.pending
-    }
-
-    /// The pipe took `count` bytes of the chunk.
-    mutating func randomFeedWrote(_ fd: Int32, count: Int) {
-        randomFeeds[fd]?.pending.removeFirst(count)
-    }
-
-    mutating func closeRandomFeed(_ fd: Int32) {
-        randomFeeds[fd] = nil
-    }
-
-    var openRandomFeeds: [Int32] { Array(randomFeeds.keys) }
 
     private func readClock(pid: pid_t, nr: Int32, args: [UInt64]) -> Verdict {
         guard let clockShift else { return .proceed }
-        let clock = nr == Syscall.clockGettime ? Int32(truncatingIfNeeded: args[0]) : 0
-        // CLOCK_REALTIME, CLOCK_REALTIME_COARSE and CLOCK_TAI are wall clocks; the rest pass.
-        guard clock == 0 || clock == 5 || clock == 11 else { return .proceed }
+        let clock = nr == Syscall.clockGettime ? Int32(truncatingIfNeeded: args[0]) : CLOCK_REALTIME
+        // The wall clocks are shifted; the rest (monotonic, CPU time…) pass.
+        guard clock == CLOCK_REALTIME || clock == CLOCK_REALTIME_COARSE || clock == CLOCK_TAI else { return .proceed }
         var seconds: Int64 = 0, nanoseconds: Int64 = 0
         guard csl_clock_gettime(clock, &seconds, &nanoseconds) == 0 else { return .fail(EINVAL) }
         let shifted = seconds * 1_000_000_000 + nanoseconds + clockShift
