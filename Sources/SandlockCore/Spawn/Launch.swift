@@ -42,9 +42,6 @@ struct Launch {
                 let (seconds, attoseconds) = timeout.components
                 session.schedule(TimeoutDeadline(session), at: start + seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
             }
-            if policy.maxMemory != nil, supervisor != nil {
-                session.schedule(MemoryPoll(session), at: start + MemoryPoll.interval)
-            }
             // Last: its exit handler tears down every source registered above.
             try session.watchExit(pidfd: pidfd, status: plan.statusRead)
         } catch {
@@ -66,6 +63,11 @@ struct Launch {
             let step = failure.map { ChildStep(rawValue: $0.step) ?? .exec } ?? .listener
             let error = failure.map { Errno(rawValue: $0.error) } ?? .EPERM
             throw .childSetupFailed(step: step, error: error, path: executable)
+        }
+        // From the exec on: before it, the command is a vfork of init, itself a copy of this
+        // (large) process, and its memory is not the command's.
+        if policy.maxMemory != nil, supervisor != nil {
+            session.schedule(MemoryPoll(session), at: csl_monotonic_ns() + MemoryPoll.interval)
         }
         return Launch(pid: pid, session: session)
     }

@@ -10,7 +10,7 @@ import CSandlock
 /// The first call on a directory (its file offset is 0: fresh, or rewound) reads every entry
 /// through a duplicate of the process's descriptor (pidfd_getfd, same open file), and serves
 /// them in order; later calls continue from where the last one stopped.
-struct DirectoryListings {
+struct DirectoryListings: Sendable {
     /// How to present one directory: nil leaves the call to the kernel.
     struct Presentation {
         var sorted: Bool

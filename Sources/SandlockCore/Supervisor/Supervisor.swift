@@ -21,8 +21,6 @@ final class Supervisor: Sendable {
         self.state = Mutex(state)
     }
 
-    var randomSeed: UInt64? { state.withLock { $0.randomSeed } }
-
     func decide(_ call: csl_notification, stillPending: () -> Bool) -> SupervisorState.Verdict {
         state.withLock { $0.decide(call, stillPending: stillPending) }
     }

@@ -46,6 +46,17 @@ final class SupervisorListener: EventSource {
             _ = csl_notif_respond(listener, id, 0, error, 0)
         case .value(let value):
             _ = csl_notif_respond(listener, id, value, 0, 0)
+        case let .valueAfter(value, work):
+            let shared = descriptor
+            let accepted = workers.submit {
+                work()
+                _ = csl_notif_respond(shared.rawValue, id, value, 0, 0)
+            }
+            // Full: the call is done already (a bind on behalf), so the work runs here.
+            if !accepted {
+                work()
+                _ = csl_notif_respond(listener, id, value, 0, 0)
+            }
         case let .injectDescriptor(fd, cloexec):
             _ = csl_notif_add_fd_and_respond(listener, id, fd.rawValue, cloexec ? 1 : 0)
         case let .randomStream(read, write, seed, cloexec):
