@@ -159,20 +159,20 @@ struct NetworkGate {
         guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
         guard NetworkGate.isIP(socket) else { return .proceed }
         func fail(_ error: Int32) -> Decision { .fail(error) }
-        guard let header = ChildMemory.read(pid, args[1], count: MemoryLayout<msghdr>.size) else { return fail(EFAULT) }
-        func word(_ offset: Int) -> UInt64 {
-            header[offset..<offset + 8].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        }
-        let namePointer = word(0), nameLength = word(8) & 0xffff_ffff
-        let iovPointer = word(16), iovCount = word(24), controlLength = word(40)
-        guard controlLength == 0 else { return fail(EPERM) }
-        guard iovCount <= 1024, let vectors = iovCount == 0 ? [] : ChildMemory.read(pid, iovPointer, count: Int(iovCount) * 16) else {
+        // The process's struct msghdr and iovec array, read into ours (same ABI: a native call).
+        guard let headerBytes = ChildMemory.read(pid, args[1], count: MemoryLayout<msghdr>.size) else { return fail(EFAULT) }
+        let header = headerBytes.withUnsafeBytes { $0.loadUnaligned(as: msghdr.self) }
+        let namePointer = UInt64(UInt(bitPattern: header.msg_name)), nameLength = UInt64(header.msg_namelen)
+        let iovPointer = UInt64(UInt(bitPattern: header.msg_iov)), iovCount = UInt64(header.msg_iovlen)
+        guard header.msg_controllen == 0 else { return fail(EPERM) }
+        let vectorSize = MemoryLayout<iovec>.size
+        guard iovCount <= 1024, let vectors = iovCount == 0 ? [] : ChildMemory.read(pid, iovPointer, count: Int(iovCount) * vectorSize) else {
             return fail(EINVAL)
         }
         var data: [UInt8] = []
         for index in 0..<Int(iovCount) {
-            let base = vectors[index * 16..<index * 16 + 8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-            let length = vectors[index * 16 + 8..<index * 16 + 16].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let vector = vectors.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: index * vectorSize, as: iovec.self) }
+            let base = UInt64(UInt(bitPattern: vector.iov_base)), length = UInt64(vector.iov_len)
             guard data.count + Int(length) <= 1 << 20 else { return fail(EMSGSIZE) }
             if length > 0 {
                 guard let chunk = ChildMemory.read(pid, base, count: Int(length)) else { return fail(EFAULT) }

@@ -22,9 +22,7 @@ struct Launch {
                                      environment: environment, mounts: mounts, in: &cPlan) { csl_spawn(&$0, &rawPidfd) }
         if pid < 0 { throw .systemCall("clone3", .current) }
         let pidfd = SharedDescriptor(FileDescriptor(adopting: rawPidfd))
-        // Only the child may keep the error pipe's write end (its EOF means "exec'd"), and
-        // the child's ends of every other pipe.
-        plan.childSide = []
+        plan.releaseChildSide()
 
         let listener = plan.handoffRead.flatMap { takeListener($0) }
         let supervisor = listener.map { _ in

@@ -8,13 +8,10 @@ import CSandlock
 /// programs and the workspace mounts. Building it has no side effect beyond the descriptors
 /// it owns (closed with it if it is never spawned); `Launch` spawns it.
 struct SpawnPlan: ~Copyable {
-    /// The child's ends: installed by init, closed here right after clone.
-    var childSide: [SharedDescriptor] = []
-    /// Raw numbers of the child's stdin, stdout, stderr (-1: inherited), cwd and terminal.
-    var stdio: (Int32, Int32, Int32) = (-1, -1, -1)
-    var cwd: Int32 = -1
-    var tty: Int32 = -1
-    var status: Int32 = -1, control: Int32 = -1, error: Int32 = -1, handoff: Int32 = -1, go: Int32 = -1
+    /// The child's ends, installed by init; `releaseChildSide` drops them right after clone.
+    private var childSide: ChildSide?
+    /// Interactive: the terminal on our stdin goes to the command.
+    private var handsOverTerminal = false
 
     // The parent's ends.
     var stdinFeed: (descriptor: SharedDescriptor, bytes: [UInt8])?
@@ -34,13 +31,20 @@ struct SpawnPlan: ~Copyable {
     var disableHugePages = false
     let timeout: Duration?
 
+    /// The descriptors init receives (nil: inherited or unused).
+    private struct ChildSide {
+        var stdio: (SharedDescriptor?, SharedDescriptor?, SharedDescriptor?) = (nil, nil, nil)
+        var cwd: SharedDescriptor?
+        var status: SharedDescriptor?
+        var control: SharedDescriptor?
+        var error: SharedDescriptor?
+        var handoff: SharedDescriptor?
+        var go: SharedDescriptor?
+    }
+
     init(policy: Policy, io: StandardIO, supervised: Bool, mounts: WorkspaceMounts?) throws(SandboxError) {
-        var childSide: [SharedDescriptor] = []
-        func child(_ descriptor: consuming FileDescriptor) -> Int32 {
-            let shared = SharedDescriptor(descriptor)
-            childSide.append(shared)
-            return shared.rawValue
-        }
+        var childSide = ChildSide()
+        func child(_ descriptor: consuming FileDescriptor) -> SharedDescriptor { SharedDescriptor(descriptor) }
         func openDevNull(_ flags: Int32) throws(SandboxError) -> FileDescriptor {
             do { return try FileDescriptor(opening: "/dev/null", flags: flags) } catch {
                 throw .systemCall("open(/dev/null)", error)
@@ -52,22 +56,20 @@ struct SpawnPlan: ~Copyable {
 
         switch io.stdin {
         case .inherit: break
-        case .null: stdio.0 = child(try openDevNull(O_RDONLY))
+        case .null: childSide.stdio.0 = child(try openDevNull(O_RDONLY))
         case .bytes(let bytes):
             let pipe = try makePipe()
-            stdio.0 = child(pipe.read)
+            childSide.stdio.0 = child(pipe.read)
             stdinFeed = (SharedDescriptor(pipe.write), bytes)
         case .file(let path):
-            do { stdio.0 = child(try FileDescriptor(opening: path, flags: O_RDONLY)) } catch {
+            do { childSide.stdio.0 = child(try FileDescriptor(opening: path, flags: O_RDONLY)) } catch {
                 throw .pathNotFound(path: path, field: "stdin", error: error)
             }
-        case .descriptor(let shared):
-            childSide.append(shared)
-            stdio.0 = shared.rawValue
+        case .descriptor(let shared): childSide.stdio.0 = shared
         }
-        func output(_ target: OutputTarget, name: String) throws(SandboxError) -> (child: Int32, capture: SharedDescriptor?) {
+        func output(_ target: OutputTarget, name: String) throws(SandboxError) -> (child: SharedDescriptor?, capture: SharedDescriptor?) {
             switch target {
-            case .inherit: return (-1, nil)
+            case .inherit: return (nil, nil)
             case .discard: return (child(try openDevNull(O_WRONLY)), nil)
             case .capture:
                 let pipe = try makePipe()
@@ -78,22 +80,20 @@ struct SpawnPlan: ~Copyable {
                 do { return (child(try FileDescriptor(opening: path, flags: flags, mode: 0o644)), nil) } catch {
                     throw .pathNotFound(path: path, field: name, error: error)
                 }
-            case .descriptor(let shared):
-                childSide.append(shared)
-                return (shared.rawValue, nil)
+            case .descriptor(let shared): return (shared, nil)
             }
         }
-        (stdio.1, stdoutCapture) = try output(io.stdout, name: "stdout")
-        (stdio.2, stderrCapture) = try output(io.stderr, name: "stderr")
+        (childSide.stdio.1, stdoutCapture) = try output(io.stdout, name: "stdout")
+        (childSide.stdio.2, stderrCapture) = try output(io.stderr, name: "stderr")
 
         if io.interactive {
             guard csl_isatty(STDIN_FILENO) != 0 else {
                 throw .invalidPolicy("interactive mode needs a terminal on stdin")
             }
-            tty = STDIN_FILENO
+            handsOverTerminal = true
         }
         if let path = policy.cwd, mounts == nil { // with overlays, init enters cwd by path
-            do { cwd = child(try FileDescriptor(opening: path, flags: CSL_O_PATH | CSL_O_DIRECTORY)) } catch {
+            do { childSide.cwd = child(try FileDescriptor(opening: path, flags: CSL_O_PATH | CSL_O_DIRECTORY)) } catch {
                 throw .pathNotFound(path: path, field: "cwd", error: error)
             }
         }
@@ -104,19 +104,19 @@ struct SpawnPlan: ~Copyable {
         if supervised {
             let handoffPipe = try makePipe()
             let goPipe = try makePipe()
-            handoff = child(handoffPipe.write)
+            childSide.handoff = child(handoffPipe.write)
             handoffRead = SharedDescriptor(handoffPipe.read)
-            go = child(goPipe.read)
+            childSide.go = child(goPipe.read)
             goWrite = SharedDescriptor(goPipe.write)
         } else {
             handoffRead = nil
             goWrite = nil
         }
-        status = child(statusPipe.write)
+        childSide.status = child(statusPipe.write)
         statusRead = SharedDescriptor(statusPipe.read)
-        control = child(controlPipe.read)
+        childSide.control = child(controlPipe.read)
         controlWrite = SharedDescriptor(controlPipe.write)
-        error = child(errorPipe.write)
+        childSide.error = child(errorPipe.write)
         errorRead = errorPipe.read
         self.childSide = childSide
 
@@ -136,18 +136,25 @@ struct SpawnPlan: ~Copyable {
         timeout = policy.timeout
     }
 
-    /// The C plan's descriptor and limit fields (the pointers are filled at spawn).
+    /// Only the child may keep the error pipe's write end (its EOF means "exec'd"), and the
+    /// child's ends of every other pipe: dropped once it is cloned.
+    mutating func releaseChildSide() { childSide = nil }
+
+    /// The C plan's descriptor and limit fields (the pointers are filled at spawn). Its raw
+    /// numbers are valid while the child side is held.
     func cPlan(ruleset: borrowing LandlockRuleset, dropCapabilities: Bool, scopedTreeKill: Bool) -> csl_spawn_plan {
+        func raw(_ descriptor: SharedDescriptor?) -> Int32 { descriptor?.rawValue ?? -1 }
+        let child = childSide ?? ChildSide()
         var plan = csl_spawn_plan()
-        plan.stdio = stdio
-        plan.cwd_fd = cwd
+        plan.stdio = (raw(child.stdio.0), raw(child.stdio.1), raw(child.stdio.2))
+        plan.cwd_fd = raw(child.cwd)
         plan.ruleset_fd = ruleset.descriptor.rawValue
-        plan.status_fd = status
-        plan.control_fd = control
-        plan.error_fd = error
-        plan.tty_fd = tty
-        plan.handoff_fd = handoff
-        plan.go_fd = go
+        plan.status_fd = raw(child.status)
+        plan.control_fd = raw(child.control)
+        plan.error_fd = raw(child.error)
+        plan.tty_fd = handsOverTerminal ? STDIN_FILENO : -1
+        plan.handoff_fd = raw(child.handoff)
+        plan.go_fd = raw(child.go)
         plan.drop_capabilities = dropCapabilities ? 1 : 0
         plan.scoped_tree_kill = scopedTreeKill ? 1 : 0
         plan.personality_flags = personality

@@ -134,14 +134,11 @@ struct ProcView {
         guard let table = ProcessTree.readLargeFile(path) else { return .fail(ENOENT) }
         var inodes: Set<Substring> = []
         for pid in ProcessTree.liveProcesses(under: initPID) {
-            guard let stream = opendir("/proc/\(pid)/fd") else { continue }
-            while let entry = readdir(stream) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            for name in (try? Directory.entries(atPath: "/proc/\(pid)/fd", names: .lossy)) ?? [] {
                 if let target = ProcView.readLink("/proc/\(pid)/fd/\(name)"), target.hasPrefix("socket:[") {
                     inodes.insert(Substring(target.dropFirst(8).dropLast()))
                 }
             }
-            closedir(stream)
         }
         var lines = table.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let header = lines.removeFirst()

@@ -28,14 +28,7 @@ enum ProcessTree {
     }
 
     private static func threads(of pid: pid_t) -> [pid_t] {
-        guard let directory = opendir("/proc/\(pid)/task") else { return [] }
-        defer { closedir(directory) }
-        var tids: [pid_t] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let tid = pid_t(name) { tids.append(tid) }
-        }
-        return tids
+        ((try? Directory.entries(atPath: "/proc/\(pid)/task", names: .lossy)) ?? []).compactMap { pid_t($0) }
     }
 
     private static func isZombie(_ pid: pid_t) -> Bool {
