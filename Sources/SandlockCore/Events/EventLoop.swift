@@ -46,6 +46,8 @@ final class EventLoop: Sendable {
     private let wakeEvent: EventFD
     private let state = Mutex(State())
     private let iterationCount = Atomic<Int>(0)
+    /// The last thread recorded in `supervisingThreads`: most calls skip the lock.
+    private let lastSupervisingThread = Atomic<Int32>(0)
 
     private init() {
         // A sandbox that exits before reading its stdin must not kill us with SIGPIPE.
@@ -113,6 +115,7 @@ final class EventLoop: Sendable {
     /// Records that the calling thread answered a trapped syscall.
     func noteSupervisingThread() {
         let tid = csl_gettid()
+        guard lastSupervisingThread.exchange(tid, ordering: .relaxed) != tid else { return }
         state.withLock { _ = $0.supervisingThreads.insert(tid) }
     }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSandlock
+import CSeccomp
 
 /// One supervisor feature: when a policy needs it, which syscalls it traps, the policy field
 /// it serves, and its decisions. Adding a trapped syscall is adding (or extending) one
@@ -15,9 +16,11 @@ protocol SupervisorHandler: Sendable {
     static var policyField: String? { get }
     /// Syscalls trapped unconditionally, by name.
     static var trappedSyscalls: [String] { get }
-    /// Every syscall it decides on: its trapped ones, those the seccomp program traps with an
-    /// argument filter (large mmaps, sendto with an address, clone of a process), and those
-    /// another handler traps that it must see first (the vDSO patch at a new image's brk).
+    /// Syscalls trapped only when their arguments match (large writable mmaps, sendto with an
+    /// address, clone of a process rather than a thread).
+    static var filteredTraps: [FilteredTrap] { get }
+    /// Every syscall it decides on: its trapped and filtered ones, plus those another handler
+    /// traps that it must see (the vDSO patch at a new image's first mmap).
     static var handledSyscalls: [String] { get }
 
     init(policy: Policy, initPID: pid_t)
@@ -28,7 +31,28 @@ protocol SupervisorHandler: Sendable {
 }
 
 extension SupervisorHandler {
-    static var handledSyscalls: [String] { trappedSyscalls }
+    static var filteredTraps: [FilteredTrap] { [] }
+    static var handledSyscalls: [String] { trappedSyscalls + filteredTraps.map(\.name) }
+}
+
+/// A syscall the notify program traps only when its arguments match every condition.
+struct FilteredTrap: Sendable {
+    /// One libseccomp argument comparison.
+    struct Condition: Sendable {
+        let comparison: scmp_arg_cmp
+
+        /// (argument & mask) == value.
+        static func masked(_ argument: UInt32, mask: UInt64, equals value: UInt64) -> Self {
+            Self(comparison: scmp_arg_cmp(arg: argument, op: SCMP_CMP_MASKED_EQ, datum_a: mask, datum_b: value))
+        }
+
+        static func compare(_ argument: UInt32, _ op: scmp_compare, _ value: UInt64) -> Self {
+            Self(comparison: scmp_arg_cmp(arg: argument, op: op, datum_a: value, datum_b: 0))
+        }
+    }
+
+    let name: String
+    let conditions: [Condition]
 }
 
 /// A trapped syscall as the handlers see it: register arguments, and the path argument of an

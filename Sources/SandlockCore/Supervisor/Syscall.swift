@@ -84,10 +84,15 @@ struct SupervisorFeatures: Hashable, Sendable {
         Self.handlerTypes.filter(needs).compactMap { $0.policyField }
     }
 
-    /// Syscalls trapped unconditionally, by name. Those trapped with an argument filter
-    /// (mmap/mremap, sendto, clone) are added by `SeccompProgram`.
+    /// Syscalls trapped unconditionally, by name.
     var trappedSyscalls: Set<String> {
         Set(Self.handlerTypes.filter(needs).flatMap { $0.trappedSyscalls })
+    }
+
+    /// Syscalls trapped when their arguments match, one each (handlers may share one).
+    var filteredTraps: [FilteredTrap] {
+        var seen: Set<String> = []
+        return Self.handlerTypes.filter(needs).flatMap { $0.filteredTraps }.filter { seen.insert($0.name).inserted }
     }
 
     /// Fresh handlers for one sandbox, in dispatch order.

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSeccomp
 
 /// `max_memory`: every trapped allocation (brk, and mmap/mremap of at least
 /// `SupervisorFeatures.memoryTrapThreshold` writable bytes) charges the process with its
@@ -10,7 +11,11 @@ struct MemoryLimitHandler: SupervisorHandler {
     static func isNeeded(by policy: Policy) -> Bool { policy.maxMemory != nil }
     static let policyField: String? = "max_memory"
     static let trappedSyscalls = ["brk"]
-    static let handledSyscalls = ["brk", "mmap", "mremap"]
+    static let filteredTraps = [
+        FilteredTrap(name: "mmap", conditions: [.compare(1, SCMP_CMP_GE, SupervisorFeatures.memoryTrapThreshold),
+                                                .masked(2, mask: UInt64(PROT_WRITE), equals: UInt64(PROT_WRITE))]),
+        FilteredTrap(name: "mremap", conditions: [.compare(2, SCMP_CMP_GE, SupervisorFeatures.memoryTrapThreshold)]),
+    ]
 
     init(policy: Policy, initPID: pid_t) {}
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSeccomp
 
 /// Connects (and sends with an address, trapped by argument) checked against `net_allow`
 /// host rules and made on behalf. `:port` rules alone are Landlock's and need no handler.
@@ -10,7 +11,7 @@ struct NetworkAllowHandler: SupervisorHandler {
     }
     static let policyField: String? = "net_allow"
     static let trappedSyscalls = ["connect"]
-    static let handledSyscalls = ["connect", "sendto"]
+    static let filteredTraps = [FilteredTrap.sendtoWithAddress]
 
     /// Does net_allow name a host (an address or a name, not just `:port`)?
     static func hostRules(_ policy: Policy) -> Bool {
@@ -29,7 +30,7 @@ struct DatagramHandler: SupervisorHandler {
     static func isNeeded(by policy: Policy) -> Bool { policy.allowUDP || policy.allowICMP }
     static let policyField: String? = "allow_udp/allow_icmp"
     static let trappedSyscalls = ["connect", "sendmsg"]
-    static let handledSyscalls = ["connect", "sendmsg", "sendto"]
+    static let filteredTraps = [FilteredTrap.sendtoWithAddress]
 
     init(policy: Policy, initPID: pid_t) {}
 
@@ -43,7 +44,7 @@ struct PortRemapHandler: SupervisorHandler {
     static func isNeeded(by policy: Policy) -> Bool { policy.portRemap }
     static let policyField: String? = "port_remap"
     static let trappedSyscalls = ["bind", "getsockname", "connect"]
-    static let handledSyscalls = ["bind", "getsockname", "connect", "sendto"]
+    static let filteredTraps = [FilteredTrap.sendtoWithAddress]
 
     init(policy: Policy, initPID: pid_t) {}
 
@@ -67,4 +68,9 @@ struct PinnedHostsHandler: SupervisorHandler {
         guard let allowlist = context.network?.allowlist, !allowlist.names.isEmpty, call.openPath() == "/etc/hosts" else { return nil }
         return .memoryFile(allowlist.hostsFile, cloexec: call.openCloexec)
     }
+}
+
+extension FilteredTrap {
+    /// sendto with a destination address (a connected socket's sends were checked at connect).
+    static let sendtoWithAddress = FilteredTrap(name: "sendto", conditions: [.compare(4, SCMP_CMP_NE, 0)])
 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSandlock
 
 /// `max_processes`: a fork is admitted while live processes plus forks in flight stay under
 /// the limit. clone is trapped for new processes only (threads do not count).
@@ -8,7 +9,8 @@ struct ProcessLimitHandler: SupervisorHandler {
     static func isNeeded(by policy: Policy) -> Bool { policy.maxProcesses != nil }
     static let policyField: String? = "max_processes"
     static let trappedSyscalls = ["fork", "vfork"]
-    static let handledSyscalls = ["fork", "vfork", "clone"]
+    /// New processes, not threads: threads do not count against max_processes.
+    static let filteredTraps = [FilteredTrap(name: "clone", conditions: [.masked(0, mask: UInt64(CSL_CLONE_THREAD), equals: 0)])]
 
     /// Threads whose fork we let through and that may still be inside it: their child may
     /// not be visible in /proc yet, so it counts as alive.
