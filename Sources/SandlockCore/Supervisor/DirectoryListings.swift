@@ -33,11 +33,11 @@ struct DirectoryListings: Sendable {
     /// Answers getdents64(fd, buffer, count) for `pid`: bytes written, 0 at the end, or nil
     /// when the descriptor cannot be read (then the kernel answers the call itself).
     mutating func read(pid: pid_t, fd: Int32, buffer: UInt64, count: Int, stillPending: () -> Bool,
-                       presentation: (Int32) -> Presentation?) -> Verdict? {
+                       presentation: (borrowing FileDescriptor) -> Presentation?) -> Verdict? {
         guard let directory = duplicate(fd, of: pid) else { return nil }
         let key = Key(pid: pid, fd: fd)
         if lseek(directory.rawValue, 0, SEEK_CUR) == 0 || listings[key] == nil {
-            guard let how = presentation(directory.rawValue), let records = Self.records(directory, how) else {
+            guard let how = presentation(directory), let records = Self.records(directory, how) else {
                 listings[key] = nil
                 return nil
             }

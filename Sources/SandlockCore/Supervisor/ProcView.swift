@@ -160,9 +160,9 @@ struct ProcView {
     }
 
     /// Is `fd` (a duplicate of the process's descriptor) the /proc directory itself?
-    func isProcRoot(_ fd: Int32) -> Bool {
-        var info = stat()
-        return fstat(fd, &info) == 0 && UInt64(info.st_dev) == procDevice && info.st_ino == 1
+    func isProcRoot(_ directory: borrowing FileDescriptor) -> Bool {
+        guard let info = try? directory.status() else { return false }
+        return UInt64(info.st_dev) == procDevice && info.st_ino == 1
     }
 
     /// Keeps /proc listing entries that are not pid directories, or are the sandbox's own.

@@ -41,7 +41,7 @@ struct SupervisorContext: Sendable {
     mutating func listDirectory(_ call: TrappedCall) -> SupervisorState.Verdict? {
         let count = Int(min(call.args[2], 1 << 20))
         return directories.read(pid: call.pid, fd: Int32(truncatingIfNeeded: call.args[0]), buffer: call.args[1],
-                                count: count, stillPending: call.stillPending) { [procView, sortDirectories] directory in
+                                count: count, stillPending: call.stillPending) { [procView, sortDirectories] (directory: borrowing FileDescriptor) in
             let keep = procView.flatMap { $0.isProcRoot(directory) ? $0.listingFilter() : nil }
             guard sortDirectories || keep != nil else { return nil }
             return .init(sorted: sortDirectories, keep: keep)
