@@ -16,6 +16,7 @@
 #include "CSandlock.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -439,6 +440,13 @@ static void init_main(const struct csl_spawn_plan *plan) {
 struct clone_args_v0 {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
 };
+/* linux/sched.h's struct clone_args, first version. */
+_Static_assert(sizeof(struct clone_args_v0) == 64, "clone_args v0 is 64 bytes (CLONE_ARGS_SIZE_VER0)");
+_Static_assert(offsetof(struct clone_args_v0, pidfd) == 8, "clone_args.pidfd at 8");
+_Static_assert(offsetof(struct clone_args_v0, exit_signal) == 32, "clone_args.exit_signal at 32");
+#ifdef CLONE_ARGS_SIZE_VER0
+_Static_assert(sizeof(struct clone_args_v0) == CLONE_ARGS_SIZE_VER0, "clone_args v0 matches the kernel header");
+#endif
 
 pid_t csl_spawn(const struct csl_spawn_plan *plan, int *pidfd_out) {
     /* Block every signal across the clone so no Swift-side handler runs in the child before

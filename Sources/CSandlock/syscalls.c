@@ -2,6 +2,7 @@
 #include "CSandlock.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -40,6 +41,16 @@ struct csl_landlock_net_port_attr {
     uint64_t allowed_access;
     uint64_t port;
 };
+
+/* The layouts above copy the kernel's uapi (linux/landlock.h, newer than the distro's):
+ * a wrong size or offset would be read by the kernel as another field. */
+_Static_assert(sizeof(struct csl_landlock_ruleset_attr) == 24, "landlock_ruleset_attr is 24 bytes (ABI 6)");
+_Static_assert(offsetof(struct csl_landlock_ruleset_attr, handled_access_net) == 8, "handled_access_net at 8");
+_Static_assert(offsetof(struct csl_landlock_ruleset_attr, scoped) == 16, "scoped at 16");
+_Static_assert(sizeof(struct csl_landlock_path_beneath_attr) == 12, "landlock_path_beneath_attr is packed, 12 bytes");
+_Static_assert(offsetof(struct csl_landlock_path_beneath_attr, parent_fd) == 8, "parent_fd at 8");
+_Static_assert(sizeof(struct csl_landlock_net_port_attr) == 16, "landlock_net_port_attr is 16 bytes");
+_Static_assert(offsetof(struct csl_landlock_net_port_attr, port) == 8, "port at 8");
 
 int csl_landlock_abi_version(void) {
     return (int)syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
@@ -189,6 +200,17 @@ int csl_seccomp_action_available(uint32_t action) {
 const uint32_t CSL_SECCOMP_RET_USER_NOTIF = SECCOMP_RET_USER_NOTIF;
 const uint32_t CSL_SECCOMP_RET_ERRNO = SECCOMP_RET_ERRNO;
 
+/* The seccomp user-notification ABI (linux/seccomp.h) as the ioctls below use it. */
+_Static_assert(sizeof(struct seccomp_data) == 64, "seccomp_data is 64 bytes");
+_Static_assert(sizeof(struct seccomp_notif) == 80, "seccomp_notif is 80 bytes");
+_Static_assert(offsetof(struct seccomp_notif, pid) == 8, "seccomp_notif.pid at 8");
+_Static_assert(offsetof(struct seccomp_notif, data) == 16, "seccomp_notif.data at 16");
+_Static_assert(offsetof(struct seccomp_data, args) == 16, "seccomp_data.args at 16");
+_Static_assert(sizeof(struct seccomp_notif_resp) == 24, "seccomp_notif_resp is 24 bytes");
+_Static_assert(offsetof(struct seccomp_notif_resp, error) == 16, "seccomp_notif_resp.error at 16");
+_Static_assert(sizeof(struct seccomp_notif_addfd) == 24, "seccomp_notif_addfd is 24 bytes");
+_Static_assert(offsetof(struct seccomp_notif_addfd, srcfd) == 12, "seccomp_notif_addfd.srcfd at 12");
+
 int csl_notif_receive(int listener, struct csl_notification *out) {
     struct seccomp_notif request;
     memset(&request, 0, sizeof request); /* the kernel rejects a dirty buffer with EINVAL */
@@ -283,9 +305,12 @@ long csl_getdents64(int fd, void *buffer, size_t count) {
 }
 
 struct csl_open_how { uint64_t flags, mode, resolve; };
+/* linux/openat2.h's struct open_how (OPEN_HOW_SIZE_VER0). */
+_Static_assert(sizeof(struct csl_open_how) == 24, "open_how is 24 bytes");
+_Static_assert(offsetof(struct csl_open_how, resolve) == 16, "open_how.resolve at 16");
 
 int csl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode) {
-    struct csl_open_how how = { flags | O_CLOEXEC, mode, 0x08 /* RESOLVE_BENEATH */ | 0x02 /* RESOLVE_NO_MAGICLINKS */ };
+    struct csl_open_how how = { flags | O_CLOEXEC, mode, CSL_RESOLVE_BENEATH | CSL_RESOLVE_NO_MAGICLINKS };
     int fd;
     do {
         fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);

@@ -71,15 +71,16 @@ public struct Sandbox: Sendable {
         let registration = try policy.name.map { name throws(SandboxError) in
             try NameRegistration(name: name, policy: policy, command: argv)
         }
-        let launch = try Launch(
-            policy: policy, io: io, executable: executable, argv: argv, environment: environment,
+        let plan = try SpawnPlan(policy: policy, io: io, supervised: program.notifyBytes != nil, mounts: mounts)
+        let launch = try Launch.spawn(
+            plan, policy: policy, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
             scopedTreeKill: ruleset.enforced.contains(.signalScope), mounts: mounts,
             network: features.networkGate ? try NetworkAllowlist(policy.netAllow) : nil,
             registration: registration)
         started = true
         registration?.started(pid: launch.pid)
-        return SandboxProcess(id: launch.id, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
+        return SandboxProcess(session: launch.session, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
                               settlement: settlement, registration: registration)
     }
 
@@ -105,15 +106,15 @@ public final class SandboxProcess: Sendable {
     public let pid: Int32
     /// What of the policy the kernel enforces for this sandbox.
     public let enforcement: Enforcement
-    private let id: UInt64
+    private let session: SandboxSession
     private let interactive: Bool
     private let settlement: WorkspaceSettlement?
     private let registration: NameRegistration?
 
-    init(id: UInt64, pid: Int32, enforcement: Enforcement, interactive: Bool, settlement: WorkspaceSettlement? = nil,
+    init(session: SandboxSession, pid: Int32, enforcement: Enforcement, interactive: Bool, settlement: WorkspaceSettlement? = nil,
          registration: NameRegistration? = nil) {
         self.registration = registration
-        self.id = id
+        self.session = session
         self.pid = pid
         self.enforcement = enforcement
         self.interactive = interactive
@@ -122,16 +123,16 @@ public final class SandboxProcess: Sendable {
 
     /// Waits for the command to end; every process of the sandbox is gone when it returns.
     public func wait() async -> RunResult {
-        let outcome = await ProcessMonitor.shared.wait(id)
-        if interactive { _ = csl_tty_reclaim_foreground(0) }
+        let outcome = await session.completion.wait()
+        if interactive { _ = csl_tty_reclaim_foreground(STDIN_FILENO) }
         return settled(RunResult(outcome: outcome, enforcement: enforcement))
     }
 
     /// Blocks the calling thread until the command ends (for synchronous programs).
     @available(*, noasync)
     public func waitBlocking() -> RunResult {
-        let outcome = ProcessMonitor.shared.waitBlocking(id)
-        if interactive { _ = csl_tty_reclaim_foreground(0) }
+        let outcome = session.completion.waitBlocking()
+        if interactive { _ = csl_tty_reclaim_foreground(STDIN_FILENO) }
         return settled(RunResult(outcome: outcome, enforcement: enforcement))
     }
 
@@ -145,17 +146,16 @@ public final class SandboxProcess: Sendable {
 
     /// Kills every process of the sandbox (init kills its Landlock domain). Idempotent.
     public func kill() {
-        ProcessMonitor.shared.kill(id)
+        session.kill()
     }
 
     deinit {
         registration?.end()
-        ProcessMonitor.shared.forget(id)
     }
 }
 
 extension RunResult {
-    init(outcome: ProcessMonitor.Outcome, enforcement: Enforcement) {
+    init(outcome: SandboxSession.Outcome, enforcement: Enforcement) {
         var reason = Reason.killed
         var exitCode: Int32?
         var signal: Int32?

@@ -92,6 +92,21 @@ import CSandlock
         return try retryingInterrupts { Glibc.write(fd, bytes.baseAddress, bytes.count) }
     }
 
+    /// pwrite(2) of every byte at `offset` (short writes continued, EINTR retried): the count.
+    @discardableResult
+    public func write(_ bytes: [UInt8], at offset: Int64) throws(Errno) -> Int {
+        let fd = rawValue
+        var done = 0
+        while done < bytes.count {
+            done += try bytes.withUnsafeBytes { raw in
+                Result { () throws(Errno) in
+                    try retryingInterrupts { pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + Int64(done))) }
+                }
+            }.get()
+        }
+        return done
+    }
+
     /// write(2) until every byte is written (short writes continued, EINTR retried).
     public func writeAll(_ bytes: UnsafeRawBufferPointer) throws(Errno) {
         var offset = 0

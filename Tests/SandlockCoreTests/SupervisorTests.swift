@@ -143,7 +143,7 @@ struct SupervisorTests {
         #expect(results.allSatisfy { $0.success })
         #expect(results.dropFirst().allSatisfy { $0.supervisorNotifications >= 1 })
         // Every trapped syscall of every sandbox was answered on one thread, the event thread.
-        #expect(ProcessMonitor.shared.supervisingThreads.count == 1)
+        #expect(EventLoop.shared.supervisingThreads.count == 1)
         #expect(eventThreads() >= 1)
     }
 
@@ -151,7 +151,7 @@ struct SupervisorTests {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
         return tasks.filter { tid in
             let comm = try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8)
-            return comm?.trimmingCharacters(in: .whitespacesAndNewlines) == ProcessMonitor.threadName
+            return comm?.trimmingCharacters(in: .whitespacesAndNewlines) == EventLoop.threadName
         }.count
     }
 }

@@ -18,6 +18,19 @@
 #include <sys/resource.h>
 #include <linux/filter.h>
 
+/* ---- Kernel constants Swift's Glibc module does not see ---- */
+
+/* personality(2): disable ASLR (linux/personality.h). */
+#define CSL_ADDR_NO_RANDOMIZE 0x0040000
+/* openat2(2) resolve flags (linux/openat2.h, newer than some distro headers). */
+#define CSL_RESOLVE_NO_MAGICLINKS 0x02
+#define CSL_RESOLVE_NO_SYMLINKS   0x04
+#define CSL_RESOLVE_BENEATH       0x08
+/* clone(2) flag of a new thread (not a new process). */
+#define CSL_CLONE_THREAD 0x00010000
+/* Auxiliary vector entry: where the vDSO is mapped (elf.h). */
+#define CSL_AT_SYSINFO_EHDR 33
+
 /* ---- Landlock (definitions newer than Debian 12's linux-libc-dev 6.1) ---- */
 
 #define CSL_LL_FS_EXECUTE      (1ULL << 0)

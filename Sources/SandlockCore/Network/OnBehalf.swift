@@ -4,7 +4,7 @@ import Glibc
 import CSandlock
 
 /// A network call the supervisor performs for a sandboxed process, on a duplicate of its
-/// socket (pidfd_getfd) with arguments read once into our memory. Runs on a worker thread:
+/// socket (pidfd_getfd) with arguments read once into our memory. Runs on the worker pool:
 /// a connect or a send may block, the event loop must not.
 struct OnBehalf: Sendable {
     enum Operation: Sendable {
@@ -13,12 +13,12 @@ struct OnBehalf: Sendable {
     }
 
     /// Our duplicate of the process's socket; closed when the operation is done.
-    let socket: Int32
+    let socket: SharedDescriptor
     let operation: Operation
 
     /// Performs the call: the value to return, or a positive errno.
     func perform() -> (value: Int64, error: Int32) {
-        defer { close(socket) }
+        let socket = self.socket.rawValue
         let result: Int
         switch operation {
         case .connect(let address):
@@ -37,48 +37,6 @@ struct OnBehalf: Sendable {
             }
         }
         return result < 0 ? (0, errno) : (Int64(result), 0)
-    }
-
-    /// Runs `perform` on a new detached thread and answers the notification from there, on
-    /// its own duplicate of the listener (the loop may close its copy when the sandbox ends).
-    func performAndRespond(listener: Int32, id: UInt64) {
-        let listenerCopy = fcntl(listener, F_DUPFD_CLOEXEC, 0)
-        guard listenerCopy >= 0 else {
-            close(socket)
-            _ = csl_notif_respond(listener, id, 0, EAGAIN, 0)
-            return
-        }
-        let job = Unmanaged.passRetained(Job(work: self, listener: listenerCopy, id: id))
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { context in
-            // Threads inherit their creator's name; this one is not the event thread.
-            _ = csl_set_thread_name("sandlock-net")
-            let job = Unmanaged<Job>.fromOpaque(context!).takeRetainedValue()
-            let (value, error) = job.work.perform()
-            _ = csl_notif_respond(job.listener, job.id, value, error, 0)
-            close(job.listener)
-            return nil
-        }, job.toOpaque())
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            let job = job.takeRetainedValue()
-            close(job.listener)
-            close(socket)
-            _ = csl_notif_respond(listener, id, 0, EAGAIN, 0)
-        }
-    }
-
-    private final class Job: Sendable {
-        let work: OnBehalf
-        let listener: Int32
-        let id: UInt64
-
-        init(work: OnBehalf, listener: Int32, id: UInt64) {
-            self.work = work
-            self.listener = listener
-            self.id = id
-        }
     }
 }
 
@@ -102,18 +60,13 @@ struct NetworkGate {
 
     func connect(pid: pid_t, fd: Int32, address: UInt64, length: UInt64, stillPending: () -> Bool) -> Decision {
         guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
-        guard NetworkGate.isIP(socket) else {
-            close(socket)
-            return .proceed
-        }
+        guard NetworkGate.isIP(socket) else { return .proceed }
         guard length <= 128, let bytes = ChildMemory.read(pid, address, count: Int(length)), stillPending() else {
-            close(socket)
             return .fail(length > 128 ? EINVAL : EFAULT)
         }
         // AF_UNSPEC dissolves a UDP association: nothing to check.
         if SocketAddress.family(bytes) == AF_UNSPEC { return .onBehalf(OnBehalf(socket: socket, operation: .connect(address: bytes))) }
         guard let destination = SocketAddress(bytes: bytes), allowlist.allows(destination.address, port: destination.port) else {
-            close(socket)
             return .denied(SocketAddress(bytes: bytes)?.description ?? "unknown")
         }
         // A loopback connect to one of the sandbox's own virtual ports reaches its real port.
@@ -127,7 +80,6 @@ struct NetworkGate {
     mutating func bind(pid: pid_t, fd: Int32, address: UInt64, length: UInt64, allowed: Set<UInt16>,
                        stillPending: () -> Bool) -> Decision {
         guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
-        defer { close(socket) }
         guard NetworkGate.isIP(socket) else { return .proceed }
         guard length <= 128, let bytes = ChildMemory.read(pid, address, count: Int(length)), stillPending() else {
             return .fail(length > 128 ? EINVAL : EFAULT)
@@ -149,7 +101,6 @@ struct NetworkGate {
     /// getsockname(fd, address, length) with port_remap: the virtual port, not the real one.
     func localName(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
         guard let socket = NetworkGate.duplicate(Int32(truncatingIfNeeded: args[0]), of: pid) else { return .fail(EBADF) }
-        defer { close(socket) }
         guard NetworkGate.isIP(socket) else { return .proceed }
         guard var bytes = NetworkGate.address(of: socket, getsockname) else { return .fail(errno) }
         if let name = SocketAddress(bytes: bytes), let virtual = ports.virtual(for: name.port) {
@@ -162,24 +113,24 @@ struct NetworkGate {
         return .done
     }
 
-    private static func bindNow(_ socket: Int32, _ address: [UInt8]) -> Decision {
+    private static func bindNow(_ socket: SharedDescriptor, _ address: [UInt8]) -> Decision {
         let rc = address.withUnsafeBytes { raw in
-            Glibc.bind(socket, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+            Glibc.bind(socket.rawValue, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
         }
         return rc == 0 ? .done : .fail(errno)
     }
 
-    private static func localPort(_ socket: Int32) -> UInt16? {
+    private static func localPort(_ socket: SharedDescriptor) -> UInt16? {
         address(of: socket, getsockname).flatMap(SocketAddress.init(bytes:))?.port
     }
 
     /// The sockaddr bytes getsockname(2) or getpeername(2) gives for `socket`, or nil (errno set).
-    private static func address(of socket: Int32,
+    private static func address(of socket: SharedDescriptor,
                                 _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> [UInt8]? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(socket, $0, &length) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(socket.rawValue, $0, &length) }
         }
         guard rc == 0 else { return nil }
         return withUnsafeBytes(of: storage) { Array($0.prefix(Int(length))) }
@@ -189,18 +140,13 @@ struct NetworkGate {
     func sendto(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
         let fd = Int32(truncatingIfNeeded: args[0])
         guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
-        guard NetworkGate.isIP(socket) else {
-            close(socket)
-            return .proceed
-        }
+        guard NetworkGate.isIP(socket) else { return .proceed }
         let count = Int(min(args[2], 1 << 20))
         guard args[5] <= 128, let address = ChildMemory.read(pid, args[4], count: Int(args[5])),
               let data = count == 0 ? [] : ChildMemory.read(pid, args[1], count: count), stillPending() else {
-            close(socket)
             return .fail(EFAULT)
         }
         guard let destination = SocketAddress(bytes: address), allowlist.allows(destination.address, port: destination.port) else {
-            close(socket)
             return .denied(SocketAddress(bytes: address)?.description ?? "unknown")
         }
         return .onBehalf(OnBehalf(socket: socket, operation: .send(data: data, flags: Int32(truncatingIfNeeded: args[3]), address: address)))
@@ -211,28 +157,22 @@ struct NetworkGate {
     func sendmsg(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
         let fd = Int32(truncatingIfNeeded: args[0])
         guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
-        guard NetworkGate.isIP(socket) else {
-            close(socket)
-            return .proceed
-        }
-        func fail(_ error: Int32) -> Decision {
-            close(socket)
-            return .fail(error)
-        }
-        guard let header = ChildMemory.read(pid, args[1], count: 56) else { return fail(EFAULT) }
-        func word(_ offset: Int) -> UInt64 {
-            header[offset..<offset + 8].enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        }
-        let namePointer = word(0), nameLength = word(8) & 0xffff_ffff
-        let iovPointer = word(16), iovCount = word(24), controlLength = word(40)
-        guard controlLength == 0 else { return fail(EPERM) }
-        guard iovCount <= 1024, let vectors = iovCount == 0 ? [] : ChildMemory.read(pid, iovPointer, count: Int(iovCount) * 16) else {
+        guard NetworkGate.isIP(socket) else { return .proceed }
+        func fail(_ error: Int32) -> Decision { .fail(error) }
+        // The process's struct msghdr and iovec array, read into ours (same ABI: a native call).
+        guard let headerBytes = ChildMemory.read(pid, args[1], count: MemoryLayout<msghdr>.size) else { return fail(EFAULT) }
+        let header = headerBytes.withUnsafeBytes { $0.loadUnaligned(as: msghdr.self) }
+        let namePointer = UInt64(UInt(bitPattern: header.msg_name)), nameLength = UInt64(header.msg_namelen)
+        let iovPointer = UInt64(UInt(bitPattern: header.msg_iov)), iovCount = UInt64(header.msg_iovlen)
+        guard header.msg_controllen == 0 else { return fail(EPERM) }
+        let vectorSize = MemoryLayout<iovec>.size
+        guard iovCount <= 1024, let vectors = iovCount == 0 ? [] : ChildMemory.read(pid, iovPointer, count: Int(iovCount) * vectorSize) else {
             return fail(EINVAL)
         }
         var data: [UInt8] = []
         for index in 0..<Int(iovCount) {
-            let base = vectors[index * 16..<index * 16 + 8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-            let length = vectors[index * 16 + 8..<index * 16 + 16].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+            let vector = vectors.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: index * vectorSize, as: iovec.self) }
+            let base = UInt64(UInt(bitPattern: vector.iov_base)), length = UInt64(vector.iov_len)
             guard data.count + Int(length) <= 1 << 20 else { return fail(EMSGSIZE) }
             if length > 0 {
                 guard let chunk = ChildMemory.read(pid, base, count: Int(length)) else { return fail(EFAULT) }
@@ -248,38 +188,37 @@ struct NetworkGate {
         let destination = address.flatMap(SocketAddress.init(bytes:)) ?? (NetworkGate.isDatagram(socket) ? NetworkGate.peer(socket) : nil)
         if address != nil || NetworkGate.isDatagram(socket) {
             guard let destination, allowlist.allows(destination.address, port: destination.port) else {
-                close(socket)
                 return .denied(destination?.description ?? "unknown")
             }
         }
         return .onBehalf(OnBehalf(socket: socket, operation: .send(data: data, flags: Int32(truncatingIfNeeded: args[2]), address: address)))
     }
 
-    private static func duplicate(_ fd: Int32, of pid: pid_t) -> Int32? {
-        let pidfd = csl_pidfd_open(pid)
-        guard pidfd >= 0 else { return nil }
-        defer { close(pidfd) }
-        let socket = csl_pidfd_getfd(pidfd, fd)
-        return socket >= 0 ? socket : nil
+    private static func duplicate(_ fd: Int32, of pid: pid_t) -> SharedDescriptor? {
+        let raw = csl_pidfd_open(pid)
+        guard raw >= 0 else { return nil }
+        let pidfd = FileDescriptor(adopting: raw)
+        let socket = csl_pidfd_getfd(pidfd.rawValue, fd)
+        return socket >= 0 ? SharedDescriptor(FileDescriptor(adopting: socket)) : nil
     }
 
-    private static func option(_ socket: Int32, _ name: Int32) -> Int32? {
+    private static func option(_ socket: SharedDescriptor, _ name: Int32) -> Int32? {
         var value: Int32 = 0
         var length = socklen_t(4)
-        return getsockopt(socket, SOL_SOCKET, name, &value, &length) == 0 ? value : nil
+        return getsockopt(socket.rawValue, SOL_SOCKET, name, &value, &length) == 0 ? value : nil
     }
 
     /// The socket's own domain (SO_DOMAIN), not anything the process wrote.
-    private static func isIP(_ socket: Int32) -> Bool {
+    private static func isIP(_ socket: SharedDescriptor) -> Bool {
         let domain = option(socket, SO_DOMAIN)
         return domain == AF_INET || domain == AF_INET6
     }
 
-    private static func isDatagram(_ socket: Int32) -> Bool {
+    private static func isDatagram(_ socket: SharedDescriptor) -> Bool {
         option(socket, SO_TYPE) != Int32(SOCK_STREAM.rawValue)
     }
 
-    private static func peer(_ socket: Int32) -> SocketAddress? {
+    private static func peer(_ socket: SharedDescriptor) -> SocketAddress? {
         address(of: socket, getpeername).flatMap(SocketAddress.init(bytes:))
     }
 }

@@ -100,17 +100,8 @@ private struct SeccompCompiler {
                 for name in rules.supervised.trappedSyscalls {
                     try add(context, Self.notify, name, [])
                 }
-                if rules.supervised.memoryLimit {
-                    let large = ArgumentCondition.compare(1, SCMP_CMP_GE, SupervisorFeatures.memoryTrapThreshold)
-                    try add(context, Self.notify, "mmap", [large, .masked(2, mask: UInt64(PROT_WRITE), equals: UInt64(PROT_WRITE))])
-                    try add(context, Self.notify, "mremap", [.compare(2, SCMP_CMP_GE, SupervisorFeatures.memoryTrapThreshold)])
-                }
-                if rules.supervised.networkGate {
-                    try add(context, Self.notify, "sendto", [.compare(4, SCMP_CMP_NE, 0)])
-                }
-                if rules.supervised.processLimit {
-                    // New processes, not threads: threads do not count against max_processes.
-                    try add(context, Self.notify, "clone", [.masked(0, mask: Kernel.cloneThread, equals: 0)])
+                for trap in rules.supervised.filteredTraps {
+                    try add(context, Self.notify, trap.name, trap.conditions.map { ArgumentCondition(comparison: $0.comparison) })
                 }
             }
         }

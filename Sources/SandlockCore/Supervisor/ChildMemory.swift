@@ -42,21 +42,16 @@ enum ChildMemory {
 
     /// Writes through /proc/<pid>/mem, which may write read-only pages (the vDSO).
     static func forceWrite(_ pid: pid_t, _ address: UInt64, _ bytes: [UInt8]) -> Bool {
-        let fd = open("/proc/\(pid)/mem", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        return bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, bytes.count, off_t(Int64(bitPattern: address))) } == bytes.count
+        guard let memory = try? FileDescriptor(opening: "/proc/\(pid)/mem", flags: O_RDWR) else { return false }
+        return (try? memory.write(bytes, at: Int64(bitPattern: address))) == bytes.count
     }
 
     /// AT_SYSINFO_EHDR of a process: where its vDSO is mapped.
     static func vdsoBase(_ pid: pid_t) -> UInt64? {
-        let fd = open("/proc/\(pid)/auxv", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let auxv = try? FileDescriptor(opening: "/proc/\(pid)/auxv", flags: O_RDONLY) else { return nil }
         var words = [UInt64](repeating: 0, count: 128)
-        let got = words.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard got > 0 else { return nil }
-        for index in stride(from: 0, to: got / 8 - 1, by: 2) where words[index] == 33 /* AT_SYSINFO_EHDR */ {
+        guard let got = words.withUnsafeMutableBytes({ try? auxv.read(into: $0) }), got > 0 else { return nil }
+        for index in stride(from: 0, to: got / 8 - 1, by: 2) where words[index] == UInt64(CSL_AT_SYSINFO_EHDR) {
             return words[index + 1]
         }
         return nil

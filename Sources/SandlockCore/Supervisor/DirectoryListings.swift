@@ -10,7 +10,7 @@ import CSandlock
 /// The first call on a directory (its file offset is 0: fresh, or rewound) reads every entry
 /// through a duplicate of the process's descriptor (pidfd_getfd, same open file), and serves
 /// them in order; later calls continue from where the last one stopped.
-struct DirectoryListings {
+struct DirectoryListings: Sendable {
     /// How to present one directory: nil leaves the call to the kernel.
     struct Presentation {
         var sorted: Bool
@@ -28,16 +28,15 @@ struct DirectoryListings {
     }
 
     private var listings: [Key: Listing] = [:]
-    private var pidfds: [pid_t: Int32] = [:]
+    private var pidfds: [pid_t: SharedDescriptor] = [:]
 
     /// Answers getdents64(fd, buffer, count) for `pid`: bytes written, 0 at the end, or nil
     /// when the descriptor cannot be read (then the kernel answers the call itself).
     mutating func read(pid: pid_t, fd: Int32, buffer: UInt64, count: Int, stillPending: () -> Bool,
-                       presentation: (Int32) -> Presentation?) -> Verdict? {
+                       presentation: (borrowing FileDescriptor) -> Presentation?) -> Verdict? {
         guard let directory = duplicate(fd, of: pid) else { return nil }
-        defer { Glibc.close(directory) }
         let key = Key(pid: pid, fd: fd)
-        if lseek(directory, 0, SEEK_CUR) == 0 || listings[key] == nil {
+        if lseek(directory.rawValue, 0, SEEK_CUR) == 0 || listings[key] == nil {
             guard let how = presentation(directory), let records = Self.records(directory, how) else {
                 listings[key] = nil
                 return nil
@@ -68,27 +67,26 @@ struct DirectoryListings {
     /// Only the pidfd cache: a listing in progress must keep its place (its directory's
     /// offset is already at the end, so it could not be read again).
     private mutating func closePidfds() {
-        for fd in pidfds.values { Glibc.close(fd) }
         pidfds = [:]
     }
 
-    private mutating func duplicate(_ fd: Int32, of pid: pid_t) -> Int32? {
+    private mutating func duplicate(_ fd: Int32, of pid: pid_t) -> FileDescriptor? {
         if pidfds[pid] == nil {
             let pidfd = csl_pidfd_open(pid)
             guard pidfd >= 0 else { return nil }
             if pidfds.count > 64 { closePidfds() }
-            pidfds[pid] = pidfd
+            pidfds[pid] = SharedDescriptor(FileDescriptor(adopting: pidfd))
         }
-        let duplicate = csl_pidfd_getfd(pidfds[pid]!, fd)
-        return duplicate >= 0 ? duplicate : nil
+        let duplicate = csl_pidfd_getfd(pidfds[pid]!.rawValue, fd)
+        return duplicate >= 0 ? FileDescriptor(adopting: duplicate) : nil
     }
 
     /// Every linux_dirent64 record of the directory as presented, with d_off renumbered.
-    private static func records(_ directory: Int32, _ how: Presentation) -> [[UInt8]]? {
+    private static func records(_ directory: borrowing FileDescriptor, _ how: Presentation) -> [[UInt8]]? {
         var entries: [(name: [UInt8], record: [UInt8])] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            let got = buffer.withUnsafeMutableBytes { csl_getdents64(directory, $0.baseAddress, 65536) }
+            let got = buffer.withUnsafeMutableBytes { csl_getdents64(directory.rawValue, $0.baseAddress, 65536) }
             if got < 0 { return nil }
             if got == 0 { break }
             var offset = 0

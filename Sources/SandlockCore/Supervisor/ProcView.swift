@@ -98,23 +98,21 @@ struct ProcView {
         if rest.count == 2, rest[0] == "fd", let number = Int32(rest[1]) {
             return reopenDescriptor(number, of: pid, flags: openFlags, cloexec: cloexec)
         }
-        let directory = Glibc.open("/proc/\(pid)", CSL_O_PATH | O_DIRECTORY | O_CLOEXEC)
-        guard directory >= 0 else { return .fail(ENOENT) }
-        defer { Glibc.close(directory) }
+        guard let directory = try? FileDescriptor(opening: "/proc/\(pid)", flags: CSL_O_PATH | O_DIRECTORY) else { return .fail(ENOENT) }
         let relative = rest.isEmpty ? "." : rest.joined(separator: "/")
-        let fd = csl_openat2(directory, relative, UInt64(UInt32(bitPattern: openFlags)), 0)
+        let fd = csl_openat2(directory.rawValue, relative, UInt64(UInt32(bitPattern: openFlags)), 0)
         guard fd >= 0 else { return .fail(errno) }
-        return .injectDescriptor(fd, cloexec: cloexec)
+        return .injectDescriptor(SharedDescriptor(FileDescriptor(adopting: fd)), cloexec: cloexec)
     }
 
     private func reopenDescriptor(_ number: Int32, of pid: pid_t, flags: Int32, cloexec: Bool) -> SupervisorState.Verdict {
-        let pidfd = csl_pidfd_open(pid)
-        guard pidfd >= 0 else { return .fail(ENOENT) }
-        defer { Glibc.close(pidfd) }
-        let original = csl_pidfd_getfd(pidfd, number)
-        guard original >= 0 else { return .fail(ENOENT) }
-        defer { Glibc.close(original) }
-        let originalMode = fcntl(original, F_GETFL) & O_ACCMODE
+        let rawPidfd = csl_pidfd_open(pid)
+        guard rawPidfd >= 0 else { return .fail(ENOENT) }
+        let pidfd = FileDescriptor(adopting: rawPidfd)
+        let rawOriginal = csl_pidfd_getfd(pidfd.rawValue, number)
+        guard rawOriginal >= 0 else { return .fail(ENOENT) }
+        let original = FileDescriptor(adopting: rawOriginal)
+        let originalMode = fcntl(original.rawValue, F_GETFL) & O_ACCMODE
         let wanted = flags & O_ACCMODE
         guard wanted == O_RDONLY && originalMode != O_WRONLY || wanted == originalMode || originalMode == O_RDWR else {
             return .fail(EACCES)
@@ -122,8 +120,12 @@ struct ProcView {
         // O_TRUNC truncates even with O_RDONLY, and we open unconfined: only a descriptor
         // that could write may be reopened truncating.
         if flags & O_TRUNC != 0 && originalMode == O_RDONLY { return .fail(EACCES) }
-        let fd = Glibc.open("/proc/self/fd/\(original)", flags)
-        return fd >= 0 ? .injectDescriptor(fd, cloexec: cloexec) : .fail(errno)
+        do {
+            let reopened = try FileDescriptor(opening: "/proc/self/fd/\(original.rawValue)", flags: flags)
+            return .injectDescriptor(SharedDescriptor(reopened), cloexec: cloexec)
+        } catch {
+            return .fail(error.rawValue)
+        }
     }
 
     /// /proc/net/{tcp,udp}[6] as the sandbox sees it: its own sockets only (by inode), with
@@ -132,14 +134,11 @@ struct ProcView {
         guard let table = ProcessTree.readLargeFile(path) else { return .fail(ENOENT) }
         var inodes: Set<Substring> = []
         for pid in ProcessTree.liveProcesses(under: initPID) {
-            guard let stream = opendir("/proc/\(pid)/fd") else { continue }
-            while let entry = readdir(stream) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            for name in (try? Directory.entries(atPath: "/proc/\(pid)/fd", names: .lossy)) ?? [] {
                 if let target = ProcView.readLink("/proc/\(pid)/fd/\(name)"), target.hasPrefix("socket:[") {
                     inodes.insert(Substring(target.dropFirst(8).dropLast()))
                 }
             }
-            closedir(stream)
         }
         var lines = table.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let header = lines.removeFirst()
@@ -161,9 +160,9 @@ struct ProcView {
     }
 
     /// Is `fd` (a duplicate of the process's descriptor) the /proc directory itself?
-    func isProcRoot(_ fd: Int32) -> Bool {
-        var info = stat()
-        return fstat(fd, &info) == 0 && UInt64(info.st_dev) == procDevice && info.st_ino == 1
+    func isProcRoot(_ directory: borrowing FileDescriptor) -> Bool {
+        guard let info = try? directory.status() else { return false }
+        return UInt64(info.st_dev) == procDevice && info.st_ino == 1
     }
 
     /// Keeps /proc listing entries that are not pid directories, or are the sandbox's own.

@@ -28,14 +28,7 @@ enum ProcessTree {
     }
 
     private static func threads(of pid: pid_t) -> [pid_t] {
-        guard let directory = opendir("/proc/\(pid)/task") else { return [] }
-        defer { closedir(directory) }
-        var tids: [pid_t] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let tid = pid_t(name) { tids.append(tid) }
-        }
-        return tids
+        ((try? Directory.entries(atPath: "/proc/\(pid)/task", names: .lossy)) ?? []).compactMap { pid_t($0) }
     }
 
     private static func isZombie(_ pid: pid_t) -> Bool {
@@ -54,15 +47,17 @@ enum ProcessTree {
 
     /// Data + stack of a process in bytes (`/proc/<pid>/statm` field 6): its writable private
     /// memory, which is what an allocation grows. `statm` caches the open files.
-    static func dataBytes(of pid: pid_t, statm files: inout [pid_t: Int32]) -> UInt64? {
-        var fd = files[pid] ?? -1
-        if fd < 0 {
-            fd = open("/proc/\(pid)/statm", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return nil }
-            files[pid] = fd
+    static func dataBytes(of pid: pid_t, statm files: inout [pid_t: SharedDescriptor]) -> UInt64? {
+        let file: SharedDescriptor
+        if let open = files[pid] {
+            file = open
+        } else {
+            guard let opened = try? FileDescriptor(opening: "/proc/\(pid)/statm", flags: O_RDONLY) else { return nil }
+            file = SharedDescriptor(opened)
+            files[pid] = file
         }
         var buffer = [UInt8](repeating: 0, count: 256)
-        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 256, 0) }
+        let count = buffer.withUnsafeMutableBytes { (try? file.descriptor.read(into: $0, at: 0)) ?? -1 }
         guard count > 0 else { return nil }
         let fields = buffer[0..<count].split(separator: UInt8(ascii: " "))
         guard fields.count >= 6, let pages = UInt64(String(decoding: fields[5], as: UTF8.self).trimmingSpaces()) else { return nil }
@@ -71,26 +66,15 @@ enum ProcessTree {
 
     /// A whole file of any size (procfs reports size 0, so read to EOF).
     static func readLargeFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var content: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-            if count <= 0 { break }
-            content += buffer[0..<count]
-        }
+        guard let file = try? FileDescriptor(opening: path, flags: O_RDONLY),
+              let content = try? file.readAll() else { return nil }
         return String(decoding: content, as: UTF8.self)
     }
 
     static func readSmallFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let file = try? FileDescriptor(opening: path, flags: O_RDONLY) else { return nil }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-        guard count >= 0 else { return nil }
+        guard let count = buffer.withUnsafeMutableBytes({ try? file.read(into: $0) }) else { return nil }
         return String(decoding: buffer[0..<count], as: UTF8.self)
     }
 }

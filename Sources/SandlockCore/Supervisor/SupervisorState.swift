@@ -2,308 +2,85 @@
 import Glibc
 #endif
 import CSandlock
+import CSeccomp
 
-/// The supervisor's view of one sandbox: its limits, counters and deterministic sources.
-/// Only the monitor thread touches it; every decision is made on values read once into our
-/// memory, and a call whose pointer arguments matter is answered by us, never continued.
-struct SupervisorState {
+/// The supervisor's view of one sandbox: the handlers its policy needs, the state they share,
+/// and the table from syscall number to the handlers that decide on it. Every decision is
+/// made on values read once into our memory, and a call whose pointer arguments matter is
+/// answered by us, never continued.
+struct SupervisorState: Sendable {
     /// What to answer a trapped syscall.
-    enum Verdict {
+    enum Verdict: Sendable {
         /// Let the kernel run the call as is (decisions on register arguments only).
         case proceed
         case fail(Int32)
         case value(Int64)
-        /// Install this descriptor in the process as the call's result (then close ours).
-        case injectDescriptor(Int32, cloexec: Bool)
-        /// A network call to make on behalf of the process, from a worker thread.
+        /// Return the value once `work` (blocking: a registry write) is done, on the worker pool.
+        case valueAfter(Int64, @Sendable () -> Void)
+        /// Install this descriptor in the process as the call's result (ours closes after).
+        case injectDescriptor(SharedDescriptor, cloexec: Bool)
+        /// A network call to make on behalf of the process, on the worker pool.
         case onBehalf(OnBehalf)
         /// A deterministic /dev/urandom: install `read` in the process as the result of its
-        /// open; the monitor keeps `write` filled from `randomFeedBytes`.
-        case randomStream(read: Int32, write: Int32, cloexec: Bool)
+        /// open; the event loop keeps `write` filled with the stream of `seed`.
+        case randomStream(read: SharedDescriptor, write: SharedDescriptor, seed: UInt64, cloexec: Bool)
         /// The sandbox broke a limit: kill it and answer nothing.
         case killSandbox(RunResult.Reason)
     }
 
-    let initPID: pid_t
-    let maxProcesses: Int?
-    let maxMemory: UInt64?
-    private var random: DeterministicRandom?
-    /// Nanoseconds added to CLOCK_REALTIME readings.
-    private let clockShift: Int64?
-
-    private var directories = DirectoryListings()
-    private let procView: ProcView?
-    private let identity: VirtualIdentity
-    private var network: NetworkGate?
-    private let bindablePorts: Set<UInt16>
-    private let registration: NameRegistration?
-    private let sortDirectories: Bool
-
-    /// Destinations the network allowlist refused, with how many times.
-    private(set) var deniedConnections: [String: Int] = [:]
-
-    /// Trapped syscalls handled for this sandbox.
-    private(set) var notifications = 0
-    private(set) var peakProcesses = 0
-    private(set) var peakMemory: UInt64 = 0
-    /// Threads whose fork we let through and that may still be inside it: their child may
-    /// not be visible in /proc yet, so it counts as alive.
-    private var forksInFlight: Set<pid_t> = []
-    private var memoryCharges: [pid_t: UInt64] = [:]
-    /// Open /proc/<pid>/statm of charged processes: a pread is cheaper than open+read+close.
-    private var statmFiles: [pid_t: Int32] = [:]
-    private var lastBreak: [pid_t: UInt64] = [:]
-    /// Processes that exec'd and still run an unpatched vDSO.
-    private var freshImages: Set<pid_t> = []
-    private let randomSeed: UInt64?
-    /// Write ends of the pipes serving /dev/urandom opens, each with its own stream (so the
-    /// bytes do not depend on how reads and getrandom calls interleave).
-    private var randomFeeds: [Int32: RandomFeed] = [:]
-    private var randomStreamsOpened: UInt64 = 0
+    private(set) var context: SupervisorContext
+    private var handlers: [any SupervisorHandler]
+    /// Syscall number → indices into `handlers`, in dispatch order.
+    private let dispatch: [Int32: [Int]]
 
     init(policy: Policy, initPID: pid_t, network: NetworkAllowlist?, registration: NameRegistration? = nil) {
-        self.network = network.map { NetworkGate(allowlist: $0) }
-        bindablePorts = Set(policy.netBind)
-        self.registration = registration
-        self.initPID = initPID
-        maxProcesses = policy.maxProcesses
-        maxMemory = policy.maxMemory
-        random = policy.randomSeed.map(DeterministicRandom.init(seed:))
-        randomSeed = policy.randomSeed
-        procView = ProcView.isVirtualized(for: policy) ? ProcView(policy: policy, initPID: initPID) : nil
-        sortDirectories = policy.deterministicDirs
-        identity = VirtualIdentity(policy: policy)
-        if let start = policy.timeStart {
-            var seconds: Int64 = 0, nanoseconds: Int64 = 0
-            _ = csl_clock_gettime(0 /* CLOCK_REALTIME */, &seconds, &nanoseconds)
-            clockShift = (start - seconds) * 1_000_000_000 - nanoseconds
-        } else {
-            clockShift = nil
+        context = SupervisorContext(policy: policy, initPID: initPID, network: network, registration: registration)
+        handlers = SupervisorFeatures(policy).makeHandlers(policy: policy, initPID: initPID)
+        var dispatch: [Int32: [Int]] = [:]
+        for (index, handler) in handlers.enumerated() {
+            for name in type(of: handler).handledSyscalls {
+                let number = seccomp_syscall_resolve_name(name)
+                if number >= 0 { dispatch[number, default: []].append(index) }
+            }
         }
+        self.dispatch = dispatch
     }
+
+    var notifications: Int { context.notifications }
+    var peakProcesses: Int { context.peakProcesses }
+    var peakMemory: UInt64 { context.memory.peak }
+    var maxProcesses: Int? { context.maxProcesses }
+    var maxMemory: UInt64? { context.maxMemory }
+    var deniedConnections: [String: Int] { context.deniedConnections }
 
     /// `stillPending` re-validates the notification (NOTIF_ID_VALID) after reading the
     /// process's memory and before writing to it: the pid could otherwise have been reused.
-    mutating func decide(_ call: csl_notification, stillPending: () -> Bool) -> Verdict {
-        notifications += 1
-        let pid = pid_t(call.pid)
-        let nr = call.nr
-        let args = [call.args.0, call.args.1, call.args.2, call.args.3, call.args.4, call.args.5]
-        switch nr {
-        case Syscall.fork, Syscall.vfork, Syscall.clone:
-            return admitFork(from: pid)
-        case Syscall.execve, Syscall.execveat:
-            if clockShift != nil { freshImages.insert(pid) }
-            return .proceed
-        case Syscall.brk, Syscall.archPrctl, Syscall.mmap, Syscall.mremap:
-            if clockShift != nil, freshImages.remove(pid) != nil, !VDSOPatch.apply(to: pid) {
-                // Without the patch the clock would leak the host time: refuse to go on.
-                return .killSandbox(.killed)
+    mutating func decide(_ notification: csl_notification, stillPending: () -> Bool) -> Verdict {
+        context.notifications += 1
+        return withoutActuallyEscaping(stillPending) { stillPending in
+            var call = TrappedCall(notification, stillPending: stillPending)
+            for index in dispatch[call.nr] ?? [] {
+                if let verdict = handlers[index].handle(&call, &context) { return verdict }
             }
-            guard maxMemory != nil, nr != Syscall.archPrctl else { return .proceed }
-            return chargeMemory(pid: pid, nr: nr, args: args)
-        case Syscall.getrandom:
-            guard random != nil else { return .proceed }
-            let count = Int(min(args[1], 1 << 20))
-            let bytes = random!.bytes(count)
-            guard stillPending() else { return .fail(EINTR) }
-            return ChildMemory.write(pid, args[0], bytes) ? .value(Int64(count)) : .fail(EFAULT)
-        case Syscall.openat, Syscall.open:
-            let pathArgument = nr == Syscall.open ? args[0] : args[1]
-            let flags = Int32(truncatingIfNeeded: nr == Syscall.open ? args[1] : args[2])
-            let directoryFD = nr == Syscall.open ? AT_FDCWD : Int32(truncatingIfNeeded: args[0])
-            // The path decides only what we serve; whatever we leave to the kernel is judged by
-            // Landlock, so a path changed after our read gains nothing.
-            guard let path = ChildMemory.readString(pid, pathArgument), stillPending() else { return .proceed }
-            if random != nil, path == "/dev/urandom" || path == "/dev/random" {
-                return openRandomStream(cloexec: flags & O_CLOEXEC != 0)
-            }
-            if let content = identity.file(path) { return .memoryFile(content, cloexec: flags & O_CLOEXEC != 0) }
-            if path == "/etc/hosts", let allowlist = network?.allowlist, !allowlist.names.isEmpty {
-                return .memoryFile(allowlist.hostsFile, cloexec: flags & O_CLOEXEC != 0)
-            }
-            return procView?.open(path: path, directoryFD: directoryFD, flags: flags, tid: pid,
-                                  memoryInUse: memoryCharges.values.reduce(0, +), ports: network?.ports ?? PortMap()) ?? .proceed
-        case Syscall.connect, Syscall.sendto, Syscall.sendmsg, Syscall.bind, Syscall.getsockname:
-            guard var network else { return .proceed }
-            let fd = Int32(truncatingIfNeeded: args[0])
-            let decision: NetworkGate.Decision = switch nr {
-            case Syscall.connect: network.connect(pid: pid, fd: fd, address: args[1], length: args[2], stillPending: stillPending)
-            case Syscall.sendto: network.sendto(pid: pid, args: args, stillPending: stillPending)
-            case Syscall.sendmsg: network.sendmsg(pid: pid, args: args, stillPending: stillPending)
-            case Syscall.bind:
-                network.bind(pid: pid, fd: fd, address: args[1], length: args[2], allowed: bindablePorts, stillPending: stillPending)
-            default: network.localName(pid: pid, args: args, stillPending: stillPending)
-            }
-            if network.ports != self.network?.ports { registration?.ports(network.ports.mapping) }
-            self.network = network
-            switch decision {
-            case .proceed: return .proceed
-            case .fail(let error): return .fail(error)
-            case .onBehalf(let work): return .onBehalf(work)
-            case .done: return .value(0)
-            case .denied(let destination):
-                deniedConnections[destination, default: 0] += 1
-                return .fail(ECONNREFUSED)
-            }
-        case Syscall.uname:
-            return identity.uname(pid: pid, address: args[0], stillPending: stillPending)
-        case Syscall.schedGetaffinity:
-            return identity.affinity(pid: pid, size: args[1], address: args[2], stillPending: stillPending)
-        case Syscall.getdents64:
-            let count = Int(min(args[2], 1 << 20))
-            return directories.read(pid: pid, fd: Int32(truncatingIfNeeded: args[0]), buffer: args[1],
-                                    count: count, stillPending: stillPending) { [procView, sortDirectories] directory in
-                let keep = procView.flatMap { $0.isProcRoot(directory) ? $0.listingFilter() : nil }
-                guard sortDirectories || keep != nil else { return nil }
-                return .init(sorted: sortDirectories, keep: keep)
-            } ?? .proceed
-        case Syscall.clockGettime, Syscall.gettimeofday, Syscall.time:
-            guard stillPending() else { return .fail(EINTR) }
-            return readClock(pid: pid, nr: nr, args: args)
-        default:
             return .proceed
         }
-    }
-
-    // MARK: Processes
-
-    /// A fork is admitted while live processes plus forks in flight stay under the limit.
-    /// A fork is in flight until its thread has left the syscall: from then on its child is
-    /// in /proc (or already gone). A thread that traps again has left its previous fork.
-    private mutating func admitFork(from tid: pid_t) -> Verdict {
-        guard let maxProcesses else { return .proceed }
-        forksInFlight.remove(tid)
-        forksInFlight = forksInFlight.filter(ProcessTree.isInsideFork)
-        let count = ProcessTree.liveProcesses(under: initPID).count + forksInFlight.count
-        peakProcesses = max(peakProcesses, count)
-        guard count < maxProcesses else { return .fail(EAGAIN) }
-        forksInFlight.insert(tid)
-        peakProcesses = max(peakProcesses, count + 1)
-        return .proceed
-    }
-
-    // MARK: Memory
-
-    /// Charges a process with its data+stack size plus what this call adds; the sandbox's
-    /// total over its live processes must stay within the limit.
-    private mutating func chargeMemory(pid: pid_t, nr: Int32, args: [UInt64]) -> Verdict {
-        guard let maxMemory else { return .proceed }
-        var growth: UInt64 = 0
-        if nr == Syscall.mmap {
-            let protection = Int32(truncatingIfNeeded: args[2]), flags = Int32(truncatingIfNeeded: args[3])
-            let privateWritable = flags & MAP_PRIVATE != 0 && protection & PROT_WRITE != 0
-            let sharedAnonymous = flags & MAP_SHARED != 0 && flags & MAP_ANONYMOUS != 0
-            if privateWritable || sharedAnonymous { growth = args[1] }
-        } else if nr == Syscall.mremap {
-            growth = args[2] > args[1] ? args[2] - args[1] : 0
-        } else if nr == Syscall.brk, args[0] != 0 {
-            if let previous = lastBreak[pid], args[0] > previous { growth = args[0] - previous }
-            lastBreak[pid] = args[0]
-        }
-        guard let base = dataBytes(of: pid) else { return .proceed }
-        memoryCharges[pid] = base + growth
-        var total = memoryCharges.values.reduce(0, +)
-        if total > maxMemory || statmFiles.count > 256 {
-            // Drop the charges of processes that have exited before judging.
-            forgetExited(live: ProcessTree.liveProcesses(under: initPID))
-            total = memoryCharges.values.reduce(0, +)
-        }
-        peakMemory = max(peakMemory, total)
-        return total > maxMemory ? .killSandbox(.memoryLimit) : .proceed
     }
 
     /// The periodic check (every 100 ms while `max_memory` is set): re-reads every live
     /// process, catching growth through calls too small to trap.
     mutating func pollMemory() -> Verdict {
-        guard let maxMemory else { return .proceed }
-        let live = ProcessTree.liveProcesses(under: initPID)
-        forgetExited(live: live)
+        guard let maxMemory = context.maxMemory else { return .proceed }
+        let live = ProcessTree.liveProcesses(under: context.initPID)
+        context.memory.forgetExited(live: live)
         for pid in live {
-            if let bytes = dataBytes(of: pid) { memoryCharges[pid] = max(bytes, memoryCharges[pid] ?? 0) }
+            if let bytes = context.memory.dataBytes(of: pid) { context.memory.raise(pid, to: bytes) }
         }
-        let total = memoryCharges.values.reduce(0, +)
-        peakMemory = max(peakMemory, total)
-        return total > maxMemory ? .killSandbox(.memoryLimit) : .proceed
-    }
-
-    private mutating func dataBytes(of pid: pid_t) -> UInt64? {
-        ProcessTree.dataBytes(of: pid, statm: &statmFiles)
-    }
-
-    private mutating func forgetExited(live: Set<pid_t>) {
-        memoryCharges = memoryCharges.filter { live.contains($0.key) }
-        lastBreak = lastBreak.filter { live.contains($0.key) }
-        for (pid, fd) in statmFiles where !live.contains(pid) {
-            Glibc.close(fd)
-            statmFiles[pid] = nil
-        }
+        return context.memory.notePeak() > maxMemory ? .killSandbox(.memoryLimit) : .proceed
     }
 
     /// Releases what the state holds open; the sandbox is over.
     mutating func close() {
-        for fd in statmFiles.values { Glibc.close(fd) }
-        statmFiles = [:]
-        directories.close()
-    }
-
-    // MARK: Determinism
-
-    private mutating func openRandomStream(cloexec: Bool) -> Verdict {
-        guard let randomSeed else { return .proceed }
-        var fds: [Int32] = [-1, -1]
-        guard fds.withUnsafeMutableBufferPointer({ csl_pipe_cloexec($0.baseAddress) }) == 0 else { return .fail(EMFILE) }
-        _ = csl_set_nonblocking(fds[1])
-        randomStreamsOpened += 1
-        randomFeeds[fds[1]] = RandomFeed(random: DeterministicRandom(seed: randomSeed ^ (randomStreamsOpened &* 0x9E37_79B9_7F4A_7C15)))
-        return .randomStream(read: fds[0], write: fds[1], cloexec: cloexec)
-    }
-
-    /// One /dev/urandom stream: bytes drawn but not yet taken by the pipe stay pending, so
-    /// the stream never depends on how fast the reader reads.
-    struct RandomFeed {
-        var random: DeterministicRandom
-        var pending: [UInt8] = []
-    }
-
-    /// The bytes to write next into the /dev/urandom pipe whose write end is `fd`.
-    mutating func randomFeedChunk(_ fd: Int32) -> [UInt8] {
-        guard var feed = randomFeeds[fd] else { return [] }
-        if feed.pending.isEmpty { feed.pending = feed.random.bytes(16384) }
-        randomFeeds[fd] = feed
-        return feed.pending
-    }
-
-    /// The pipe took `count` bytes of the chunk.
-    mutating func randomFeedWrote(_ fd: Int32, count: Int) {
-        randomFeeds[fd]?.pending.removeFirst(count)
-    }
-
-    mutating func closeRandomFeed(_ fd: Int32) {
-        randomFeeds[fd] = nil
-    }
-
-    var openRandomFeeds: [Int32] { Array(randomFeeds.keys) }
-
-    private func readClock(pid: pid_t, nr: Int32, args: [UInt64]) -> Verdict {
-        guard let clockShift else { return .proceed }
-        let clock = nr == Syscall.clockGettime ? Int32(truncatingIfNeeded: args[0]) : 0
-        // CLOCK_REALTIME, CLOCK_REALTIME_COARSE and CLOCK_TAI are wall clocks; the rest pass.
-        guard clock == 0 || clock == 5 || clock == 11 else { return .proceed }
-        var seconds: Int64 = 0, nanoseconds: Int64 = 0
-        guard csl_clock_gettime(clock, &seconds, &nanoseconds) == 0 else { return .fail(EINVAL) }
-        let shifted = seconds * 1_000_000_000 + nanoseconds + clockShift
-        let (wholeSeconds, remainder) = shifted.quotientAndRemainder(dividingBy: 1_000_000_000)
-        switch nr {
-        case Syscall.clockGettime:
-            return ChildMemory.write(pid, args[1], value: (wholeSeconds, remainder)) ? .value(0) : .fail(EFAULT)
-        case Syscall.gettimeofday:
-            if args[0] != 0, !ChildMemory.write(pid, args[0], value: (wholeSeconds, remainder / 1000)) { return .fail(EFAULT) }
-            if args[1] != 0, !ChildMemory.write(pid, args[1], value: (Int32(0), Int32(0))) { return .fail(EFAULT) }
-            return .value(0)
-        default: // time
-            if args[0] != 0, !ChildMemory.write(pid, args[0], value: wholeSeconds) { return .fail(EFAULT) }
-            return .value(wholeSeconds)
-        }
+        context.memory.close()
+        context.directories.close()
     }
 }

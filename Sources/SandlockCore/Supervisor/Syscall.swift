@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CSeccomp
 
 /// Numbers of the syscalls the supervisor handles, resolved by libseccomp for the native
@@ -32,79 +35,68 @@ enum Syscall {
     }
 }
 
-/// What the supervisor needs to see, derived from the policy: each feature traps only its
-/// own syscalls, and a policy with none of them gets no supervisor at all.
+/// What the supervisor needs to see, derived from the policy: the handlers it needs (each
+/// traps only its own syscalls), and none at all for a policy needing none of them.
 struct SupervisorFeatures: Hashable, Sendable {
-    var processLimit = false
-    var memoryLimit = false
-    var deterministicRandom = false
-    var shiftedClock = false
-    var sortedDirectories = false
-    var virtualProc = false
-    var virtualHostname = false
-    var virtualCPUs = false
-    /// IP connects and sends checked against `net_allow` and made on behalf.
-    var networkGate = false
-    /// Datagram sends (UDP, ICMP) are allowed, so sendmsg must be checked too.
-    var datagrams = false
-    /// `net_allow` names hosts: /etc/hosts is served with their pinned addresses.
-    var pinnedHosts = false
-    /// Virtual port space: binds on behalf, getsockname translated.
-    var portRemap = false
+    /// Every handler, in the order their policy fields are listed.
+    static let handlerTypes: [any SupervisorHandler.Type] = [
+        ProcessLimitHandler.self, MemoryLimitHandler.self, DeterministicRandomHandler.self,
+        ShiftedClockHandler.self, SortedDirectoriesHandler.self, ProcViewHandler.self,
+        VirtualHostnameHandler.self, VirtualCPUsHandler.self,
+        NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, PinnedHostsHandler.self,
+    ]
+
+    /// The order in which handlers sharing a syscall are asked (the first verdict wins): the
+    /// vDSO patch before max_memory's charge at brk; for opens, /dev/urandom, then the
+    /// identity files (some live in /proc), the pinned /etc/hosts, and the /proc view last.
+    static let dispatchOrder: [any SupervisorHandler.Type] = [
+        ProcessLimitHandler.self, ShiftedClockHandler.self, MemoryLimitHandler.self,
+        DeterministicRandomHandler.self, VirtualHostnameHandler.self, VirtualCPUsHandler.self,
+        PinnedHostsHandler.self, ProcViewHandler.self, SortedDirectoriesHandler.self,
+        NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self,
+    ]
+
+    /// The handlers this policy needs, in `handlerTypes` order.
+    let handlers: [ObjectIdentifier]
 
     init(_ policy: Policy) {
-        processLimit = policy.maxProcesses != nil
-        memoryLimit = policy.maxMemory != nil
-        deterministicRandom = policy.randomSeed != nil
-        shiftedClock = policy.timeStart != nil
-        sortedDirectories = policy.deterministicDirs
-        virtualProc = ProcView.isVirtualized(for: policy)
-        // Without a supervisor a name is only the registry's key.
-        virtualHostname = policy.name != nil && !policy.noSupervisor
-        virtualCPUs = policy.numCPUs != nil
-        let rules = (try? policy.netAllow.map(NetworkRule.init(parsing:))) ?? []
-        datagrams = policy.allowUDP || policy.allowICMP
-        networkGate = datagrams || policy.portRemap || rules.contains { $0.host != .any }
-        portRemap = policy.portRemap
-        pinnedHosts = rules.contains { if case .name = $0.host { true } else { false } }
+        handlers = Self.handlerTypes.filter { $0.isNeeded(by: policy) }.map { ObjectIdentifier($0) }
     }
+
+    func needs(_ handler: any SupervisorHandler.Type) -> Bool { handlers.contains(ObjectIdentifier(handler)) }
+
+    var processLimit: Bool { needs(ProcessLimitHandler.self) }
+    var memoryLimit: Bool { needs(MemoryLimitHandler.self) }
+    /// IP connects and sends checked against `net_allow` and made on behalf.
+    var networkGate: Bool { needs(NetworkAllowHandler.self) || needs(DatagramHandler.self) || needs(PortRemapHandler.self) }
+    /// Datagram sends (UDP, ICMP) are allowed, so sendmsg is checked too.
+    var datagrams: Bool { needs(DatagramHandler.self) }
 
     /// Smaller writable mappings are not trapped: they show in the process's data size, which
     /// the supervisor reads at every trapped allocation and polls every 100 ms.
     static let memoryTrapThreshold: UInt64 = 64 << 10
 
-    var isEmpty: Bool { policyFields.isEmpty }
+    var isEmpty: Bool { handlers.isEmpty }
 
     /// What the supervisor serves, by policy field (`proc_virtualized`: a granted /proc): the
     /// result's `Enforcement` lists them, and no-supervisor mode refuses them by these names.
     var policyFields: [String] {
-        let fields: [(Bool, String)] = [
-            (processLimit, "max_processes"), (memoryLimit, "max_memory"), (deterministicRandom, "random_seed"),
-            (shiftedClock, "time_start"), (sortedDirectories, "deterministic_dirs"), (virtualProc, "proc_virtualized"),
-            (virtualHostname, "name"), (virtualCPUs, "num_cpus"),
-            (networkGate && !datagrams && !portRemap, "net_allow"), (datagrams, "allow_udp/allow_icmp"), (portRemap, "port_remap"),
-        ]
-        return fields.filter(\.0).map(\.1)
+        Self.handlerTypes.filter(needs).compactMap { $0.policyField }
     }
 
-    /// Syscalls trapped unconditionally, by name; `clone` is trapped separately, threads excepted.
+    /// Syscalls trapped unconditionally, by name.
     var trappedSyscalls: Set<String> {
-        var names: Set<String> = []
-        if processLimit { names.formUnion(["fork", "vfork"]) }
-        // mmap and mremap are trapped only for large writable growth (see `memoryTrapThreshold`).
-        if memoryLimit { names.insert("brk") }
-        if deterministicRandom { names.formUnion(["getrandom", "openat", "open"]) }
-        if sortedDirectories { names.insert("getdents64") }
-        if virtualProc { names.formUnion(["openat", "open", "getdents64"]) }
-        if virtualHostname { names.formUnion(["uname", "openat", "open"]) }
-        if virtualCPUs { names.formUnion(["sched_getaffinity", "openat", "open"]) }
-        // sendto is trapped only with a destination address (see SeccompProgram).
-        if networkGate { names.insert("connect") }
-        if networkGate && datagrams { names.insert("sendmsg") }
-        if pinnedHosts { names.formUnion(["openat", "open"]) }
-        if portRemap { names.formUnion(["bind", "getsockname"]) }
-        // execve marks a new image whose vDSO must be patched at its first brk/arch_prctl.
-        if shiftedClock { names.formUnion(["clock_gettime", "gettimeofday", "time", "execve", "execveat", "brk", "arch_prctl"]) }
-        return names
+        Set(Self.handlerTypes.filter(needs).flatMap { $0.trappedSyscalls })
+    }
+
+    /// Syscalls trapped when their arguments match, one each (handlers may share one).
+    var filteredTraps: [FilteredTrap] {
+        var seen: Set<String> = []
+        return Self.handlerTypes.filter(needs).flatMap { $0.filteredTraps }.filter { seen.insert($0.name).inserted }
+    }
+
+    /// Fresh handlers for one sandbox, in dispatch order.
+    func makeHandlers(policy: Policy, initPID: pid_t) -> [any SupervisorHandler] {
+        Self.dispatchOrder.filter(needs).map { $0.init(policy: policy, initPID: initPID) }
     }
 }

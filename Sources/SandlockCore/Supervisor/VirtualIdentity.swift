@@ -70,10 +70,11 @@ struct VirtualIdentity {
 extension SupervisorState.Verdict {
     /// Answers an open with a read-only in-memory file holding `content`.
     static func memoryFile(_ content: [UInt8], cloexec: Bool) -> Self {
-        let fd = csl_memfd("sandlock-virtual")
-        guard fd >= 0 else { return .fail(ENOMEM) }
-        _ = content.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        _ = lseek(fd, 0, SEEK_SET)
-        return .injectDescriptor(fd, cloexec: cloexec)
+        let raw = csl_memfd("sandlock-virtual")
+        guard raw >= 0 else { return .fail(ENOMEM) }
+        let file = FileDescriptor(adopting: raw)
+        // Written with pwrite: the file offset stays at 0 for the process's first read.
+        guard (try? file.write(content, at: 0)) != nil else { return .fail(ENOMEM) }
+        return .injectDescriptor(SharedDescriptor(file), cloexec: cloexec)
     }
 }
