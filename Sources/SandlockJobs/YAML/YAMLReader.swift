@@ -12,8 +12,10 @@ internal import CLibYAML
 /// second document and too many nodes; then `root` is `nil`. Duplicate keys and bad merge
 /// keys are collected and reading goes on.
 public struct YAMLReader: Sendable {
-    /// Upper bound on nodes after alias expansion.
-    public var maxNodes: Int = 1_000_000
+    /// Upper bound on nodes after alias expansion: a manifest at the size limit
+    /// (`ManifestLoader.maxBytes`, 64 MiB) written plainly has fewer (a stage is ten nodes or
+    /// more, in hundreds of bytes), a "billion laughs" many more.
+    public var maxNodes: Int = 8_000_000
     /// Upper bound on nesting, so that no recursive walk of the tree can exhaust the stack.
     public var maxDepth: Int = 256
 
@@ -86,6 +88,8 @@ private struct TreeBuilder {
     var root: YAMLNode?
     var documents = 0
     var totalWeight = 0
+    /// Nodes that aliases copied (counted in `totalWeight` too).
+    var aliased = 0
     var diagnostics: [Diagnostic] = []
 
     init(maxNodes: Int, maxDepth: Int) {
@@ -117,6 +121,7 @@ private struct TreeBuilder {
                 diagnostics.append(Diagnostic(.error, "unknown alias '*\(name)' (anchors must be defined before use)", at: start, length: end.column - start.column))
                 return false
             }
+            aliased += target.weight
             return complete(target.node, anchor: nil, weight: target.weight, new: target.weight)
         case YAML_SEQUENCE_START_EVENT where stack.count >= maxDepth, YAML_MAPPING_START_EVENT where stack.count >= maxDepth:
             diagnostics.append(Diagnostic(.error, "the document nests deeper than \(maxDepth) levels", at: start))
@@ -152,7 +157,10 @@ private struct TreeBuilder {
             diagnostics.append(Diagnostic(.error, "tag '\(tag)' is not supported (manifests use plain YAML values)", at: node.start))
         }
         if totalWeight > maxNodes {
-            diagnostics.append(Diagnostic(.error, "the document expands to more than \(maxNodes) nodes (aliases nested too deeply?)", at: node.start))
+            let text = aliased == 0
+                ? "the document has more than \(maxNodes) nodes (the limit of a manifest)"
+                : "the document expands to more than \(maxNodes) nodes (aliases nested too deeply?)"
+            diagnostics.append(Diagnostic(.error, text, at: node.start))
             return false
         }
         if let anchor { anchors[anchor] = (node, weight) }
