@@ -28,22 +28,26 @@ fi
 work=$(mktemp -d /tmp/sandlock-manifest-scale-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# Median wall seconds of REPEAT runs of ARGV (output discarded; exit status 0 or 65 both count:
-# the point is the time to the answer), or ">TIMEOUT" (and no more runs) when one timed out.
+# "wall/cpu": the median wall seconds and the median CPU seconds (user + sys) of REPEAT runs
+# of ARGV (output discarded; exit status 0 or 65 both count: the point is the time to the
+# answer), or ">TIMEOUT" (and no more runs) when one timed out. On a shared machine the CPU
+# time is the steadier figure.
 median_seconds() {
-  local times=() start end rc
+  local walls=() cpus=() rc
   for _ in $(seq "$REPEAT"); do
-    start=$(date +%s.%N)
     rc=0
-    timeout "$TIMEOUT" "$@" >/dev/null 2>&1 || rc=$?
-    end=$(date +%s.%N)
+    /usr/bin/time -f '%e %U %S' -o "$work/time" timeout "$TIMEOUT" "$@" >/dev/null 2>&1 || rc=$?
     if [ "$rc" -eq 124 ]; then echo ">$TIMEOUT"; return; fi
-    times+=("$(echo "$end - $start" | bc -l)")
+    read -r wall user sys < <(tail -1 "$work/time")
+    walls+=("$wall")
+    cpus+=("$(echo "$user + $sys" | bc -l)")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }'
+  local median='{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }'
+  echo "$(printf '%s\n' "${walls[@]}" | sort -n | awk "$median")/$(printf '%s\n' "${cpus[@]}" | sort -n | awk "$median")"
 }
 
-printf '%-16s %9s %9s %10s %10s %10s %10s %12s\n' case MB stages validate plan "plan-json" graph "validate-RSS"
+echo "seconds: wall/cpu, median of $REPEAT; validate-RSS: peak memory of one validate"
+printf '%-16s %6s %7s %12s %12s %12s %12s %12s\n' case MB stages validate plan "plan-json" graph "validate-RSS"
 for case in $CASES; do
   kind=${case%%:*} n=${case#*:}
   file="$work/$kind-$n.yaml"
@@ -56,6 +60,6 @@ for case in $CASES; do
   g=$(median_seconds "$JOBS_BIN" graph "$file")
   /usr/bin/time -f '%M' -o "$work/rss" timeout "$TIMEOUT" "$JOBS_BIN" validate "$file" >/dev/null 2>&1 || true
   rss=$(tail -1 "$work/rss")
-  printf '%-16s %9s %9s %10s %10s %10s %10s %9s MB\n' "$kind:$n" "$mb" "${stages:-?}" "$v" "$p" "$j" "$g" $((rss / 1024))
+  printf '%-16s %6s %7s %12s %12s %12s %12s %9s MB\n' "$kind:$n" "$mb" "${stages:-?}" "$v" "$p" "$j" "$g" $((rss / 1024))
   rm -f "$file"
 done
