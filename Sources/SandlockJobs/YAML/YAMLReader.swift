@@ -29,12 +29,10 @@ public struct YAMLReader: Sendable {
         }
         defer { yaml_parser_delete(&parser) }
 
-        // libyaml asserts a non-null input pointer, so the buffer is never empty.
-        var bytes = Array(source.text.utf8)
-        let count = bytes.count
-        bytes.append(0)
-        let finished = bytes.withUnsafeBufferPointer { buffer -> Bool in
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, count)
+        // libyaml reads the text in place (`SourceFile` keeps it contiguous UTF-8: no copy).
+        // It asserts a non-null input pointer, so an empty text reads from a buffer of one NUL.
+        func parse(_ base: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+            yaml_parser_set_input_string(&parser, base, count)
             while true {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else {
@@ -46,6 +44,10 @@ public struct YAMLReader: Sendable {
                 if event.type == YAML_STREAM_END_EVENT { return true }
             }
         }
+        var text = source.text
+        let finished = text.isEmpty
+            ? [UInt8(0)].withUnsafeBufferPointer { parse($0.baseAddress!, 0) }
+            : text.withUTF8 { parse($0.baseAddress!, $0.count) }
         // A document cut short is not handed on: decoding it would only add noise.
         return (finished ? builder.root : nil, builder.diagnostics)
     }
