@@ -5,7 +5,7 @@ for trying the front end at scale by hand.
     gen-manifest.py mixed 10000        # chains with needs, fan-in joins, policies with extends,
                                        # map stages with items lists, unconfined stages
     gen-manifest.py chain 100000       # s1 needs s0, s2 needs s1, ... (one level per stage)
-    gen-manifest.py fanin 100000       # N independent stages and one that needs them all
+    gen-manifest.py fanin 100000       # N - 1 independent stages and one that needs them all
     gen-manifest.py items 1000000      # one map stage over N inline items
     gen-manifest.py fat 50M            # mixed stages with long scripts, up to about that size
 
@@ -75,10 +75,10 @@ def fanin(n):
     out = ["version: 1\nname: fanin\nworkdir: /tmp\n"]
     policies(out, 1)
     out.append("defaults: { policy: p0 }\nstages:\n")
-    for i in range(n):
+    for i in range(n - 1):
         out.append(f"  s{i}: {{ run: echo {i} }}\n")
     out.append("  join:\n    run: echo done\n    needs:\n")
-    for i in range(n):
+    for i in range(n - 1):
         out.append(f"      - s{i}\n")
     return out
 

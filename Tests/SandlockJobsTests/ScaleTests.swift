@@ -97,6 +97,21 @@ import Testing
         #expect(load(text).errors.map(\.message) == ["stage 's999': dependency cycle: s999 → s0 → s1 → s2 → s3 → … 991 more … → s995 → s996 → s997 → s998 → s999"])
     }
 
+    @Test func extendsChainsAreBounded() {
+        // p0 extends p1 extends … p999: resolving recurses along the chain.
+        var text = "version: 1\npolicies:\n"
+        for i in 0..<999 { text += "  p\(i): { extends: p\(i + 1) }\n" }
+        text += "  p999: { filesystem: { read: [/usr] } }\ndefaults: { policy: p0 }\nstages:\n  a: { run: x }\n"
+        let errors = load(text).errors.map(\.message)
+        #expect(errors.first == "policy 'p63': extends chain longer than 64 policies: p0 → p1 → p2 → p3 → p4 → … 55 more … → p60 → p61 → p62 → p63 → p64")
+        #expect(!errors.isEmpty && errors.allSatisfy { $0.contains("extends chain longer than 64 policies") })
+        // 64 are fine.
+        var ok = "version: 1\npolicies:\n"
+        for i in 0..<63 { ok += "  p\(i): { extends: p\(i + 1) }\n" }
+        ok += "  p63: { filesystem: { read: [/usr] } }\ndefaults: { policy: p0 }\nstages:\n  a: { run: x }\n"
+        #expect(load(ok).errors.isEmpty)
+    }
+
     @Test func manyUnknownNamesGetABoundedNumberOfSuggestions() {
         var text = "version: 1\n" + basePolicy + "stages:\n"
         for i in 0..<100 { text += "  stage\(i): { run: x, needs: [stage\(i)x] }\n" }

@@ -52,6 +52,8 @@ private struct Planning {
     static let maxSuggestions = 20
     /// Dependency cycles reported at most; the rest are summed up in one more error.
     static let maxCycles = 20
+    /// The most policies on one `extends` chain (the policy, its parent, its parent's, …).
+    static let maxExtendsDepth = 64
 
     /// For "did you mean" after an unknown policy name.
     let policyNames: [String]
@@ -175,6 +177,13 @@ private struct Planning {
                 var text = "extends unknown policy '\(parent.value)'"
                 if let near = suggestion(for: parent.value, in: policyNames) { text += " (did you mean '\(near)'?)" }
                 diagnostics.append(parent.error(ctx.message(text)))
+                ok = false
+                continue
+            }
+            if resolved[parent.value] == nil, chain.count >= Self.maxExtendsDepth {
+                // Resolving recurses along the chain: a bound keeps the stack safe.
+                let names = Self.arrows(chain + [parent.value])
+                diagnostics.append(parent.error(ctx.message("extends chain longer than \(Self.maxExtendsDepth) policies: \(names)")))
                 ok = false
                 continue
             }
