@@ -28,14 +28,46 @@ public struct ManifestLoader: Sendable {
         public var rendered: String { source.render(diagnostics) }
     }
 
-    /// Reads and plans the manifest at `path`; a missing or unreadable file throws.
+    /// The largest manifest read: a bigger file is refused before it is read, with its size.
+    /// 64 MiB is far above any written manifest (a stage takes about a hundred bytes) and
+    /// keeps the front end's memory bounded (about ten times the file).
+    public static let maxBytes = 64 << 20
+    /// The most stages a manifest may have (checked after parsing, before decoding them).
+    public static let maxStages = 100_000
+
+    /// Reads and plans the manifest at `path`; a missing or unreadable file throws. A file
+    /// over `maxBytes` is refused unread, with an error that names its size and the limit.
     public func load(path: String) throws(FileSystem.ReadError) -> Result {
-        let bytes = try FileSystem.bytes(path)
-        let source = SourceFile(path: path, text: String(decoding: bytes, as: UTF8.self))
-        if let bad = Self.firstInvalidUTF8(bytes) {
-            return Result(source: source, diagnostics: [Diagnostic(.error, "the file is not valid UTF-8", at: bad)])
+        if let size = FileSystem.size(path), size > Self.maxBytes {
+            return Self.tooLarge(path: path, size: "\(Self.megabytes(size)) (\(grouped(size)) bytes)")
         }
+        let source: SourceFile
+        do {
+            // Reading one byte past the limit catches a file that is not regular or grew.
+            let bytes = try FileSystem.bytes(path, limit: Self.maxBytes + 1)
+            if bytes.count > Self.maxBytes {
+                return Self.tooLarge(path: path, size: "more than \(grouped(Self.maxBytes)) bytes")
+            }
+            if let bad = Self.firstInvalidUTF8(bytes) {
+                return Result(source: SourceFile(path: path, text: String(decoding: bytes, as: UTF8.self)),
+                              diagnostics: [Diagnostic(.error, "the file is not valid UTF-8", at: bad)])
+            }
+            source = SourceFile(path: path, text: String(decoding: bytes, as: UTF8.self))
+        }  // the bytes are freed here: only the text is kept
         return load(source)
+    }
+
+    private static func tooLarge(path: String, size: String) -> Result {
+        let limit = "\(megabytes(maxBytes)) (\(grouped(maxBytes)) bytes)"
+        return Result(source: SourceFile(path: path, text: ""), diagnostics: [Diagnostic(
+            .error, "the manifest is \(size), over the limit of \(limit); split the job into smaller manifests", at: nil)])
+    }
+
+    /// `64 MiB`, `70.5 MiB`: whole when exact, else to a tenth.
+    static func megabytes(_ bytes: Int) -> String {
+        if bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+        let tenths = (bytes * 10 + (1 << 19)) >> 20
+        return "\(tenths / 10).\(tenths % 10) MiB"
     }
 
     /// Where the first byte sequence that is not UTF-8 starts.
@@ -54,12 +86,9 @@ public struct ManifestLoader: Sendable {
     }
 
     public func load(_ source: SourceFile) -> Result {
-        let (root, yamlDiagnostics) = reader.read(source)
-        var result = Result(source: source, diagnostics: yamlDiagnostics)
-        if root == nil && !yamlDiagnostics.isEmpty { return result }  // the reader stopped
-        var decoder = ManifestDecoder()
-        result.manifest = decoder.decode(root, path: source.path)
-        result.diagnostics += decoder.reader.diagnostics
+        var result = Result(source: source, diagnostics: [])
+        // The node tree lives only while it is decoded: planning needs the manifest alone.
+        guard decode(source, into: &result) else { return result }
         if let manifest = result.manifest {
             let (plan, planDiagnostics) = planner.plan(manifest)
             result.diagnostics += planDiagnostics
@@ -71,6 +100,17 @@ public struct ManifestLoader: Sendable {
         }
         result.diagnostics = Self.sorted(result.diagnostics)
         return result
+    }
+
+    /// Reads the YAML and decodes it; false when the reader stopped.
+    private func decode(_ source: SourceFile, into result: inout Result) -> Bool {
+        let (root, yamlDiagnostics) = reader.read(source)
+        result.diagnostics = yamlDiagnostics
+        if root == nil && !yamlDiagnostics.isEmpty { return false }  // the reader stopped
+        var decoder = ManifestDecoder()
+        result.manifest = decoder.decode(root, path: source.path)
+        result.diagnostics += decoder.reader.diagnostics
+        return true
     }
 
     /// In file order; findings without a position first; a note stays after its error.

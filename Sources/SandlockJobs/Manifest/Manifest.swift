@@ -48,7 +48,8 @@ public struct Manifest: Sendable {
 /// policy written in place.
 public enum PolicyReference: Sendable {
     case named(Located<String>)
-    case inline(PolicySpec)
+    /// Boxed: a policy is hundreds of bytes, and every stage and process has a reference.
+    indirect case inline(PolicySpec)
 }
 
 /// A policy as written: the values of the fields it sets (on `Policy()`'s defaults for the

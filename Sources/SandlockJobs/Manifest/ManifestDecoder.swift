@@ -46,6 +46,11 @@ struct ManifestDecoder {
         }
         if let node = fields["stages"] {
             let pairs = reader.entries(node, top.with("stages"), expected: "a mapping of stage names to stages") ?? []
+            if pairs.count > ManifestLoader.maxStages {
+                reader.diagnostics.append(.error("the manifest has \(grouped(pairs.count)) stages, over the limit of \(grouped(ManifestLoader.maxStages)); split the job into smaller manifests", at: fields.keyNode("stages") ?? node))
+                return nil
+            }
+            manifest.stages.reserveCapacity(pairs.count)
             for pair in pairs {
                 if let s = stage(name: pair.key, pair.value) { manifest.stages.append(s) }
             }

@@ -14,7 +14,8 @@ extension PolicySpec {
             m.written[field.name] = written[field.name]
             if let mine = items[field.name] {
                 let existing = base.items[field.name] ?? []
-                m.items[field.name] = existing + mine.filter { item in !existing.contains { $0.value == item.value } }
+                let known = Set(existing.map(\.value))
+                m.items[field.name] = existing + mine.filter { !known.contains($0.value) }
             }
         }
         return m

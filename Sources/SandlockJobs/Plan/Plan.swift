@@ -16,12 +16,63 @@ public struct Plan: Sendable, Hashable, Codable {
     /// Stage names by level: level 0 needs nothing, level n needs only stages of lower
     /// levels, so all stages of one level may run at the same time.
     public var levels: [[String]]
+    /// Where each stage is in `stages`, so that `stage(_:)` is a lookup, not a search
+    /// (rendering, the runner and the run records ask for every stage by name). Derived
+    /// from `stages`: neither encoded nor compared.
+    private var index: [String: Int]
+
+    public init(name: String, description: String?, manifestPath: String, workdir: String, stages: [PlannedStage], levels: [[String]]) {
+        self.name = name
+        self.description = description
+        self.manifestPath = manifestPath
+        self.workdir = workdir
+        self.stages = stages
+        self.levels = levels
+        self.index = Self.index(stages)
+    }
+
+    private static func index(_ stages: [PlannedStage]) -> [String: Int] {
+        Dictionary(stages.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
 
     /// The stage called `name`.
-    public func stage(_ name: String) -> PlannedStage? { stages.first { $0.name == name } }
+    public func stage(_ name: String) -> PlannedStage? {
+        // `stages` is public and may have changed since the index was made.
+        if let i = index[name], i < stages.count, stages[i].name == name { return stages[i] }
+        return stages.first { $0.name == name }
+    }
 
-    /// Stage names in topological order.
+/// Stage names in topological order.
     public var order: [String] { stages.map(\.name) }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, description, manifestPath, workdir, stages, levels
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            name: try c.decode(String.self, forKey: .name),
+            description: try c.decodeIfPresent(String.self, forKey: .description),
+            manifestPath: try c.decode(String.self, forKey: .manifestPath),
+            workdir: try c.decode(String.self, forKey: .workdir),
+            stages: try c.decode([PlannedStage].self, forKey: .stages),
+            levels: try c.decode([[String]].self, forKey: .levels))
+    }
+
+    public static func == (a: Plan, b: Plan) -> Bool {
+        a.name == b.name && a.description == b.description && a.manifestPath == b.manifestPath
+            && a.workdir == b.workdir && a.stages == b.stages && a.levels == b.levels
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(name)
+        hasher.combine(description)
+        hasher.combine(manifestPath)
+        hasher.combine(workdir)
+        hasher.combine(stages)
+        hasher.combine(levels)
+    }
 }
 
 public struct PlannedStage: Sendable, Hashable, Codable {
@@ -45,7 +96,9 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     public var onFailure: Disposition = .abort
     public var work: Work
 
-    public enum Work: Sendable, Hashable, Codable {
+    /// Boxed (`indirect`): its processes hold whole policies, and `Plan.stages` stores its
+    /// stages inline, so a plan of 100,000 stages would move them all on every growth.
+    public indirect enum Work: Sendable, Hashable, Codable {
         /// One command.
         case command(PlannedProcess)
         /// Commands whose stdout feeds the next one's stdin through kernel pipes.

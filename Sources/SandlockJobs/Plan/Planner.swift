@@ -41,10 +41,27 @@ private struct Planning {
     var used: Set<String> = []
     /// Stages with a process that gets no policy at all.
     var unconfined: [Located<String>] = []
+    /// Named policies with `extends` applied and paths made absolute, for every process
+    /// that names them.
+    var absoluteNamed: [String: PolicySpec] = [:]
+    /// The stages each stage needs, as indices into `manifest.stages` (unknown ones left out).
+    var needIndices: [[Int]] = []
+    /// "Did you mean" suggestions left: each one compares a name with every stage or policy
+    /// name, so a manifest full of unknown names gets a bounded number of them.
+    var suggestionsLeft = Planning.maxSuggestions
+    static let maxSuggestions = 20
+    /// Dependency cycles reported at most; the rest are summed up in one more error.
+    static let maxCycles = 20
+    /// The most policies on one `extends` chain (the policy, its parent, its parent's, …).
+    static let maxExtendsDepth = 64
+
+    /// For "did you mean" after an unknown policy name.
+    let policyNames: [String]
 
     init(manifest: Manifest, options: Planner) {
         self.manifest = manifest
         self.options = options
+        self.policyNames = manifest.policies.map(\.name.value)
     }
 
     mutating func run() -> Plan? {
@@ -72,10 +89,11 @@ private struct Planning {
 
         let stageIndex = Dictionary(manifest.stages.enumerated().map { ($1.name.value, $0) }, uniquingKeysWith: { a, _ in a })
         let stageNames = manifest.stages.map(\.name.value)
+        needIndices = manifest.stages.map { $0.needs.compactMap { stageIndex[$0.value] } }
         for stage in manifest.stages {
             for need in stage.needs where stageIndex[need.value] == nil {
                 var text = "stage '\(stage.name.value)': needs unknown stage '\(need.value)'"
-                if let near = closestMatch(to: need.value, in: stageNames) { text += " (did you mean '\(near)'?)" }
+                if let near = suggestion(for: need.value, in: stageNames) { text += " (did you mean '\(near)'?)" }
                 diagnostics.append(need.error(text))
             }
             if stage.condition == .failure && stage.needs.isEmpty {
@@ -83,14 +101,15 @@ private struct Planning {
             }
         }
         findCycles(stageIndex)
-        let levels = computeLevels(stageIndex)
+        let levels = computeLevels()
 
         var planned: [PlannedStage] = []
+        planned.reserveCapacity(manifest.stages.count)
         for (i, stage) in manifest.stages.enumerated() {
             if let s = planStage(stage, level: levels[i]) { planned.append(s) }
         }
         if let first = unconfined.first {
-            let names = unconfined.map { "'\($0.value)'" }.joined(separator: ", ")
+            let names = quotedList(unconfined.map(\.value))
             diagnostics.append(first.warning("no policy for stage\(unconfined.count == 1 ? "" : "s") \(names): set 'policy:' or 'defaults.policy' (an empty policy grants nothing)"))
         }
         markUsedPolicies()
@@ -104,7 +123,8 @@ private struct Planning {
         let maxLevel = levels.max() ?? -1
         var byLevel = [[String]](repeating: [], count: maxLevel + 1)
         for s in planned { byLevel[s.level].append(s.name) }
-        let ordered = planned.enumerated().sorted { ($0.element.level, $0.offset) < ($1.element.level, $1.offset) }.map(\.element)
+        // By level, stable: the order of the manifest within a level.
+        let ordered = planned.indices.sorted { (planned[$0].level, $0) < (planned[$1].level, $1) }.map { planned[$0] }
         return Plan(
             name: manifest.name, description: manifest.description, manifestPath: manifestPath,
             workdir: workdir, stages: ordered, levels: byLevel)
@@ -155,8 +175,15 @@ private struct Planning {
             }
             guard specs[parent.value] != nil else {
                 var text = "extends unknown policy '\(parent.value)'"
-                if let near = closestMatch(to: parent.value, in: manifest.policies.map(\.name.value)) { text += " (did you mean '\(near)'?)" }
+                if let near = suggestion(for: parent.value, in: policyNames) { text += " (did you mean '\(near)'?)" }
                 diagnostics.append(parent.error(ctx.message(text)))
+                ok = false
+                continue
+            }
+            if resolved[parent.value] == nil, chain.count >= Self.maxExtendsDepth {
+                // Resolving recurses along the chain: a bound keeps the stack safe.
+                let names = Self.arrows(chain + [parent.value])
+                diagnostics.append(parent.error(ctx.message("extends chain longer than \(Self.maxExtendsDepth) policies: \(names)")))
                 ok = false
                 continue
             }
@@ -165,6 +192,13 @@ private struct Planning {
         }
         guard ok else { return nil }
         return base.map { spec.merged(over: $0) } ?? spec
+    }
+
+    /// `closestMatch`, while suggestions are left.
+    mutating func suggestion(for word: String, in candidates: [String]) -> String? {
+        guard suggestionsLeft > 0 else { return nil }
+        suggestionsLeft -= 1
+        return closestMatch(to: word, in: candidates)
     }
 
     /// The effective policy of a process and a label saying where it came from.
@@ -176,12 +210,16 @@ private struct Planning {
         case .named(let name):
             guard specs[name.value] != nil else {
                 var text = "unknown policy '\(name.value)'"
-                if let near = closestMatch(to: name.value, in: manifest.policies.map(\.name.value)) { text += " (did you mean '\(near)'?)" }
+                if let near = suggestion(for: name.value, in: policyNames) { text += " (did you mean '\(near)'?)" }
                 diagnostics.append(name.error(ctx.message(text)))
                 return nil
             }
+            let owner = Context(owner: "policy '\(name.value)'")
+            if let done = absoluteNamed[name.value] { return (done, name.value, owner) }
             guard let r = resolved[name.value] ?? nil else { return nil }
-            return (absolutePaths(r), name.value, Context(owner: "policy '\(name.value)'"))
+            let absolute = absolutePaths(r)
+            absoluteNamed[name.value] = absolute
+            return (absolute, name.value, owner)
         case .inline(let spec):
             checkPaths(spec, ctx)
             var chain: [String] = []
@@ -246,46 +284,91 @@ private struct Planning {
 
     // MARK: Stages
 
+    /// Reports each dependency cycle once (at most `maxCycles` of them), at the `needs`
+    /// entry that closes it. An iterative depth-first search: a chain of 100,000 stages
+    /// must not exhaust the stack, and the position of each stage on the search path is
+    /// kept so that closing a cycle costs its length, not the path's.
     mutating func findCycles(_ index: [String: Int]) {
-        var state = [Int](repeating: 0, count: manifest.stages.count)  // 0 new, 1 on stack, 2 done
-        var stack: [Int] = []
-        var reported = Set<Set<Int>>()
-        func visit(_ i: Int, _ p: inout Planning) {
-            state[i] = 1
-            stack.append(i)
-            for need in p.manifest.stages[i].needs {
+        let count = manifest.stages.count
+        var state = [UInt8](repeating: 0, count: count)  // 0 new, 1 on the path, 2 done
+        var position = [Int](repeating: -1, count: count)  // index on `path` while on it
+        var path: [(stage: Int, next: Int)] = []
+        var cycles = 0
+        var closed = Set<Int>()
+        for root in 0..<count where state[root] == 0 {
+            state[root] = 1
+            position[root] = 0
+            path.append((root, 0))
+            while let (i, k) = path.last {
+                let needs = manifest.stages[i].needs
+                guard k < needs.count else {
+                    path.removeLast()
+                    state[i] = 2
+                    position[i] = -1
+                    continue
+                }
+                path[path.count - 1].next = k + 1
+                let need = needs[k]
                 guard let j = index[need.value] else { continue }
-                if state[j] == 1, let from = stack.lastIndex(of: j) {
-                    let members = Array(stack[from...])
-                    if reported.insert(Set(members)).inserted {
-                        // From the stage whose `needs` closes the cycle, along "needs" arrows.
-                        let names = ([i] + members.dropLast() + [i]).map { p.manifest.stages[$0].name.value }
-                        p.diagnostics.append(need.error("stage '\(p.manifest.stages[i].name.value)': dependency cycle: \(names.joined(separator: " → "))"))
-                    }
+                if state[j] == 1 {
+                    // `needs: [a, a]` closes the same cycle twice; it is one cycle.
+                    guard closed.insert(i &* count &+ j).inserted else { continue }
+                    cycles += 1
+                    guard cycles <= Self.maxCycles else { continue }
+                    // From the stage whose `needs` closes the cycle, along "needs" arrows.
+                    let members = path[position[j]...].map(\.stage)
+                    let names = ([i] + members.dropLast() + [i]).map { manifest.stages[$0].name.value }
+                    diagnostics.append(need.error("stage '\(manifest.stages[i].name.value)': dependency cycle: \(Self.arrows(names))"))
                 } else if state[j] == 0 {
-                    visit(j, &p)
+                    state[j] = 1
+                    position[j] = path.count
+                    path.append((j, 0))
                 }
             }
-            stack.removeLast()
-            state[i] = 2
         }
-        for i in manifest.stages.indices where state[i] == 0 { visit(i, &self) }
+        if cycles > Self.maxCycles, let first = manifest.stages.first {
+            diagnostics.append(first.name.error("\(grouped(cycles - Self.maxCycles)) more dependency cycles (the first \(Self.maxCycles) are reported)"))
+        }
+    }
+
+    /// `a → b → c → a`; a cycle of more than 12 stages shows its first and last 5.
+    static func arrows(_ names: [String]) -> String {
+        guard names.count > 12 else { return names.joined(separator: " → ") }
+        return (names.prefix(5) + ["… \(grouped(names.count - 10)) more …"] + names.suffix(5)).joined(separator: " → ")
     }
 
     /// Level of each stage: 0 without needs, else one more than its highest need. A need
-    /// on a cycle counts as level 0 (the cycle is already an error).
-    func computeLevels(_ index: [String: Int]) -> [Int] {
-        var level = [Int?](repeating: nil, count: manifest.stages.count)
-        var visiting = Set<Int>()
-        func visit(_ i: Int) -> Int {
-            if let l = level[i] { return l }
-            guard visiting.insert(i).inserted else { return -1 }
-            let l = (manifest.stages[i].needs.compactMap { index[$0.value] }.map(visit).max() ?? -1) + 1
-            visiting.remove(i)
-            level[i] = l
-            return l
+    /// on a cycle counts as level 0 (the cycle is already an error). Iterative, in the
+    /// order a recursive walk would visit the stages.
+    func computeLevels() -> [Int] {
+        let count = manifest.stages.count
+        var level = [Int](repeating: -1, count: count)
+        var state = [UInt8](repeating: 0, count: count)  // 0 new, 1 on the path, 2 done
+        var path: [(stage: Int, next: Int, highest: Int)] = []
+        for root in 0..<count where state[root] == 0 {
+            state[root] = 1
+            path.append((root, 0, -1))
+            while let (i, k, highest) = path.last {
+                let needs = needIndices[i]
+                if k < needs.count {
+                    path[path.count - 1].next = k + 1
+                    let j = needs[k]
+                    switch state[j] {
+                    case 2: path[path.count - 1].highest = max(highest, level[j])
+                    case 1: break  // on a cycle: counts as -1
+                    default:
+                        state[j] = 1
+                        path.append((j, 0, -1))
+                    }
+                    continue
+                }
+                path.removeLast()
+                level[i] = highest + 1
+                state[i] = 2
+                if !path.isEmpty { path[path.count - 1].highest = max(path[path.count - 1].highest, level[i]) }
+            }
         }
-        return manifest.stages.indices.map(visit)
+        return level
     }
 
     mutating func planStage(_ stage: StageSpec, level: Int) -> PlannedStage? {

@@ -20,10 +20,18 @@ public enum FileSystem {
     }
 
     /// The whole file (`open(2)`, `read(2)`, EINTR retried: `Files.read`).
-    public static func bytes(_ path: String) throws(ReadError) -> [UInt8] {
-        do { return try Files.read(path) } catch {
+    public static func bytes(_ path: String, limit: Int = .max) throws(ReadError) -> [UInt8] {
+        do { return try Files.read(path, limit: limit) } catch {
             throw ReadError(path: path, errno: error.errno.rawValue)
         }
+    }
+
+    /// `stat(2)`: the size of a regular file; nil for anything else or when it cannot be
+    /// stat'ed (reading it then says why).
+    static func size(_ path: String) -> Int? {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(st.st_size)
     }
 
     /// `stat(2)`: nil when the path does not exist, else whether it is a directory.

@@ -37,18 +37,30 @@ public struct YAMLNode: Sendable, Hashable {
     }
 
     public var content: Content
-    /// Where the node starts.
-    public var start: SourceMark
-    /// Where the node ends (exclusive); used to underline a value.
-    public var end: SourceMark
     /// The explicit tag (`!!str`), if any.
     public var tag: String?
+    // The marks as 32-bit numbers: a manifest has a million nodes or more, and two
+    // `SourceMark`s of two `Int`s each would be half of a node.
+    private var startLine: Int32, startColumn: Int32
+    private var endLine: Int32, endColumn: Int32
+
+    /// Where the node starts.
+    public var start: SourceMark {
+        get { SourceMark(line: Int(startLine), column: Int(startColumn)) }
+        set { (startLine, startColumn) = (Int32(clamping: newValue.line), Int32(clamping: newValue.column)) }
+    }
+
+    /// Where the node ends (exclusive); used to underline a value.
+    public var end: SourceMark {
+        get { SourceMark(line: Int(endLine), column: Int(endColumn)) }
+        set { (endLine, endColumn) = (Int32(clamping: newValue.line), Int32(clamping: newValue.column)) }
+    }
 
     public init(_ content: Content, start: SourceMark, end: SourceMark, tag: String? = nil) {
         self.content = content
-        self.start = start
-        self.end = end
         self.tag = tag
+        (startLine, startColumn) = (Int32(clamping: start.line), Int32(clamping: start.column))
+        (endLine, endColumn) = (Int32(clamping: end.line), Int32(clamping: end.column))
     }
 
     /// The text of a scalar node.

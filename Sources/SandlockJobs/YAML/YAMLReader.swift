@@ -12,8 +12,10 @@ internal import CLibYAML
 /// second document and too many nodes; then `root` is `nil`. Duplicate keys and bad merge
 /// keys are collected and reading goes on.
 public struct YAMLReader: Sendable {
-    /// Upper bound on nodes after alias expansion.
-    public var maxNodes: Int = 1_000_000
+    /// Upper bound on nodes after alias expansion: a manifest at the size limit
+    /// (`ManifestLoader.maxBytes`, 64 MiB) written plainly has fewer (a stage is ten nodes or
+    /// more, in hundreds of bytes), a "billion laughs" many more.
+    public var maxNodes: Int = 8_000_000
     /// Upper bound on nesting, so that no recursive walk of the tree can exhaust the stack.
     public var maxDepth: Int = 256
 
@@ -27,12 +29,10 @@ public struct YAMLReader: Sendable {
         }
         defer { yaml_parser_delete(&parser) }
 
-        // libyaml asserts a non-null input pointer, so the buffer is never empty.
-        var bytes = Array(source.text.utf8)
-        let count = bytes.count
-        bytes.append(0)
-        let finished = bytes.withUnsafeBufferPointer { buffer -> Bool in
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, count)
+        // libyaml reads the text in place (`SourceFile` keeps it contiguous UTF-8: no copy).
+        // It asserts a non-null input pointer, so an empty text reads from a buffer of one NUL.
+        func parse(_ base: UnsafePointer<UInt8>, _ count: Int) -> Bool {
+            yaml_parser_set_input_string(&parser, base, count)
             while true {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&parser, &event) == 1 else {
@@ -44,6 +44,10 @@ public struct YAMLReader: Sendable {
                 if event.type == YAML_STREAM_END_EVENT { return true }
             }
         }
+        var text = source.text
+        let finished = text.isEmpty
+            ? [UInt8(0)].withUnsafeBufferPointer { parse($0.baseAddress!, 0) }
+            : text.withUTF8 { parse($0.baseAddress!, $0.count) }
         // A document cut short is not handed on: decoding it would only add noise.
         return (finished ? builder.root : nil, builder.diagnostics)
     }
@@ -86,6 +90,8 @@ private struct TreeBuilder {
     var root: YAMLNode?
     var documents = 0
     var totalWeight = 0
+    /// Nodes that aliases copied (counted in `totalWeight` too).
+    var aliased = 0
     var diagnostics: [Diagnostic] = []
 
     init(maxNodes: Int, maxDepth: Int) {
@@ -117,6 +123,7 @@ private struct TreeBuilder {
                 diagnostics.append(Diagnostic(.error, "unknown alias '*\(name)' (anchors must be defined before use)", at: start, length: end.column - start.column))
                 return false
             }
+            aliased += target.weight
             return complete(target.node, anchor: nil, weight: target.weight, new: target.weight)
         case YAML_SEQUENCE_START_EVENT where stack.count >= maxDepth, YAML_MAPPING_START_EVENT where stack.count >= maxDepth:
             diagnostics.append(Diagnostic(.error, "the document nests deeper than \(maxDepth) levels", at: start))
@@ -152,7 +159,10 @@ private struct TreeBuilder {
             diagnostics.append(Diagnostic(.error, "tag '\(tag)' is not supported (manifests use plain YAML values)", at: node.start))
         }
         if totalWeight > maxNodes {
-            diagnostics.append(Diagnostic(.error, "the document expands to more than \(maxNodes) nodes (aliases nested too deeply?)", at: node.start))
+            let text = aliased == 0
+                ? "the document has more than \(maxNodes) nodes (the limit of a manifest)"
+                : "the document expands to more than \(maxNodes) nodes (aliases nested too deeply?)"
+            diagnostics.append(Diagnostic(.error, text, at: node.start))
             return false
         }
         if let anchor { anchors[anchor] = (node, weight) }
