@@ -107,12 +107,9 @@ struct KernelHardeningTests {
 
     @Test("prlimit64 cannot set another process's limits; its own and reading work")
     func prlimitOthers() async throws {
-        let victim = Process()
-        victim.executableURL = URL(fileURLWithPath: "/bin/sleep")
-        victim.arguments = ["1000"]
-        try victim.run()
-        defer { victim.terminate(); victim.waitUntilExit() }
-        let pid = String(victim.processIdentifier)
+        let victim = try Self.spawnBare(["/bin/sleep", "1000"])
+        defer { kill(victim, SIGKILL); waitpid(victim, nil, 0) }
+        let pid = String(victim)
         // The escape: RLIMIT_CPU = 1 s on a process outside the sandbox (same uid).
         #expect(try await probe(["prlimit", pid]) == "EPERM")
         #expect(try await probe(["prlimit-read", pid]) == "ok")
@@ -251,6 +248,16 @@ struct KernelHardeningTests {
     }
 
     // MARK: Helpers
+
+    /// posix_spawn of a process outside any sandbox (Foundation's Process reaps on its own).
+    static func spawnBare(_ argv: [String]) throws -> pid_t {
+        var pid: pid_t = 0
+        let arguments = argv.map { strdup($0) } + [nil]
+        defer { arguments.forEach { free($0) } }
+        let rc = posix_spawn(&pid, argv[0], nil, nil, arguments, environ)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EINVAL) }
+        return pid
+    }
 
     static func mode(_ path: String) -> mode_t {
         var info = stat()
