@@ -278,5 +278,17 @@ struct BPFProgramSizeTests {
             print("bpf program (\(name)): \(instructions) instructions")
             #expect(instructions < 1024)
         }
+        // Compile time (uncached: each policy differs in one extra denied syscall), which every
+        // `sandlock run` pays once.
+        let names = ["getpid", "getppid", "getuid", "getgid", "geteuid", "getegid", "gettid", "sync", "pause", "alarm",
+                     "getpgrp", "setsid", "getsid", "times", "uname", "umask", "sysinfo", "getcpu", "sched_yield", "vhangup"]
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure {
+            for name in names {
+                let policy = Fixture.basePolicy.with { $0.extraDenySyscalls = [name] }
+                _ = try SeccompProgram.compile(for: policy, features: SupervisorFeatures(policy))
+            }
+        }
+        print("bpf compile: \(elapsed / names.count) per program")
     }
 }

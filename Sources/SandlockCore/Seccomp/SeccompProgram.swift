@@ -199,21 +199,35 @@ private struct SeccompCompiler {
                         allowed: [Kernel.AF_UNIX, Kernel.AF_INET, Kernel.AF_INET6, Kernel.AF_NETLINK])
         try add(context, Self.eperm, "socketpair", [.compare(0, SCMP_CMP_NE, Kernel.AF_UNIX)])
 
-        let datagrams = rules.allowUDP || rules.allowICMP
+        // Types: stream, datagram, seqpacket (unix) and raw (netlink); never RDM, DCCP or
+        // packet. Only the type's low bits: the rest are flags.
+        try denyOutside(context, "socket", argument: 1,
+                        allowed: [Kernel.SOCK_STREAM, Kernel.SOCK_DGRAM, Kernel.SOCK_RAW, Kernel.SOCK_SEQPACKET],
+                        bits: 4, bounded: false)
+        // Protocols, whatever the family: TCP, UDP with allow_udp, ICMP with allow_icmp; never
+        // MPTCP, SCTP, DCCP, UDP-Lite, L2TP/IP … (unix sockets take 0, netlink's rule is below).
+        // Rules that also test the family and type would be exact but cost libseccomp several
+        // times the compile time; a protocol that does not fit its family or type (a UDP
+        // stream) is the kernel's to refuse.
+        var protocols: [UInt64] = [0, Kernel.IPPROTO_TCP]
+        if rules.allowUDP { protocols.append(Kernel.IPPROTO_UDP) }
+        if rules.allowICMP { protocols += [Kernel.IPPROTO_ICMP, Kernel.IPPROTO_ICMPV6] }
+        try denyOutside(context, "socket", argument: 2, allowed: protocols)
         for family in [Kernel.AF_INET, Kernel.AF_INET6] {
             let domain = ArgumentCondition.compare(0, SCMP_CMP_EQ, family)
-            // SOCK_STREAM, and SOCK_DGRAM when UDP or ICMP is allowed; never raw, packet,
-            // SEQPACKET (SCTP), RDM or DCCP. Only the type's low bits: the rest are flags.
-            try denyOutside(context, "socket", argument: 1, allowed: datagrams ? [Kernel.SOCK_STREAM, Kernel.SOCK_DGRAM] : [Kernel.SOCK_STREAM],
-                            bits: 4, bounded: false, with: [domain])
-            let stream = ArgumentCondition.masked(1, mask: Kernel.SOCK_TYPE_MASK, equals: Kernel.SOCK_STREAM)
-            try denyOutside(context, "socket", argument: 2, allowed: [0, Kernel.IPPROTO_TCP], with: [domain, stream])
-            if datagrams {
-                var protocols: [UInt64] = []
-                if rules.allowUDP { protocols += [0, Kernel.IPPROTO_UDP] }
-                if rules.allowICMP { protocols.append(family == Kernel.AF_INET ? Kernel.IPPROTO_ICMP : Kernel.IPPROTO_ICMPV6) }
-                let dgram = ArgumentCondition.masked(1, mask: Kernel.SOCK_TYPE_MASK, equals: Kernel.SOCK_DGRAM)
-                try denyOutside(context, "socket", argument: 2, allowed: protocols, with: [domain, dgram])
+            // IP: no raw sockets, no SEQPACKET (SCTP); datagrams only for UDP or ICMP.
+            for type in [Kernel.SOCK_RAW, Kernel.SOCK_SEQPACKET] {
+                try add(context, Self.eperm, "socket", [domain, .masked(1, mask: Kernel.SOCK_TYPE_MASK, equals: type)])
+            }
+            let dgram = ArgumentCondition.masked(1, mask: Kernel.SOCK_TYPE_MASK, equals: Kernel.SOCK_DGRAM)
+            if !rules.allowUDP {
+                if rules.allowICMP {
+                    // Datagrams for ping only: protocol 0 would be UDP.
+                    let icmp = family == Kernel.AF_INET ? Kernel.IPPROTO_ICMP : Kernel.IPPROTO_ICMPV6
+                    try add(context, Self.eperm, "socket", [domain, dgram, .compare(2, SCMP_CMP_NE, icmp)])
+                } else {
+                    try add(context, Self.eperm, "socket", [domain, dgram])
+                }
             }
         }
         // Netlink: routing queries (getaddrinfo, ip addr) only.
@@ -390,6 +404,8 @@ private enum Kernel {
     static let SOCK_TYPE_MASK: UInt64 = 0xf
     static let SOCK_STREAM: UInt64 = 1
     static let SOCK_DGRAM: UInt64 = 2
+    static let SOCK_RAW: UInt64 = 3
+    static let SOCK_SEQPACKET: UInt64 = 5
     static let IPPROTO_ICMP: UInt64 = 1
     static let IPPROTO_TCP: UInt64 = 6
     static let IPPROTO_UDP: UInt64 = 17
