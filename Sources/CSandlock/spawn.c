@@ -157,6 +157,18 @@ static void mount_workspaces(const struct csl_spawn_plan *plan) {
     }
 }
 
+/* The command's own Landlock domain, nested in init's: it handles no filesystem or network
+ * right and only scopes signals and abstract unix sockets. Scoping is per domain, so init
+ * (in the parent domain) still reaches every process of the sandbox with kill(-1), while
+ * nothing the command starts can signal init: killing init would leave the tree, re-parented
+ * to the host's init, running past the sandbox's end. Raw syscalls on a stack attr only. */
+static void enter_command_domain(void) {
+    int ruleset = csl_landlock_create_ruleset(0, 0, CSL_LL_SCOPE_ABSTRACT_UNIX_SOCKET | CSL_LL_SCOPE_SIGNAL, 6);
+    if (ruleset < 0) report_failure(FD_ERROR, CSL_STEP_LANDLOCK);
+    if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) report_failure(FD_ERROR, CSL_STEP_LANDLOCK);
+    close(ruleset);
+}
+
 /* The command: runs on init's memory (CLONE_VM) until execve, so it only reads. */
 static int command_main(void *opaque) {
     const struct csl_spawn_plan *plan = opaque;
@@ -188,6 +200,8 @@ static int command_main(void *opaque) {
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) report_failure(FD_ERROR, CSL_STEP_SIGNALS);
+    /* Signal scoping in place means Landlock ABI 6+: one more layer, for the command alone. */
+    if (plan->scoped_tree_kill) enter_command_domain();
     /* Two programs in allowlist mode: the kernel runs both and the stricter verdict wins. */
     if (plan->bpf != NULL) {
         struct sock_fprog program = { .len = plan->bpf_len, .filter = (struct sock_filter *)plan->bpf };

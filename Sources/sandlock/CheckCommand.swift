@@ -5,6 +5,7 @@ struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Print the Landlock ABI and which protections this kernel can enforce.",
+        // The kernel-layer protections are described in docs/security.md.
         discussion: "Exits 0 when every protection is available, 1 otherwise."
     )
 
@@ -13,7 +14,7 @@ struct CheckCommand: ParsableCommand {
         print(support.landlockABI > 0 ? "Landlock ABI: \(support.landlockABI)" : "Landlock: not available")
         for feature in support.features {
             let state = feature.available ? "available" : "UNAVAILABLE"
-            print("  \(feature.name.padding(to: 36))\(state.padding(to: 13))(\(feature.detail))")
+            print("  \(feature.name.padding(to: 38))\(state.padding(to: 13))(\(feature.detail))")
         }
         if !support.complete {
             print("Some protections are missing: sandboxes refuse to start unless --allow-degraded is given.")

@@ -58,6 +58,10 @@ struct SandlockCLITests {
         let result = try sandlock(["check"])
         #expect(result.stdout.contains("Landlock ABI: \(Landlock.abi)"))
         #expect(result.stdout.contains("landlock signal_scope"))
+        for protection in ["mptcp denied", "socket families allowlist", "prlimit64 on others denied",
+                           "setuid/setgid bits, devices denied", "init out of the command's reach", "kernel interfaces read-only"] {
+            #expect(result.stdout.contains(protection), "\(protection)")
+        }
         #expect(result.status == (KernelSupport.probe().complete ? 0 : 1))
     }
 

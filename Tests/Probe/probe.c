@@ -25,6 +25,9 @@
 #include <sys/random.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 static void *idle_thread(void *unused) {
     (void)unused;
@@ -298,6 +301,108 @@ int main(int argc, char **argv) {
         if (memory == NULL) return outcome(-1);
         memset(memory, 1, size);
         return outcome(0);
+    }
+    /* ---- kernel-layer hardening (KernelHardeningTests) ---- */
+    if (!strcmp(action, "socket") && argc == 5) {
+        /* socket(FAMILY, TYPE, PROTOCOL), numbers as given (decimal). */
+        return outcome(syscall(SYS_socket, atol(argv[2]), atol(argv[3]), atol(argv[4])));
+    }
+    if (!strcmp(action, "socketpair") && argc == 5) {
+        int pair[2];
+        return outcome(syscall(SYS_socketpair, atol(argv[2]), atol(argv[3]), atol(argv[4]), pair));
+    }
+    if (!strcmp(action, "connect-mptcp") && argc == 3) {
+        /* Multipath TCP (IPPROTO_MPTCP, 262) to 127.0.0.1:PORT: falls back to TCP with a plain
+         * TCP listener, and Landlock's TCP rules do not see it. */
+        int fd = socket(AF_INET, SOCK_STREAM, 262);
+        struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return outcome(fd < 0 ? -1 : connect(fd, (struct sockaddr *)&address, sizeof address));
+    }
+    if (!strcmp(action, "prlimit") && argc == 3) {
+        /* prlimit64(PID, RLIMIT_CPU, {1, 1}): a process at its CPU limit is killed. */
+        struct rlimit limit = { 1, 1 };
+        return outcome(syscall(SYS_prlimit64, atol(argv[2]), RLIMIT_CPU, &limit, NULL));
+    }
+    if (!strcmp(action, "prlimit-read") && argc == 3) {
+        struct rlimit limit;
+        return outcome(syscall(SYS_prlimit64, atol(argv[2]), RLIMIT_CPU, NULL, &limit));
+    }
+    if (!strcmp(action, "setrlimit-self")) {
+        /* What glibc's setrlimit does: prlimit64(0, …). */
+        struct rlimit limit;
+        if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return outcome(-1);
+        return outcome(setrlimit(RLIMIT_NOFILE, &limit));
+    }
+    if (!strcmp(action, "chmod") && argc == 5) {
+        /* chmod VIA PATH MODE (octal); VIA: chmod, fchmod, fchmodat, fchmodat2. */
+        const char *via = argv[2], *path = argv[3];
+        long mode = strtol(argv[4], NULL, 8);
+        if (!strcmp(via, "chmod")) return outcome(syscall(SYS_chmod, path, mode));
+        if (!strcmp(via, "fchmodat")) return outcome(syscall(SYS_fchmodat, AT_FDCWD, path, mode));
+        if (!strcmp(via, "fchmodat2")) return outcome(syscall(452 /* fchmodat2 */, AT_FDCWD, path, mode, 0));
+        if (!strcmp(via, "fchmod")) {
+            int fd = open(path, O_RDONLY);
+            return outcome(fd < 0 ? -1 : syscall(SYS_fchmod, fd, mode));
+        }
+    }
+    if (!strcmp(action, "create-mode") && argc == 5) {
+        /* create-mode VIA PATH MODE (octal); VIA: open, openat, creat, mknod, mknodat, tmpfile
+         * (O_TMPFILE in PATH, then linked as PATH/file). */
+        const char *via = argv[2], *path = argv[3];
+        long mode = strtol(argv[4], NULL, 8);
+        if (!strcmp(via, "open")) return outcome(syscall(SYS_open, path, O_WRONLY | O_CREAT | O_EXCL, mode));
+        if (!strcmp(via, "openat")) return outcome(syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL, mode));
+        if (!strcmp(via, "creat")) return outcome(syscall(SYS_creat, path, mode));
+        if (!strcmp(via, "mknod")) return outcome(syscall(SYS_mknod, path, S_IFREG | mode, 0));
+        if (!strcmp(via, "mknodat")) return outcome(syscall(SYS_mknodat, AT_FDCWD, path, S_IFREG | mode, 0));
+        if (!strcmp(via, "openat2")) {
+            struct { unsigned long long flags, mode, resolve; } how = { O_WRONLY | O_CREAT | O_EXCL, (unsigned long long)mode, 0 };
+            return outcome(syscall(437 /* openat2 */, AT_FDCWD, path, &how, sizeof how));
+        }
+        if (!strcmp(via, "tmpfile")) {
+            int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_TMPFILE, mode);
+            if (fd < 0) return outcome(-1);
+            char target[4096], self[64];
+            snprintf(target, sizeof target, "%s/file", path);
+            snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+            return outcome(linkat(AT_FDCWD, self, AT_FDCWD, target, AT_SYMLINK_FOLLOW));
+        }
+    }
+    if (!strcmp(action, "mknod-device") && argc == 4) {
+        /* mknod-device char|block PATH: the device 1:3 (/dev/null's numbers). */
+        mode_t type = !strcmp(argv[2], "block") ? S_IFBLK : S_IFCHR;
+        return outcome(syscall(SYS_mknodat, AT_FDCWD, argv[3], type | 0666, makedev(1, 3)));
+    }
+    if (!strcmp(action, "open-write") && argc == 3) {
+        /* Opens PATH for writing and writes nothing (a sysctl, a sysfs attribute). */
+        return outcome(open(argv[2], O_WRONLY | O_CLOEXEC));
+    }
+    if (!strcmp(action, "memfd-exec") && argc >= 3) {
+        /* memfd-exec execveat|proc ARGS…: copies an executable from stdin into a memfd and
+         * runs it with ARGS, by execveat(AT_EMPTY_PATH) or by execve("/proc/self/fd/N"). */
+        int fd = (int)syscall(SYS_memfd_create, "probe-exec", 0);
+        if (fd < 0) return outcome(-1);
+        char buffer[65536];
+        ssize_t got;
+        while ((got = read(0, buffer, sizeof buffer)) > 0)
+            if (write(fd, buffer, (size_t)got) != got) return outcome(-1);
+        extern char **environ;
+        char **args = argv + 3;
+        char *none[] = { "memfd", NULL };
+        if (argc == 3) args = none;
+        if (!strcmp(argv[2], "proc")) {
+            char path[64];
+            snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+            execve(path, args, environ);
+        } else {
+            syscall(SYS_execveat, fd, "", args, environ, AT_EMPTY_PATH);
+        }
+        return outcome(-1);
+    }
+    if (!strcmp(action, "kill-parent")) {
+        /* SIGKILL to the parent (inside a sandbox: its init). */
+        return outcome(kill(getppid(), SIGKILL));
     }
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;

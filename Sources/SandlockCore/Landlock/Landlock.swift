@@ -64,6 +64,13 @@ public enum Landlock {
         return rights
     }
 
+    /// Kernel interfaces no grant makes writable: a write grant that covers them (`-w /proc`,
+    /// `-w /sys`, `-w /`) gives read rights there. Most sysctls, sysfs attributes and
+    /// /proc/sysrq-trigger check no capability beyond the file mode, so a root caller's
+    /// sandbox (uid 0, no capabilities) could otherwise set kernel.core_pattern (code run as
+    /// root on the next crash), register a binfmt_misc interpreter, reboot or suspend the host.
+    static let readOnlyKernelInterfaces = ["/proc", "/sys"]
+
     /// Devices every sandbox may read and write unless the policy opts out.
     static let defaultDevices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
 }
@@ -131,6 +138,7 @@ struct LandlockRuleset: ~Copyable {
         }
         let carveOuts = try DeniedPaths(denied, allowHardLinks: policy.allowDegraded, procHidden: procHidden)
         var late: [LateRule] = []
+        let kernelInterfaces = Landlock.readOnlyKernelInterfaces.compactMap(DeniedPaths.resolved)
         func grant(_ path: String, _ access: UInt64, _ field: String, into ruleset: borrowing FileDescriptor) throws(SandboxError) {
             // A path that exists only in a workspace (the caller creates it in the upper):
             // init opens it once the overlay is up.
@@ -138,8 +146,13 @@ struct LandlockRuleset: ~Copyable {
                 late.append(LateRule(path: future, access: access & handledFS))
                 return
             }
-            try carveOuts.grant(path, field: field) { (target: String, listingOnly: Bool) throws(SandboxError) in
-                let rights = listingOnly ? access & UInt64(CSL_LL_FS_READ_DIR) : access
+            let writes = access & ~Landlock.readAccess != 0
+            try carveOuts.grant(path, field: field, readOnly: writes ? kernelInterfaces : []) { (target: String, clamp: DeniedPaths.Clamp) throws(SandboxError) in
+                let rights = switch clamp {
+                case .none: access
+                case .listingOnly: access & UInt64(CSL_LL_FS_READ_DIR)
+                case .readOnly: access & Landlock.readAccess
+                }
                 if let rule = try Self.grant(target, rights & handledFS, to: ruleset, field: field, deferringBelow: overlayRoots) {
                     late.append(rule)
                 }
@@ -231,32 +244,53 @@ struct DeniedPaths {
         self.paths = paths
     }
 
+    /// How much of a grant's rights a rule carries.
+    enum Clamp {
+        /// All of them.
+        case none
+        /// Listing only: a directory that leads to a denied path.
+        case listingOnly
+        /// Read rights only: in or above a read-only tree (`readOnly` of `grant`).
+        case readOnly
+    }
+
     /// Calls `rule` for `path`, or for the pieces of it that exclude the denied paths; the
-    /// directories that lead to a denied path get a listing-only rule (`listingOnly`).
-    func grant(_ path: String, field: String, rule: (String, _ listingOnly: Bool) throws(SandboxError) -> Void) throws(SandboxError) {
-        guard !paths.isEmpty || procHidden != nil else { return try rule(path, false) }
+    /// directories that lead to a denied path get a listing-only rule. Trees at or below one
+    /// of `readOnly` (canonical paths) get read rights only; a grant above one is split the
+    /// same way, its directories down to the read-only tree getting read rights.
+    func grant(_ path: String, field: String, readOnly: [String] = [],
+               rule: (String, Clamp) throws(SandboxError) -> Void) throws(SandboxError) {
+        guard !paths.isEmpty || procHidden != nil || !readOnly.isEmpty else { return try rule(path, .none) }
         guard let root = DeniedPaths.resolved(path) else {
             throw .pathNotFound(path: path, field: field, error: .current)
         }
         if paths.contains(root) { return }
-        try split(root, rule: rule)
+        let below = readOnly.contains { root == $0 || root.hasPrefix($0 + "/") }
+        try split(root, readOnly: below ? [] : readOnly, clamp: below ? .readOnly : .none, rule: rule)
     }
 
-    private func split(_ directory: String, rule: (String, Bool) throws(SandboxError) -> Void) throws(SandboxError) {
+    private func split(_ directory: String, readOnly: [String], clamp: Clamp,
+                       rule: (String, Clamp) throws(SandboxError) -> Void) throws(SandboxError) {
         let prefix = directory == "/" ? "/" : directory + "/"
         let inside = paths.filter { $0.hasPrefix(prefix) }
         let leadsToProc = procHidden != nil && "/proc/".hasPrefix(prefix)
-        guard !inside.isEmpty || leadsToProc else { return try rule(directory, false) }
-        if !inside.contains(where: DeniedPaths.isDirectory) { try rule(directory, true) }
+        let readOnlyInside = readOnly.filter { $0.hasPrefix(prefix) }
+        guard !inside.isEmpty || leadsToProc || !readOnlyInside.isEmpty else { return try rule(directory, clamp) }
+        if !inside.contains(where: DeniedPaths.isDirectory) {
+            // Rights on a directory reach everything below it: with a denied path below, only
+            // listing; with a read-only tree below, only what that tree may have.
+            try rule(directory, !inside.isEmpty || leadsToProc ? .listingOnly : .readOnly)
+        }
         for name in (try? Directory.entries(atPath: directory, names: .lossy)) ?? [] {
             let child = prefix + name
             guard !paths.contains(child), !hiddenInProc(directory, name), let info = Files.status(child) else { continue }
             // A rule follows a symlink to its target, which could be the denied path itself.
             if info.st_mode & S_IFMT == S_IFLNK { continue }
+            let childClamp = readOnlyInside.contains(child) ? .readOnly : clamp
             if info.st_mode & S_IFMT == S_IFDIR {
-                try split(child, rule: rule)
+                try split(child, readOnly: childClamp == .readOnly ? [] : readOnlyInside, clamp: childClamp, rule: rule)
             } else {
-                try rule(child, false)
+                try rule(child, childClamp)
             }
         }
     }

@@ -69,7 +69,7 @@ private struct SeccompCompiler {
         "acct", "lookup_dcookie", "nfsservctl", "io_uring_setup", "io_uring_enter",
         "io_uring_register", "clock_settime", "settimeofday", "adjtimex", "clock_adjtime",
         "syslog", "fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree",
-        "mount_setattr", "vhangup",
+        "mount_setattr", "open_tree_attr", "vhangup",
     ]
 
     /// Groups usable in `extra_deny_syscalls` / `extra_allow_syscalls`.
@@ -167,21 +167,7 @@ private struct SeccompCompiler {
         // Only the query form personality(0xffffffff) stays allowed.
         try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_LT, Kernel.personalityQuery)])
         try add(context, Self.eperm, "personality", [.compare(0, SCMP_CMP_GT, Kernel.personalityQuery)])
-        let typeMask = Kernel.SOCK_TYPE_MASK
-        for family in [Kernel.AF_INET, Kernel.AF_INET6] {
-            let domain = ArgumentCondition.masked(0, mask: int32Mask, equals: family)
-            try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: Kernel.SOCK_RAW)])
-            try add(context, Self.eperm, "socket", [domain, .masked(1, mask: typeMask, equals: Kernel.SOCK_PACKET)])
-            if !rules.allowUDP {
-                let dgram = ArgumentCondition.masked(1, mask: typeMask, equals: Kernel.SOCK_DGRAM)
-                if rules.allowICMP {
-                    let icmp = family == Kernel.AF_INET ? Kernel.IPPROTO_ICMP : Kernel.IPPROTO_ICMPV6
-                    try add(context, Self.eperm, "socket", [domain, dgram, .compare(2, SCMP_CMP_NE, icmp)])
-                } else {
-                    try add(context, Self.eperm, "socket", [domain, dgram])
-                }
-            }
-        }
+        try addSocketFilters(context)
         // TCP Fast Open connects from sendto/sendmsg, around connect() and its checks.
         let fastOpen = Kernel.MSG_FASTOPEN
         try add(context, Self.eperm, "sendto", [.masked(3, mask: fastOpen, equals: fastOpen)])
@@ -190,12 +176,128 @@ private struct SeccompCompiler {
             // Batched sends are not checked one by one: ENOSYS makes libc fall back to sendto.
             try add(context, csl_scmp_act_errno(ENOSYS), "sendmmsg", [])
         }
-        for family in [Kernel.AF_PACKET, Kernel.AF_ALG] {
-            try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: family)])
+        try addProcessAndFileFilters(context)
+    }
+
+    /// Sockets: a family allowlist, and for IP the types and protocols Landlock's TCP rules
+    /// and the supervisor's datagram checks know. Everything else fails with EPERM: MPTCP
+    /// (which Landlock's TCP rules do not see) and SCTP, raw and packet sockets, and families
+    /// with no business in a sandbox (AF_VSOCK reaches the hypervisor host; AF_BLUETOOTH,
+    /// AF_XDP, AF_KEY, AF_RDS, AF_TIPC, AF_CAN, AF_ALG … widen the kernel's attack surface and
+    /// some load modules on first use).
+    private func addSocketFilters(_ context: scmp_filter_ctx) throws(SandboxError) {
+        try denyOutside(context, "socket", argument: 0,
+                        allowed: [Kernel.AF_UNIX, Kernel.AF_INET, Kernel.AF_INET6, Kernel.AF_NETLINK])
+        try add(context, Self.eperm, "socketpair", [.compare(0, SCMP_CMP_NE, Kernel.AF_UNIX)])
+
+        // Types: stream, datagram, seqpacket (unix) and raw (netlink); never RDM, DCCP or
+        // packet. Only the type's low bits: the rest are flags.
+        try denyOutside(context, "socket", argument: 1,
+                        allowed: [Kernel.SOCK_STREAM, Kernel.SOCK_DGRAM, Kernel.SOCK_RAW, Kernel.SOCK_SEQPACKET],
+                        bits: 4, bounded: false)
+        // Protocols, whatever the family: TCP, UDP with allow_udp, ICMP with allow_icmp; never
+        // MPTCP, SCTP, DCCP, UDP-Lite, L2TP/IP … (unix sockets take 0, netlink's rule is below).
+        // Rules that also test the family and type would be exact but cost libseccomp several
+        // times the compile time; a protocol that does not fit its family or type (a UDP
+        // stream) is the kernel's to refuse.
+        var protocols: [UInt64] = [0, Kernel.IPPROTO_TCP]
+        if rules.allowUDP { protocols.append(Kernel.IPPROTO_UDP) }
+        if rules.allowICMP { protocols += [Kernel.IPPROTO_ICMP, Kernel.IPPROTO_ICMPV6] }
+        try denyOutside(context, "socket", argument: 2, allowed: protocols)
+        for family in [Kernel.AF_INET, Kernel.AF_INET6] {
+            let domain = ArgumentCondition.compare(0, SCMP_CMP_EQ, family)
+            // IP: no raw sockets, no SEQPACKET (SCTP); datagrams only for UDP or ICMP.
+            for type in [Kernel.SOCK_RAW, Kernel.SOCK_SEQPACKET] {
+                try add(context, Self.eperm, "socket", [domain, .masked(1, mask: Kernel.SOCK_TYPE_MASK, equals: type)])
+            }
+            let dgram = ArgumentCondition.masked(1, mask: Kernel.SOCK_TYPE_MASK, equals: Kernel.SOCK_DGRAM)
+            if !rules.allowUDP {
+                if rules.allowICMP {
+                    // Datagrams for ping only: protocol 0 would be UDP.
+                    let icmp = family == Kernel.AF_INET ? Kernel.IPPROTO_ICMP : Kernel.IPPROTO_ICMPV6
+                    try add(context, Self.eperm, "socket", [domain, dgram, .compare(2, SCMP_CMP_NE, icmp)])
+                } else {
+                    try add(context, Self.eperm, "socket", [domain, dgram])
+                }
+            }
         }
         // Netlink: routing queries (getaddrinfo, ip addr) only.
-        try add(context, Self.eperm, "socket", [.masked(0, mask: int32Mask, equals: Kernel.AF_NETLINK),
+        try add(context, Self.eperm, "socket", [.compare(0, SCMP_CMP_EQ, Kernel.AF_NETLINK),
                                                 .compare(2, SCMP_CMP_NE, Kernel.NETLINK_ROUTE)])
+    }
+
+    /// Limits on other processes, set-user-ID and set-group-ID bits, and device nodes: none
+    /// of them is Landlock's to judge.
+    private func addProcessAndFileFilters(_ context: scmp_filter_ctx) throws(SandboxError) {
+        // prlimit64 on another process of the same uid (RLIMIT_CPU = 1 kills it). Its own
+        // limits (pid 0: what glibc's setrlimit and getrlimit pass) and reading others' stay.
+        try add(context, Self.eperm, "prlimit64", [.compare(0, SCMP_CMP_NE, 0), .compare(2, SCMP_CMP_NE, 0)])
+
+        // No set-user-ID or set-group-ID file leaves a sandbox: a root caller's sandbox (uid 0
+        // without capabilities) would otherwise leave setuid-root programs on the host.
+        let setIDBits = [Kernel.S_ISUID, Kernel.S_ISGID]
+        for (name, mode) in [("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("creat", 1)] as [(String, UInt32)] {
+            for bit in setIDBits { try add(context, Self.eperm, name, [.masked(mode, mask: bit, equals: bit)]) }
+        }
+        // open/openat use their mode only to create (O_CREAT, O_TMPFILE).
+        for (name, flags, mode) in [("open", 1, 2), ("openat", 2, 3)] as [(String, UInt32, UInt32)] {
+            for creating in [Kernel.O_CREAT, Kernel.O_TMPFILE_BIT] {
+                for bit in setIDBits {
+                    try add(context, Self.eperm, name, [.masked(flags, mask: creating, equals: creating), .masked(mode, mask: bit, equals: bit)])
+                }
+            }
+        }
+        // mknod: no devices (Landlock's MAKE_CHAR/MAKE_BLOCK cover granted trees only, and a
+        // root caller keeping capabilities could make one), no set-ID regular files.
+        for (name, mode) in [("mknod", 1), ("mknodat", 2)] as [(String, UInt32)] {
+            for type in [Kernel.S_IFCHR, Kernel.S_IFBLK] {
+                try add(context, Self.eperm, name, [.masked(mode, mask: Kernel.S_IFMT, equals: type)])
+            }
+            for bit in setIDBits { try add(context, Self.eperm, name, [.masked(mode, mask: bit, equals: bit)]) }
+        }
+        // openat2 passes flags and mode in memory BPF cannot read (like clone3): ENOSYS makes
+        // callers fall back to openat, whose mode the rules above see.
+        try add(context, csl_scmp_act_errno(ENOSYS), "openat2", [])
+    }
+
+    /// Denies `name` when its integer `argument` is none of `allowed` (and `conditions` hold).
+    ///
+    /// libseccomp takes one comparison per argument in a rule, so "not in the set" is spelled
+    /// as rules that each match part of the complement: with `bounded`, any value above the
+    /// `bits`-bit range (a 64-bit compare, which also catches garbage in the upper half of an
+    /// `int` the kernel would truncate); and the rest of the range as masked compares of the
+    /// low `bits` bits, one per maximal power-of-two block without an allowed value (a walk
+    /// down the binary trie of the allowed values: at most `bits` rules per allowed value).
+    private func denyOutside(_ context: scmp_filter_ctx, _ name: String, argument: UInt32, allowed: [UInt64],
+                             bits: Int? = nil, bounded: Bool = true, with conditions: [ArgumentCondition] = []) throws(SandboxError) {
+        guard !allowed.isEmpty else { return try add(context, Self.eperm, name, conditions) }
+        let width = bits ?? (64 - allowed.max()!.leadingZeroBitCount)
+        let range: UInt64 = (1 << width) - 1
+        if bounded {
+            try add(context, Self.eperm, name, conditions + [.compare(argument, SCMP_CMP_GT, range)])
+        }
+        for (mask, value) in Self.complementBlocks(of: Set(allowed), bits: width) {
+            try add(context, Self.eperm, name, conditions + [.masked(argument, mask: mask, equals: value)])
+        }
+    }
+
+    /// The values of `bits` bits that are not in `allowed`, as (mask, value) blocks: a value
+    /// `v` is in a block when `v & mask == value`.
+    static func complementBlocks(of allowed: Set<UInt64>, bits: Int) -> [(mask: UInt64, value: UInt64)] {
+        var blocks: [(mask: UInt64, value: UInt64)] = []
+        let all: UInt64 = (1 << bits) - 1
+        func visit(_ low: UInt64, freeBits: Int) {
+            let high = low + (1 << freeBits) - 1
+            guard allowed.contains(where: { $0 >= low && $0 <= high }) else {
+                blocks.append((all & ~((1 << freeBits) - 1), low))
+                return
+            }
+            guard freeBits > 0 else { return }  // an allowed value
+            visit(low, freeBits: freeBits - 1)
+            visit(low + (1 << (freeBits - 1)), freeBits: freeBits - 1)
+        }
+        visit(0, freeBits: bits)
+        return blocks
     }
 
     struct ArgumentCondition {
@@ -212,7 +314,8 @@ private struct SeccompCompiler {
 
     private func add(_ context: scmp_filter_ctx, _ action: UInt32, _ name: String,
                      _ conditions: [ArgumentCondition], userSupplied: Bool = false) throws(SandboxError) {
-        let number = seccomp_syscall_resolve_name(name)
+        var number = seccomp_syscall_resolve_name(name)
+        if number == __NR_SCMP_ERROR, let known = Kernel.newerSyscalls[name] { number = known }
         guard number != __NR_SCMP_ERROR else {
             if userSupplied { throw .invalidPolicy("unknown syscall '\(name)'") }
             return
@@ -284,22 +387,40 @@ private enum Kernel {
     static let personalityQuery: UInt64 = 0xffff_ffff
 
     /// linux/socket.h address families.
+    static let AF_UNIX: UInt64 = 1
     static let AF_INET: UInt64 = 2
     static let AF_INET6: UInt64 = 10
     static let AF_NETLINK: UInt64 = 16
-    static let AF_PACKET: UInt64 = 17
-    static let AF_ALG: UInt64 = 38
     /// The socket type's low bits, without SOCK_NONBLOCK / SOCK_CLOEXEC.
     static let SOCK_TYPE_MASK: UInt64 = 0xf
+    static let SOCK_STREAM: UInt64 = 1
     static let SOCK_DGRAM: UInt64 = 2
     static let SOCK_RAW: UInt64 = 3
-    static let SOCK_PACKET: UInt64 = 10
+    static let SOCK_SEQPACKET: UInt64 = 5
     static let IPPROTO_ICMP: UInt64 = 1
+    static let IPPROTO_TCP: UInt64 = 6
+    static let IPPROTO_UDP: UInt64 = 17
     static let IPPROTO_ICMPV6: UInt64 = 58
     /// linux/netlink.h: routing queries (getaddrinfo, ip addr).
     static let NETLINK_ROUTE: UInt64 = 0
     /// MSG_FASTOPEN (linux/socket.h): a connect hidden in sendto/sendmsg.
     static let MSG_FASTOPEN: UInt64 = 0x2000_0000
+
+    /// linux/stat.h: the file type bits and the set-ID bits of a mode.
+    static let S_IFMT: UInt64 = 0o170000
+    static let S_IFCHR: UInt64 = 0o020000
+    static let S_IFBLK: UInt64 = 0o060000
+    static let S_ISUID: UInt64 = 0o4000
+    static let S_ISGID: UInt64 = 0o2000
+    /// asm-generic/fcntl.h (x86_64 and aarch64): the flags under which open uses its mode.
+    static let O_CREAT: UInt64 = 0o100
+    static let O_TMPFILE_BIT: UInt64 = 0o20000000
+
+    /// Syscalls newer than the libseccomp we build with (2.5.4), by number. Since Linux 5.1
+    /// new syscalls have one number on every architecture but alpha.
+    static let newerSyscalls: [String: Int32] = [
+        "open_tree_attr": 467,  // Linux 6.15: open_tree with mount attributes
+    ]
 }
 
 extension SeccompProgram {
