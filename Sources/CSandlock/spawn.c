@@ -207,8 +207,8 @@ static int command_main(void *opaque) {
          * notification is missed. write/read/close are never trapped. */
         struct sock_fprog program = { .len = plan->notify_bpf_len, .filter = (struct sock_filter *)plan->notify_bpf };
         /* WAIT_KILLABLE_RECV (5.19+): once the supervisor has received a notification, only
-         * a fatal signal ends the wait, so a held clone is never failed with EINTR by a
-         * SIGCHLD (dash: "Cannot fork"). Older kernels refuse the flag: plain listener. */
+         * a fatal signal ends the wait (a signal before that still interrupts it; see
+         * docs/security.md). Older kernels refuse the flag: plain listener. */
         int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                                     SECCOMP_FILTER_FLAG_NEW_LISTENER | CSL_SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &program);
         if (listener < 0 && errno == EINVAL)
