@@ -42,6 +42,7 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#define CSL_SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
@@ -219,7 +220,13 @@ static int command_main(void *opaque) {
          * (which takes it with pidfd_getfd); exec waits until the parent watches it, so no
          * notification is missed. write/read/close are never trapped. */
         struct sock_fprog program = { .len = plan->notify_bpf_len, .filter = (struct sock_filter *)plan->notify_bpf };
-        int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
+        /* WAIT_KILLABLE_RECV (5.19+): once the supervisor has received a notification, only
+         * a fatal signal ends the wait (a signal before that still interrupts it; see
+         * docs/security.md). Older kernels refuse the flag: plain listener. */
+        int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                                    SECCOMP_FILTER_FLAG_NEW_LISTENER | CSL_SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &program);
+        if (listener < 0 && errno == EINVAL)
+            listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
         if (listener < 0) report_failure(FD_ERROR, CSL_STEP_SECCOMP);
         struct csl_listener_handoff handoff = { getpid(), listener };
         if (write(FD_HANDOFF, &handoff, sizeof handoff) != (ssize_t)sizeof handoff) report_failure(FD_ERROR, CSL_STEP_LISTENER);

@@ -29,6 +29,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+/* Waits until the pipe whose read end it is given is closed. */
+static void *gate_thread(void *gate) {
+    char byte;
+    while (read(*(int *)gate, &byte, 1) < 0 && errno == EINTR) {}
+    return NULL;
+}
+
 static void *idle_thread(void *unused) {
     (void)unused;
     usleep(100000);
@@ -403,6 +410,48 @@ int main(int argc, char **argv) {
     if (!strcmp(action, "kill-parent")) {
         /* SIGKILL to the parent (inside a sandbox: its init). */
         return outcome(kill(getppid(), SIGKILL));
+    }
+    if (!strcmp(action, "thread-bomb") && argc == 3) {
+        /* Starts up to N threads (64 KiB stacks) that wait on a pipe; prints how many started
+         * and the error of the first that did not, then lets them all go. */
+        int wanted = atoi(argv[2]), made = 0, error = 0, gate[2];
+        if (wanted > 4096 || pipe(gate) != 0) return outcome(-1);
+        static pthread_t bomb[4096];
+        pthread_attr_t attributes;
+        pthread_attr_init(&attributes);
+        pthread_attr_setstacksize(&attributes, 64 << 10);
+        for (; made < wanted; made++)
+            if ((error = pthread_create(&bomb[made], &attributes, gate_thread, &gate[0])) != 0) break;
+        printf("threads %d %s\n", made, error ? strerrorname_np(error) : "none");
+        fflush(stdout);
+        close(gate[1]);
+        for (int i = 0; i < made; i++) pthread_join(bomb[i], NULL);
+        return 0;
+    }
+    if (!strcmp(action, "memfd") && argc == 3) {
+        /* Writes N MiB into a memfd (never mapped), then holds it until killed. */
+        long mebibytes = atol(argv[2]);
+        static char mebibyte[1 << 20];
+        memset(mebibyte, 7, sizeof mebibyte);
+        int fd = memfd_create("probe", MFD_CLOEXEC);
+        if (fd < 0) return outcome(-1);
+        for (long i = 0; i < mebibytes; i++)
+            if (write(fd, mebibyte, sizeof mebibyte) != (ssize_t)sizeof mebibyte) return outcome(-1);
+        printf("held\n");
+        fflush(stdout);
+        for (;;) pause();
+    }
+    if (!strcmp(action, "shared-small") && argc == 3) {
+        /* N MiB in 32 KiB MAP_SHARED|MAP_ANONYMOUS maps, touched, then held until killed. */
+        long chunks = atol(argv[2]) * 32;
+        for (long i = 0; i < chunks; i++) {
+            char *chunk = mmap(NULL, 32 << 10, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+            if (chunk == MAP_FAILED) return outcome(-1);
+            memset(chunk, 1, 32 << 10);
+        }
+        printf("held\n");
+        fflush(stdout);
+        for (;;) pause();
     }
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;

@@ -124,7 +124,7 @@ struct KernelHardeningTests {
     func setIDBitsByChmod(via: String) async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let file = directory + "/program"
-            FileManager.default.createFile(atPath: file, contents: Data([0]), attributes: [.posixPermissions: 0o644])
+            _ = FileManager.default.createFile(atPath: file, contents: Data([0]), attributes: [.posixPermissions: 0o644])
             let writable = Fixture.basePolicy.with { $0.fsWritable.append(directory) }
             for mode in ["4755", "2755", "6755"] {
                 #expect(try await probe(["chmod", via, file, mode], policy: writable) == "EPERM", "\(via) \(mode)")

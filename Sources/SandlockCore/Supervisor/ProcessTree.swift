@@ -7,24 +7,34 @@ import Glibc
 /// its slot back, whoever reaps it and whenever.
 enum ProcessTree {
     static func liveProcesses(under initPID: pid_t) -> Set<pid_t> {
+        liveTasks(under: initPID).processes
+    }
+
+    /// The live processes and how many tasks (threads, each process's main thread included)
+    /// they have, from one walk.
+    static func liveTasks(under initPID: pid_t) -> (processes: Set<pid_t>, tasks: Int) {
         var found: Set<pid_t> = []
-        var queue: [pid_t] = children(of: initPID)
+        var tasks = 0
+        var queue: [pid_t] = children(of: initPID).children
         while let pid = queue.popLast() {
             guard !found.contains(pid), !isZombie(pid) else { continue }
             found.insert(pid)
-            queue += children(of: pid)
+            let (grandchildren, threads) = children(of: pid)
+            tasks += max(threads, 1)
+            queue += grandchildren
         }
-        return found
+        return (found, tasks)
     }
 
-    /// Children of every thread of `pid`.
-    private static func children(of pid: pid_t) -> [pid_t] {
+    /// Children of every thread of `pid`, and how many threads it has.
+    private static func children(of pid: pid_t) -> (children: [pid_t], threads: Int) {
         var result: [pid_t] = []
-        for tid in threads(of: pid) {
+        let tids = threads(of: pid)
+        for tid in tids {
             guard let text = readSmallFile("/proc/\(pid)/task/\(tid)/children") else { continue }
             result += text.split(separator: " ").compactMap { pid_t($0.trimmingSpaces()) }
         }
-        return result
+        return (result, tids.count)
     }
 
     private static func threads(of pid: pid_t) -> [pid_t] {
@@ -35,6 +45,14 @@ enum ProcessTree {
         guard let stat = readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return true }
         let state = stat[stat.index(after: close)...].drop { $0 == " " }.first
         return state == "Z" || state == "X"
+    }
+
+    /// Threads of a live process (`/proc/<pid>/stat` field 20), nil once it is gone or a zombie.
+    static func threadCount(of pid: pid_t) -> Int? {
+        guard let stat = readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 17, fields[0] != "Z", fields[0] != "X" else { return nil }
+        return Int(fields[17])
     }
 
     /// Is the thread still inside clone/fork/vfork (`/proc/<tid>/syscall` names the call a

@@ -83,39 +83,3 @@ struct SupervisorContext: Sendable {
         }
     }
 }
-
-/// max_memory's books: each live process charged with its data+stack size (plus what a
-/// trapped call adds), with its /proc/<pid>/statm kept open (a pread is cheaper than
-/// open+read+close).
-struct MemoryAccounting: Sendable {
-    private(set) var charges: [pid_t: UInt64] = [:]
-    private var statmFiles: [pid_t: SharedDescriptor] = [:]
-    var lastBreak: [pid_t: UInt64] = [:]
-    private(set) var peak: UInt64 = 0
-
-    var inUse: UInt64 { charges.values.reduce(0, +) }
-    var openFiles: Int { statmFiles.count }
-
-    mutating func dataBytes(of pid: pid_t) -> UInt64? {
-        ProcessTree.dataBytes(of: pid, statm: &statmFiles)
-    }
-
-    mutating func charge(_ pid: pid_t, _ bytes: UInt64) { charges[pid] = bytes }
-
-    mutating func raise(_ pid: pid_t, to bytes: UInt64) { charges[pid] = max(bytes, charges[pid] ?? 0) }
-
-    mutating func notePeak() -> UInt64 {
-        let total = inUse
-        peak = max(peak, total)
-        return total
-    }
-
-    /// Drops the charges (and files) of processes that have exited.
-    mutating func forgetExited(live: Set<pid_t>) {
-        charges = charges.filter { live.contains($0.key) }
-        lastBreak = lastBreak.filter { live.contains($0.key) }
-        statmFiles = statmFiles.filter { live.contains($0.key) }
-    }
-
-    mutating func close() { statmFiles = [:] }
-}

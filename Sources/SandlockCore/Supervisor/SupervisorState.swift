@@ -67,14 +67,12 @@ struct SupervisorState: Sendable {
     }
 
     /// The periodic check (every 100 ms while `max_memory` is set): re-reads every live
-    /// process, catching growth through calls too small to trap.
+    /// process, catching growth through calls too small to trap and shared memory.
     mutating func pollMemory() -> Verdict {
         guard let maxMemory = context.maxMemory else { return .proceed }
         let live = ProcessTree.liveProcesses(under: context.initPID)
         context.memory.forgetExited(live: live)
-        for pid in live {
-            if let bytes = context.memory.dataBytes(of: pid) { context.memory.raise(pid, to: bytes) }
-        }
+        context.memory.measure(live)
         return context.memory.notePeak() > maxMemory ? .killSandbox(.memoryLimit) : .proceed
     }
 
