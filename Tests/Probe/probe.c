@@ -389,6 +389,20 @@ int main(int argc, char **argv) {
         printf("ok %lld\n", ns / (count > 0 ? count : 1));
         return 0;
     }
+    if (!strcmp(action, "cycle-random") && argc == 3) {
+        /* N times: open /dev/urandom, read from it, close it ("ok", or "ERRNO at I"). */
+        long count = atol(argv[2]);
+        for (long i = 0; i < count; i++) {
+            unsigned char bytes[16];
+            int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || read(fd, bytes, sizeof bytes) != (ssize_t)sizeof bytes) {
+                printf("%s at %ld\n", strerrorname_np(errno), i);
+                return 1;
+            }
+            close(fd);
+        }
+        return outcome(0);
+    }
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;
 }

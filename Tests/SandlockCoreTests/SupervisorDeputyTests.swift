@@ -88,6 +88,12 @@ struct SupervisorDeputyTests {
         unlink(log)
     }
 
+    @Test("a feed's place is given back when the sandbox closes its end: 1,000 open-read-close cycles under the limit of 64")
+    func randomFeedsAreReleased() async throws {
+        let policy = Fixture.basePolicy.with { $0.randomSeed = 5 }
+        #expect(try await probe(["cycle-random", "1000"], policy: policy) == "ok")
+    }
+
     @Test("cost: 1,000 reopens of /proc/self/fd/N (printed, not asserted)")
     func reopenCost() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
