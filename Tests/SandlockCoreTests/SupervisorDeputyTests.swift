@@ -102,6 +102,22 @@ struct SupervisorDeputyTests {
             let verdict = try await probe(["reopen-loop", directory + "/file", "1000"], policy: policy)
             #expect(verdict.hasPrefix("ok "), "\(verdict)")
             print("reopen via /proc/self/fd under the supervisor: \(verdict.dropFirst(3)) ns each")
+            // The judgement alone, in this process: a plain reopen against a judged one.
+            let file = directory + "/file"
+            let original = try SharedDescriptor(FileDescriptor(opening: file, flags: O_RDONLY))
+            let rules = OnBehalfRules(policy: policy, procDevice: 0)
+            func nanoseconds(_ body: () -> Void) -> Int64 {
+                var start = timespec(), end = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &start)
+                for _ in 0..<1000 { body() }
+                clock_gettime(CLOCK_MONOTONIC, &end)
+                return (Int64(end.tv_sec - start.tv_sec) * 1_000_000_000 + Int64(end.tv_nsec - start.tv_nsec)) / 1000
+            }
+            let plain = nanoseconds { _ = try? FileDescriptor(opening: "/proc/self/fd/\(original.rawValue)", flags: O_RDONLY) }
+            var judged = 0
+            let checked = nanoseconds { if case .success = rules.reopen(original, flags: O_RDONLY) { judged += 1 } }
+            #expect(judged == 1000)
+            print("reopen in-process: plain \(plain) ns, judged (path walk of \(file.split(separator: "/").count) components) \(checked) ns")
         }
     }
 }
