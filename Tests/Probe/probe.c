@@ -403,6 +403,20 @@ int main(int argc, char **argv) {
         }
         return outcome(0);
     }
+    if (!strcmp(action, "fifo-reopen-write") && argc == 4) {
+        /* A writer of the FIFO PATH whose reader is kept ("keep") or closed ("drop"), then a
+         * blocking reopen for writing through /proc/self/fd. */
+        int reader = open(argv[2], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (reader < 0) return outcome(-1);
+        int writer = open(argv[2], O_WRONLY | O_CLOEXEC);
+        if (writer < 0) return outcome(-1);
+        if (!strcmp(argv[3], "drop")) close(reader);
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", writer);
+        int fd = open(link, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0 && (fcntl(fd, F_GETFL) & O_NONBLOCK)) { puts("nonblocking"); return 1; }
+        return outcome(fd);
+    }
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;
 }

@@ -75,6 +75,17 @@ struct SupervisorDeputyTests {
         }
     }
 
+    @Test("a reopen for writing of a reader-less FIFO fails ENXIO at once (as an O_NONBLOCK open); with a reader it succeeds, blocking")
+    func fifoReopenForWriting() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let fifo = directory + "/fifo"
+            #expect(mkfifo(fifo, 0o666) == 0)
+            let policy = withProc.with { $0.fsWritable.append(directory) }
+            #expect(try await probe(["fifo-reopen-write", fifo, "drop"], policy: policy) == "ENXIO")
+            #expect(try await probe(["fifo-reopen-write", fifo, "keep"], policy: policy) == "ok")
+        }
+    }
+
     @Test("8,000 /dev/urandom opens under random_seed keep the supervising process's descriptors bounded",
           .timeLimit(.minutes(2)))
     func randomFeedsAreBounded() async throws {
