@@ -40,6 +40,30 @@ import CSandlock
         if csl_set_nonblocking(rawValue) != 0 { throw Errno.current }
     }
 
+    /// Clears O_NONBLOCK on the open file (shared by every descriptor of it).
+    public func clearNonblocking() throws(Errno) {
+        let fd = rawValue
+        let flags = try retryingInterrupts { fcntl(fd, F_GETFL) }
+        _ = try retryingInterrupts { fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
+    }
+
+    /// The open file's status flags and access mode (fcntl F_GETFL).
+    public func statusFlags() throws(Errno) -> Int32 {
+        let fd = rawValue
+        return try retryingInterrupts { fcntl(fd, F_GETFL) }
+    }
+
+    /// F_SETPIPE_SZ: the pipe's buffer to at least `bytes` (rounded up to pages by the
+    /// kernel); the capacity it got.
+    @discardableResult
+    public func setPipeCapacity(_ bytes: Int32) throws(Errno) -> Int32 {
+        let fd = rawValue
+        return try retryingInterrupts { fcntl(fd, Self.setPipeSize, bytes) }
+    }
+
+    /// F_SETPIPE_SZ (F_LINUX_SPECIFIC_BASE + 7), which the Glibc module does not export.
+    private static let setPipeSize: Int32 = 1024 + 7
+
     // MARK: Reading and writing
 
     /// One read(2), EINTR retried: the count read, 0 at end of file.

@@ -453,6 +453,123 @@ int main(int argc, char **argv) {
         fflush(stdout);
         for (;;) pause();
     }
+    /* Issue 20 (supervisor as a deputy): self-contained actions. */
+    if (!strcmp(action, "opath-reopen") && argc == 4) {
+        /* An O_PATH descriptor of PATH (Landlock does not judge O_PATH opens), reopened
+         * through /proc/self/fd for reading ("r") or writing ("w"), then used once. */
+        int path_fd = open(argv[2], O_PATH | O_CLOEXEC);
+        if (path_fd < 0) return outcome(-1);
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", path_fd);
+        int writing = !strcmp(argv[3], "w");
+        int fd = open(link, (writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+        if (fd < 0) return outcome(-1);
+        char byte = 'x';
+        return outcome(writing ? write(fd, &byte, 0) : read(fd, &byte, 1));
+    }
+    if (!strcmp(action, "fd-reopen") && argc == 4) {
+        /* PATH opened for reading ("r") or writing ("w"), reopened through /proc/self/fd
+         * with the same mode. */
+        int writing = !strcmp(argv[3], "w");
+        int own = open(argv[2], (writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+        if (own < 0) return outcome(-1);
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", own);
+        int fd = open(link, (writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+        if (fd < 0) return outcome(-1);
+        char byte = 'x';
+        return outcome(writing ? write(fd, &byte, 0) : read(fd, &byte, 1));
+    }
+    if (!strcmp(action, "fifo-reopen") && argc == 3) {
+        /* A FIFO with no writer: our own non-blocking reader, then a blocking reopen for
+         * reading through /proc/self/fd (which, done by a thread, waits for a writer).
+         * Prints the reopen's outcome, then waits to be killed. */
+        int own = open(argv[2], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (own < 0) return outcome(-1);
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", own);
+        int fd = open(link, O_RDONLY | O_CLOEXEC);
+        int saved = errno;
+        if (fd >= 0) {
+            int flags = fcntl(fd, F_GETFL);
+            printf("reopened %s\n", flags & O_NONBLOCK ? "nonblocking" : "blocking");
+        } else {
+            printf("reopen %s\n", strerrorname_np(saved));
+        }
+        fflush(stdout);
+        for (;;) pause();
+    }
+    if (!strcmp(action, "hold-random") && argc == 4) {
+        /* N opens of /dev/urandom kept open (the soft descriptor limit raised to the hard
+         * one); "opened K FIRST-ERROR" is written to the FIFO SIGNAL, then waits. */
+        struct rlimit limit;
+        getrlimit(RLIMIT_NOFILE, &limit);
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+        long count = atol(argv[2]), opened = 0;
+        const char *first = "none";
+        for (long i = 0; i < count; i++) {
+            int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) { opened++; continue; }
+            if (!strcmp(first, "none")) first = strerrorname_np(errno);
+        }
+        /* Bytes still flow through a kept feed. */
+        int last = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        unsigned char sample[8] = {0};
+        if (last >= 0) { if (read(last, sample, sizeof sample) != (ssize_t)sizeof sample) first = "short-read"; close(last); }
+        int signal_fd = open(argv[3], O_WRONLY | O_CLOEXEC);
+        if (signal_fd < 0) return outcome(-1);
+        dprintf(signal_fd, "opened %ld %s\n", opened, first);
+        close(signal_fd);
+        for (;;) pause();
+    }
+    if (!strcmp(action, "reopen-loop") && argc == 4) {
+        /* N reopens of PATH through /proc/self/fd: "ok NS-PER-REOPEN". */
+        int own = open(argv[2], O_RDONLY | O_CLOEXEC);
+        if (own < 0) return outcome(-1);
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", own);
+        long count = atol(argv[3]);
+        struct timespec start, end;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (long i = 0; i < count; i++) {
+            int fd = open(link, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) return outcome(-1);
+            close(fd);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        long long ns = (end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);
+        printf("ok %lld\n", ns / (count > 0 ? count : 1));
+        return 0;
+    }
+    if (!strcmp(action, "cycle-random") && argc == 3) {
+        /* N times: open /dev/urandom, read from it, close it ("ok", or "ERRNO at I"). */
+        long count = atol(argv[2]);
+        for (long i = 0; i < count; i++) {
+            unsigned char bytes[16];
+            int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+            if (fd < 0 || read(fd, bytes, sizeof bytes) != (ssize_t)sizeof bytes) {
+                printf("%s at %ld\n", strerrorname_np(errno), i);
+                return 1;
+            }
+            close(fd);
+        }
+        return outcome(0);
+    }
+    if (!strcmp(action, "fifo-reopen-write") && argc == 4) {
+        /* A writer of the FIFO PATH whose reader is kept ("keep") or closed ("drop"), then a
+         * blocking reopen for writing through /proc/self/fd. */
+        int reader = open(argv[2], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (reader < 0) return outcome(-1);
+        int writer = open(argv[2], O_WRONLY | O_CLOEXEC);
+        if (writer < 0) return outcome(-1);
+        if (!strcmp(argv[3], "drop")) close(reader);
+        char link[64];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", writer);
+        int fd = open(link, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0 && (fcntl(fd, F_GETFL) & O_NONBLOCK)) { puts("nonblocking"); return 1; }
+        return outcome(fd);
+    }
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;
 }

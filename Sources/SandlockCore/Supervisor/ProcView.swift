@@ -43,6 +43,8 @@ struct ProcView {
     let writable: Bool
     let maxMemory: UInt64?
     private let procDevice: UInt64
+    /// What the sandbox may open itself: a reopen on its behalf is judged by these.
+    let rules: OnBehalfRules
 
     init(policy: Policy, initPID: pid_t) {
         self.initPID = initPID
@@ -51,6 +53,7 @@ struct ProcView {
         var info = stat()
         stat("/proc", &info)
         procDevice = UInt64(info.st_dev)
+        rules = OnBehalfRules(policy: policy, procDevice: procDevice)
     }
 
     /// What to answer an open/openat of `path` (read once) by thread `tid`, or nil to let the
@@ -79,53 +82,53 @@ struct ProcView {
             guard let pid = pid_t(components[1]) else { return nil }
             target = pid
         }
+        // The process is pinned (a pidfd for fd/N, else its /proc directory) before it is
+        // checked to be the sandbox's: a pid that exits and is reused by another process in
+        // between fails the check (or its entries fail to open), it is never served.
+        let descriptorNumber = rest.count == 2 && rest[0] == "fd" ? Int32(rest[1]) : nil
+        let pinned: FileDescriptor
+        if descriptorNumber != nil {
+            let rawPidfd = csl_pidfd_open(target)
+            guard rawPidfd >= 0 else { return .fail(ENOENT) }
+            pinned = FileDescriptor(adopting: rawPidfd)
+        } else {
+            guard let directory = try? FileDescriptor(opening: "/proc/\(target)", flags: CSL_O_PATH | O_DIRECTORY) else { return .fail(ENOENT) }
+            pinned = directory
+        }
         // Only the sandbox's own processes (and their threads) exist in its /proc.
         let owner = ProcView.threadGroup(of: target) ?? target
         guard owner == tgid || ProcessTree.liveProcesses(under: initPID).contains(owner) else { return .fail(ENOENT) }
+        if let descriptorNumber {
+            return reopenDescriptor(descriptorNumber, pidfd: pinned, flags: flags & ~O_CLOEXEC | O_CLOEXEC, cloexec: cloexec)
+        }
         if flags & O_ACCMODE != O_RDONLY && !writable { return .fail(EACCES) }
         if rest.count == 2, rest[0] == "net", ["tcp", "tcp6", "udp", "udp6"].contains(rest[1]) {
-            return socketTable("/proc/\(target)/net/\(rest[1])", ports: ports, cloexec: cloexec)
+            // Through our descriptor of the pinned directory, not the pid's name.
+            return socketTable("/proc/self/fd/\(pinned.rawValue)/net/\(rest[1])", ports: ports, cloexec: cloexec)
         }
-        return openBeneath(pid: target, rest: rest, flags: flags, tid: tid, cloexec: cloexec)
+        return openBeneath(pinned, rest: rest, flags: flags, cloexec: cloexec)
     }
 
     /// Opens /proc/<pid>/<rest> with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS): a
     /// magic link (fd/N, cwd, root, exe) would otherwise lead the unconfined supervisor
-    /// anywhere. `fd/N` of the caller itself is reopened through a duplicate of its own
-    /// descriptor, with no more access than that descriptor has.
-    private func openBeneath(pid: pid_t, rest: [String], flags: Int32, tid: pid_t, cloexec: Bool) -> SupervisorState.Verdict {
+    /// anywhere. (A procfs open does not wait for anything, so this one stays on the event
+    /// thread.)
+    private func openBeneath(_ directory: borrowing FileDescriptor, rest: [String], flags: Int32, cloexec: Bool) -> SupervisorState.Verdict {
         let openFlags = flags & ~O_CLOEXEC | O_CLOEXEC
-        if rest.count == 2, rest[0] == "fd", let number = Int32(rest[1]) {
-            return reopenDescriptor(number, of: pid, flags: openFlags, cloexec: cloexec)
-        }
-        guard let directory = try? FileDescriptor(opening: "/proc/\(pid)", flags: CSL_O_PATH | O_DIRECTORY) else { return .fail(ENOENT) }
         let relative = rest.isEmpty ? "." : rest.joined(separator: "/")
         let fd = csl_openat2(directory.rawValue, relative, UInt64(UInt32(bitPattern: openFlags)), 0)
         guard fd >= 0 else { return .fail(errno) }
         return .injectDescriptor(SharedDescriptor(FileDescriptor(adopting: fd)), cloexec: cloexec)
     }
 
-    private func reopenDescriptor(_ number: Int32, of pid: pid_t, flags: Int32, cloexec: Bool) -> SupervisorState.Verdict {
-        let rawPidfd = csl_pidfd_open(pid)
-        guard rawPidfd >= 0 else { return .fail(ENOENT) }
-        let pidfd = FileDescriptor(adopting: rawPidfd)
+    /// `fd/N` of one of the sandbox's processes: the descriptor is duplicated here
+    /// (pidfd_getfd does not block) and reopened on a worker (`OnBehalfRules.reopen`), judged
+    /// as if the sandbox opened its file with the mode it asks for.
+    private func reopenDescriptor(_ number: Int32, pidfd: borrowing FileDescriptor, flags: Int32, cloexec: Bool) -> SupervisorState.Verdict {
         let rawOriginal = csl_pidfd_getfd(pidfd.rawValue, number)
         guard rawOriginal >= 0 else { return .fail(ENOENT) }
-        let original = FileDescriptor(adopting: rawOriginal)
-        let originalMode = fcntl(original.rawValue, F_GETFL) & O_ACCMODE
-        let wanted = flags & O_ACCMODE
-        guard wanted == O_RDONLY && originalMode != O_WRONLY || wanted == originalMode || originalMode == O_RDWR else {
-            return .fail(EACCES)
-        }
-        // O_TRUNC truncates even with O_RDONLY, and we open unconfined: only a descriptor
-        // that could write may be reopened truncating.
-        if flags & O_TRUNC != 0 && originalMode == O_RDONLY { return .fail(EACCES) }
-        do {
-            let reopened = try FileDescriptor(opening: "/proc/self/fd/\(original.rawValue)", flags: flags)
-            return .injectDescriptor(SharedDescriptor(reopened), cloexec: cloexec)
-        } catch {
-            return .fail(error.rawValue)
-        }
+        let original = SharedDescriptor(FileDescriptor(adopting: rawOriginal))
+        return .openOnBehalf({ [rules] in rules.reopen(original, flags: flags) }, cloexec: cloexec)
     }
 
     /// /proc/net/{tcp,udp}[6] as the sandbox sees it: its own sockets only (by inode), with

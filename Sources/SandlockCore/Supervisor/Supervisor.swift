@@ -15,6 +15,10 @@ final class Supervisor: Sendable {
         var deniedConnections: [String: Int]
     }
 
+    /// /dev/urandom feeds (`random_seed`) one sandbox may hold open at once: each is a pipe
+    /// whose write end the supervising process keeps, shared by every sandbox it runs.
+    static let randomFeedLimit = 64
+
     private let state: Mutex<SupervisorState>
 
     init(_ state: consuming SupervisorState) {

@@ -5,8 +5,9 @@ import CSandlock
 
 /// A supervised sandbox's seccomp listener on the event loop: each readable event is one
 /// trapped syscall to receive, hand to the sandbox's `Supervisor`, and answer. Blocking work
-/// (connects on behalf) goes to the worker pool, which answers on the same listener: the
-/// pool holds the listener (shared) until it has answered.
+/// (connects and file opens on behalf) goes to the worker pool, which answers on the same
+/// listener: the pool holds the listener (shared) until it has answered. Nothing here may
+/// wait: this thread also fires every sandbox's timeout.
 final class SupervisorListener: EventSource {
     let descriptor: SharedDescriptor
     var interest: Epoll.Events { .readable }
@@ -59,9 +60,19 @@ final class SupervisorListener: EventSource {
             }
         case let .injectDescriptor(fd, cloexec):
             _ = csl_notif_add_fd_and_respond(listener, id, fd.rawValue, cloexec ? 1 : 0)
-        case let .randomStream(read, write, seed, cloexec):
+        case let .openOnBehalf(open, cloexec):
+            let shared = descriptor
+            let accepted = workers.submit {
+                switch open() {
+                case .success(let fd): _ = csl_notif_add_fd_and_respond(shared.rawValue, id, fd.rawValue, cloexec ? 1 : 0)
+                case .failure(let error): _ = csl_notif_respond(shared.rawValue, id, 0, error.rawValue, 0)
+                }
+            }
+            // Full: a clear, retryable failure rather than another thread (or a wait here).
+            if !accepted { _ = csl_notif_respond(listener, id, 0, EAGAIN, 0) }
+        case let .randomStream(read, write, seed, ticket, cloexec):
             // Watched before the process can read, so its first read finds bytes or waits.
-            guard let feed = try? RandomFeed(seed: seed, writing: write), (try? session.watch(feed)) != nil else {
+            guard let feed = try? RandomFeed(seed: seed, writing: write, ticket: ticket), (try? session.watch(feed)) != nil else {
                 _ = csl_notif_respond(listener, id, 0, EMFILE, 0)
                 return
             }

@@ -21,9 +21,13 @@ struct SupervisorState: Sendable {
         case injectDescriptor(SharedDescriptor, cloexec: Bool)
         /// A network call to make on behalf of the process, on the worker pool.
         case onBehalf(OnBehalf)
+        /// A file to open on behalf of the process, on the worker pool (it may block): the
+        /// descriptor is installed in the process, or the errno answered.
+        case openOnBehalf(@Sendable () -> Result<SharedDescriptor, Errno>, cloexec: Bool)
         /// A deterministic /dev/urandom: install `read` in the process as the result of its
-        /// open; the event loop keeps `write` filled with the stream of `seed`.
-        case randomStream(read: SharedDescriptor, write: SharedDescriptor, seed: UInt64, cloexec: Bool)
+        /// open; the event loop keeps `write` filled with the stream of `seed`, holding
+        /// `ticket` (the sandbox's feed count) until the feed ends.
+        case randomStream(read: SharedDescriptor, write: SharedDescriptor, seed: UInt64, ticket: RandomFeedTicket, cloexec: Bool)
         /// The sandbox broke a limit: kill it and answer nothing.
         case killSandbox(RunResult.Reason)
     }
