@@ -1,0 +1,94 @@
+import Foundation
+import SandlockCore
+import SandlockTestSupport
+import Testing
+@testable import SandlockJobs
+
+/// Issue 20, items 5, 6 and 15 through the runner: no stage writes the run directory or the
+/// workspace storage, whatever its grants; `recover` stays in its own workdir.
+@Suite("Runner escapes", needsWorkspaces)
+struct RunnerEscapeTests {
+    @Test("a stage whose write grant contains the workdir cannot touch the run directory; its workdir writes still land, its other writes too")
+    func runDirectoryOutOfReach() async throws {
+        let job = try RunnerJob(), outside = try RunnerJob()
+        defer { job.remove(); outside.remove() }
+        let parent = (Runner.canonical(job.directory) as NSString).deletingLastPathComponent
+        let storage = outside.directory + "/storage"
+        let (_, stages, directory) = try await job.run("""
+            stages:
+              fails:
+                run: exit 3
+              wide:
+                policy: { extends: sys, filesystem: { read: [\(parent)], write: [\(parent)] } }
+                run: |
+                  echo '{"status":"succeeded"}' > "$SANDLOCK_RUN_DIR/stages/fails/result.json" || true
+                  echo planted > "$SANDLOCK_RUN_DIR/planted" || true
+                  echo out > out.txt
+                  echo there > \(outside.directory)/there.txt
+            """, options: RunOptions(jobs: 1, keepGoing: true, workspaceStorage: storage))
+        #expect(stages["fails"]?.status == .failed)
+        #expect(directory.readStageRecord("fails")?.status == .failed)
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/planted"))
+        // Positive controls: the stage ran and wrote where it may.
+        #expect(stages["wide"]?.status == .succeeded, "\(String(describing: stages["wide"]?.message))")
+        #expect(job.read("out.txt") == "out\n")
+        #expect(outside.read("there.txt") == "there\n")
+    }
+
+    @Test("a stage whose grants cover the workspace storage (and not the workdir) is refused, naming the grant and the storage")
+    func storageOutOfReach() async throws {
+        let job = try RunnerJob(), home = try RunnerJob()
+        defer { job.remove(); home.remove() }
+        let storage = home.directory + "/storage"
+        try FileManager.default.createDirectory(atPath: home.directory + "/cache", withIntermediateDirectories: true)
+        let (_, stages, _) = try await job.run("""
+            stages:
+              plant:
+                policy: { extends: sys, filesystem: { write: [\(home.directory)] } }
+                run: mkdir -p \(storage)/planted && echo x > \(storage)/planted/journal
+              narrow:
+                policy: { extends: sys, filesystem: { write: [\(home.directory)/cache, out] } }
+                run: echo ok > \(home.directory)/cache/ok.txt && echo out > out/o.txt
+            """, options: RunOptions(jobs: 1, keepGoing: true, workspaceStorage: storage))
+        #expect(stages["plant"]?.status == .failed)
+        let message = stages["plant"]?.message ?? ""
+        #expect(message.contains(storage) && message.contains(home.directory) && message.contains("--fs-storage"), "\(message)")
+        #expect(!FileManager.default.fileExists(atPath: storage + "/planted"))
+        // Positive control.
+        #expect(stages["narrow"]?.status == .succeeded, "\(String(describing: stages["narrow"]?.message))")
+        #expect(home.read("cache/ok.txt") == "ok\n" && job.read("out/o.txt") == "out\n")
+    }
+}
+
+extension RunnerCLITests {
+    @Test("recover --prune prunes only the workdir's own orphaned workspaces, unless --all")
+    func recoverScoped() async throws {
+        let first = try RunnerJob(), second = try RunnerJob(), home = try RunnerJob()
+        defer { first.remove(); second.remove(); home.remove() }
+        let storage = home.directory + "/storage"
+        for (index, job) in [first, second].enumerated() {
+            _ = try job.plan("""
+                stages:
+                  slow:
+                    policy: { extends: sys, filesystem: { write: [out] } }
+                    run: echo partial > out/partial.txt; sleep 34.\(index)5
+                """)
+            let p = try start(["run", "--fs-storage", storage, "--progress", "plain", "job.yaml"], in: job.directory)
+            try await waitFor { alive("sleep 34.\(index)5").count >= 1 }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            try await waitFor { alive("sleep 34.\(index)5").isEmpty }
+        }
+        let firstTree = Runner.canonical(first.directory), secondTree = Runner.canonical(second.directory)
+        #expect(Workspace.list(storage: storage).contains { $0.workdir == secondTree && $0.isOrphaned })
+        let pruned = try run(["recover", "--prune", "--fs-storage", storage], in: first.directory)
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        #expect(!pruned.stdout.contains(secondTree), "\(pruned.stdout)")
+        #expect(!Workspace.list(storage: storage).contains { $0.workdir == firstTree })
+        #expect(Workspace.list(storage: storage).contains { $0.workdir == secondTree }, "another project's workspace survives")
+        // Positive control: --all reaches every workdir.
+        let all = try run(["recover", "--prune", "--all", "--fs-storage", storage], in: first.directory)
+        #expect(all.status == 0 && all.stdout.contains(secondTree), "\(all.stdout) \(all.stderr)")
+        #expect(Workspace.list(storage: storage).isEmpty)
+    }
+}
