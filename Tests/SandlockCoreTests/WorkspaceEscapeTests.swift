@@ -90,6 +90,18 @@ struct WorkspaceEscapeTests {
         }
     }
 
+    @Test("Policy.validate names a grant that reaches fs_storage (no workdir), and accepts one beside it")
+    func validationRule() {
+        let exposed = Fixture.basePolicy.with { $0.fsWritable = ["/var/tmp"]; $0.fsStorage = "/var/tmp/sandlock-cow-test" }
+        #expect(exposed.violations().contains { $0.field == "fs_storage" && $0.message.contains("'/var/tmp'") && $0.message.contains("--fs-storage") })
+        let inside = Fixture.basePolicy.with { $0.fsReadable.append("/var/tmp/sandlock-cow-test/x"); $0.fsStorage = "/var/tmp/sandlock-cow-test" }
+        #expect(inside.violations().contains { $0.field == "fs_storage" && $0.message.contains("lies inside") })
+        #expect(Fixture.basePolicy.with { $0.fsStorage = "relative/storage" }.violations().contains { $0.field == "fs_storage" })
+        // Positive controls: a grant beside the storage; a workdir (the overlay hides the storage).
+        #expect(Fixture.basePolicy.with { $0.fsWritable = ["/var/tmp/other"]; $0.fsStorage = "/var/tmp/sandlock-cow-test" }.violations().isEmpty)
+        #expect(exposed.with { $0.workdir = "/var/tmp/project" }.violations().isEmpty)
+    }
+
     @Test("setuid and setgid bits never leave a sandbox through a commit; the change set says so")
     func setuidStripped() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in

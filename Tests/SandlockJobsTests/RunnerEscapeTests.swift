@@ -18,9 +18,13 @@ struct RunnerEscapeTests {
             stages:
               fails:
                 run: exit 3
+              ok:
+                run: "true"
               wide:
+                needs: [ok]
                 policy: { extends: sys, filesystem: { read: [\(parent)], write: [\(parent)] } }
                 run: |
+                  echo garbage > "$SANDLOCK_RUN_DIR/stages/ok/result.json" || true
                   echo '{"status":"succeeded"}' > "$SANDLOCK_RUN_DIR/stages/fails/result.json" || true
                   echo planted > "$SANDLOCK_RUN_DIR/planted" || true
                   echo out > out.txt
@@ -28,11 +32,48 @@ struct RunnerEscapeTests {
             """, options: RunOptions(jobs: 1, keepGoing: true, workspaceStorage: storage))
         #expect(stages["fails"]?.status == .failed)
         #expect(directory.readStageRecord("fails")?.status == .failed)
+        #expect(directory.readStageRecord("ok")?.status == .succeeded, "the record of an earlier stage is intact")
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/planted"))
         // Positive controls: the stage ran and wrote where it may.
         #expect(stages["wide"]?.status == .succeeded, "\(String(describing: stages["wide"]?.message))")
         #expect(job.read("out.txt") == "out\n")
         #expect(outside.read("there.txt") == "there\n")
+    }
+
+    @Test("issue 20's scenario: a stage with write: [/tmp] plants a workspace in a storage under /tmp; the next copy-on-write stage replays nothing")
+    func plantThenReplay() async throws {
+        let job = try RunnerJob(), home = try RunnerJob()
+        defer { job.remove(); home.remove() }
+        let storage = home.directory + "/storage"
+        let secret = home.directory + "/secret"
+        try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+        try "top secret\n".write(toFile: secret + "/key.txt", atomically: false, encoding: .utf8)
+        chmod(secret + "/key.txt", 0o600)
+        chmod(secret, 0o700)
+        let tree = Runner.canonical(job.directory)
+        let (_, stages, _) = try await job.run("""
+            stages:
+              prepare:
+                policy: { extends: sys, filesystem: { write: [out] } }
+                run: echo one > out/one.txt
+              plant:
+                needs: [prepare]
+                policy: { extends: sys, filesystem: { read: [/tmp], write: [/tmp] } }
+                run: |
+                  mkdir -p \(storage)/planted/upper || exit 0
+                  printf 'version=1\\nbackend=overlayfs\\nworkdir=\(tree)\\ncreated=0\\n' > \(storage)/planted/workspace
+                  ln -s \(secret) \(storage)/planted/upper/a
+                  printf 'sandlock-journal 1\\ndirectory\\ta\\nfile\\ta/key.txt\\t644\\nend\\n' > \(storage)/planted/journal
+              replay:
+                needs: [plant]
+                policy: { extends: sys, filesystem: { write: [out] } }
+                run: echo two > out/two.txt
+            """, options: RunOptions(jobs: 1, workspaceStorage: storage))
+        #expect(!FileManager.default.fileExists(atPath: job.directory + "/a/key.txt"))
+        #expect(!FileManager.default.fileExists(atPath: storage + "/planted"))
+        // Positive controls: the stages around it commit as usual.
+        #expect(stages["prepare"]?.status == .succeeded && stages["replay"]?.status == .succeeded, "\(String(describing: stages["replay"]?.message))")
+        #expect(job.read("out/one.txt") == "one\n" && job.read("out/two.txt") == "two\n")
     }
 
     @Test("a stage whose grants cover the workspace storage (and not the workdir) is refused, naming the grant and the storage")
