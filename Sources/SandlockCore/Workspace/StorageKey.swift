@@ -14,28 +14,41 @@ struct StorageKey: Sendable {
     let bytes: [UInt8]
 
     static let fileName = "key"
-    private static let cache = Mutex<[String: [UInt8]]>([:])
+    /// Keys read so far, by storage, with the key file's identity (st_dev, st_ino): a storage
+    /// removed and made again gets its new key.
+    private static let cache = Mutex<[String: (device: UInt64, inode: UInt64, bytes: [UInt8])]>([:])
 
-    /// The key of the storage `base` (canonical, checked by `prepareStorage`), created on first
-    /// use.
-    static func of(storage base: String) throws(SandboxError) -> StorageKey {
-        if let cached = cache.withLock({ $0[base] }) { return StorageKey(bytes: cached) }
+    /// The key of the storage `base` (canonical). `create`: make it when missing (a storage
+    /// `prepareStorage` checked, about to hold a new workspace); otherwise a storage without
+    /// a key has no authentic workspaces, and nothing is written to it.
+    static func of(storage base: String, create: Bool = false) throws(SandboxError) -> StorageKey {
         let path = base + "/" + fileName
-        var bytes: [UInt8]
-        do throws(Errno) {
-            // The kernel's CSPRNG (getrandom(2)'s source; Glibc's module does not export it).
-            bytes = try FileDescriptor(opening: "/dev/urandom", flags: O_RDONLY).readAll(limit: 32)
-            guard bytes.count == 32 else { throw Errno(rawValue: EIO) }
-            let file = try FileDescriptor(opening: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
-            try file.writeAll(bytes)
-            try file.sync()
-            Files.syncDirectory(containing: path)
-        } catch .EEXIST {
-            bytes = try read(path)
-        } catch {
-            throw .workspace("cannot create the storage key '\(path)': \(error)")
+        if let info = Files.status(path),
+           let cached = cache.withLock({ $0[base] }), cached.device == UInt64(info.st_dev), cached.inode == UInt64(info.st_ino) {
+            return StorageKey(bytes: cached.bytes)
         }
-        cache.withLock { $0[base] = bytes }
+        var bytes: [UInt8]
+        if Files.status(path) == nil {
+            guard create else { throw .workspace("the storage '\(base)' has no key ('\(path)'): it holds no workspace this version made") }
+            do throws(Errno) {
+                // The kernel's CSPRNG (getrandom(2)'s source; Glibc's module does not export it).
+                bytes = try FileDescriptor(opening: "/dev/urandom", flags: O_RDONLY).readAll(limit: 32)
+                guard bytes.count == 32 else { throw Errno(rawValue: EIO) }
+                let file = try FileDescriptor(opening: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+                try file.writeAll(bytes)
+                try file.sync()
+                Files.syncDirectory(containing: path)
+            } catch .EEXIST {
+                bytes = try read(path)  // made meanwhile by another process
+            } catch {
+                throw .workspace("cannot create the storage key '\(path)': \(error)")
+            }
+        } else {
+            bytes = try read(path)
+        }
+        if let info = Files.status(path) {
+            cache.withLock { $0[base] = (UInt64(info.st_dev), UInt64(info.st_ino), bytes) }
+        }
         return StorageKey(bytes: bytes)
     }
 

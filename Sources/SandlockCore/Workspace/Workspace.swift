@@ -87,7 +87,7 @@ public struct Workspace: Sendable, Hashable {
             stacked.append(path)
         }
         let base = try prepareStorage(storage ?? defaultStorage)
-        let key = try StorageKey.of(storage: base)
+        let key = try StorageKey.of(storage: base, create: true)
         if isSame(base, orBelow: real) || isSame(real, orBelow: base) {
             throw .workspace("fs_storage '\(base)' and the workdir '\(real)' overlap; keep the storage outside the workdir (set fs_storage)")
         }
