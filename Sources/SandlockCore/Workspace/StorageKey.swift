@@ -16,6 +16,7 @@ struct StorageKey: Sendable {
     static let fileName = "key"
     /// Keys read so far, by storage, with the key file's identity (st_dev, st_ino): a storage
     /// removed and made again gets its new key.
+    private static let counter = Atomic<UInt64>(0)
     private static let cache = Mutex<[String: (device: UInt64, inode: UInt64, bytes: [UInt8])]>([:])
 
     /// The key of the storage `base` (canonical). `create`: make it when missing (a storage
@@ -34,10 +35,17 @@ struct StorageKey: Sendable {
                 // The kernel's CSPRNG (getrandom(2)'s source; Glibc's module does not export it).
                 bytes = try FileDescriptor(opening: "/dev/urandom", flags: O_RDONLY).readAll(limit: 32)
                 guard bytes.count == 32 else { throw Errno(rawValue: EIO) }
-                let file = try FileDescriptor(opening: path, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+                // Written whole under a temporary name, then published with link(2), which
+                // never replaces: a concurrent reader sees no key or the whole key, and of
+                // two racing creators one key wins.
+                let directory = try FileDescriptor(opening: base, flags: O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
+                let temporary = "\(fileName).tmp-\(getpid())-\(counter.add(1, ordering: .relaxed).newValue)"
+                let file = try FileDescriptor(opening: temporary, in: directory, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
+                defer { try? directory.removeEntry(temporary) }
                 try file.writeAll(bytes)
                 try file.sync()
-                Files.syncDirectory(containing: path)
+                try directory.makeLink(fileName, toEntry: temporary, in: directory)
+                try directory.sync()
             } catch .EEXIST {
                 bytes = try read(path)  // made meanwhile by another process
             } catch {
