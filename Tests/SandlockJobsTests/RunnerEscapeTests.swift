@@ -116,11 +116,14 @@ extension RunnerCLITests {
                 """)
             let p = try start(["run", "--fs-storage", storage, "--progress", "plain", "job.yaml"], in: job.directory)
             // Patient (60 s): two runners start one after the other on a shared, loaded machine.
-            for _ in 0..<1200 where alive("sleep 34.\(index)5").isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+            let marker = "sleep 34.\(index)5"
+            let deadline = ContinuousClock.now + .seconds(60)
+            while alive(marker).isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
             #expect(!alive("sleep 34.\(index)5").isEmpty, "\(contents(job.directory + "/cli.err"))")
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            for _ in 0..<200 where !alive("sleep 34.\(index)5").isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+            let gone = ContinuousClock.now + .seconds(10)
+            while !alive(marker).isEmpty && ContinuousClock.now < gone { try await Task.sleep(for: .milliseconds(50)) }
         }
         let firstTree = Runner.canonical(first.directory), secondTree = Runner.canonical(second.directory)
         #expect(Workspace.list(storage: storage).contains { $0.workdir == secondTree && $0.isOrphaned })
