@@ -58,6 +58,13 @@ extension FileDescriptor {
         _ = try retryingInterrupts { linkat(AT_FDCWD, path, fd, name, 0) }
     }
 
+    /// linkat(2) of `entry` in the directory `source` (not followed) as `name` in this
+    /// directory: neither side's path is resolved from the working directory.
+    public func makeLink(_ name: String, toEntry entry: String, in source: borrowing FileDescriptor) throws(Errno) {
+        let fd = rawValue, sourceFD = source.rawValue
+        _ = try retryingInterrupts { linkat(sourceFD, entry, fd, name, 0) }
+    }
+
     /// fchmodat(2) of `name` (following a symlink: Linux cannot change a symlink's mode).
     public func changeMode(of name: String, to mode: mode_t) throws(Errno) {
         let fd = rawValue

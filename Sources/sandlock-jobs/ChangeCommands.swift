@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import SandlockCore
 import SandlockJobs
 
@@ -150,7 +153,14 @@ struct RecoverCommand: ParsableCommand {
         discussion: """
             A commit writes its plan (journal) before it touches the tree; after a crash or a \
             kill, recover replays it, so each tree ends with all of the stage's changes, never \
-            a part. The next run over the same tree does this on its own.
+            a part. The next run over the same tree does this on its own. Only journals the \
+            storage wrote (tagged with its key) are replayed; anything else in the storage is \
+            listed as refused and left alone. A journal that can no longer apply (the tree \
+            changed under it) is set aside and its workspace kept as failed.
+
+            Recover looks at the workspaces of one workdir (and the trees below it): the one of \
+            --in (a manifest or a directory, default the current directory); --all looks at \
+            every workspace in the storage, whichever project made it.
 
             Kept workspaces (and those in conflict) wait for `sandlock-jobs commit|discard`. \
             An "orphaned" one belonged to a runner that was killed mid-stage; --prune removes \
@@ -158,23 +168,46 @@ struct RecoverCommand: ParsableCommand {
 
             Examples:
               sandlock-jobs recover
-              sandlock-jobs recover --prune
+              sandlock-jobs recover --prune --in jobs/build.yaml
+              sandlock-jobs recover --all
             """
     )
 
     @Option(help: ArgumentHelp("Where the workspaces live (default: the engine's, as for run).", valueName: "DIR"))
     var fsStorage: String?
 
+    @Option(name: .customLong("in"), help: ArgumentHelp("A manifest or a workdir: only its workspaces (default: the current directory).", valueName: "PLACE"))
+    var place: String = "."
+
+    @Flag(help: "Every workspace in the storage, of any workdir.")
+    var all = false
+
     @Flag(help: "Remove orphaned workspaces (their runner was killed before settling them).")
     var prune = false
 
+    /// The workdir whose workspaces are meant (canonical), or nil for all of them.
+    func scope() throws -> String? {
+        guard !all else { return nil }
+        var info = stat()
+        let directory = stat(place, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR ? place : try loadPlan(place).workdir
+        guard let resolved = realpath(directory, nil) else { return directory }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     func run() throws {
+        let scope = try scope()
+        let inScope = { (workspace: Workspace) in
+            scope.map { workspace.workdir == $0 || $0 == "/" || workspace.workdir.hasPrefix($0 + "/") } ?? true
+        }
+        var failure: String?
         let completed: [Workspace]
-        do { completed = try Workspace.recover(storage: fsStorage) } catch {
-            throw fail("\(error)")
+        do { completed = try Workspace.recover(storage: fsStorage, workdir: scope) } catch {
+            completed = []
+            failure = "\(error)"
         }
         for workspace in completed { print("completed  \(workspace.workdir)  (\(workspace.directory))") }
-        let left = Workspace.list(storage: fsStorage)
+        let left = Workspace.list(storage: fsStorage).filter(inScope)
         for workspace in left {
             if workspace.isOrphaned && prune {
                 do { try workspace.discard() } catch {
@@ -185,8 +218,15 @@ struct RecoverCommand: ParsableCommand {
                 print("\(workspace.isOrphaned ? "orphaned" : workspace.status)  \(workspace.workdir)  (\(workspace.directory))")
             }
         }
+        // Not this storage's: never replayed, opened or pruned (their workdir is not known).
+        for entry in Workspace.refused(storage: fsStorage) {
+            print("refused    \(entry.directory)")
+            printError("sandlock-jobs: warning: \(entry.reason)\n")
+        }
+        if let failure { throw fail(failure) }
         if completed.isEmpty && left.isEmpty {
-            printError("sandlock-jobs: no interrupted commits and no workspaces in \(fsStorage ?? Workspace.defaultStorage)\n")
+            let location = fsStorage ?? Workspace.defaultStorage
+            printError("sandlock-jobs: no interrupted commits and no workspaces in \(location)\(scope.map { " for \($0) (--all: every workdir)" } ?? "")\n")
         }
     }
 }

@@ -60,7 +60,12 @@ struct RunCommand: ParsableCommand {
         for gap in result.enforcement.notEnforced {
             printError("sandlock: warning: not enforced: \(gap.feature) (\(gap.reason))")
         }
-        if let workspace = result.workspace { report(workspace, dryRun: parsed.dryRun) }
+        if let workspace = result.workspace {
+            report(workspace, dryRun: parsed.dryRun)
+            // Changes that could not be read or applied are never dropped quietly: the
+            // workspace is kept (status "failed") and the run fails as sandlock's own error.
+            if case .failed = workspace.outcome { return 125 }
+        }
         switch result.reason {
         case .timeout:
             printError("sandlock: timeout after \(format(parsed.policy.timeout ?? .zero)): killed the sandbox")

@@ -14,7 +14,20 @@ extension Policy {
         for field in Self.fields {
             found += field.violations(in: self)
         }
-        return found
+        return found + storageViolations()
+    }
+
+    /// The workspace storage is out of every sandbox's reach (issue 20): an absolute path, and,
+    /// for a sandbox without a copy-on-write workdir (whose overlay would hide it), covered by
+    /// none of its read or write grants. The engine checks the default storage the same way
+    /// when the sandbox starts (`WorkspaceMode.resolve`).
+    private func storageViolations() -> [PolicyViolation] {
+        guard let storage = fsStorage else { return [] }
+        guard storage.hasPrefix("/") else { return [PolicyViolation(field: "fs_storage", "must be an absolute path, got '\(storage)'")] }
+        if workdir == nil, let problem = Workspace.storageExposure(of: self, storage: storage) {
+            return [PolicyViolation(field: "fs_storage", problem)]
+        }
+        return []
     }
 }
 

@@ -9,7 +9,12 @@ extension ChangeSet {
     /// whiteouts and opaque or replaced directories), so the cost follows what the run wrote.
     /// Directories count as modified only when their mode changed; files only when their type,
     /// mode, contents or target did (a copy-up alone, or `touch`, is not a change).
-    init(upper: String, below lower: LayerStack) throws(Errno) {
+    ///
+    /// Nothing is skipped: an upper entry that cannot be examined (ENAMETOOLONG past PATH_MAX,
+    /// a name that is not UTF-8, EACCES) fails the whole change set, naming it, so a commit
+    /// never applies part of what the sandbox did (a move committed as its deletion alone).
+    /// Setuid and setgid bits are never part of an entry's new version (`strippedModeBits`).
+    init(upper: String, below lower: LayerStack) throws(FileError) {
         var scanner = Scanner(upper: upper, lower: lower)
         try scanner.directory("", lowerIsDirectory: true, hidesLower: false)
         self.init(changes: ChangeSet.detectingRenames(scanner.changes))
@@ -37,47 +42,57 @@ private struct Scanner {
     /// `relative` is a directory in the upper. `hidesLower`: the lower directory's contents
     /// are not merged in (opaque, or the upper directory replaced a non-directory or nothing),
     /// so lower names missing from the upper were deleted.
-    mutating func directory(_ relative: String, lowerIsDirectory: Bool, hidesLower: Bool) throws(Errno) {
+    mutating func directory(_ relative: String, lowerIsDirectory: Bool, hidesLower: Bool) throws(FileError) {
         let upperDirectory = relative.isEmpty ? upper : upper + "/" + relative
         var seen = Set<String>()
-        for name in try Directory.entries(atPath: upperDirectory) {
+        let names: [String]
+        do { names = try Directory.entries(atPath: upperDirectory) } catch {
+            throw FileError("list the changes in", upperDirectory, error)
+        }
+        for name in names {
             let path = join(relative, name)
             let upperPath = upper + "/" + path
-            guard let info = Files.status(upperPath) else { continue }
+            var info = stat()
+            guard lstat(upperPath, &info) == 0 else { throw FileError("examine the change", upperPath, .current) }
             seen.insert(name)
             let before = lowerIsDirectory ? lowerEntry(path) : nil
             if FileSystem.isWhiteout(info) {
                 if let before { try deleted(path, before) }
                 continue
             }
-            let after = FileEntry(path: upperPath, info: info)
+            var after = FileEntry(path: upperPath, info: info)
+            let stripped = after.mode & Self.privilegeBits
+            after.mode &= ~Self.privilegeBits
+            let change = { (kind: Change.Kind, before: FileEntry?) in
+                Change(kind: kind, path: path, before: before, after: after, strippedModeBits: stripped == 0 ? nil : stripped)
+            }
             if after.kind == .directory {
                 switch before?.kind {
                 case nil:
-                    changes.append(Change(kind: .added, path: path, before: nil, after: after))
+                    changes.append(change(.added, nil))
                     try directory(path, lowerIsDirectory: false, hidesLower: true)
                 case .directory?:
                     if before?.mode != after.mode {
-                        changes.append(Change(kind: .modified, path: path, before: before, after: after))
+                        changes.append(change(.modified, before))
                     }
                     try directory(path, lowerIsDirectory: true, hidesLower: hidesLower || FileSystem.isOpaque(upperPath))
                 default:
-                    changes.append(Change(kind: .modified, path: path, before: before, after: after))
+                    changes.append(change(.modified, before))
                     try directory(path, lowerIsDirectory: false, hidesLower: true)
                 }
             } else if let before {
                 if before.kind == .directory {
-                    changes.append(Change(kind: .modified, path: path, before: before, after: after))
+                    changes.append(change(.modified, before))
                     try deletedContents(of: path)
                 } else if !before.sameContent(as: after) {
-                    changes.append(Change(kind: .modified, path: path, before: before, after: after))
+                    changes.append(change(.modified, before))
                 }
             } else {
-                changes.append(Change(kind: .added, path: path, before: nil, after: after))
+                changes.append(change(.added, nil))
             }
         }
         if hidesLower && lowerIsDirectory {
-            for name in try lower.entries(of: relative) where !seen.contains(name) {
+            for name in try lowerEntries(relative) where !seen.contains(name) {
                 let path = join(relative, name)
                 if let before = lowerEntry(path) { try deleted(path, before) }
             }
@@ -85,13 +100,22 @@ private struct Scanner {
     }
 
     /// A deleted lower path, and every path below it.
-    private mutating func deleted(_ path: String, _ before: FileEntry) throws(Errno) {
+    /// setuid and setgid: never installed by a commit.
+    static let privilegeBits: UInt32 = 0o6000
+
+    private func lowerEntries(_ relative: String) throws(FileError) -> [String] {
+        do { return try lower.entries(of: relative) } catch {
+            throw FileError("list the lower layers at", relative.isEmpty ? "." : relative, error)
+        }
+    }
+
+    private mutating func deleted(_ path: String, _ before: FileEntry) throws(FileError) {
         changes.append(Change(kind: .deleted, path: path, before: before, after: nil))
         if before.kind == .directory { try deletedContents(of: path) }
     }
 
-    private mutating func deletedContents(of path: String) throws(Errno) {
-        for name in try lower.entries(of: path) {
+    private mutating func deletedContents(of path: String) throws(FileError) {
+        for name in try lowerEntries(path) {
             let child = join(path, name)
             if let before = lowerEntry(child) { try deleted(child, before) }
         }

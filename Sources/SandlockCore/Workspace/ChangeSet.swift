@@ -83,13 +83,18 @@ public struct Change: Sendable, Hashable {
     public var from: String?
     public var before: FileEntry?
     public var after: FileEntry?
+    /// Setuid/setgid bits the sandbox set on the new version, which a commit does not install
+    /// (`after.mode` is without them); nil when there were none.
+    public var strippedModeBits: UInt32?
 
-    public init(kind: Kind, path: String, from: String? = nil, before: FileEntry?, after: FileEntry?) {
+    public init(kind: Kind, path: String, from: String? = nil, before: FileEntry?, after: FileEntry?,
+                strippedModeBits: UInt32? = nil) {
         self.kind = kind
         self.path = path
         self.from = from
         self.before = before
         self.after = after
+        self.strippedModeBits = strippedModeBits
     }
 
     /// `A path`, `M path`, `D path` or `R old -> new`.
@@ -143,13 +148,14 @@ public struct ChangeSet: Sendable, Hashable {
             }
             consumed.insert(pick)
             result.append(Change(kind: .renamed, path: change.path, from: changes[pick].path,
-                                 before: changes[pick].before, after: after))
+                                 before: changes[pick].before, after: after, strippedModeBits: change.strippedModeBits))
         }
         // result[i] stands for changes[i]: drop the deletions that became renames.
         return result.enumerated().filter { !consumed.contains($0.offset) }.map(\.element)
     }
 
-    /// `changes.json`: `{"changes": [{"kind", "path", "from"?, "before"?, "after"?}]}`; an
+    /// `changes.json`: `{"changes": [{"kind", "path", "from"?, "before"?, "after"?, "stripped"?}]}`
+    /// (`stripped`: the setuid/setgid bits not installed, octal); an
     /// entry has `type`, `mode` (octal string), `size`, `sha256` and `target` when they apply.
     public func json() -> String {
         var out = "{\n  \"changes\": ["
@@ -159,6 +165,7 @@ public struct ChangeSet: Sendable, Hashable {
             if let from = change.from { out += ", \"from\": \(JSONText.quote(from))" }
             if let before = change.before { out += ", \"before\": \(JSONText.entry(before))" }
             if let after = change.after { out += ", \"after\": \(JSONText.entry(after))" }
+            if let stripped = change.strippedModeBits { out += ", \"stripped\": \"\(String(stripped, radix: 8))\"" }
             out += "}"
         }
         out += changes.isEmpty ? "]\n}\n" : "\n  ]\n}\n"

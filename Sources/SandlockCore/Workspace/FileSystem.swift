@@ -46,7 +46,12 @@ enum FileSystem {
     /// `mode`, never through a symlink). No fsync: a commit syncs the filesystem once before it
     /// drops its journal.
     static func copyFile(from source: String, to name: String, in directory: borrowing FileDescriptor, mode: mode_t) throws(Errno) {
-        let input = try FileDescriptor(opening: source, flags: O_RDONLY | O_NOFOLLOW)
+        try copyFile(from: try FileDescriptor(opening: source, flags: O_RDONLY | O_NOFOLLOW), to: name, in: directory, mode: mode)
+    }
+
+    /// The same from an open regular file.
+    static func copyFile(from input: borrowing FileDescriptor, to name: String, in directory: borrowing FileDescriptor, mode: mode_t) throws(Errno) {
+        guard try input.status().st_mode & S_IFMT == S_IFREG else { throw Errno.EINVAL }
         let output = try FileDescriptor(opening: name, in: directory, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: copyChunk, alignment: 16)
         defer { chunk.deallocate() }
@@ -61,10 +66,11 @@ enum FileSystem {
     static let copyChunk = 1 << 16
 
     /// Removes overlayfs' own extended attributes (`trusted.overlay.*`, `user.overlay.*`)
-    /// from a file linked out of an upper directory.
+    /// and file capabilities (`security.capability`, privileges like a setuid bit) from a file
+    /// linked or copied out of an upper directory.
     static func removeOverlayAttributes(_ path: String) {
         for name in Files.extendedAttributeNames(of: path)
-        where name.hasPrefix("trusted.overlay.") || name.hasPrefix("user.overlay.") {
+        where name.hasPrefix("trusted.overlay.") || name.hasPrefix("user.overlay.") || name == "security.capability" {
             try? Files.removeExtendedAttribute(name, of: path)
         }
     }

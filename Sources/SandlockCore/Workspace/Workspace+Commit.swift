@@ -41,9 +41,11 @@ enum CommitOperation: Hashable {
         }
     }
 
+    /// Parses one journal line. Every path must stay inside the workspace's upper and its
+    /// workdir: relative, without empty, `.` or `..` components (a symlink target is data).
     init?(line: Substring) {
         let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map { RecordText.decode(String($0)) }
-        guard fields.count >= 2 else { return nil }
+        guard fields.count >= 2, Self.isConfined(fields[1]) else { return nil }
         let mode = fields.count > 2 ? UInt32(fields[2], radix: 8) : nil
         switch (fields[0], fields.count) {
         case ("remove", 2): self = .remove(fields[1])
@@ -56,6 +58,18 @@ enum CommitOperation: Hashable {
     }
 
     private static func field(_ text: String) -> String { RecordText.encode(text) }
+
+    /// A relative path of plain components (no `/` at either end, no `//`, `.` or `..`).
+    static func isConfined(_ path: String) -> Bool {
+        !path.isEmpty && !path.split(separator: "/", omittingEmptySubsequences: false).contains { $0.isEmpty || $0 == "." || $0 == ".." }
+            && !path.utf8.contains(0)
+    }
+
+    var path: String {
+        switch self {
+        case .remove(let path), .directory(let path), .file(let path, _), .symlink(let path, _), .chmod(let path, _): path
+        }
+    }
 }
 
 extension Workspace {
@@ -73,7 +87,9 @@ extension Workspace {
         }()
         let lock = try lockWorkdir()
         defer { withExtendedLifetime(lock) {} }  // held to the end
-        let conflicts = overwriting ? [] : self.conflicts(changes)
+        // Parents are checked even with `overwriting`: a directory of the real tree replaced
+        // by a symlink or removed would stop the commit half-way.
+        let conflicts = overwriting ? parentConflicts(changes, reported: []) : self.conflicts(changes)
         if !conflicts.isEmpty {
             keep(changes, status: "conflict")
             return .conflict(conflicts)
@@ -83,38 +99,99 @@ extension Workspace {
         // The upper's files and the workspace record are what a replay reads: on disk before
         // the journal that points at them.
         Files.syncFilesystem(of: directory)
-        var journal = "sandlock-journal 1\n"
-        for operation in operations { journal += operation.line + "\n" }
-        journal += "end\n"
-        do { try Files.writeAtomically(Array(journal.utf8), to: journalPath, mode: Self.recordMode, durable: true) } catch {
-            throw .workspace("writing the commit journal '\(journalPath)': \(error)")
+        try writeJournal(operations)
+        do { try apply(operations) } catch {
+            setAside(error.description)
+            throw error
         }
-        try apply(operations)
         return .committed(changes: changes.changes.count)
     }
 
-    /// Completes every commit a crash interrupted in `storage` (only those of `workdir` when
-    /// given) and returns their workspaces. Plans that never reached their journal are left:
-    /// the real tree was not touched.
+    /// Writes (and syncs) the journal of `operations`, tagged with the storage key
+    /// (`StorageKey`): `sandlock-journal 2`, one line per operation, `end`, `mac=<tag>`.
+    func writeJournal(_ operations: [CommitOperation]) throws(SandboxError) {
+        var journal = "sandlock-journal 2\n"
+        for operation in operations { journal += operation.line + "\n" }
+        journal += "end\n"
+        journal += "mac=" + (try StorageKey.of(storage: storage)).tag("journal", id: id, workdir: workdir, journal) + "\n"
+        do { try Files.writeAtomically(Array(journal.utf8), to: journalPath, mode: Self.recordMode, durable: true) } catch {
+            throw .workspace("writing the commit journal '\(journalPath)': \(error)")
+        }
+    }
+
+    /// The journal's operations, once it is shown to be this storage's: a regular file of the
+    /// caller's without group or other access, tagged with the storage key for this workspace,
+    /// every path confined (`CommitOperation.isConfined`). Anything else is refused, naming it.
+    func readJournal() throws(SandboxError) -> [CommitOperation] {
+        try Self.checkOwned(journalPath, directory: false)
+        guard let info = Files.status(journalPath), info.st_mode & 0o077 == 0,
+              let bytes = try? Files.read(journalPath, limit: 64 << 20, flags: O_NOFOLLOW | O_NONBLOCK) else {
+            throw .workspace("the commit journal '\(journalPath)' is not readable as a file of uid \(geteuid()) with mode 0600: refusing to replay it")
+        }
+        guard let (body, tag) = RecordText.splitTag(String(decoding: bytes, as: UTF8.self), prefix: "mac="),
+              StorageKey.same((try StorageKey.of(storage: storage)).tag("journal", id: id, workdir: workdir, body), tag) else {
+            throw .workspace("the commit journal '\(journalPath)' is not authenticated by the storage key (planted, altered, or from an older version): refusing to replay it; inspect it and the workdir '\(workdir)'")
+        }
+        let lines = body.split(separator: "\n")
+        guard lines.first == "sandlock-journal 2", lines.last == "end" else {
+            throw .workspace("the commit journal '\(journalPath)' is damaged; inspect it and the workdir '\(workdir)'")
+        }
+        let operations = lines.dropFirst().dropLast().compactMap(CommitOperation.init(line:))
+        guard operations.count == lines.count - 2 else {
+            throw .workspace("the commit journal '\(journalPath)' has unreadable lines or paths outside the workspace: refusing to replay it")
+        }
+        return operations
+    }
+
+    /// Where a journal that could not be applied is set aside (`journal.failed`), with its
+    /// reason in `failure` and status "failed": the tree holds part of the changes, and later
+    /// runs over it are no longer blocked by a replay that cannot succeed.
+    var failedJournalPath: String { directory + "/journal.failed" }
+
+    func setAside(_ reason: String) {
+        if rename(journalPath, failedJournalPath) == 0 { Files.syncDirectory(containing: journalPath) }
+        try? Files.writeAtomically(Array((reason + "\n").utf8), to: directory + "/failure", mode: Self.recordMode, durable: true)
+        try? Files.writeAtomically(Array("failed\n".utf8), to: statusPath, mode: Self.recordMode, durable: true)
+    }
+
+    /// Completes every commit a crash interrupted in `storage` (only those of workdirs at or
+    /// below `workdir` when given) and returns their workspaces. Plans that never reached
+    /// their journal are left: the real tree was not touched.
+    ///
+    /// A journal is replayed only when it is authentic (`readJournal`, in a workspace `open`
+    /// accepts); any other journal in the storage is refused, naming it, and nothing of it is
+    /// applied. A journal whose next operation cannot apply (the real tree changed under it)
+    /// is set aside (`journal.failed`, status "failed") and reported: the others are still
+    /// completed, and later calls no longer meet it.
     @discardableResult
     public static func recover(storage: String? = nil, workdir: String? = nil) throws(SandboxError) -> [Workspace] {
-        var completed: [Workspace] = []
-        for workspace in list(storage: storage) where workspace.status == "committing" {
-            if let workdir, workspace.workdir != workdir { continue }
+        let base = storage ?? defaultStorage
+        var completed: [Workspace] = [], problems: [String] = []
+        let names = (try? Directory.entries(atPath: base, names: .lossy)) ?? []
+        for name in names where Files.status(base + "/" + name + "/journal") != nil {
+            let workspace: Workspace
+            do { workspace = try open(base + "/" + name) } catch {
+                problems.append("'\(base)/\(name)/journal' belongs to no workspace this storage made: \(error)")
+                continue
+            }
+            if let workdir, !isSame(workspace.workdir, orBelow: workdir) { continue }
             let lock = try workspace.lockWorkdir()
             defer { withExtendedLifetime(lock) {} }  // held to the end
-            guard let bytes = try? Files.read(workspace.journalPath, flags: O_NOFOLLOW) else { continue }
-            let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
-            guard lines.first == "sandlock-journal 1", lines.last == "end" else {
-                throw .workspace("the commit journal '\(workspace.journalPath)' is damaged; inspect it and the workdir '\(workspace.workdir)'")
+            guard Files.status(workspace.journalPath) != nil else { continue }  // completed meanwhile
+            let operations: [CommitOperation]
+            do { operations = try workspace.readJournal() } catch {
+                problems.append(error.description)
+                continue
             }
-            let operations = lines.dropFirst().dropLast().compactMap(CommitOperation.init(line:))
-            guard operations.count == lines.count - 2 else {
-                throw .workspace("the commit journal '\(workspace.journalPath)' has unreadable lines")
+            do {
+                try workspace.apply(operations)
+                completed.append(workspace)
+            } catch {
+                workspace.setAside(error.description)
+                problems.append("\(error) (its journal is set aside as '\(workspace.failedJournalPath)' and the workspace kept with status failed: the tree holds part of its changes; inspect it, then commit the workspace again or discard it)")
             }
-            try workspace.apply(operations)
-            completed.append(workspace)
         }
+        if !problems.isEmpty { throw .workspace(problems.joined(separator: "; ")) }
         return completed
     }
 
@@ -152,6 +229,35 @@ extension Workspace {
             } else {
                 check(change.path, expected: change.before, sandbox: change.after)
             }
+        }
+        return conflicts + parentConflicts(changes, reported: Set(conflicts.map(\.path)))
+    }
+
+    /// Directories a commit goes through without changing them (the parents of changed
+    /// paths that are not changes themselves) that are no longer directories in the real
+    /// tree: removed, or replaced by a symlink or a file. The commit would stop at them.
+    func parentConflicts(_ changes: ChangeSet, reported: Set<String>) -> [CommitConflict] {
+        var changed = Set<String>()
+        for change in changes.changes {
+            changed.insert(change.path)
+            if let from = change.from { changed.insert(from) }
+        }
+        var parents = Set<String>()
+        for path in changed {
+            var parent = Files.parent(of: path)
+            while parent != "." && parents.insert(parent).inserted { parent = Files.parent(of: parent) }
+        }
+        var conflicts: [CommitConflict] = []
+        var below: [String] = []  // reported parents: what lies under them is reached through them
+        for parent in parents.sorted() where !changed.contains(parent) && !reported.contains(parent) {
+            if below.contains(where: { parent.hasPrefix($0 + "/") }) { continue }
+            let current = Files.status(workdir + "/" + parent).map { FileEntry(path: workdir + "/" + parent, info: $0) }
+            guard current?.kind != .directory else { continue }
+            let expected = lowerStack.locate(parent).map { FileEntry(path: $0.path, info: $0.info) }
+            let reason = current == nil ? "a directory the changes are in, deleted in the real tree"
+                : "a directory the changes are in, replaced in the real tree by a \(current!.kind == .symlink ? "symlink" : "non-directory")"
+            conflicts.append(CommitConflict(path: parent, expected: expected, current: current, sandbox: expected, reason: reason))
+            below.append(parent)
         }
         return conflicts
     }
@@ -200,9 +306,13 @@ extension Workspace {
         do { writer = try TreeWriter(workdir) } catch {
             throw .pathNotFound(path: workdir, field: "workdir", error: error)
         }
+        let upper: TreeWriter
+        do { upper = try TreeWriter(upperDirectory) } catch {
+            throw .workspace("commit of '\(workdir)': cannot open the upper '\(upperDirectory)': \(error)")
+        }
         for (index, operation) in operations.enumerated() {
-            do { try apply(operation, index: index, writer) } catch {
-                throw .workspace("commit of '\(workdir)' stopped at '\(operation.line)': \(error); the journal '\(journalPath)' completes it (sandlock recover, or the next run)")
+            do { try apply(operation, index: index, writer, from: upper) } catch {
+                throw .workspace("commit of '\(workdir)' stopped at '\(operation.line)' (operation \(index + 1) of \(operations.count)): \(error)")
             }
             if let fault, index + 1 == fault { kill(getpid(), SIGKILL) }
         }
@@ -212,8 +322,11 @@ extension Workspace {
         try? FileSystem.removeTree(directory)
     }
 
-    /// One operation, beneath the workdir without following its symlinks (`TreeWriter`).
-    private func apply(_ operation: CommitOperation, index: Int, _ writer: borrowing TreeWriter) throws(Errno) {
+    /// One operation, beneath the workdir without following its symlinks (`TreeWriter`); a
+    /// file's source is reached the same way beneath the upper, and must be a regular file.
+    /// Setuid and setgid bits are never installed, nor file capabilities.
+    private func apply(_ operation: CommitOperation, index: Int, _ writer: borrowing TreeWriter,
+                       from upper: borrowing TreeWriter) throws(Errno) {
         let scratch = ".sandlock-commit-\(id)-\(index)"
         switch operation {
         case .remove(let path):
@@ -230,20 +343,21 @@ extension Workspace {
                 do throws(Errno) { try directory.makeDirectory(name, mode: 0o700) } catch .EEXIST {}
             }
         case let .file(path, mode):
-            let source = upperDirectory + "/" + path
-            try writer.withParent(of: path) { (directory, name) throws(Errno) in
-                try? directory.removeEntry(scratch)
-                // Same filesystem: the upper's file itself (a hard link), else a copy.
-                if (try? directory.makeLink(scratch, toFileAt: source)) != nil {
-                    FileSystem.removeOverlayAttributes(directory.procPath + "/" + scratch)
-                } else {
-                    try FileSystem.copyFile(from: source, to: scratch, in: directory, mode: 0o600)
-                    if let info = Files.status(source) {
+            try upper.withParent(of: path) { (source, sourceName) throws(Errno) in
+                let info = try source.status(of: sourceName)
+                guard info.st_mode & S_IFMT == S_IFREG else { throw Errno.EINVAL }
+                try writer.withParent(of: path) { (directory, name) throws(Errno) in
+                    try? directory.removeEntry(scratch)
+                    // Same filesystem: the upper's file itself (a hard link), else a copy.
+                    if (try? directory.makeLink(scratch, toEntry: sourceName, in: source)) == nil {
+                        let input = try FileDescriptor(opening: sourceName, in: source, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+                        try FileSystem.copyFile(from: input, to: scratch, in: directory, mode: 0o600)
                         try? directory.setTimes(of: scratch, access: info.st_atim, modification: info.st_mtim)
                     }
+                    FileSystem.removeOverlayAttributes(directory.procPath + "/" + scratch)
+                    try directory.changeMode(of: scratch, to: mode_t(mode & 0o1777))
+                    try writer.replace(name, with: scratch, in: directory)
                 }
-                try directory.changeMode(of: scratch, to: mode_t(mode))
-                try writer.replace(name, with: scratch, in: directory)
             }
         case let .symlink(path, target):
             try writer.withParent(of: path) { (directory, name) throws(Errno) in
@@ -252,7 +366,7 @@ extension Workspace {
                 try writer.replace(name, with: scratch, in: directory)
             }
         case let .chmod(path, mode):
-            try writer.changeMode(path, mode)
+            try writer.changeMode(path, mode & 0o1777)
         }
     }
 

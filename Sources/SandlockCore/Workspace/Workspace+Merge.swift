@@ -46,7 +46,10 @@ extension Workspace {
         for name in try Directory.entries(atPath: source) {
             let from = source + "/" + name, to = target + "/" + name
             let path = relative.isEmpty ? name : relative + "/" + name
-            guard let incoming = Files.status(from) else { continue }
+            // Never skipped: an entry that cannot be examined fails the merge (the process's
+            // changes are then left out, and the stage says so).
+            var incoming = stat()
+            guard lstat(from, &incoming) == 0 else { throw Errno.current }
             guard let existing = Files.status(to) else {
                 try move(from, to)
                 continue

@@ -77,6 +77,8 @@ struct WorkspaceSettlement: Sendable {
                 case .conflict(let conflicts): result.outcome = .conflict(conflicts)
                 }
             } catch {
+                // Kept with its status, so nobody takes it for an orphan and prunes it.
+                workspace.keep(result.changes, status: "failed")
                 result.outcome = .failed(error.description)
             }
         }
@@ -92,12 +94,23 @@ extension WorkspaceMode {
         switch self {
         case .attached(let workspaces):
             try Workspace.checkAttachable(workspaces)
+            // Their storages are hidden in the sandbox; the policy's (or the default) may not be.
+            let hidden = Set(workspaces.map(\.storage))
+            let storage = policy.fsStorage ?? Workspace.defaultStorage
+            if !hidden.contains(where: { Workspace.isSame(Workspace.canonicalPath(storage) ?? storage, orBelow: $0) }),
+               let problem = Workspace.storageExposure(of: policy, storage: storage) {
+                throw .invalidPolicy(problem)
+            }
             return (workspaces, nil)
         case .policy, .dryRun:
             var dryRun = false
             if case .dryRun = self { dryRun = true }
             guard let workdir = policy.workdir else {
                 if dryRun { throw .invalidPolicy("a dry run needs a workdir (--workdir)") }
+                // No overlay, so nothing hides the storage: no grant may reach it.
+                if let problem = Workspace.storageExposure(of: policy, storage: policy.fsStorage ?? Workspace.defaultStorage) {
+                    throw .invalidPolicy(problem)
+                }
                 return ([], nil)
             }
             let workspace = try Workspace.create(workdir: workdir, storage: policy.fsStorage)
@@ -131,5 +144,28 @@ extension Workspace {
                 throw .workspace("the storage '\(storage)' of workspace \(workspace.id) and the workdir '\(other.workdir)' of workspace \(other.id) overlap; keep every storage outside every attached workdir (set fs_storage)")
             }
         }
+    }
+}
+
+extension Workspace {
+    /// Why a sandbox with `policy`'s filesystem grants must not run while `storage` is not
+    /// hidden from it (a sandbox without a copy-on-write workdir), or nil: a read or write grant
+    /// that covers the storage or lies inside it. Writing the storage would let the sandbox
+    /// plant workspaces and journals, or edit a kept workspace's upper before it is committed;
+    /// reading it would show other runs' changes and the storage key. Paths are compared
+    /// resolved (a grant or storage that does not exist yet as where it will be).
+    public static func storageExposure(of policy: Policy, storage: String) -> String? {
+        let place = { (path: String) in canonicalPath(path) ?? futureLocation(of: path) ?? path }
+        let base = place(storage)
+        for (field, paths) in [("fs_writable", policy.fsWritable), ("fs_readable", policy.fsReadable)] {
+            for grant in paths {
+                let real = place(grant)
+                if isSame(base, orBelow: real) || isSame(real, orBelow: base) {
+                    let relation = isSame(base, orBelow: real) ? "covers" : "lies inside"
+                    return "\(field): the grant '\(grant)' \(relation) the copy-on-write workspace storage '\(base)'; no sandbox may reach it (it could plant a commit journal that a later run replays, or read other runs' changes): grant a narrower path, or keep workspaces elsewhere with --fs-storage DIR (fs_storage)"
+                }
+            }
+        }
+        return nil
     }
 }

@@ -58,13 +58,16 @@ public struct Workspace: Sendable, Hashable {
 
     /// Where workspaces live unless a policy says otherwise (`fs_storage`):
     /// `$XDG_RUNTIME_DIR/sandlock-cow` when that directory is the caller's, else
-    /// `/tmp/sandlock-cow-<uid>`. Created with mode 0700 and checked to be the caller's own.
+    /// `/var/tmp/sandlock-cow-<uid>` (not /tmp: sandboxes are often granted /tmp, and no
+    /// sandbox may reach a storage; see `storageExposure`). Created with mode 0700 and checked
+    /// to be the caller's own.
     public static var defaultStorage: String {
         let uid = geteuid()
         if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), runtime.hasPrefix("/"),
            let info = Files.status(runtime), info.st_mode.isDirectory, info.st_uid == uid {
             return runtime + "/sandlock-cow"
         }
+        if let info = Files.status("/var/tmp"), info.st_mode.isDirectory, info.st_uid == 0 { return "/var/tmp/sandlock-cow-\(uid)" }
         return "/tmp/sandlock-cow-\(uid)"
     }
 
@@ -84,6 +87,7 @@ public struct Workspace: Sendable, Hashable {
             stacked.append(path)
         }
         let base = try prepareStorage(storage ?? defaultStorage)
+        let key = try StorageKey.of(storage: base, create: true)
         if isSame(base, orBelow: real) || isSame(real, orBelow: base) {
             throw .workspace("fs_storage '\(base)' and the workdir '\(real)' overlap; keep the storage outside the workdir (set fs_storage)")
         }
@@ -97,7 +101,7 @@ public struct Workspace: Sendable, Hashable {
                 throw Errno.current
             }
             // Durable only once it matters: a commit or a keep syncs the storage first.
-            try Files.writeAtomically(Array(workspace.record().utf8), to: workspace.recordPath, mode: recordMode, durable: false)
+            try Files.writeAtomically(Array(workspace.record(key).utf8), to: workspace.recordPath, mode: recordMode, durable: false)
         } catch {
             try? FileSystem.removeTree(workspace.directory)
             throw .workspace("cannot create the workspace in '\(base)': \(error)")
@@ -106,13 +110,23 @@ public struct Workspace: Sendable, Hashable {
     }
 
     /// Re-opens a workspace from its storage directory (a kept one, or one whose commit met a
-    /// conflict).
+    /// conflict). Only a workspace this storage made is opened: its directory and record are
+    /// the caller's (no symlink, no group or other access), and the record carries a valid tag
+    /// of the storage's key (`StorageKey`); anything else is refused, naming the file.
     public static func open(_ directory: String) throws(SandboxError) -> Workspace {
-        guard let bytes = try? Files.read(directory + "/workspace", flags: O_NOFOLLOW) else {
-            throw .workspace("'\(directory)' is not a workspace (no readable 'workspace' record)")
+        let trimmed = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        let id = FileSystem.baseName(of: trimmed)
+        let recordPath = trimmed + "/workspace"
+        try checkOwned(trimmed, directory: true)
+        try checkOwned(recordPath, directory: false)
+        guard let bytes = try? Files.read(recordPath, limit: 1 << 20, flags: O_NOFOLLOW | O_NONBLOCK) else {
+            throw .workspace("'\(trimmed)' is not a workspace (no readable 'workspace' record)")
+        }
+        guard let (body, tag) = RecordText.splitTag(String(decoding: bytes, as: UTF8.self), prefix: "mac=") else {
+            throw .workspace("'\(recordPath)' carries no tag of the storage key: not a workspace this storage made (or made by an older version); refusing it")
         }
         var workdir: String?, lowers: [String] = [], created: Int64 = 0, backend = Backend.overlayFS
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+        for line in body.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
             let key = line[..<equals], value = RecordText.decode(String(line[line.index(after: equals)...]))
             switch key {
@@ -123,17 +137,50 @@ public struct Workspace: Sendable, Hashable {
             default: break
             }
         }
-        guard let workdir else { throw .workspace("'\(directory)/workspace' names no workdir") }
-        let trimmed = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        return Workspace(id: FileSystem.baseName(of: trimmed), workdir: workdir, lowers: lowers,
+        guard let workdir else { throw .workspace("'\(recordPath)' names no workdir") }
+        let key = try StorageKey.of(storage: canonicalPath(Files.parent(of: trimmed)) ?? Files.parent(of: trimmed))
+        guard StorageKey.same(key.tag("workspace", id: id, workdir: workdir, body), tag) else {
+            throw .workspace("'\(recordPath)' is not authenticated by the storage key (planted, or altered): refusing it; inspect and remove '\(trimmed)'")
+        }
+        return Workspace(id: id, workdir: workdir, lowers: lowers,
                          directory: trimmed, backend: backend, createdNanoseconds: created)
     }
 
+    /// `path` (not followed) is the caller's, a directory or a regular file as asked, with no
+    /// group or other write access (directories: no group or other access at all).
+    static func checkOwned(_ path: String, directory: Bool) throws(SandboxError) {
+        guard let info = Files.status(path) else {
+            throw .workspace("'\(path)' does not exist")
+        }
+        let kind: mode_t = directory ? S_IFDIR : S_IFREG
+        let forbidden: mode_t = directory ? 0o077 : 0o022
+        guard info.st_mode & S_IFMT == kind, info.st_uid == geteuid(), info.st_mode & forbidden == 0 else {
+            throw .workspace("'\(path)' must be a \(directory ? "directory" : "regular file") of uid \(geteuid()) without \(directory ? "group or other access" : "group or other write access") (found uid \(info.st_uid), mode \(String(info.st_mode, radix: 8))): refusing it")
+        }
+    }
+
     /// The workspaces in a storage directory (kept, in conflict, or interrupted), oldest first.
+    /// Entries that are not authentic workspaces are left out (see `refused`).
     public static func list(storage: String? = nil) -> [Workspace] {
+        scan(storage: storage).workspaces
+    }
+
+    /// Entries of a storage that are not workspaces it made (`open` refuses them), each with
+    /// the reason: planted by someone who could write the storage, or left by an older version.
+    public static func refused(storage: String? = nil) -> [(directory: String, reason: String)] {
+        scan(storage: storage).refused
+    }
+
+    private static func scan(storage: String?) -> (workspaces: [Workspace], refused: [(directory: String, reason: String)]) {
         let base = storage ?? defaultStorage
-        let names = (try? Directory.entries(atPath: base)) ?? []
-        return names.compactMap { try? open(base + "/" + $0) }.sorted { $0.createdNanoseconds < $1.createdNanoseconds }
+        // Lossy: a name that is not UTF-8 is refused below instead of hiding every workspace.
+        let names = (try? Directory.entries(atPath: base, names: .lossy)) ?? []
+        var workspaces: [Workspace] = [], refused: [(String, String)] = []
+        for name in names where name != StorageKey.fileName && !name.hasPrefix(StorageKey.fileName + ".tmp-") {
+            let path = base + "/" + name
+            do { workspaces.append(try open(path)) } catch { refused.append((path, error.description)) }
+        }
+        return (workspaces.sorted { $0.createdNanoseconds < $1.createdNanoseconds }, refused)
     }
 
     /// What the sandbox changed: its upper directory decoded against the layers below.
@@ -189,12 +236,13 @@ public struct Workspace: Sendable, Hashable {
         return String(decoding: bytes, as: UTF8.self).trimmingSpaces
     }
 
-    private func record() -> String {
-        var text = "version=1\nbackend=\(backend.rawValue)\nworkdir=\(RecordText.encode(workdir))\n"
+    private func record(_ key: StorageKey) -> String {
+        var text = "version=2\nbackend=\(backend.rawValue)\nworkdir=\(RecordText.encode(workdir))\n"
         for lower in lowers { text += "lower=\(RecordText.encode(lower))\n" }
         // Whose it is, for `isOrphaned`.
         text += "boot=\(Self.bootID)\npidns=\(Self.pidNamespace)\n"
-        return text + "created=\(createdNanoseconds)\n"
+        text += "created=\(createdNanoseconds)\n"
+        return text + "mac=\(key.tag("workspace", id: id, workdir: workdir, text))\n"
     }
 
     private static func prepareStorage(_ base: String) throws(SandboxError) -> String {
@@ -260,6 +308,16 @@ enum RecordText {
     static func encode(_ text: String) -> String {
         text.replacingAll("%", with: "%25").replacingAll("\t", with: "%09").replacingAll("\n", with: "%0A")
             .replacingAll("\r", with: "%0D")
+    }
+
+    /// A text whose last line is `<prefix><tag>`: the text before that line and the tag.
+    static func splitTag(_ text: String, prefix: String) -> (body: String, tag: String)? {
+        guard text.hasSuffix("\n") else { return nil }
+        let withoutNewline = text.dropLast()
+        let start = withoutNewline.lastIndex(of: "\n").map { withoutNewline.index(after: $0) } ?? withoutNewline.startIndex
+        let last = withoutNewline[start...]
+        guard last.hasPrefix(prefix) else { return nil }
+        return (String(text[..<start]), String(last.dropFirst(prefix.count)))
     }
 
     static func decode(_ text: String) -> String {

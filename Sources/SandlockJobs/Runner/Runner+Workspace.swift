@@ -30,7 +30,10 @@ extension Runner {
                     throw StageSetupError(message: "--dry-run cannot preview writes to '\(path)': it contains the workdir \(workdir) (and the run directory); grant narrower paths")
                 }
                 roots.insert(tree)
-            } else if FileSystem.isInside(path, workdir) {
+            } else if FileSystem.isInside(path, workdir) || FileSystem.isInside(workdir, path) {
+                // A grant that contains the workdir (`write: [/tmp]` over a workdir in /tmp)
+                // makes the workdir copy-on-write too: the overlay catches its writes to the
+                // run directory (dropped, `excluded`), which no sandbox may change.
                 roots.insert(workdir)
             }
         }
@@ -79,14 +82,38 @@ extension Runner {
         return layers.isEmpty ? nil : LayeredView(tree: tree, layers: layers)
     }
 
-    /// The stage's copy-on-write workspaces, or nil when it writes no such tree.
+    /// The stage's copy-on-write workspaces, or nil when it writes no such tree. Refuses a
+    /// stage that could reach the runner's own files (`checkOutOfReach`).
     func openWorkspace(for stage: PlannedStage) throws(StageSetupError) -> StageWorkspace? {
         let trees = try copyOnWriteTrees(of: stage)
+        try checkOutOfReach(stage, trees: trees)
         guard !trees.isEmpty else { return nil }
         do {
             return try StageWorkspace(trees: trees, storage: options.workspaceStorage)
         } catch {
             throw StageSetupError(message: "copy-on-write workspace: \(error)")
+        }
+    }
+
+    /// No sandbox may write the run directory (results, logs, change sets: what `run` and
+    /// `show` report) or reach the workspace storage (journals a later stage's commit or
+    /// `recover` replays), whatever its grants. Writes to a run directory inside a tree the
+    /// stage sees copy-on-write are caught by the overlay and dropped, and the storage is
+    /// hidden under a tmpfs in such a sandbox; any other grant covering one of them fails the
+    /// stage, naming the grant.
+    func checkOutOfReach(_ stage: PlannedStage, trees: [CopyOnWriteTree]) throws(StageSetupError) {
+        let overlaid = { (path: String) in trees.contains { FileSystem.isInside(path, $0.path) } }
+        let storage = options.workspaceStorage ?? Workspace.defaultStorage
+        for process in stage.processes {
+            for grant in process.policy.fsWritable {
+                let real = Workspace.futureLocation(of: grant) ?? Self.canonical(grant)
+                for file in runnerFiles where !overlaid(file) && (FileSystem.isInside(file, real) || FileSystem.isInside(real, file)) {
+                    throw StageSetupError(message: "filesystem.write: '\(grant)' covers the run directory '\(file)', which only the runner writes (a stage could rewrite the records `run` and `show` report); grant a narrower path, or keep the run directory elsewhere (--run-dir)")
+                }
+            }
+            if trees.isEmpty, let problem = Workspace.storageExposure(of: process.policy, storage: storage) {
+                throw StageSetupError(message: problem)
+            }
         }
     }
 
