@@ -188,6 +188,8 @@ static int command_main(void *opaque) {
     sigset_t none;
     sigemptyset(&none);
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) report_failure(FD_ERROR, CSL_STEP_SIGNALS);
+    /* Our pid for the listener handoff, taken before a deny list can refuse getpid. */
+    pid_t self = getpid();
     /* Two programs in allowlist mode: the kernel runs both and the stricter verdict wins. */
     if (plan->bpf != NULL) {
         struct sock_fprog program = { .len = plan->bpf_len, .filter = (struct sock_filter *)plan->bpf };
@@ -207,7 +209,7 @@ static int command_main(void *opaque) {
         struct sock_fprog program = { .len = plan->notify_bpf_len, .filter = (struct sock_filter *)plan->notify_bpf };
         int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
         if (listener < 0) report_failure(FD_ERROR, CSL_STEP_SECCOMP);
-        struct csl_listener_handoff handoff = { getpid(), listener };
+        struct csl_listener_handoff handoff = { self, listener };
         if (write(FD_HANDOFF, &handoff, sizeof handoff) != (ssize_t)sizeof handoff) report_failure(FD_ERROR, CSL_STEP_LISTENER);
         char go;
         ssize_t got;

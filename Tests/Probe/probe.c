@@ -261,6 +261,27 @@ static int network_action(int argc, char **argv) {
         if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) != 0) return outcome(-1);
         return outcome(listen(fd, 16));
     }
+    if (!strcmp(action, "listen-loop") && argc == 4) {
+        /* N times: a TCP socket bound to 127.0.0.1:PORT (SO_REUSEADDR) that listens, closed;
+         * prints "ok NS" with the mean ns per listen() call. */
+        int count = atoi(argv[3]);
+        long long total = 0;
+        for (int i = 0; i < count; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+            in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) != 0) return outcome(-1);
+            struct timespec start, end;
+            clock_gettime(CLOCK_MONOTONIC, &start);
+            if (listen(fd, 16) != 0) return outcome(-1);
+            clock_gettime(CLOCK_MONOTONIC, &end);
+            total += (end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);
+            close(fd);
+        }
+        printf("ok %lld\n", count > 0 ? total / count : 0);
+        return 0;
+    }
     if (!strcmp(action, "udp-sendmmsg") && argc == 4) {
         struct sockaddr_storage target;
         socklen_t length = make_address(argv[2], atoi(argv[3]), &target);

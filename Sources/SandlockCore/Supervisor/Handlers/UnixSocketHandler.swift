@@ -14,7 +14,14 @@ import CSeccomp
 /// On Landlock ABI 9 (LANDLOCK_ACCESS_FS_RESOLVE_UNIX) the kernel could take the unix part.
 /// A no-supervisor sandbox has none of this (see docs/security.md).
 struct UnixSocketHandler: SupervisorHandler {
-    static func isNeeded(by policy: Policy) -> Bool { !policy.noSupervisor }
+    /// Every supervised sandbox; in allowlist mode only when the allowlist lets a socket call
+    /// through (a sandbox that cannot connect has nothing to gate, and the allowlist would
+    /// refuse the seccomp() that installs the listener).
+    static func isNeeded(by policy: Policy) -> Bool {
+        guard !policy.noSupervisor else { return false }
+        guard let allowed = policy.allowSyscalls else { return true }
+        return !Set(allowed).isDisjoint(with: ["connect", "sendto", "listen", "socket", "socketpair"])
+    }
     static let policyField: String? = "unix_connect"
     static let trappedSyscalls = ["connect", "listen"]
     static let filteredTraps = [
