@@ -282,6 +282,26 @@ static int network_action(int argc, char **argv) {
         printf("ok %lld\n", count > 0 ? total / count : 0);
         return 0;
     }
+    if (!strcmp(action, "stdin-send") && argc == 5) {
+        /* A datagram to ADDR:PORT through the socket on descriptor 0 (made outside the
+         * sandbox), by MODE: sendto, sendmsg, sendmmsg or connect (then send). */
+        struct sockaddr_storage target;
+        socklen_t length = make_address(argv[3], atoi(argv[4]), &target);
+        struct iovec vector = { .iov_base = "x", .iov_len = 1 };
+        struct msghdr header = { .msg_name = &target, .msg_namelen = length, .msg_iov = &vector, .msg_iovlen = 1 };
+        const char *mode = argv[2];
+        if (!strcmp(mode, "sendto")) return outcome(sendto(0, "x", 1, 0, (struct sockaddr *)&target, length));
+        if (!strcmp(mode, "sendmsg")) return outcome(sendmsg(0, &header, 0));
+        if (!strcmp(mode, "sendmmsg")) {
+            struct mmsghdr message = { .msg_hdr = header };
+            return outcome(sendmmsg(0, &message, 1, 0));
+        }
+        if (!strcmp(mode, "connect")) {
+            if (connect(0, (struct sockaddr *)&target, length) != 0) return outcome(-1);
+            return outcome(send(0, "x", 1, 0));
+        }
+        return 2;
+    }
     if (!strcmp(action, "udp-sendmmsg") && argc == 4) {
         struct sockaddr_storage target;
         socklen_t length = make_address(argv[2], atoi(argv[3]), &target);

@@ -176,6 +176,28 @@ struct ListenTests {
         #expect(try probeBare(["udp-sendmmsg", "127.0.0.2", "9"]) == "ok")
     }
 
+    @Test("a UDP socket made outside (here: stdin) cannot send anywhere without allow_udp")
+    func handedInUDP() async throws {
+        let receiver = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(receiver, $0, &length) } }
+        defer { close(receiver) }
+        let port = String(UInt16(bigEndian: address.sin_port))
+        func run(_ mode: String) async throws -> String {
+            let udp = SharedDescriptor(FileDescriptor(adopting: socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)))
+            let io = StandardIO(stdin: .descriptor(udp))
+            let result = try await Sandbox(policy: Fixture.basePolicy).run([Fixture.probe, "stdin-send", mode, "127.0.0.1", port], io: io)
+            return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(try await run("sendto") == "EACCES")
+        #expect(try await run("connect") == "EACCES")
+        #expect(try await run("sendmmsg") == "ENOSYS")
+    }
+
     @Test("two remapped sandboxes binding the same port with SO_REUSEADDR both listen", .timeLimit(.minutes(1)))
     func remapRace() async throws {
         try await Fixture.withTemporaryDirectory { directory in

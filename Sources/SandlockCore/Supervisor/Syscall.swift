@@ -32,6 +32,7 @@ enum Syscall {
     static let listen = number("listen")
     static let socket = number("socket")
     static let socketpair = number("socketpair")
+    static let sendmmsg = number("sendmmsg")
 
     private static func number(_ name: String) -> Int32 {
         seccomp_syscall_resolve_name(name)

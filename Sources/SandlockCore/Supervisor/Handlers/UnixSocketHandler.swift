@@ -23,7 +23,7 @@ struct UnixSocketHandler: SupervisorHandler {
         return !Set(allowed).isDisjoint(with: ["connect", "sendto", "listen", "socket", "socketpair"])
     }
     static let policyField: String? = "unix_connect"
-    static let trappedSyscalls = ["connect", "listen"]
+    static let trappedSyscalls = ["connect", "listen", "sendmmsg"]
     static let filteredTraps = [
         FilteredTrap.sendtoWithAddress,
         FilteredTrap(name: "socket", conditions: unixDatagram),
@@ -40,6 +40,12 @@ struct UnixSocketHandler: SupervisorHandler {
 
     mutating func handle(_ call: inout TrappedCall, _ context: inout SupervisorContext) -> SupervisorState.Verdict? {
         if call.nr == Syscall.socket || call.nr == Syscall.socketpair { return .fail(EACCES) }
+        if call.nr == Syscall.sendmmsg {
+            // Its destinations are behind two pointers: on a datagram socket ENOSYS, so libc
+            // falls back to sendto (checked); stream sockets ignore destinations.
+            guard let socket = NetworkGate.duplicate(Int32(truncatingIfNeeded: call.args[0]), of: call.pid) else { return .fail(EBADF) }
+            return NetworkGate.isDatagram(socket) ? .fail(ENOSYS) : .proceed
+        }
         return context.gateNetwork(call)
     }
 }
