@@ -85,6 +85,21 @@ struct UnixSocketTests {
         }
     }
 
+    @Test("a root caller's sandbox has no capabilities: a socket's mode still decides", Fixture.needs(.root))
+    func modeBitsForRoot() async throws {
+        try await withSocketDirectories { (_: String, granted: String) async throws in
+            let listener = try UnixListener(path: granted + "/private.sock")
+            defer { listener.close() }
+            chown(listener.path, 65534, 65534)
+            chmod(listener.path, 0o600)
+            let writable = Fixture.basePolicy.with { $0.fsWritable = [granted] }
+            #expect(try probeBare(["unix-connect", listener.path]) == "ok") // CAP_DAC_OVERRIDE
+            #expect(try await probe(["unix-connect", listener.path], policy: writable) == "EACCES")
+            chmod(listener.path, 0o666)
+            #expect(try await probe(["unix-connect", listener.path], policy: writable) == "ok")
+        }
+    }
+
     @Test("a symlink inside a grant to a socket outside does not reach it")
     func symlinkOut() async throws {
         try await withSocketDirectories { (outside: String, granted: String) async throws in
