@@ -203,6 +203,8 @@ static int command_main(void *opaque) {
     if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) report_failure(FD_ERROR, CSL_STEP_SIGNALS);
     /* Signal scoping in place means Landlock ABI 6+: one more layer, for the command alone. */
     if (plan->scoped_tree_kill) enter_command_domain();
+    /* Our pid for the listener handoff, taken before a deny list can refuse getpid. */
+    pid_t self = getpid();
     /* Two programs in allowlist mode: the kernel runs both and the stricter verdict wins. */
     if (plan->bpf != NULL) {
         struct sock_fprog program = { .len = plan->bpf_len, .filter = (struct sock_filter *)plan->bpf };
@@ -228,7 +230,7 @@ static int command_main(void *opaque) {
         if (listener < 0 && errno == EINVAL)
             listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
         if (listener < 0) report_failure(FD_ERROR, CSL_STEP_SECCOMP);
-        struct csl_listener_handoff handoff = { getpid(), listener };
+        struct csl_listener_handoff handoff = { self, listener };
         if (write(FD_HANDOFF, &handoff, sizeof handoff) != (ssize_t)sizeof handoff) report_failure(FD_ERROR, CSL_STEP_LISTENER);
         char go;
         ssize_t got;

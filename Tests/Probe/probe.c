@@ -117,6 +117,213 @@ static long raw_syscall(const char *name) {
     exit(2);
 }
 
+/* ---- network: named unix sockets, listen, port remap (sec-network) ---- */
+
+/* A sockaddr_un for PATH (a path name, or "@name" for an abstract one). */
+static socklen_t unix_address(const char *path, struct sockaddr_un *out) {
+    memset(out, 0, sizeof *out);
+    out->sun_family = AF_UNIX;
+    size_t length = strlen(path);
+    if (length >= sizeof out->sun_path) length = sizeof out->sun_path - 1;
+    memcpy(out->sun_path, path, length);
+    if (path[0] == '@') out->sun_path[0] = 0;
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length + (path[0] == '@' ? 0 : 1));
+}
+
+static struct sockaddr_un unix_race_address;
+static char unix_race_paths[2][108];
+
+/* Flips the shared sockaddr_un's path between the allowed and the denied one. */
+static void *flip_unix_path(void *unused) {
+    (void)unused;
+    for (unsigned long i = 0; race_running; i++) memcpy(unix_race_address.sun_path, unix_race_paths[i & 1], 108);
+    return NULL;
+}
+
+static int network_action(int argc, char **argv) {
+    const char *action = argv[1];
+    struct sockaddr_un address;
+    if (!strcmp(action, "unix-connect") && argc == 3) {
+        /* A stream connect to a path-named (or "@abstract") unix socket. */
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        socklen_t length = unix_address(argv[2], &address);
+        return outcome(fd < 0 ? -1 : connect(fd, (struct sockaddr *)&address, length));
+    }
+    if (!strcmp(action, "unix-connect-in") && argc == 4) {
+        /* The same from directory DIR, with NAME relative to it. */
+        if (chdir(argv[2]) != 0) return outcome(-1);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        socklen_t length = unix_address(argv[3], &address);
+        return outcome(fd < 0 ? -1 : connect(fd, (struct sockaddr *)&address, length));
+    }
+    if (!strcmp(action, "unix-sendto") && argc == 3) {
+        /* A datagram to a path-named unix socket, from a fresh SOCK_DGRAM socket. */
+        int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+        if (fd < 0) return outcome(-1);
+        socklen_t length = unix_address(argv[2], &address);
+        return outcome(sendto(fd, "x", 1, 0, (struct sockaddr *)&address, length));
+    }
+    if (!strcmp(action, "unix-sendmsg") && argc == 3) {
+        int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+        if (fd < 0) return outcome(-1);
+        socklen_t length = unix_address(argv[2], &address);
+        struct iovec vector = { .iov_base = "x", .iov_len = 1 };
+        struct msghdr header = { .msg_name = &address, .msg_namelen = length, .msg_iov = &vector, .msg_iovlen = 1 };
+        return outcome(sendmsg(fd, &header, 0));
+    }
+    if (!strcmp(action, "unix-socketpair-dgram")) {
+        int pair[2];
+        return outcome(socketpair(AF_UNIX, SOCK_DGRAM, 0, pair));
+    }
+    if (!strcmp(action, "unix-bind") && argc == 3) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        socklen_t length = unix_address(argv[2], &address);
+        return outcome(fd < 0 ? -1 : bind(fd, (struct sockaddr *)&address, length));
+    }
+    if (!strcmp(action, "unix-connect-loop") && argc == 4) {
+        /* N connects (each on a fresh socket); prints "ok NS" with the mean ns per connect. */
+        int count = atoi(argv[3]);
+        socklen_t length = unix_address(argv[2], &address);
+        struct timespec start, end;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (int i = 0; i < count; i++) {
+            int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0 || connect(fd, (struct sockaddr *)&address, length) != 0) return outcome(-1);
+            close(fd);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        long long total = (end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);
+        printf("ok %lld\n", count > 0 ? total / count : 0);
+        return 0;
+    }
+    if (!strcmp(action, "unix-connect-race") && argc == 5) {
+        /* N connects through a sockaddr_un another thread keeps rewriting between ALLOWED
+         * and DENIED; prints how many succeeded. */
+        strncpy(unix_race_paths[0], argv[2], 107);
+        strncpy(unix_race_paths[1], argv[3], 107);
+        unix_address(argv[2], &unix_race_address);
+        pthread_t flipper;
+        pthread_create(&flipper, NULL, flip_unix_path, NULL);
+        int connected = 0, attempts = atoi(argv[4]);
+        for (int i = 0; i < attempts; i++) {
+            int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+            if (connect(fd, (struct sockaddr *)&unix_race_address, sizeof unix_race_address) == 0) connected++;
+            close(fd);
+        }
+        race_running = 0;
+        pthread_join(flipper, NULL);
+        printf("connected %d\n", connected);
+        return 0;
+    }
+    if (!strcmp(action, "abstract-self") && argc == 3) {
+        /* Listens on abstract "@NAME" and connects to it: a sandbox's own abstract socket. */
+        int server = socket(AF_UNIX, SOCK_STREAM, 0), client = socket(AF_UNIX, SOCK_STREAM, 0);
+        char name[108];
+        snprintf(name, sizeof name, "@%s", argv[2]);
+        socklen_t length = unix_address(name, &address);
+        if (server < 0 || client < 0 || bind(server, (struct sockaddr *)&address, length) != 0 || listen(server, 4) != 0) return outcome(-1);
+        return outcome(connect(client, (struct sockaddr *)&address, length));
+    }
+    if (!strcmp(action, "listen-unbound")) {
+        /* listen() on a TCP socket never bound: the kernel picks an ephemeral port. */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        return outcome(fd < 0 ? -1 : listen(fd, 16));
+    }
+    if (!strcmp(action, "tcp-connect-loop") && argc == 4) {
+        /* N loopback TCP connects to PORT; prints "ok NS" (mean ns per connect). */
+        struct sockaddr_storage target;
+        socklen_t length = make_address(argv[2], atoi(argv[3]), &target);
+        int count = 1000;
+        struct timespec start, end;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (int i = 0; i < count; i++) {
+            int fd = socket(target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0 || connect(fd, (struct sockaddr *)&target, length) != 0) return outcome(-1);
+            close(fd);
+        }
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        printf("ok %lld\n", ((end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec)) / count);
+        return 0;
+    }
+    if (!strcmp(action, "bind-listen") && argc == 5) {
+        /* Binds 127.0.0.1:PORT with SO_REUSEADDR, writes a byte to READY, reads one from GO,
+         * then listens; prints the verdict and the port getsockname shows. */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+        in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (bind(fd, (struct sockaddr *)&in, sizeof in) != 0) return outcome(-1);
+        int ready = open(argv[3], O_WRONLY), go = open(argv[4], O_RDONLY);
+        char byte = 'b';
+        if (ready < 0 || go < 0 || write(ready, &byte, 1) != 1 || read(go, &byte, 1) != 1) return outcome(-1);
+        if (listen(fd, 16) != 0) return outcome(-1);
+        socklen_t length = sizeof in;
+        getsockname(fd, (struct sockaddr *)&in, &length);
+        printf("ok %d\n", ntohs(in.sin_port));
+        return 0;
+    }
+    if (!strcmp(action, "listen-port") && argc == 3) {
+        /* bind 127.0.0.1:PORT (0 = any) then listen. */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+        in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) != 0) return outcome(-1);
+        return outcome(listen(fd, 16));
+    }
+    if (!strcmp(action, "listen-loop") && argc == 4) {
+        /* N times: a TCP socket bound to 127.0.0.1:PORT (SO_REUSEADDR) that listens, closed;
+         * prints "ok NS" with the mean ns per listen() call. */
+        int count = atoi(argv[3]);
+        long long total = 0;
+        for (int i = 0; i < count; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+            in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof in) != 0) return outcome(-1);
+            struct timespec start, end;
+            clock_gettime(CLOCK_MONOTONIC, &start);
+            if (listen(fd, 16) != 0) return outcome(-1);
+            clock_gettime(CLOCK_MONOTONIC, &end);
+            total += (end.tv_sec - start.tv_sec) * 1000000000LL + (end.tv_nsec - start.tv_nsec);
+            close(fd);
+        }
+        printf("ok %lld\n", count > 0 ? total / count : 0);
+        return 0;
+    }
+    if (!strcmp(action, "stdin-send") && argc == 5) {
+        /* A datagram to ADDR:PORT through the socket on descriptor 0 (made outside the
+         * sandbox), by MODE: sendto, sendmsg, sendmmsg or connect (then send). */
+        struct sockaddr_storage target;
+        socklen_t length = make_address(argv[3], atoi(argv[4]), &target);
+        struct iovec vector = { .iov_base = "x", .iov_len = 1 };
+        struct msghdr header = { .msg_name = &target, .msg_namelen = length, .msg_iov = &vector, .msg_iovlen = 1 };
+        const char *mode = argv[2];
+        if (!strcmp(mode, "sendto")) return outcome(sendto(0, "x", 1, 0, (struct sockaddr *)&target, length));
+        if (!strcmp(mode, "sendmsg")) return outcome(sendmsg(0, &header, 0));
+        if (!strcmp(mode, "sendmmsg")) {
+            struct mmsghdr message = { .msg_hdr = header };
+            return outcome(sendmmsg(0, &message, 1, 0));
+        }
+        if (!strcmp(mode, "connect")) {
+            if (connect(0, (struct sockaddr *)&target, length) != 0) return outcome(-1);
+            return outcome(send(0, "x", 1, 0));
+        }
+        return 2;
+    }
+    if (!strcmp(action, "udp-sendmmsg") && argc == 4) {
+        struct sockaddr_storage target;
+        socklen_t length = make_address(argv[2], atoi(argv[3]), &target);
+        int fd = socket(target.ss_family, SOCK_DGRAM, 0);
+        if (fd < 0) return outcome(-1);
+        struct iovec vector = { .iov_base = "x", .iov_len = 1 };
+        struct mmsghdr message = { .msg_hdr = { .msg_name = &target, .msg_namelen = length, .msg_iov = &vector, .msg_iovlen = 1 } };
+        return outcome(sendmmsg(fd, &message, 1, 0));
+    }
+    return -1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: probe ACTION [ARGS]\n"); return 2; }
     const char *action = argv[1];
@@ -570,6 +777,9 @@ int main(int argc, char **argv) {
         if (fd >= 0 && (fcntl(fd, F_GETFL) & O_NONBLOCK)) { puts("nonblocking"); return 1; }
         return outcome(fd);
     }
+    /* sec-network actions (unix sockets, listen, port remap) */
+    int network = network_action(argc, argv);
+    if (network >= 0) return network;
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;
 }

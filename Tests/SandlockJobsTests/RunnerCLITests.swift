@@ -42,9 +42,9 @@ struct RunnerCLITests {
         return Output(status: p.terminationStatus, stdout: contents(directory + "/cli.out"), stderr: contents(directory + "/cli.err"))
     }
 
-    /// Waits until `condition` holds (at most 60 s: a loaded 2-core CI machine is slow to start sandboxes).
+    /// Waits until `condition` holds (at most 10 s).
     func waitFor(_ condition: () -> Bool) async throws {
-        for _ in 0..<1200 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
+        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
         #expect(condition())
     }
 

@@ -10,11 +10,17 @@ struct OnBehalf: Sendable {
     enum Operation: Sendable {
         case connect(address: [UInt8])
         case send(data: [UInt8], flags: Int32, address: [UInt8]?)
+        /// A connect to an abstract unix name, kept only when the listener is a process under
+        /// `initPID` (Landlock's abstract scope, which a connect on behalf would bypass).
+        case connectAbstract(address: [UInt8], initPID: pid_t)
     }
 
     /// Our duplicate of the process's socket; closed when the operation is done.
     let socket: SharedDescriptor
     let operation: Operation
+    /// What the address refers to and must stay open until the call is made (the O_PATH
+    /// descriptor of a checked unix socket, named by `/proc/self/fd/N`).
+    var pinned: SharedDescriptor? = nil
 
     /// Performs the call: the value to return, or a positive errno.
     func perform() -> (value: Int64, error: Int32) {
@@ -25,6 +31,17 @@ struct OnBehalf: Sendable {
             result = address.withUnsafeBytes { raw in
                 Int(Glibc.connect(socket, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count)))
             }
+        case let .connectAbstract(address, initPID):
+            let rc = address.withUnsafeBytes { raw in
+                Int(Glibc.connect(socket, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count)))
+            }
+            if rc == 0 && !UnixSocketGate.peerIsInside(self.socket, initPID: initPID) {
+                // Connected to a listener outside the sandbox: undo what we can, answer as
+                // Landlock's scope would have.
+                _ = shutdown(socket, Int32(SHUT_RDWR))
+                return (0, EPERM)
+            }
+            result = rc
         case let .send(data, flags, address):
             result = data.withUnsafeBytes { payload in
                 if let address {
@@ -58,9 +75,7 @@ struct NetworkGate {
         case done
     }
 
-    func connect(pid: pid_t, fd: Int32, address: UInt64, length: UInt64, stillPending: () -> Bool) -> Decision {
-        guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
-        guard NetworkGate.isIP(socket) else { return .proceed }
+    func connect(pid: pid_t, socket: SharedDescriptor, address: UInt64, length: UInt64, stillPending: () -> Bool) -> Decision {
         guard length <= 128, let bytes = ChildMemory.read(pid, address, count: Int(length)), stillPending() else {
             return .fail(length > 128 ? EINVAL : EFAULT)
         }
@@ -77,17 +92,22 @@ struct NetworkGate {
     /// bind(fd, address, length) with port_remap: binds on behalf, to the asked port when it is
     /// free, else to a free one the sandbox never sees (getsockname answers the virtual port).
     /// The port must be in `net_bind`, as Landlock would require.
-    mutating func bind(pid: pid_t, fd: Int32, address: UInt64, length: UInt64, allowed: Set<UInt16>,
+    mutating func bind(pid: pid_t, socket: SharedDescriptor, address: UInt64, length: UInt64, allowed: Set<UInt16>,
                        stillPending: () -> Bool) -> Decision {
-        guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
-        guard NetworkGate.isIP(socket) else { return .proceed }
         guard length <= 128, let bytes = ChildMemory.read(pid, address, count: Int(length)), stillPending() else {
             return .fail(length > 128 ? EINVAL : EFAULT)
         }
         guard let requested = SocketAddress(bytes: bytes) else { return .fail(EAFNOSUPPORT) }
-        if requested.port == 0 { return Self.bindNow(socket, bytes) }
+        let stream = !NetworkGate.isDatagram(socket)
+        // An ephemeral TCP port is a port outside net_bind (Landlock refuses bind(0) unless 0
+        // is granted); UDP's port 0 is every client's.
+        if requested.port == 0 { return !stream || allowed.contains(0) ? Self.bindNow(socket, bytes) : .fail(EACCES) }
         guard allowed.contains(requested.port) else { return .fail(EACCES) }
-        if ports.real(for: requested.port) == nil, case .done = Self.bindNow(socket, bytes) {
+        // The asked port, bound exclusively: with SO_REUSEADDR two sockets that do not listen
+        // yet may share a port (the second listen() then fails EADDRINUSE), and with
+        // SO_REUSEPORT two sandboxes of one user would share a listener. Without them the bind
+        // fails while anything else holds the port, and the sandbox gets a free one instead.
+        if ports.real(for: requested.port) == nil, case .done = Self.bindExclusively(socket, bytes) {
             ports.record(virtual: requested.port, real: requested.port)
             return .done
         }
@@ -99,9 +119,7 @@ struct NetworkGate {
     }
 
     /// getsockname(fd, address, length) with port_remap: the virtual port, not the real one.
-    func localName(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
-        guard let socket = NetworkGate.duplicate(Int32(truncatingIfNeeded: args[0]), of: pid) else { return .fail(EBADF) }
-        guard NetworkGate.isIP(socket) else { return .proceed }
+    func localName(pid: pid_t, socket: SharedDescriptor, args: [UInt64], stillPending: () -> Bool) -> Decision {
         guard var bytes = NetworkGate.address(of: socket, getsockname) else { return .fail(errno) }
         if let name = SocketAddress(bytes: bytes), let virtual = ports.virtual(for: name.port) {
             bytes = SocketAddress.withPort(bytes, virtual)
@@ -113,6 +131,19 @@ struct NetworkGate {
         return .done
     }
 
+    /// bind(2) with SO_REUSEADDR and SO_REUSEPORT off for the call, then restored.
+    private static func bindExclusively(_ socket: SharedDescriptor, _ address: [UInt8]) -> Decision {
+        let saved = [SO_REUSEADDR, SO_REUSEPORT].map { ($0, option(socket, $0) ?? 0) }
+        func set(_ name: Int32, _ value: Int32) {
+            var value = value
+            _ = setsockopt(socket.rawValue, SOL_SOCKET, name, &value, socklen_t(4))
+        }
+        for (name, value) in saved where value != 0 { set(name, 0) }
+        let decision = bindNow(socket, address)
+        for (name, value) in saved where value != 0 { set(name, value) }
+        return decision
+    }
+
     private static func bindNow(_ socket: SharedDescriptor, _ address: [UInt8]) -> Decision {
         let rc = address.withUnsafeBytes { raw in
             Glibc.bind(socket.rawValue, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
@@ -120,12 +151,12 @@ struct NetworkGate {
         return rc == 0 ? .done : .fail(errno)
     }
 
-    private static func localPort(_ socket: SharedDescriptor) -> UInt16? {
+    static func localPort(_ socket: SharedDescriptor) -> UInt16? {
         address(of: socket, getsockname).flatMap(SocketAddress.init(bytes:))?.port
     }
 
     /// The sockaddr bytes getsockname(2) or getpeername(2) gives for `socket`, or nil (errno set).
-    private static func address(of socket: SharedDescriptor,
+    static func address(of socket: SharedDescriptor,
                                 _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) -> [UInt8]? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -137,10 +168,7 @@ struct NetworkGate {
     }
 
     /// sendto(fd, buffer, length, flags, address, addressLength), trapped when an address is given.
-    func sendto(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
-        let fd = Int32(truncatingIfNeeded: args[0])
-        guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
-        guard NetworkGate.isIP(socket) else { return .proceed }
+    func sendto(pid: pid_t, socket: SharedDescriptor, args: [UInt64], stillPending: () -> Bool) -> Decision {
         let count = Int(min(args[2], 1 << 20))
         guard args[5] <= 128, let address = ChildMemory.read(pid, args[4], count: Int(args[5])),
               let data = count == 0 ? [] : ChildMemory.read(pid, args[1], count: count), stillPending() else {
@@ -154,10 +182,7 @@ struct NetworkGate {
 
     /// sendmsg(fd, msghdr, flags): the destination (msg_name, or a datagram socket's peer) is
     /// checked and the gathered data sent on behalf; control messages are refused.
-    func sendmsg(pid: pid_t, args: [UInt64], stillPending: () -> Bool) -> Decision {
-        let fd = Int32(truncatingIfNeeded: args[0])
-        guard let socket = NetworkGate.duplicate(fd, of: pid) else { return .fail(EBADF) }
-        guard NetworkGate.isIP(socket) else { return .proceed }
+    func sendmsg(pid: pid_t, socket: SharedDescriptor, args: [UInt64], stillPending: () -> Bool) -> Decision {
         func fail(_ error: Int32) -> Decision { .fail(error) }
         // The process's struct msghdr and iovec array, read into ours (same ABI: a native call).
         guard let headerBytes = ChildMemory.read(pid, args[1], count: MemoryLayout<msghdr>.size) else { return fail(EFAULT) }
@@ -194,7 +219,7 @@ struct NetworkGate {
         return .onBehalf(OnBehalf(socket: socket, operation: .send(data: data, flags: Int32(truncatingIfNeeded: args[2]), address: address)))
     }
 
-    private static func duplicate(_ fd: Int32, of pid: pid_t) -> SharedDescriptor? {
+    static func duplicate(_ fd: Int32, of pid: pid_t) -> SharedDescriptor? {
         let raw = csl_pidfd_open(pid)
         guard raw >= 0 else { return nil }
         let pidfd = FileDescriptor(adopting: raw)
@@ -202,19 +227,19 @@ struct NetworkGate {
         return socket >= 0 ? SharedDescriptor(FileDescriptor(adopting: socket)) : nil
     }
 
-    private static func option(_ socket: SharedDescriptor, _ name: Int32) -> Int32? {
+    static func option(_ socket: SharedDescriptor, _ name: Int32) -> Int32? {
         var value: Int32 = 0
         var length = socklen_t(4)
         return getsockopt(socket.rawValue, SOL_SOCKET, name, &value, &length) == 0 ? value : nil
     }
 
     /// The socket's own domain (SO_DOMAIN), not anything the process wrote.
-    private static func isIP(_ socket: SharedDescriptor) -> Bool {
+    static func isIP(_ socket: SharedDescriptor) -> Bool {
         let domain = option(socket, SO_DOMAIN)
         return domain == AF_INET || domain == AF_INET6
     }
 
-    private static func isDatagram(_ socket: SharedDescriptor) -> Bool {
+    static func isDatagram(_ socket: SharedDescriptor) -> Bool {
         option(socket, SO_TYPE) != Int32(SOCK_STREAM.rawValue)
     }
 

@@ -51,6 +51,9 @@ extension Policy {
                     doc: "Allow ICMP datagram (ping) sockets."),
         PolicyField("port_remap", .network, manifest: ManifestKey("network", "port_remap"), flags: ["--port-remap"], .flag(\.portRemap),
                     doc: "Give the sandbox a virtual port space."),
+        PolicyField("unix_connect", .network, manifest: ManifestKey("network", "unix_connect"), flags: ["--unix-connect"],
+                    .paths(\.unixConnect), summary: .label("unix"),
+                    doc: "Named unix socket (or tree of them) the process may connect to, besides those in writable trees (repeatable)."),
         // Resources
         PolicyField("max_memory", .limits, manifest: ManifestKey("limits", "memory"), flags: ["-m", "--max-memory"],
                     .size(\.maxMemory), summary: .label("memory"),

@@ -55,6 +55,10 @@ public struct Policy: Sendable, Hashable {
     public var allowICMP: Bool = false
     /// Virtual port space; needs the supervisor.
     public var portRemap: Bool = false
+    /// Named unix sockets (or trees of them) the process may connect to besides those in
+    /// `fsWritable` trees (`--unix-connect`); Landlock ABI < 9 does not restrict unix connects,
+    /// so the supervisor does.
+    public var unixConnect: [String] = []
 
     // MARK: Resources
 

@@ -29,6 +29,10 @@ enum Syscall {
     static let bind = number("bind")
     static let getsockname = number("getsockname")
     static let schedGetaffinity = number("sched_getaffinity")
+    static let listen = number("listen")
+    static let socket = number("socket")
+    static let socketpair = number("socketpair")
+    static let sendmmsg = number("sendmmsg")
 
     private static func number(_ name: String) -> Int32 {
         seccomp_syscall_resolve_name(name)
@@ -44,6 +48,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         ShiftedClockHandler.self, SortedDirectoriesHandler.self, ProcViewHandler.self,
         VirtualHostnameHandler.self, VirtualCPUsHandler.self,
         NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, PinnedHostsHandler.self,
+        UnixSocketHandler.self,
     ]
 
     /// The order in which handlers sharing a syscall are asked (the first verdict wins): the
@@ -53,7 +58,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         ProcessLimitHandler.self, ShiftedClockHandler.self, MemoryLimitHandler.self,
         DeterministicRandomHandler.self, VirtualHostnameHandler.self, VirtualCPUsHandler.self,
         PinnedHostsHandler.self, ProcViewHandler.self, SortedDirectoriesHandler.self,
-        NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self,
+        NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, UnixSocketHandler.self,
     ]
 
     /// The handlers this policy needs, in `handlerTypes` order.

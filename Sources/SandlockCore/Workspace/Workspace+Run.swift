@@ -149,15 +149,18 @@ extension Workspace {
 
 extension Workspace {
     /// Why a sandbox with `policy`'s filesystem grants must not run while `storage` is not
-    /// hidden from it (a sandbox without a copy-on-write workdir), or nil: a read or write grant
-    /// that covers the storage or lies inside it. Writing the storage would let the sandbox
+    /// hidden from it (a sandbox without a copy-on-write workdir), or nil: a write grant that
+    /// covers the storage or lies inside it. Writing the storage would let the sandbox
     /// plant workspaces and journals, or edit a kept workspace's upper before it is committed;
     /// reading it would show other runs' changes and the storage key. Paths are compared
     /// resolved (a grant or storage that does not exist yet as where it will be).
     public static func storageExposure(of policy: Policy, storage: String) -> String? {
         let place = { (path: String) in canonicalPath(path) ?? futureLocation(of: path) ?? path }
         let base = place(storage)
-        for (field, paths) in [("fs_writable", policy.fsWritable), ("fs_readable", policy.fsReadable)] {
+        // Write grants only: a read grant over the storage shows other runs' uppers (a leak
+        // docs/security.md lists as open) but cannot plant anything, and refusing `-r /`
+        // would refuse the most common read grant there is.
+        for (field, paths) in [("fs_writable", policy.fsWritable)] {
             for grant in paths {
                 let real = place(grant)
                 if isSame(base, orBelow: real) || isSame(real, orBelow: base) {
