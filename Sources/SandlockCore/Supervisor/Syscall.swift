@@ -29,6 +29,11 @@ enum Syscall {
     static let bind = number("bind")
     static let getsockname = number("getsockname")
     static let schedGetaffinity = number("sched_getaffinity")
+    static let chmod = number("chmod"), fchmod = number("fchmod"), fchmodat = number("fchmodat"), fchmodat2 = number("fchmodat2")
+    static let chown = number("chown"), lchown = number("lchown"), fchown = number("fchown"), fchownat = number("fchownat")
+    static let utimensat = number("utimensat"), utimes = number("utimes"), futimesat = number("futimesat"), utime = number("utime")
+    static let setxattr = number("setxattr"), lsetxattr = number("lsetxattr"), fsetxattr = number("fsetxattr")
+    static let removexattr = number("removexattr"), lremovexattr = number("lremovexattr"), fremovexattr = number("fremovexattr")
 
     private static func number(_ name: String) -> Int32 {
         seccomp_syscall_resolve_name(name)
@@ -44,6 +49,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         ShiftedClockHandler.self, SortedDirectoriesHandler.self, ProcViewHandler.self,
         VirtualHostnameHandler.self, VirtualCPUsHandler.self,
         NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, PinnedHostsHandler.self,
+        FileMetadataHandler.self,
     ]
 
     /// The order in which handlers sharing a syscall are asked (the first verdict wins): the
@@ -53,7 +59,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         ProcessLimitHandler.self, ShiftedClockHandler.self, MemoryLimitHandler.self,
         DeterministicRandomHandler.self, VirtualHostnameHandler.self, VirtualCPUsHandler.self,
         PinnedHostsHandler.self, ProcViewHandler.self, SortedDirectoriesHandler.self,
-        NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self,
+        NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, FileMetadataHandler.self,
     ]
 
     /// The handlers this policy needs, in `handlerTypes` order.
