@@ -17,7 +17,13 @@ import CSandlock
 struct FileMetadataHandler: SupervisorHandler {
     /// Every supervised sandbox: without this handler, chmod and friends reach any file the
     /// sandbox can walk to. A sandbox without a supervisor (`no_supervisor`) keeps that gap.
-    static func isNeeded(by policy: Policy) -> Bool { !policy.noSupervisor }
+    /// An allowlist (`allow_syscalls`) that lists none of them already denies them all (and
+    /// leaves no room for the listener's set-up calls, so it gets no listener for this).
+    static func isNeeded(by policy: Policy) -> Bool {
+        guard !policy.noSupervisor else { return false }
+        guard let allowlist = policy.allowSyscalls else { return true }
+        return !Set(allowlist).isDisjoint(with: trappedSyscalls)
+    }
     static let policyField: String? = nil
     static let trappedSyscalls = [
         "chmod", "fchmod", "fchmodat", "fchmodat2",
@@ -45,11 +51,12 @@ struct FileMetadataHandler: SupervisorHandler {
     }
 
     private func perform(_ change: MetadataChange, on target: MetadataTarget, call: TrappedCall) -> SupervisorState.Verdict {
+        // One read of /proc/<tid>/status: the thread's credentials and its thread group.
+        guard let credentials = Credentials(tid: call.pid) else { return .fail(ESRCH) }
         let file: FileDescriptor
-        do { file = try target.open(tid: call.pid) } catch { return .fail(error.rawValue) }
+        do { file = try target.open(tid: call.pid, group: credentials.threadGroup) } catch { return .fail(error.rawValue) }
         guard let info = try? file.status(), let path = file.kernelPath() else { return .fail(EPERM) }
         guard isWritable(Self.pathOfInode(path, links: info.st_nlink)) else { return .fail(EPERM) }
-        guard let credentials = Credentials(tid: call.pid) else { return .fail(EPERM) }
         if let error = credentials.refusal(of: change, on: info) { return .fail(error) }
         let viaOpenFile = target.isDescriptor
         do {
@@ -121,14 +128,14 @@ enum MetadataTarget {
     /// its directory's name) resolves under the process's root (RESOLVE_IN_ROOT), in its
     /// mount namespace; magic links are refused (RESOLVE_NO_MAGICLINKS), since a
     /// /proc/self seen by us is the supervisor.
-    func open(tid: pid_t) throws(Errno) -> FileDescriptor {
+    func open(tid: pid_t, group: pid_t) throws(Errno) -> FileDescriptor {
         switch self {
         case .descriptor(let fd), .inodeOfDescriptor(let fd):
-            return try Self.duplicate(fd, of: tid)
+            return try Self.duplicate(fd, of: group)
         case let .path(path, directory, follow):
-            if let fd = Self.ownDescriptorPath(path, tid: tid) {
+            if let fd = Self.ownDescriptorPath(path, tid: tid, group: group) {
                 guard follow else { throw .EPERM }
-                return try Self.duplicate(fd, of: tid)
+                return try Self.duplicate(fd, of: group)
             }
             var absolute = path
             if !path.hasPrefix("/") {
@@ -147,9 +154,9 @@ enum MetadataTarget {
 
     /// /proc/self/fd/N, /proc/thread-self/fd/N, /dev/fd/N, /proc/<own pid>/fd/N: the
     /// process's own descriptor N (the magic link we may not follow on its behalf).
-    static func ownDescriptorPath(_ path: String, tid: pid_t) -> Int32? {
-        var prefixes = ["/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/", "/proc/\(tid)/fd/"]
-        if let group = ProcView.threadGroup(of: tid) { prefixes.append("/proc/\(group)/fd/") }
+    static func ownDescriptorPath(_ path: String, tid: pid_t, group: pid_t) -> Int32? {
+        guard path.hasPrefix("/proc/") || path.hasPrefix("/dev/fd/") else { return nil }
+        let prefixes = ["/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/", "/proc/\(tid)/fd/", "/proc/\(group)/fd/"]
         for prefix in prefixes where path.hasPrefix(prefix) {
             let rest = path.dropFirst(prefix.count)
             if !rest.isEmpty, rest.allSatisfy(\.isASCIIDigit), let fd = Int32(rest) { return fd }
@@ -157,9 +164,9 @@ enum MetadataTarget {
         return nil
     }
 
-    private static func duplicate(_ fd: Int32, of tid: pid_t) throws(Errno) -> FileDescriptor {
+    private static func duplicate(_ fd: Int32, of group: pid_t) throws(Errno) -> FileDescriptor {
         guard fd >= 0 else { throw .EBADF }
-        let process = csl_pidfd_open(ProcView.threadGroup(of: tid) ?? tid)
+        let process = csl_pidfd_open(group)
         guard process >= 0 else { throw .ESRCH }
         let pidfd = FileDescriptor(adopting: process)
         let duplicate = csl_pidfd_getfd(pidfd.rawValue, fd)
@@ -314,6 +321,7 @@ struct Credentials {
     let fsuid: uid_t
     let fsgid: gid_t
     let groups: Set<gid_t>
+    let threadGroup: pid_t
 
     init?(tid: pid_t) {
         guard let status = ProcessTree.readSmallFile("/proc/\(tid)/status") else { return nil }
@@ -322,7 +330,9 @@ struct Credentials {
                 line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { UInt32($0) }
             }
         }
-        guard let uids = field("Uid"), uids.count == 4, let gids = field("Gid"), gids.count == 4 else { return nil }
+        guard let uids = field("Uid"), uids.count == 4, let gids = field("Gid"), gids.count == 4,
+              let group = field("Tgid")?.first else { return nil }
+        threadGroup = pid_t(group)
         fsuid = uids[3]
         fsgid = gids[3]
         groups = Set(field("Groups") ?? []).union([gids[3]])
