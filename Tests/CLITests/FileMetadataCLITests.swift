@@ -38,6 +38,23 @@ struct FileMetadataCLITests {
             #expect(Files.status(outside + "/file").map { $0.st_mode & 0o7777 } == 0o644)
         }
     }
+
+    @Test("in a copy-on-write workspace the change lands in the sandbox's overlay, not the real tree",
+          Fixture.needs(.userNamespaceForOverlays))
+    func workspace() throws {
+        try Fixture.withTemporaryDirectorySync { directory in
+            let workdir = directory + "/work", storage = directory + "/storage"
+            mkdir(workdir, 0o755)
+            mkdir(storage, 0o700)
+            let file = workdir + "/file"
+            try "x".write(toFile: file, atomically: false, encoding: .utf8)
+            chmod(file, 0o644)
+            let seen = try run(["-w", workdir, "--workdir", workdir, "--fs-storage", storage, "--on-exit", "abort", "--",
+                                "/bin/sh", "-c", "chmod 600 \(file) && stat -c %a \(file)"], asUser: nil)
+            #expect(seen == "600")
+            #expect(Files.status(file).map { $0.st_mode & 0o7777 } == 0o644, "the real tree changed")
+        }
+    }
 }
 
 extension Fixture {

@@ -41,6 +41,8 @@ struct FileMetadataHandler: SupervisorHandler {
     }
 
     mutating func handle(_ call: inout TrappedCall, _ context: inout SupervisorContext) -> SupervisorState.Verdict? {
+        // No write grant: nothing is inside one.
+        if writable.isEmpty { return .fail(EPERM) }
         guard let request = MetadataRequest(call) else { return .fail(EFAULT) }
         switch request {
         case .failed(let error): return .fail(error)
@@ -324,18 +326,35 @@ struct Credentials {
     let threadGroup: pid_t
 
     init?(tid: pid_t) {
-        guard let status = ProcessTree.readSmallFile("/proc/\(tid)/status") else { return nil }
-        func field(_ name: String) -> [UInt32]? {
-            status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { line in
-                line.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { UInt32($0) }
+        guard let file = try? FileDescriptor(opening: "/proc/\(tid)/status", flags: O_RDONLY) else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 2048)
+        guard let count = buffer.withUnsafeMutableBytes({ try? file.read(into: $0) }), count > 0 else { return nil }
+        // Tgid, Uid, Gid and Groups are among the first lines: one pass, stopping at Groups.
+        var fields: [String: [UInt32]] = [:]
+        for line in buffer[0..<count].split(separator: UInt8(ascii: "\n")) {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self)
+            guard name == "Tgid" || name == "Uid" || name == "Gid" || name == "Groups" else { continue }
+            var numbers: [UInt32] = []
+            var current: UInt32?
+            for byte in line[(colon + 1)...] {
+                if byte >= 48 && byte <= 57 {
+                    current = (current ?? 0) &* 10 &+ UInt32(byte - 48)
+                } else if let value = current {
+                    numbers.append(value)
+                    current = nil
+                }
             }
+            if let value = current { numbers.append(value) }
+            fields[name] = numbers
+            if name == "Groups" { break }
         }
-        guard let uids = field("Uid"), uids.count == 4, let gids = field("Gid"), gids.count == 4,
-              let group = field("Tgid")?.first else { return nil }
+        guard let uids = fields["Uid"], uids.count == 4, let gids = fields["Gid"], gids.count == 4,
+              let group = fields["Tgid"]?.first else { return nil }
         threadGroup = pid_t(group)
         fsuid = uids[3]
         fsgid = gids[3]
-        groups = Set(field("Groups") ?? []).union([gids[3]])
+        groups = Set(fields["Groups"] ?? []).union([gids[3]])
     }
 
     /// The errno the kernel would answer this process for `change` on a file with `info`,
