@@ -143,6 +143,21 @@ static long file_metadata(const char *op, const char *path, long count) {
         snprintf(magic, sizeof magic, "/proc/self/fd/%d", fd);
         return outcome(syscall(SYS_chmod, magic, 0604));
     }
+    if (!strcmp(op, "chmod-cwd") || !strcmp(op, "fchmodat-dirfd")) {
+        /* path is DIR:NAME: NAME relative to the cwd DIR, or to a descriptor of DIR. */
+        char directory[4096];
+        const char *colon = strchr(path, ':');
+        if (colon == NULL || (size_t)(colon - path) >= sizeof directory) return outcome(-1);
+        memcpy(directory, path, colon - path);
+        directory[colon - path] = 0;
+        if (!strcmp(op, "chmod-cwd")) {
+            if (chdir(directory) != 0) return outcome(-1);
+            return outcome(syscall(SYS_chmod, colon + 1, 0604));
+        }
+        int dirfd = open(directory, O_PATH | O_DIRECTORY);
+        if (dirfd < 0) return outcome(-1);
+        return outcome(syscall(SYS_fchmodat, dirfd, colon + 1, 0604));
+    }
     if (!strcmp(op, "utimensat")) return outcome(syscall(SYS_utimensat, AT_FDCWD, path, times, 0));
     if (!strcmp(op, "utimensat-now")) return outcome(syscall(SYS_utimensat, AT_FDCWD, path, NULL, 0));
     if (!strcmp(op, "utimensat-nofollow")) return outcome(syscall(SYS_utimensat, AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW));

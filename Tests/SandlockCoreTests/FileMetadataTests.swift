@@ -92,6 +92,27 @@ struct FileMetadataTests {
         }
     }
 
+    @Test("relative paths resolve from the process's cwd and directory descriptors; '..' does not leave the check")
+    func relativePaths() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            let outside = directory + "/outside", inside = directory + "/inside"
+            mkdir(outside, 0o755)
+            mkdir(inside, 0o755)
+            try MetadataCalls.makeFile(outside + "/file")
+            try MetadataCalls.makeFile(inside + "/file")
+            let policy = Fixture.basePolicy.with { $0.fsWritable.append(inside) }
+            let before = MetadataCalls.snapshot(outside + "/file")
+            for call in ["chmod-cwd", "fchmodat-dirfd"] {
+                #expect(try await probe(["meta", call, inside + ":../outside/file"], policy: policy) == "EPERM", "\(call) ..")
+                #expect(try await probe(["meta", call, outside + ":file"], policy: policy) == "EPERM", "\(call) outside")
+                #expect(try await probe(["meta", call, inside + ":file"], policy: policy) == "ok", "control: \(call)")
+                #expect(try await probe(["meta", call, outside + ":../inside/file"], policy: policy) == "ok", "control: \(call) via ..")
+            }
+            #expect(MetadataCalls.snapshot(outside + "/file") == before)
+            #expect(MetadataCalls.snapshot(inside + "/file").mode & 0o7777 == 0o604)
+        }
+    }
+
     @Test("fs_denied inside a write grant is outside it for metadata too")
     func deniedInsideGrant() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
