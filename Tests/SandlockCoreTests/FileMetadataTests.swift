@@ -154,6 +154,21 @@ struct FileMetadataTests {
         }
     }
 
+    @Test("a root caller's sandbox cannot chmod a host device it may write (the default devices are no write grant)")
+    func defaultDevice() async throws {
+        guard geteuid() == 0 else {
+            print("skipped: needs root (uid 0 owns /dev/full)")
+            return
+        }
+        let device = "/dev/full"
+        let mode = MetadataCalls.snapshot(device).mode
+        // Restores the host's device should the handler ever let the call through.
+        defer { chmod(device, mode & 0o7777) }
+        #expect(try await probe(["meta", "chmod", device]) == "EPERM")
+        #expect(try await probe(["meta", "fchmod", device]) == "EPERM")
+        #expect(MetadataCalls.snapshot(device).mode == mode)
+    }
+
     @Test("setuid and setgid bits are refused even inside a write grant")
     func setuidBits() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
