@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <sys/uio.h>
 #include <sys/auxv.h>
@@ -317,3 +318,24 @@ int csl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode) {
     } while (fd < 0 && errno == EINTR);
     return fd;
 }
+
+int csl_openat2_resolve(int dirfd, const char *path, uint64_t flags, uint64_t resolve) {
+    struct csl_open_how how = { flags | O_CLOEXEC, 0, resolve };
+    int fd;
+    do {
+        fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    } while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+int csl_setxattr(const char *path, const char *name, const void *value, size_t size, int flags) {
+    return setxattr(path, name, value, size, flags);
+}
+
+int csl_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
+}
+
+int csl_removexattr(const char *path, const char *name) { return removexattr(path, name); }
+
+int csl_fremovexattr(int fd, const char *name) { return fremovexattr(fd, name); }

@@ -28,6 +28,7 @@ public struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
     public static let ENOTEMPTY = Errno(rawValue: Glibc.ENOTEMPTY)
     public static let EXDEV = Errno(rawValue: Glibc.EXDEV)
     public static let ELOOP = Errno(rawValue: Glibc.ELOOP)
+    public static let EBADF = Errno(rawValue: Glibc.EBADF)
 
     /// The symbolic name, e.g. `EACCES`.
     public var name: String {

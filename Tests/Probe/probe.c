@@ -324,6 +324,83 @@ static int network_action(int argc, char **argv) {
     return -1;
 }
 
+/* File metadata calls (chmod, chown, times, extended attributes), each on `path`; "loop"
+ * repeats chmod `count` times (for timing). Self-contained: raw syscalls where glibc has no
+ * wrapper or would pick another syscall. */
+#include <sys/stat.h>
+#include <sys/xattr.h>
+static long file_metadata(const char *op, const char *path, long count) {
+    const struct timespec times[2] = {{1000000, 0}, {1000000, 0}};
+    const struct timeval tv[2] = {{1000000, 0}, {1000000, 0}};
+    const char *name = "user.sandlock", *value = "x";
+    gid_t gid = getgid();
+    if (!strcmp(op, "chmod")) return outcome(syscall(SYS_chmod, path, 0604));
+    if (!strcmp(op, "chmod-suid")) return outcome(syscall(SYS_chmod, path, 04755));
+    if (!strcmp(op, "chmod-loop")) {
+        for (long i = 0; i < count; i++) if (syscall(SYS_chmod, path, (i & 1) ? 0644 : 0604) != 0) return outcome(-1);
+        return outcome(0);
+    }
+    if (!strcmp(op, "fchmodat")) return outcome(syscall(SYS_fchmodat, AT_FDCWD, path, 0604));
+    if (!strcmp(op, "fchmodat2")) return outcome(syscall(452 /* fchmodat2 */, AT_FDCWD, path, 0604, 0));
+    if (!strcmp(op, "fchmodat2-nofollow")) return outcome(syscall(452, AT_FDCWD, path, 0604, AT_SYMLINK_NOFOLLOW));
+    if (!strcmp(op, "procfd-chmod")) {
+        int fd = open(path, O_PATH);
+        if (fd < 0) return outcome(-1);
+        char magic[64];
+        snprintf(magic, sizeof magic, "/proc/self/fd/%d", fd);
+        return outcome(syscall(SYS_chmod, magic, 0604));
+    }
+    if (!strcmp(op, "chmod-cwd") || !strcmp(op, "fchmodat-dirfd")) {
+        /* path is DIR:NAME: NAME relative to the cwd DIR, or to a descriptor of DIR. */
+        char directory[4096];
+        const char *colon = strchr(path, ':');
+        if (colon == NULL || (size_t)(colon - path) >= sizeof directory) return outcome(-1);
+        memcpy(directory, path, colon - path);
+        directory[colon - path] = 0;
+        if (!strcmp(op, "chmod-cwd")) {
+            if (chdir(directory) != 0) return outcome(-1);
+            return outcome(syscall(SYS_chmod, colon + 1, 0604));
+        }
+        int dirfd = open(directory, O_PATH | O_DIRECTORY);
+        if (dirfd < 0) return outcome(-1);
+        return outcome(syscall(SYS_fchmodat, dirfd, colon + 1, 0604));
+    }
+    if (!strcmp(op, "utimensat")) return outcome(syscall(SYS_utimensat, AT_FDCWD, path, times, 0));
+    if (!strcmp(op, "utimensat-now")) return outcome(syscall(SYS_utimensat, AT_FDCWD, path, NULL, 0));
+    if (!strcmp(op, "utimensat-nofollow")) return outcome(syscall(SYS_utimensat, AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW));
+    if (!strcmp(op, "utimes")) return outcome(syscall(SYS_utimes, path, tv));
+    if (!strcmp(op, "utime")) { struct { long a, m; } t = {1000000, 1000000}; return outcome(syscall(SYS_utime, path, &t)); }
+    if (!strcmp(op, "futimesat")) return outcome(syscall(SYS_futimesat, AT_FDCWD, path, tv));
+    if (!strcmp(op, "setxattr")) return outcome(syscall(SYS_setxattr, path, name, value, 1, 0));
+    if (!strcmp(op, "lsetxattr")) return outcome(syscall(SYS_lsetxattr, path, name, value, 1, 0));
+    if (!strcmp(op, "removexattr")) return outcome(syscall(SYS_removexattr, path, name));
+    if (!strcmp(op, "lremovexattr")) return outcome(syscall(SYS_lremovexattr, path, name));
+    if (!strcmp(op, "setxattrat")) {
+        struct { unsigned long long value; unsigned int size, flags; } args = {(unsigned long)value, 1, 0};
+        return outcome(syscall(463 /* setxattrat */, AT_FDCWD, path, 0, name, &args, sizeof args));
+    }
+    if (!strcmp(op, "removexattrat")) return outcome(syscall(466 /* removexattrat */, AT_FDCWD, path, 0, name));
+    if (!strcmp(op, "chown")) return outcome(syscall(SYS_chown, path, -1, gid));
+    if (!strcmp(op, "lchown")) return outcome(syscall(SYS_lchown, path, -1, gid));
+    if (!strcmp(op, "fchownat")) return outcome(syscall(SYS_fchownat, AT_FDCWD, path, -1, gid, 0));
+    if (!strcmp(op, "chown-other")) return outcome(syscall(SYS_chown, path, 12345, -1));
+    if (!strcmp(op, "opath-fchownat")) {
+        int fd = open(path, O_PATH);
+        if (fd < 0) return outcome(-1);
+        return outcome(syscall(SYS_fchownat, fd, "", -1, gid, AT_EMPTY_PATH));
+    }
+    /* Descriptor-based: opened for reading (Landlock judges that open, not what follows). */
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return outcome(-1);
+    if (!strcmp(op, "fchmod")) return outcome(syscall(SYS_fchmod, fd, 0604));
+    if (!strcmp(op, "fchown")) return outcome(syscall(SYS_fchown, fd, -1, gid));
+    if (!strcmp(op, "futimens")) return outcome(syscall(SYS_utimensat, fd, NULL, times, 0));
+    if (!strcmp(op, "fsetxattr")) return outcome(syscall(SYS_fsetxattr, fd, name, value, 1, 0));
+    if (!strcmp(op, "fremovexattr")) return outcome(syscall(SYS_fremovexattr, fd, name));
+    fprintf(stderr, "probe: unknown metadata call %s\n", op);
+    return 2;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: probe ACTION [ARGS]\n"); return 2; }
     const char *action = argv[1];
@@ -780,6 +857,7 @@ int main(int argc, char **argv) {
     /* sec-network actions (unix sockets, listen, port remap) */
     int network = network_action(argc, argv);
     if (network >= 0) return network;
+    if (!strcmp(action, "meta") && argc >= 4) return file_metadata(argv[2], argv[3], argc > 4 ? atol(argv[4]) : 1);
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;
 }

@@ -171,6 +171,8 @@ uint64_t csl_vdso_base(void);
 int64_t csl_vdso_symbol_offset(const char *name);
 /// openat2(dirfd, path, {flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS}), CLOEXEC added.
 int csl_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode);
+/// openat2 with the caller's RESOLVE_* flags (O_CLOEXEC added); -1 with errno set.
+int csl_openat2_resolve(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
 /// getdents64(fd, buffer, count).
 long csl_getdents64(int fd, void *buffer, size_t count);
 /// Raw clock_gettime via the syscall (not the vDSO).
@@ -183,6 +185,12 @@ ssize_t csl_lgetxattr(const char *path, const char *name, void *value, size_t si
 int csl_lsetxattr(const char *path, const char *name, const void *value, size_t size);
 ssize_t csl_llistxattr(const char *path, char *list, size_t size);
 int csl_lremovexattr(const char *path, const char *name);
+/// setxattr/fsetxattr/removexattr/fremovexattr with their flags (the supervisor's metadata
+/// calls on behalf, through /proc/self/fd/N or on a duplicated descriptor).
+int csl_setxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+int csl_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
+int csl_removexattr(const char *path, const char *name);
+int csl_fremovexattr(int fd, const char *name);
 /// syncfs(fd): a commit flushes the workdir's filesystem once before dropping its journal.
 int csl_syncfs(int fd);
 /// openat2(dirfd, path, flags | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |

@@ -33,6 +33,11 @@ enum Syscall {
     static let socket = number("socket")
     static let socketpair = number("socketpair")
     static let sendmmsg = number("sendmmsg")
+    static let chmod = number("chmod"), fchmod = number("fchmod"), fchmodat = number("fchmodat"), fchmodat2 = number("fchmodat2")
+    static let chown = number("chown"), lchown = number("lchown"), fchown = number("fchown"), fchownat = number("fchownat")
+    static let utimensat = number("utimensat"), utimes = number("utimes"), futimesat = number("futimesat"), utime = number("utime")
+    static let setxattr = number("setxattr"), lsetxattr = number("lsetxattr"), fsetxattr = number("fsetxattr")
+    static let removexattr = number("removexattr"), lremovexattr = number("lremovexattr"), fremovexattr = number("fremovexattr")
 
     private static func number(_ name: String) -> Int32 {
         seccomp_syscall_resolve_name(name)
@@ -48,7 +53,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         ShiftedClockHandler.self, SortedDirectoriesHandler.self, ProcViewHandler.self,
         VirtualHostnameHandler.self, VirtualCPUsHandler.self,
         NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, PinnedHostsHandler.self,
-        UnixSocketHandler.self,
+        UnixSocketHandler.self, FileMetadataHandler.self,
     ]
 
     /// The order in which handlers sharing a syscall are asked (the first verdict wins): the
@@ -59,6 +64,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         DeterministicRandomHandler.self, VirtualHostnameHandler.self, VirtualCPUsHandler.self,
         PinnedHostsHandler.self, ProcViewHandler.self, SortedDirectoriesHandler.self,
         NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, UnixSocketHandler.self,
+        FileMetadataHandler.self,
     ]
 
     /// The handlers this policy needs, in `handlerTypes` order.
