@@ -74,7 +74,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Commit nothing: every write is copy-on-write, stages see their needs' changes, and each stage's change set is printed.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("Where copy-on-write workspaces live (default: $XDG_RUNTIME_DIR/sandlock-cow or /tmp/sandlock-cow-UID); outside every written tree.", valueName: "DIR"))
+    @Option(help: ArgumentHelp("Where copy-on-write workspaces live (default: $XDG_RUNTIME_DIR/sandlock-cow or /var/tmp/sandlock-cow-UID); outside every written tree.", valueName: "DIR"))
     var fsStorage: String?
 
     func validate() throws {

@@ -26,7 +26,7 @@ extension Policy {
         PolicyField("on_error", .workspace, manifest: nil, flags: ["--on-error"], .disposition(\.onError),
                     doc: "Workspace action otherwise (non-zero exit, signal, timeout, limit): commit, abort or keep (default abort)."),
         PolicyField("fs_storage", .workspace, manifest: nil, flags: ["--fs-storage"], .string(\.fsStorage),
-                    doc: "Where workspaces live (default $XDG_RUNTIME_DIR/sandlock-cow or /tmp/sandlock-cow-UID)."),
+                    doc: "Where workspaces live (default $XDG_RUNTIME_DIR/sandlock-cow or /var/tmp/sandlock-cow-UID); out of every write grant."),
         // Syscalls (seccomp-bpf)
         PolicyField("deny_syscalls", .syscalls, manifest: ManifestKey("syscalls", "deny"), flags: [], .syscallSet(\.denySyscalls),
                     doc: "Replaces the default deny list; an empty list keeps the default."),
