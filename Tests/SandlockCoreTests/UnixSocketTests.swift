@@ -26,16 +26,7 @@ private struct UnixListener {
     }
 
     /// Connections accepted by the kernel and not yet taken: accepts them all, non-blocking.
-    func pendingConnections() -> Int {
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        var count = 0
-        while true {
-            let client = accept(fd, nil, nil)
-            if client < 0 { return count }
-            Foundation.close(client)
-            count += 1
-        }
-    }
+    func pendingConnections() -> Int { acceptPending(fd) }
 
     func close() { _ = Foundation.close(fd) }
 }

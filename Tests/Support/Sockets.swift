@@ -41,16 +41,7 @@ public struct TCPListener {
     }
 
     /// Connections accepted by the kernel and not yet taken: accepts them all, non-blocking.
-    public func pendingConnections() -> Int {
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        var count = 0
-        while true {
-            let client = accept(fd, nil, nil)
-            if client < 0 { return count }
-            Foundation.close(client)
-            count += 1
-        }
-    }
+    public func pendingConnections() -> Int { acceptPending(fd) }
 
     public func close() { _ = Foundation.close(fd) }
 }
@@ -101,4 +92,17 @@ public func readGreeting(port: UInt16) throws -> String {
     var buffer = [UInt8](repeating: 0, count: 64)
     let count = Foundation.read(connection, &buffer, 64)
     return String(decoding: buffer.prefix(max(0, count)), as: UTF8.self)
+}
+
+/// Accepts, without blocking, every connection the kernel queued on listening socket `fd`,
+/// and returns how many there were.
+public func acceptPending(_ fd: Int32) -> Int {
+    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+    var count = 0
+    while true {
+        let client = accept(fd, nil, nil)
+        if client < 0 { return count }
+        Foundation.close(client)
+        count += 1
+    }
 }
