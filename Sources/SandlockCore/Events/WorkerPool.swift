@@ -3,59 +3,92 @@ import Glibc
 #endif
 import Synchronization
 
-/// A few named threads (`sandlock-work`) for work that may block and must not run on the
-/// event thread: connects on behalf of a sandbox, registry writes. The queue is bounded:
-/// when it is full, `submit` says so and the caller answers a clear failure (EAGAIN to the
-/// sandbox) instead of starting another thread. Threads start on first use.
+/// Named threads (`sandlock-work`) for work that may block and must not run on the event
+/// thread: connects and opens on behalf of a sandbox, registry writes.
+///
+/// Everything is bounded, and one sandbox cannot starve the others: a job of an owner (a
+/// sandbox's listener) counts against that owner's share (`perOwner` queued or running), a
+/// thread is added whenever every thread is busy (up to `maxThreads`), and the queue holds
+/// at most `capacity` jobs. Past any bound `submit` says no and the caller answers a clear,
+/// retryable failure (EAGAIN to the sandbox). So a sandbox whose connects hang on a peer that
+/// never answers ties up `perOwner` threads at most, never the pool. Threads start on use
+/// and stay.
 final class WorkerPool: Sendable {
-    static let shared = WorkerPool(threads: 3, capacity: 64)
+    static let shared = WorkerPool(maxThreads: 32, perOwner: 4, capacity: 256)
 
     static let threadName = "sandlock-work"
 
     typealias Job = @Sendable () -> Void
 
-    private struct State {
-        var queue: [Job] = []
-        var started = false
+    private struct Queued {
+        let owner: ObjectIdentifier?
+        let job: Job
     }
 
-    let threadCount: Int
+    private struct State {
+        var queue: [Queued] = []
+        var threads = 0
+        /// Threads waiting for a ticket.
+        var idle = 0
+        /// Jobs queued or running, by owner.
+        var shares: [ObjectIdentifier: Int] = [:]
+    }
+
+    let maxThreads: Int
+    let perOwner: Int
     let capacity: Int
     private let state = Mutex(State())
     /// One byte per queued job: idle workers block reading it.
     private let tickets: KernelPipe
 
-    init(threads: Int, capacity: Int) {
-        threadCount = threads
+    init(maxThreads: Int, perOwner: Int, capacity: Int) {
+        self.maxThreads = maxThreads
+        self.perOwner = perOwner
         self.capacity = capacity
         do { tickets = try KernelPipe() } catch { preconditionFailure("pipe2 failed: \(error)") }
     }
 
-    /// Queues `job`; false when the queue is full (or no worker could be started).
-    func submit(_ job: @escaping Job) -> Bool {
-        let (accepted, start) = state.withLock { state -> (Bool, Bool) in
+    /// Queues `job` for `owner` (nil: no share, e.g. a registry write); false when the queue,
+    /// the owner's share or the pool is full.
+    func submit(owner: AnyObject? = nil, _ job: @escaping Job) -> Bool {
+        let key = owner.map(ObjectIdentifier.init)
+        let verdict = state.withLock { state -> (accepted: Bool, newThread: Bool) in
             guard state.queue.count < capacity else { return (false, false) }
-            state.queue.append(job)
-            defer { state.started = true }
-            return (true, !state.started)
+            if let key {
+                guard state.shares[key, default: 0] < perOwner else { return (false, false) }
+                state.shares[key, default: 0] += 1
+            }
+            state.queue.append(Queued(owner: key, job: job))
+            // Every thread busy: one more, so a job stuck in the kernel holds up nobody else.
+            guard state.idle < state.queue.count, state.threads < maxThreads else { return (true, false) }
+            state.threads += 1
+            return (true, true)
         }
-        guard accepted else { return false }
-        if start {
-            for _ in 0..<threadCount { NamedThread.start(Self.threadName) { [self] in work() } }
+        guard verdict.accepted else { return false }
+        if verdict.newThread, !NamedThread.start(Self.threadName, { [self] in work() }) {
+            state.withLock { $0.threads -= 1 }
         }
         tickets.write.writeByte()
         return true
     }
 
-    /// Jobs queued and not yet taken, for tests.
-    var pending: Int { state.withLock { $0.queue.count } }
-
     private func work() {
         var byte: UInt8 = 0
         while true {
-            guard (try? withUnsafeMutableBytes(of: &byte, { try tickets.read.read(into: $0) })) == 1 else { continue }
-            let job = state.withLock { state -> Job? in state.queue.isEmpty ? nil : state.queue.removeFirst() }
-            job?()
+            state.withLock { $0.idle += 1 }
+            let got = (try? withUnsafeMutableBytes(of: &byte, { try tickets.read.read(into: $0) })) == 1
+            let next = state.withLock { state -> Queued? in
+                state.idle -= 1
+                return got && !state.queue.isEmpty ? state.queue.removeFirst() : nil
+            }
+            guard let next else { continue }
+            next.job()
+            if let owner = next.owner {
+                state.withLock { state in
+                    let left = state.shares[owner, default: 1] - 1
+                    state.shares[owner] = left > 0 ? left : nil
+                }
+            }
         }
     }
 }

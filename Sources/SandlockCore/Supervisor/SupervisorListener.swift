@@ -49,7 +49,7 @@ final class SupervisorListener: EventSource {
             _ = csl_notif_respond(listener, id, value, 0, 0)
         case let .valueAfter(value, work):
             let shared = descriptor
-            let accepted = workers.submit {
+            let accepted = workers.submit(owner: shared) {
                 work()
                 _ = csl_notif_respond(shared.rawValue, id, value, 0, 0)
             }
@@ -62,7 +62,7 @@ final class SupervisorListener: EventSource {
             _ = csl_notif_add_fd_and_respond(listener, id, fd.rawValue, cloexec ? 1 : 0)
         case let .openOnBehalf(open, cloexec):
             let shared = descriptor
-            let accepted = workers.submit {
+            let accepted = workers.submit(owner: shared) {
                 switch open() {
                 case .success(let fd): _ = csl_notif_add_fd_and_respond(shared.rawValue, id, fd.rawValue, cloexec ? 1 : 0)
                 case .failure(let error): _ = csl_notif_respond(shared.rawValue, id, 0, error.rawValue, 0)
@@ -79,7 +79,7 @@ final class SupervisorListener: EventSource {
             _ = csl_notif_add_fd_and_respond(listener, id, read.rawValue, cloexec ? 1 : 0)
         case .onBehalf(let work):
             let shared = descriptor
-            let accepted = workers.submit {
+            let accepted = workers.submit(owner: shared) {
                 let (value, error) = work.perform()
                 _ = csl_notif_respond(shared.rawValue, id, value, error, 0)
             }
