@@ -134,7 +134,7 @@ struct ProcView {
     /// /proc/net/{tcp,udp}[6] as the sandbox sees it: its own sockets only (by inode), with
     /// its virtual ports in place of the real ones.
     private func socketTable(_ path: String, ports: PortMap, cloexec: Bool) -> SupervisorState.Verdict {
-        guard let table = ProcessTree.readLargeFile(path) else { return .fail(ENOENT) }
+        guard let table = try? Files.readText(path) else { return .fail(ENOENT) }
         var inodes: Set<Substring> = []
         for pid in ProcessTree.liveProcesses(under: initPID) {
             for name in (try? Directory.entries(atPath: "/proc/\(pid)/fd", names: .lossy)) ?? [] {

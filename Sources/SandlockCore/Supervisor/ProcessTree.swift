@@ -82,13 +82,7 @@ enum ProcessTree {
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
-    /// A whole file of any size (procfs reports size 0, so read to EOF).
-    static func readLargeFile(_ path: String) -> String? {
-        guard let file = try? FileDescriptor(opening: path, flags: O_RDONLY),
-              let content = try? file.readAll() else { return nil }
-        return String(decoding: content, as: UTF8.self)
-    }
-
+    /// The first 4 KiB of a /proc file in one read (whole files: `Files.readText`).
     static func readSmallFile(_ path: String) -> String? {
         guard let file = try? FileDescriptor(opening: path, flags: O_RDONLY) else { return nil }
         var buffer = [UInt8](repeating: 0, count: 4096)

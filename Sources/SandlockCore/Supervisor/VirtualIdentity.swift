@@ -28,7 +28,7 @@ struct VirtualIdentity {
             return Array((cpuCount == 1 ? "0\n" : "0-\(cpuCount - 1)\n").utf8)
         case "/proc/cpuinfo":
             // The first `cpuCount` processor blocks (blocks are separated by a blank line).
-            let blocks = (ProcessTree.readLargeFile("/proc/cpuinfo") ?? "").split(separator: "\n\n")
+            let blocks = ((try? Files.readText("/proc/cpuinfo")) ?? "").split(separator: "\n\n")
             guard !blocks.isEmpty else { return nil }
             let kept = (0..<cpuCount).map { cpu in
                 blocks[cpu % blocks.count].split(separator: "\n").map { line in
