@@ -42,39 +42,24 @@ struct RunnerCLITests {
         return Output(status: p.terminationStatus, stdout: contents(directory + "/cli.out"), stderr: contents(directory + "/cli.err"))
     }
 
-    /// Waits until `condition` holds (at most 10 s).
-    func waitFor(_ condition: () -> Bool) async throws {
-        for _ in 0..<200 where !condition() { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(condition())
-    }
-
-    /// Processes whose command line contains `marker` (the sandboxed ones of a test).
-    func alive(_ marker: String) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-            let status = contents("/proc/\(pid)/status")
-            return String(decoding: data, as: UTF8.self).contains(marker) && !status.contains("State:\tZ")
-        }
-    }
-
     @Test("SIGINT mid-run: exit 130, every sandbox gone, finished stages kept, the rest cancelled")
     func interrupt() async throws {
-        let job = try RunnerJob()
+        let job = try RunnerJob(), sync = try StageHandshake()
         defer { job.remove() }
+        let held = "policy: { extends: sys, filesystem: { write: [\(sync.grant)] } }"
         _ = try job.plan("""
             stages:
               quick: { run: echo done }
-              long: { run: sleep 31.25, needs: [quick] }
-              fan: { map: { over: { shards: 20 } }, run: sleep 31.25, needs: [quick] }
+              long: { run: "\(sync.prefix)sleep 31.25", needs: [quick], \(held) }
+              fan: { map: { over: { shards: 20 } }, run: "\(sync.prefix)sleep 31.25", needs: [quick], \(held) }
               after: { run: "true", needs: [long] }
             """)
         let p = try start(["run", "--progress", "plain", "--jobs", "3", "job.yaml"], in: job.directory)
-        try await waitFor { alive("sleep 31.25").count >= 3 }
+        #expect(sync.waitForStarts(3), "\(contents(job.directory + "/cli.err"))")
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         #expect(p.terminationStatus == 130)
-        try await waitFor { alive("sleep 31.25").isEmpty }
+        #expect(sync.waitUntilAllGone())
         let root = RunDirectory.runsRoot(workdir: job.directory)
         let directory = try #require(RunDirectory.find("latest", root: root))
         let run = try directory.readRunRecord()
@@ -86,18 +71,21 @@ struct RunnerCLITests {
 
     @Test("SIGKILL of the runner mid-run: the run directory stays readable, finished stages exact, sandboxes gone")
     func killedRunner() async throws {
-        let job = try RunnerJob()
+        let job = try RunnerJob(), sync = try StageHandshake()
         defer { job.remove() }
         _ = try job.plan("""
             stages:
               first: { run: echo first }
-              second: { run: sleep 32.5, needs: [first] }
+              second:
+                policy: { extends: sys, filesystem: { write: [\(sync.grant)] } }
+                run: "\(sync.prefix)sleep 32.5"
+                needs: [first]
             """)
         let p = try start(["run", "--progress", "plain", "job.yaml"], in: job.directory)
-        try await waitFor { alive("sleep 32.5").count >= 1 }
+        #expect(sync.waitForStarts(1), "\(contents(job.directory + "/cli.err"))")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        try await waitFor { alive("sleep 32.5").isEmpty }
+        #expect(sync.waitUntilAllGone())
         let directory = try #require(RunDirectory.find("latest", root: RunDirectory.runsRoot(workdir: job.directory)))
         let record = try directory.readRunRecord()
         #expect(record.status == .running)

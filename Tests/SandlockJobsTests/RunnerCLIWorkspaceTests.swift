@@ -136,20 +136,20 @@ extension RunnerCLITests {
 
     @Test("a runner killed mid-stage leaves orphaned workspaces: recover lists them, --prune removes them; the tree is untouched")
     func orphanedWorkspaces() async throws {
-        let job = try RunnerJob(), home = try RunnerJob()
+        let job = try RunnerJob(), home = try RunnerJob(), sync = try StageHandshake()
         defer { job.remove(); home.remove() }
         let storage = home.directory + "/storage"
         _ = try job.plan("""
             stages:
               slow:
-                policy: { extends: sys, filesystem: { write: [out] } }
-                run: echo partial > out/partial.txt; sleep 33.75
+                policy: { extends: sys, filesystem: { write: [out, \(sync.grant)] } }
+                run: "echo partial > out/partial.txt; \(sync.prefix)sleep 33.75"
             """)
         let p = try start(["run", "--fs-storage", storage, "--progress", "plain", "job.yaml"], in: job.directory)
-        try await waitFor { alive("sleep 33.75").count >= 1 }
+        #expect(sync.waitForStarts(1), "\(contents(job.directory + "/cli.err"))")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        try await waitFor { alive("sleep 33.75").isEmpty }
+        #expect(sync.waitUntilAllGone())
         #expect(Workspace.list(storage: storage).contains { $0.isOrphaned })
         let listed = try run(["recover", "--fs-storage", storage], in: job.directory)
         #expect(listed.status == 0 && listed.stdout.contains("orphaned  \(Runner.canonical(job.directory))"), "\(listed.stdout)")

@@ -107,23 +107,19 @@ extension RunnerCLITests {
         let first = try RunnerJob(), second = try RunnerJob(), home = try RunnerJob()
         defer { first.remove(); second.remove(); home.remove() }
         let storage = home.directory + "/storage"
-        for (index, job) in [first, second].enumerated() {
+        for job in [first, second] {
+            let sync = try StageHandshake()
             _ = try job.plan("""
                 stages:
                   slow:
-                    policy: { extends: sys, filesystem: { write: [out] } }
-                    run: echo partial > out/partial.txt; sleep 34.\(index)5
+                    policy: { extends: sys, filesystem: { write: [out, \(sync.grant)] } }
+                    run: "echo partial > out/partial.txt; \(sync.prefix)sleep 34.5"
                 """)
             let p = try start(["run", "--fs-storage", storage, "--progress", "plain", "job.yaml"], in: job.directory)
-            // Patient (60 s): two runners start one after the other on a shared, loaded machine.
-            let marker = "sleep 34.\(index)5"
-            let deadline = ContinuousClock.now + .seconds(60)
-            while alive(marker).isEmpty && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-            #expect(!alive("sleep 34.\(index)5").isEmpty, "\(contents(job.directory + "/cli.err"))")
+            #expect(sync.waitForStarts(1), "\(contents(job.directory + "/cli.err"))")
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
-            let gone = ContinuousClock.now + .seconds(10)
-            while !alive(marker).isEmpty && ContinuousClock.now < gone { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(sync.waitUntilAllGone())
         }
         let firstTree = Runner.canonical(first.directory), secondTree = Runner.canonical(second.directory)
         #expect(Workspace.list(storage: storage).contains { $0.workdir == secondTree && $0.isOrphaned })
