@@ -213,13 +213,15 @@ struct RunnerTests {
     func retryAfterTimeout() async throws {
         let job = try RunnerJob()
         let state = try RunnerJob()  // outside the workdir: written in place, so it counts attempts
+        // The timeout only has to come after the first attempt's touch: 3 s leaves a loaded
+        // machine room to start a shell (300 ms did not, and the second attempt timed out too).
         defer { job.remove(); state.remove() }
         let (_, stages, directory) = try await job.run("""
             stages:
               flaky:
-                run: if [ -e \(state.directory)/marker ]; then echo second; else touch \(state.directory)/marker out/first; sleep 10; fi
+                run: if [ -e \(state.directory)/marker ]; then echo second; else touch \(state.directory)/marker out/first; sleep 600; fi
                 policy: { extends: sys, filesystem: { write: [out, \(state.directory)] } }
-                timeout: 300ms
+                timeout: 3s
                 retry: { limit: 2, on: [timeout] }
             """)
         let flaky = try #require(stages["flaky"])
