@@ -99,7 +99,7 @@ struct LimitHardeningTests {
         // Control: under the limit, nothing but the timeout ends it, however long it is.
         let under = try await run(["memfd", "32"]) {
             $0.maxMemory = 128 << 20
-            $0.timeout = .milliseconds(800)
+            $0.timeout = .seconds(5) // room for a loaded machine to reach "held", and 50 periodic checks
         }
         #expect(under.reason == .timeout && under.stdoutText == "held\n", "\(under.reason) \(under.stdoutText)")
     }
@@ -113,7 +113,7 @@ struct LimitHardeningTests {
         #expect(over.reason == .memoryLimit, "\(over.reason)")
         let under = try await run(["shared-small", "32"]) {
             $0.maxMemory = 128 << 20
-            $0.timeout = .milliseconds(800)
+            $0.timeout = .seconds(5) // room for a loaded machine to reach "held", and 50 periodic checks
         }
         #expect(under.reason == .timeout && under.stdoutText == "held\n", "\(under.reason) \(under.stdoutText)")
     }
