@@ -26,6 +26,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // Raw syscalls Swift cannot call, kernel structs newer than the distro headers,
@@ -55,15 +56,21 @@ let package = Package(
             dependencies: ["CSandlock", "CSeccomp", "SandlockSystem"],
             swiftSettings: swiftSettings
         ),
+        // sandlock's TOML profiles (`sandlock run -p NAME`, `extends: [profile:NAME]`).
+        .target(
+            name: "SandlockProfiles",
+            dependencies: ["SandlockCore", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SandlockJobs",
-            dependencies: ["SandlockCore", "CLibYAML"],
+            dependencies: ["SandlockCore", "SandlockProfiles", "CLibYAML"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "sandlock",
             dependencies: [
-                "SandlockCore",
+                "SandlockCore", "SandlockProfiles",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -108,3 +108,25 @@ extension StringProtocol {
 extension Character {
     var isASCIIDigit: Bool { isASCII && isNumber }
 }
+
+extension Duration {
+    /// `1500ms`, `30s`, `90m`, `2h`: the largest unit that spells the duration exactly,
+    /// in a form the manifest and `sandlock run -t` accept.
+    public var manifestText: String {
+        let ms = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        for (unit, factor) in [("d", Int64(86_400_000)), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] where ms >= factor && ms % factor == 0 {
+            return "\(ms / factor)\(unit)"
+        }
+        return ms == 0 ? "0s" : "\(ms)ms"
+    }
+}
+
+extension UInt64 {
+    /// `256M`, `1G`, `1536K`, or bytes: the shortest exact spelling.
+    public var sizeText: String {
+        for (unit, factor) in [("T", UInt64(1) << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)] where self >= factor && self % factor == 0 {
+            return "\(self / factor)\(unit)"
+        }
+        return "\(self)"
+    }
+}

@@ -4,6 +4,7 @@ import Glibc
 import ArgumentParser
 import FoundationEssentials
 import SandlockCore
+import SandlockProfiles
 
 struct PsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,18 +60,30 @@ struct KillCommand: ParsableCommand {
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
-        abstract: "Print a named sandbox's effective policy as JSON.")
+        abstract: "Print a named sandbox's effective policy as JSON (or as a profile, --toml).")
 
     @Argument(help: "The sandbox's name, as `sandlock ps` shows it.")
     var name: String
+
+    @Flag(help: "Print the policy as a profile (TOML), to save under ~/.config/sandlock/profiles/.")
+    var toml = false
 
     func run() throws {
         guard let entry = try SandboxRegistry.user().entry(named: name) else {
             printError("sandlock: no running sandbox named '\(name)' (see `sandlock ps`)")
             throw ExitCode(1)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        print(String(decoding: try encoder.encode(entry), as: UTF8.self))
+        if toml {
+            print(Profile.toml(of: entry.policy), terminator: "")
+        } else {
+            print(try prettyJSON(entry))
+        }
     }
+}
+
+/// Sorted, indented JSON: `inspect` and `profile show --json`.
+func prettyJSON(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
 }

@@ -1,4 +1,5 @@
 import SandlockCore
+import SandlockProfiles
 
 /// The flags of `sandlock run`, parsed by a small table-driven parser.
 ///
@@ -12,6 +13,13 @@ struct RunArguments {
     /// `--dry-run`: run over a workspace, report the changes on stderr, then abort it.
     var dryRun = false
     var command: [String] = []
+    /// `-p NAME` / `--profile-file PATH`: the policy the flags start from (one at most).
+    var profiles: [ProfileReference] = []
+
+    enum ProfileReference {
+        case named(String)
+        case file(String)
+    }
 
     struct UsageError: Error, CustomStringConvertible {
         var description: String
@@ -37,6 +45,13 @@ struct RunArguments {
         Extra(names: ["-i", "--interactive"], section: .process, doc: "Give the command the terminal (for shells and editors).") {
             arguments, _ in arguments.interactive = true
         },
+        Extra(names: ["-p", "--profile"], section: .process, valueName: "NAME",
+              doc: "Start from the profile ~/.config/sandlock/profiles/NAME.toml; flags add to its lists and override its other fields, wherever they are given.") {
+            $0.profiles.append(.named($1))
+        },
+        Extra(names: ["--profile-file"], section: .process, valueName: "PATH", doc: "Start from the profile in this TOML file (as -p).") {
+            $0.profiles.append(.file($1))
+        },
     ]
 
     /// Every flag name: the table's and the extras'.
@@ -46,6 +61,8 @@ struct RunArguments {
     /// first argument that is not an option).
     init(parsing arguments: [String]) throws(UsageError) {
         var index = 0
+        // Applied once the loop is done, on top of the profile if one is named anywhere.
+        var given: [(field: PolicyField, flag: String, value: String?)] = []
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
@@ -71,18 +88,14 @@ struct RunArguments {
                 return arguments[index - 1]
             }
             if let field = Policy.fields.first(where: { $0.flags.contains(name) }) {
-                let given: String?
+                let argument: String?
                 if field.grammar.takesValue {
-                    given = try value()
+                    argument = try value()
                 } else {
                     if inlineValue != nil { throw UsageError(description: "\(name) takes no value") }
-                    given = nil
+                    argument = nil
                 }
-                do throws(PolicyViolation) {
-                    try field.apply(argument: given, to: &policy)
-                } catch {
-                    throw UsageError(description: "\(field.flag ?? name): \(error.message)")
-                }
+                given.append((field, name, argument))
             } else if let extra = Self.extras.first(where: { $0.names.contains(name) }) {
                 if extra.valueName != nil {
                     extra.apply(&self, try value())
@@ -95,6 +108,25 @@ struct RunArguments {
             }
         }
         command = Array(arguments[index...])
+        guard profiles.count <= 1 else {
+            throw UsageError(description: "give one profile (-p NAME or --profile-file PATH), not \(profiles.count)")
+        }
+        do throws(ProfileError) {
+            switch profiles.first {
+            case .named(let name): policy = try ProfileStore.user().load(name).policy
+            case .file(let path): policy = try Profile.load(path: path).policy
+            case nil: break
+            }
+        } catch {
+            throw UsageError(description: "profile: \(error)")
+        }
+        for (field, flag, value) in given {
+            do throws(PolicyViolation) {
+                try field.apply(argument: value, to: &policy)
+            } catch {
+                throw UsageError(description: "\(field.flag ?? flag): \(error.message)")
+            }
+        }
         if execShell != nil && !command.isEmpty {
             throw UsageError(description: "give either -e CMD or a command after --, not both")
         }

@@ -1,4 +1,5 @@
 import Testing
+import SandlockCore
 @testable import SandlockJobs
 
 @Suite struct QuantityTests {

@@ -71,6 +71,27 @@ extension PolicyField {
         }
     }
 
+    /// The field's value in `policy` as the arguments of its flag that give it back
+    /// (`apply(argument:)`'s inverse): `["512M"]`, `["/usr", "/lib"]`, `["0,2"]`; none when
+    /// not set, and none for a flag (its presence is the value).
+    public func arguments(of policy: Policy) -> [String] {
+        switch grammar {
+        case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): return policy[keyPath: r]
+        case .syscallSet(let r): return policy[keyPath: r] ?? []
+        case .string(let r): return policy[keyPath: r].map { [$0] } ?? []
+        case .size(let r): return policy[keyPath: r].map { [$0.sizeText] } ?? []
+        case .seed(let r): return policy[keyPath: r].map { ["\($0)"] } ?? []
+        case .integer(let r, _, _): return policy[keyPath: r].map { ["\($0)"] } ?? []
+        case .timestamp(let r): return policy[keyPath: r].map { ["\($0)"] } ?? []
+        case .cpuList(let r, _): return policy[keyPath: r].map { [$0.map(String.init).joined(separator: ",")] } ?? []
+        case .ports(let r): return policy[keyPath: r].map(String.init)
+        case .duration(let r): return policy[keyPath: r].map { [$0.manifestText] } ?? []
+        case .environment(let r): return policy[keyPath: r].sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        case .flag: return []
+        case .disposition(let r): return [policy[keyPath: r].rawValue]
+        }
+    }
+
     /// Whether `policy` holds `Policy()`'s value of this field.
     public func isDefault(in policy: Policy) -> Bool {
         let initial = Policy.defaults

@@ -1,3 +1,5 @@
+import SandlockCore
+
 /// Where a value sits, for the prefix of a message: `stage 'count': map.over: …`.
 struct Context {
     var owner: String?

@@ -301,30 +301,10 @@ extension PolicyField {
     /// not set.
     func words(of policy: Policy) -> [String] {
         switch grammar {
-        case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): return policy[keyPath: r]
-        case .syscallSet(let r): return policy[keyPath: r] ?? []
-        case .string(let r): return policy[keyPath: r].map { [$0] } ?? []
-        case .size(let r): return policy[keyPath: r].map { [$0.sizeText] } ?? []
-        case .seed(let r): return policy[keyPath: r].map { ["\($0)"] } ?? []
-        case .integer(let r, _, _): return policy[keyPath: r].map { ["\($0)"] } ?? []
-        case .timestamp(let r): return policy[keyPath: r].map { ["\($0)"] } ?? []
-        case .cpuList(let r, _): return policy[keyPath: r]?.map(String.init) ?? []
-        case .ports(let r): return policy[keyPath: r].map(String.init)
-        case .duration(let r): return policy[keyPath: r].map { [$0.manifestText] } ?? []
-        case .environment(let r): return policy[keyPath: r].sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         case .flag(let r): return policy[keyPath: r] ? ["on"] : []
-        case .disposition(let r): return [policy[keyPath: r].rawValue]
+        case .cpuList(let r, _): return policy[keyPath: r]?.map(String.init) ?? []
+        default: return arguments(of: policy)
         }
-    }
-}
-
-extension UInt64 {
-    /// `256M`, `1G`, `1536K`, or bytes: the shortest exact spelling.
-    var sizeText: String {
-        for (unit, factor) in [("T", UInt64(1) << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)] where self >= factor && self % factor == 0 {
-            return "\(self / factor)\(unit)"
-        }
-        return "\(self)"
     }
 }
 

@@ -1,6 +1,6 @@
 /// The closest candidate to `word`, if it is close enough to be a plausible typo: at most
 /// 2 edits, and fewer edits than half the word's length (one edit is always close enough).
-func closestMatch(to word: String, in candidates: [String]) -> String? {
+public func closestMatch(to word: String, in candidates: [String]) -> String? {
     let w = Array(word.lowercased().unicodeScalars)
     var best: (candidate: String, distance: Int)?
     for candidate in candidates {
