@@ -107,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SandlockJobsTests",
-            dependencies: ["SandlockJobs", "SandlockTestSupport"],
+            dependencies: ["SandlockJobs", "SandlockProfiles", "SandlockTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -13,6 +13,12 @@ public struct Located<Value: Sendable>: Sendable {
         self.length = node.underlineLength
     }
 
+    public init(_ value: Value, mark: SourceMark, length: Int) {
+        self.value = value
+        self.mark = mark
+        self.length = length
+    }
+
     func error(_ message: String) -> Diagnostic { Diagnostic(.error, message, at: mark, length: length) }
     func warning(_ message: String) -> Diagnostic { Diagnostic(.warning, message, at: mark, length: length) }
 }

@@ -1,4 +1,5 @@
 import SandlockCore
+import SandlockProfiles
 
 /// `Manifest` → `Plan`: checks every cross reference (needs, policy names, `extends`),
 /// finds dependency and `extends` cycles, resolves policies and paths, and orders the
@@ -10,10 +11,13 @@ public struct Planner: Sendable {
     public var inputsAreFinal: Bool
     /// Base for a relative manifest path (default: the current directory).
     public var currentDirectory: String?
+    /// Where `extends: [profile:NAME]` finds NAME.toml (default: the caller's profiles).
+    public var profiles: ProfileStore
 
-    public init(inputsAreFinal: Bool = false, currentDirectory: String? = nil) {
+    public init(inputsAreFinal: Bool = false, currentDirectory: String? = nil, profiles: ProfileStore = .user()) {
         self.inputsAreFinal = inputsAreFinal
         self.currentDirectory = currentDirectory
+        self.profiles = profiles
     }
 
     /// The plan, or `nil` when there is an error. A manifest with decoding errors may be
@@ -165,6 +169,11 @@ private struct Planning {
         var base: PolicySpec?
         var ok = true
         for parent in spec.extends {
+            if parent.value.hasPrefix(Self.profilePrefix) {
+                guard let p = profileSpec(parent, ctx) else { ok = false; continue }
+                base = base.map { p.merged(over: $0) } ?? p
+                continue
+            }
             if let at = chain.firstIndex(of: parent.value) {
                 // From the policy that closes the cycle, along "extends" arrows.
                 let last = chain[chain.count - 1]
@@ -192,6 +201,35 @@ private struct Planning {
         }
         guard ok else { return nil }
         return base.map { spec.merged(over: $0) } ?? spec
+    }
+
+    /// `extends: [profile:NAME]`: sandlock's TOML profile NAME, as if it were a policy of the
+    /// manifest whose every field is written at the `extends` entry.
+    static let profilePrefix = "profile:"
+
+    mutating func profileSpec(_ reference: Located<String>, _ ctx: Context) -> PolicySpec? {
+        let name = String(reference.value.dropFirst(Self.profilePrefix.count))
+        let profile: Profile
+        do throws(ProfileError) {
+            profile = try options.profiles.load(name)
+        } catch {
+            diagnostics.append(reference.error(ctx.message("extends \(reference.value): \(error)")))
+            return nil
+        }
+        var spec = PolicySpec(mark: reference.mark)
+        spec.values = profile.policy
+        for field in Policy.fields where !field.isDefault(in: profile.policy) {
+            guard let key = field.manifest else {
+                diagnostics.append(reference.error(ctx.message(
+                    "extends \(reference.value): \(field.name) (set by \(profile.path)) cannot be set in a manifest")))
+                return nil
+            }
+            spec.written[field.name] = Located(key, mark: reference.mark, length: reference.length)
+            // List items point at the `extends` entry too (where a missing path is reported).
+            let items = field.grammar.isList ? field.arguments(of: profile.policy) : []
+            if !items.isEmpty { spec.items[field.name] = items.map { Located($0, mark: reference.mark, length: reference.length) } }
+        }
+        return spec
     }
 
     /// `closestMatch`, while suggestions are left.
