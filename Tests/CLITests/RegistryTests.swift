@@ -35,6 +35,9 @@ struct RegistryTests {
         #expect(row.contains(String(port)) && row.contains("sh -c sleep 30 & sleep 30"))
         let inspect = try Fixture.runBare([Fixture.sandlockCLI, "inspect", name]).stdout
         #expect(inspect.contains("\"net_bind\" : [\n      \(port)"))
+        // As a profile: the TOML that `sandlock run -p` would read back.
+        let toml = try Fixture.runBare([Fixture.sandlockCLI, "inspect", name, "--toml"]).stdout
+        #expect(toml.contains("net_bind = [\(port)]\n") && toml.contains("name = \"\(name)\"\n"), "\(toml)")
         // The name is taken while it runs.
         let duplicate = try Fixture.runBare([Fixture.sandlockCLI, "run", "--name", name] + readFlags + ["--", "/bin/true"])
         #expect(duplicate.status == 125 && duplicate.stderr.contains("already running"))
