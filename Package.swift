@@ -21,6 +21,9 @@ let package = Package(
     products: [
         .library(name: "SandlockCore", targets: ["SandlockCore"]),
         .library(name: "SandlockJobs", targets: ["SandlockJobs"]),
+        // Loaded at run time by SandlockCore's ProfileLibrary, so TOMLKit's Foundation is not
+        // on every start of the CLIs.
+        .library(name: "SandlockProfiles", type: .dynamic, targets: ["SandlockProfiles"]),
         .executable(name: "sandlock", targets: ["sandlock"]),
         .executable(name: "sandlock-jobs", targets: ["sandlock-jobs"]),
     ],
@@ -56,7 +59,7 @@ let package = Package(
             dependencies: ["CSandlock", "CSeccomp", "SandlockSystem"],
             swiftSettings: swiftSettings
         ),
-        // sandlock's TOML profiles (`sandlock run -p NAME`, `extends: [profile:NAME]`).
+        // The TOML parser of sandlock's profiles (`sandlock run -p NAME`, `extends: [profile:NAME]`).
         .target(
             name: "SandlockProfiles",
             dependencies: ["SandlockCore", .product(name: "TOMLKit", package: "TOMLKit")],
@@ -64,13 +67,13 @@ let package = Package(
         ),
         .target(
             name: "SandlockJobs",
-            dependencies: ["SandlockCore", "SandlockProfiles", "CLibYAML"],
+            dependencies: ["SandlockCore", "CLibYAML"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "sandlock",
             dependencies: [
-                "SandlockCore", "SandlockProfiles",
+                "SandlockCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -107,7 +110,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SandlockJobsTests",
-            dependencies: ["SandlockJobs", "SandlockProfiles", "SandlockTestSupport"],
+            dependencies: ["SandlockJobs", "SandlockTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),

@@ -1,6 +1,5 @@
 import ArgumentParser
 import SandlockCore
-import SandlockProfiles
 
 /// `sandlock profile list|show|delete`: the saved policies of `sandlock run -p NAME`.
 struct ProfileCommand: ParsableCommand {

@@ -4,7 +4,6 @@ import Glibc
 import ArgumentParser
 import FoundationEssentials
 import SandlockCore
-import SandlockProfiles
 
 struct PsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,4 @@
 import SandlockCore
-import SandlockProfiles
 
 /// The flags of `sandlock run`, parsed by a small table-driven parser.
 ///

@@ -1,6 +1,5 @@
 import Foundation
 import SandlockCore
-import SandlockProfiles
 import SandlockTestSupport
 import Testing
 @testable import SandlockJobs

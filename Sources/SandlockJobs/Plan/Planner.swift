@@ -1,5 +1,4 @@
 import SandlockCore
-import SandlockProfiles
 
 /// `Manifest` → `Plan`: checks every cross reference (needs, policy names, `extends`),
 /// finds dependency and `extends` cycles, resolves policies and paths, and orders the

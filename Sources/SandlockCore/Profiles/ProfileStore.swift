@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import SandlockCore
 
 /// The profiles directory: `$XDG_CONFIG_HOME/sandlock/profiles/`, else
 /// `~/.config/sandlock/profiles/`, one `NAME.toml` a profile.

@@ -1,5 +1,3 @@
-import SandlockCore
-
 /// A saved policy: sandlock's profile format, a TOML file whose top-level keys are the
 /// policy table's names (`fs_readable`, `max_memory = "512M"`, …) and whose `[env]` table
 /// sets variables.
@@ -24,7 +22,7 @@ public struct Profile: Sendable {
         }
         let file = path.split(separator: "/").last.map(String.init) ?? path
         let name = file.hasSuffix(".toml") ? String(file.dropLast(5)) : file
-        return Profile(name: name, path: path, policy: try ProfileParser(path: path, text: text).policy())
+        return Profile(name: name, path: path, policy: try ProfileLibrary.shared.parse(path: path, text: text))
     }
 
     /// One line for `sandlock profile list`: the policy's non-default fields, as flags would
@@ -41,7 +39,7 @@ public struct Profile: Sendable {
 
 /// What is wrong with a profile, where: `path:line:col: message` (line and column when the
 /// problem has a place in the file).
-public struct ProfileError: Error, Sendable, CustomStringConvertible, Equatable {
+public struct ProfileError: Error, Sendable, CustomStringConvertible, Equatable, Codable {
     public let path: String
     public let line: Int?
     public let column: Int?
