@@ -18,6 +18,11 @@ struct ProcessLimitTests {
         }
     }()
     static var hierarchy: PidsCgroupHierarchy? { try? PidsCgroupHierarchy.current.get() }
+    /// -P 10 with /proc and /sys readable: the sandbox can find and read its cgroup's files.
+    private let policy = Fixture.basePolicy.with {
+        $0.maxProcesses = 10
+        $0.fsReadable += ["/proc", "/sys"]
+    }
 
     /// The cgroup directory a sandboxed `grep pids /proc/self/cgroup` printed.
     private func cgroupDirectory(_ line: Substring, in hierarchy: PidsCgroupHierarchy) -> String {
@@ -28,10 +33,6 @@ struct ProcessLimitTests {
           Fixture.needs(pidsCgroup))
     func ownCgroupRemovedAfterwards() async throws {
         let hierarchy = try #require(Self.hierarchy)
-        let policy = Fixture.basePolicy.with {
-            $0.maxProcesses = 10
-            $0.fsReadable += ["/proc", "/sys"]
-        }
         #expect(ProcessLimit.mechanism(for: policy) == .pidsCgroup(hierarchy))
         let script = "grep pids /proc/self/cgroup; cat /sys/fs/cgroup/pids$(grep pids /proc/self/cgroup | cut -d: -f3)/pids.max"
         async let first = Sandbox(policy: policy).run(["/bin/sh", "-c", script])
@@ -57,10 +58,6 @@ struct ProcessLimitTests {
           Fixture.needs(pidsCgroup))
     func cgroupEscapes() async throws {
         let hierarchy = try #require(Self.hierarchy)
-        let policy = Fixture.basePolicy.with {
-            $0.maxProcesses = 10
-            $0.fsReadable += ["/proc", "/sys"]
-        }
         // Every way out: raise the limit, join the parent or the root cgroup (cgroup.procs,
         // and v1's per-thread `tasks`), make a sub-cgroup. A capability-less root passes the
         // kernel's own checks on these root-owned 0644 files: Landlock is what refuses.
@@ -164,6 +161,9 @@ struct ProcessLimitTests {
             if run.status != 0 || run.stdout != "a\n" { failures.append(run.stderr) }
         }
         #expect(failures.isEmpty, "\(failures.count) of 50 failed: \(failures.prefix(3))")
+        // The supervisor still takes the listener of a command in its own user namespace.
+        let supervised = try runAsNobody(["-P", "20", "-m", "1G", "--random-seed", "7", "--", "/bin/sh", "-c", "echo a | cat; head -c 8 /dev/urandom | wc -c"])
+        #expect(supervised.stdout.split(whereSeparator: \.isWhitespace) == ["a", "8"], "\(supervised)")
         // The escape: raise the limit (bash's ulimit is setrlimit on itself; the hard limit
         // only goes up with CAP_SYS_RESOURCE in the initial namespace).
         let raise = try runAsNobody(["-P", "20", "--", "/bin/bash", "-c", "ulimit -u; ulimit -u 5000 2>/dev/null || echo refused; exec \(Fixture.probe) forkbomb 100"])
