@@ -89,6 +89,11 @@ struct ProcessLimitTests {
             $0.fsWritable = ["/sys/fs/cgroup"]
         }
         #expect(ProcessLimit.mechanism(for: policy) == (getuid() == 0 ? .supervisor : .userNamespace))
+        // A grant into the hierarchy (the sandbox's own cgroup is below it) counts the same.
+        let hierarchy = try #require(Self.hierarchy)
+        #expect(ProcessLimit.mechanism(for: policy.with { $0.fsWritable = [hierarchy.base] }) == ProcessLimit.mechanism(for: policy))
+        // Control: a grant beside it (/tmp) leaves the cgroup in use.
+        #expect(ProcessLimit.mechanism(for: policy.with { $0.fsWritable = ["/tmp"] }) == .pidsCgroup(hierarchy))
         let result = try await Sandbox(policy: policy).run(["/bin/sh", "-c", "grep pids /proc/self/cgroup; exec \(Fixture.probe) forkbomb 50"])
         #expect(!result.stdoutText.contains("/sandlock/") && result.stdoutText.hasSuffix("forked 9 EAGAIN\n"), "\(result.stdoutText)")
         if getuid() == 0 { #expect(result.supervisorNotifications >= 10) }
@@ -105,6 +110,7 @@ struct ProcessLimitTests {
         let output = Pipe()
         runner.standardOutput = output
         try runner.run()
+        defer { if runner.isRunning { kill(runner.processIdentifier, SIGKILL); runner.waitUntilExit() } }
         // Two lines: the cgroup, then init's pid (the shell's parent).
         var text = ""
         while text.filter({ $0 == "\n" }).count < 2 {

@@ -26,11 +26,12 @@ enum ProcessLimit {
     }
 
     /// The mechanism for this policy on this machine. A pids cgroup is only sound while the
-    /// sandbox cannot write to the cgroup filesystem: a write grant covering it (`-w /sys`)
-    /// would let the sandbox raise its own `pids.max` or leave the cgroup.
+    /// sandbox cannot write to the cgroup filesystem: a write grant over it (`-w /sys`) or
+    /// into it (`-w /sys/fs/cgroup/pids/sandlock`) would let the sandbox raise its own
+    /// `pids.max` or leave the cgroup.
     static func mechanism(for policy: Policy) -> Mechanism {
         if case .success(let hierarchy) = PidsCgroupHierarchy.current,
-           !policy.fsWritable.contains(where: { covers($0, hierarchy.mountPoint) }) {
+           !policy.fsWritable.contains(where: { overlaps($0, hierarchy.mountPoint) }) {
             return .pidsCgroup(hierarchy)
         }
         return userNamespaceProblem == nil ? .userNamespace : .supervisor
@@ -64,10 +65,14 @@ enum ProcessLimit {
         return Workspace.userNamespaceProblem()
     }()
 
-    /// Whether a Landlock grant on `grant` reaches `path` (the same path or an ancestor).
-    private static func covers(_ grant: String, _ path: String) -> Bool {
+    /// Whether a Landlock grant on `grant` reaches into the tree at `path`: the same path, an
+    /// ancestor, or a path inside it.
+    private static func overlaps(_ grant: String, _ path: String) -> Bool {
+        func isWithin(_ inner: String, _ outer: String) -> Bool {
+            inner == outer || outer == "/" || inner.hasPrefix(outer.hasSuffix("/") ? outer : outer + "/")
+        }
         let grant = Workspace.canonicalPath(grant) ?? grant
-        return path == grant || grant == "/" || path.hasPrefix(grant.hasSuffix("/") ? grant : grant + "/")
+        return isWithin(path, grant) || isWithin(grant, path)
     }
 }
 
