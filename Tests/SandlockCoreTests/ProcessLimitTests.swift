@@ -136,7 +136,7 @@ struct ProcessLimitTests {
 
     @Test("a pids cgroup that cannot be made is a clear error naming the field")
     func missingCgroupIsAnError() throws {
-        let missing = PidsCgroupHierarchy(version: .v1, mountPoint: "/nonexistent", base: "/nonexistent/sandlock")
+        let missing = PidsCgroupHierarchy(version: .v1, mountPoints: ["/nonexistent"], base: "/nonexistent/sandlock")
         let error = #expect(throws: SandboxError.self) { _ = try PidsCgroup(in: missing, tasks: 11) }
         guard case let .kernelFeatureMissing(feature, detail, field)? = error else {
             Issue.record("\(String(describing: error))")

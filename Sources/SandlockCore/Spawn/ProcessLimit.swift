@@ -31,7 +31,7 @@ enum ProcessLimit {
     /// `pids.max` or leave the cgroup.
     static func mechanism(for policy: Policy) -> Mechanism {
         if case .success(let hierarchy) = PidsCgroupHierarchy.current,
-           !policy.fsWritable.contains(where: { overlaps($0, hierarchy.mountPoint) }) {
+           !policy.fsWritable.contains(where: { grant in hierarchy.mountPoints.contains { overlaps(grant, $0) } }) {
             return .pidsCgroup(hierarchy)
         }
         return userNamespaceProblem == nil ? .userNamespace : .supervisor
@@ -94,8 +94,10 @@ struct PidsCgroupHierarchy: Sendable, Equatable {
     struct Unavailable: Error { var reason: String }
 
     let version: Version
-    /// Where the hierarchy is mounted (the sandbox must have no write grant covering it).
-    let mountPoint: String
+    /// Everywhere the hierarchy is mounted, the first one used (the sandbox must have no
+    /// write grant over or into any of them).
+    let mountPoints: [String]
+    var mountPoint: String { mountPoints[0] }
     /// The `sandlock` directory holding the sandbox cgroups.
     let base: String
 
@@ -127,21 +129,22 @@ struct PidsCgroupHierarchy: Sendable, Equatable {
             return relative.map { mount.point + ($0 == "/" ? "" : $0) }
         }
         if let v1 = memberships.first(where: { $0[1].split(separator: ",").contains("pids") }) {
-            guard let mount = mounts.first(where: { $0.type == "cgroup" && $0.options.contains("pids") }),
-                  let own = directory(v1[2], in: mount) else {
+            let pidsMounts = mounts.filter { $0.type == "cgroup" && $0.options.contains("pids") }
+            guard let mount = pidsMounts.first, let own = directory(v1[2], in: mount) else {
                 throw Unavailable(reason: "the pids cgroup v1 hierarchy is not mounted here")
             }
-            return PidsCgroupHierarchy(version: .v1, mountPoint: mount.point, base: own + "/sandlock")
+            return PidsCgroupHierarchy(version: .v1, mountPoints: pidsMounts.map(\.point), base: own + "/sandlock")
         }
+        let unifiedMounts = mounts.filter { $0.type == "cgroup2" }
         guard let v2 = memberships.first(where: { $0[0] == "0" && $0[1].isEmpty }),
-              let mount = mounts.first(where: { $0.type == "cgroup2" }), let own = directory(v2[2], in: mount) else {
+              let mount = unifiedMounts.first, let own = directory(v2[2], in: mount) else {
             throw Unavailable(reason: "no pids cgroup: neither a v1 pids hierarchy nor cgroup v2 is mounted")
         }
         let controllers = (try? Files.readText(own + "/cgroup.controllers")) ?? ""
         guard controllers.split(whereSeparator: \.isWhitespace).contains("pids") else {
             throw Unavailable(reason: "cgroup v2: the pids controller is not available in \(own) (enable it in the parent's cgroup.subtree_control, or run under systemd with Delegate=pids)")
         }
-        return PidsCgroupHierarchy(version: .v2, mountPoint: mount.point, base: own + "/sandlock")
+        return PidsCgroupHierarchy(version: .v2, mountPoints: unifiedMounts.map(\.point), base: own + "/sandlock")
     }
 
     /// Makes `base` (v2: with `pids` enabled for it and its children).
