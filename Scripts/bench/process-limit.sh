@@ -40,24 +40,24 @@ stages:
 EOF
 done
 
-nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups --)
+run="$bin/sandlock run"
+as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups -- $run"
+# -P by mechanism: none, the pids cgroup, the trap (a write grant rules the cgroup out), and
+# RLIMIT_NPROC in a user namespace (as nobody).
+declare -A limit=([none]="" [cgroup]="-P 1000" [trap]="-P 1000 -w /sys/fs/cgroup" [userns]="-P 1000")
 declare -A cases=(
-  [start-none]="$bin/sandlock run ${read_flags[*]} -- /bin/true"
-  [start-cgroup]="$bin/sandlock run -P 64 ${read_flags[*]} -- /bin/true"
-  [start-trap]="$bin/sandlock run -P 64 -w /sys/fs/cgroup ${read_flags[*]} -- /bin/true"
-  [start-userns]="${nobody[*]} $bin/sandlock run -P 64 ${read_flags[*]} -- /bin/true"
-  [forks-none]="$bin/sandlock run ${read_flags[*]} -- /bin/sh -c 'for i in \$(seq 500); do /bin/true; done'"
-  [forks-cgroup]="$bin/sandlock run -P 64 ${read_flags[*]} -- /bin/sh -c 'for i in \$(seq 500); do /bin/true; done'"
-  [forks-trap]="$bin/sandlock run -P 64 -w /sys/fs/cgroup ${read_flags[*]} -- /bin/sh -c 'for i in \$(seq 500); do /bin/true; done'"
-  [forks-userns]="${nobody[*]} $bin/sandlock run -P 64 ${read_flags[*]} -- /bin/sh -c 'for i in \$(seq 500); do /bin/true; done'"
-  [threads-none]="$bin/sandlock run ${read_flags[*]} -- $probe thread-bomb 200"
-  [threads-cgroup]="$bin/sandlock run -P 1000 ${read_flags[*]} -- $probe thread-bomb 200"
-  [threads-trap]="$bin/sandlock run -P 1000 -w /sys/fs/cgroup ${read_flags[*]} -- $probe thread-bomb 200"
   [fanout-none]="$bin/sandlock-jobs run $work/fan-none.yaml"
   [fanout-cgroup]="$bin/sandlock-jobs run $work/fan-cgroup.yaml"
 )
+for mechanism in none cgroup trap userns; do
+  runner=$run; [ "$mechanism" = userns ] && runner=$as_nobody
+  prefix="$runner ${limit[$mechanism]} ${read_flags[*]} --"
+  cases[start-$mechanism]="$prefix /bin/true"
+  cases[forks-$mechanism]="$prefix /bin/sh -c 'for i in \$(seq 500); do /bin/true; done'"
+  cases[threads-$mechanism]="$prefix $probe thread-bomb 200"
+done
 order=(start-none start-cgroup start-trap start-userns forks-none forks-cgroup forks-trap forks-userns
-       threads-none threads-cgroup threads-trap fanout-none fanout-cgroup)
+       threads-none threads-cgroup threads-trap threads-userns fanout-none fanout-cgroup)
 declare -A times
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores; $CONFIG build; REPEAT=$REPEAT N=$N"
 for round in $(seq "$REPEAT"); do
