@@ -126,6 +126,17 @@ static int write_proc_file(const char *path, const char *text) {
     return written == (ssize_t)length ? 0 : -1;
 }
 
+/* A new user namespace with identity maps of the caller's uid and gid (plus `also`, more
+ * namespaces to unshare with it): files written belong to the caller, as its own writes
+ * would, and RLIMIT_NPROC counts the tasks of this namespace alone (Linux 5.14+). */
+static void enter_user_namespace(const struct csl_spawn_plan *plan, int also) {
+    if (unshare(CLONE_NEWUSER | also) != 0) report_failure(FD_ERROR, CSL_STEP_USER_NAMESPACE);
+    if (write_proc_file("/proc/self/setgroups", "deny") != 0 ||
+        write_proc_file("/proc/self/uid_map", plan->uid_map) != 0 ||
+        write_proc_file("/proc/self/gid_map", plan->gid_map) != 0)
+        report_failure(FD_ERROR, CSL_STEP_USER_NAMESPACE);
+}
+
 /* Copy-on-write workspaces: one private mount namespace (inside a new user namespace when the
  * caller is unprivileged) with an overlay mounted on each workdir itself, so the command sees
  * the same paths while every write lands in that workspace's upper directory. The workdirs are
@@ -133,12 +144,7 @@ static int write_proc_file(const char *path, const char *text) {
  * command's seccomp filter later denies mount/unshare, init is not under it. */
 static void mount_workspaces(const struct csl_spawn_plan *plan) {
     if (plan->overlay_user_namespace) {
-        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) report_failure(FD_ERROR, CSL_STEP_USER_NAMESPACE);
-        /* Identity maps: files in the uppers belong to the caller, as its own writes would. */
-        if (write_proc_file("/proc/self/setgroups", "deny") != 0 ||
-            write_proc_file("/proc/self/uid_map", plan->uid_map) != 0 ||
-            write_proc_file("/proc/self/gid_map", plan->gid_map) != 0)
-            report_failure(FD_ERROR, CSL_STEP_USER_NAMESPACE);
+        enter_user_namespace(plan, CLONE_NEWNS);
     } else {
         if (unshare(CLONE_NEWNS) != 0) report_failure(FD_ERROR, CSL_STEP_MOUNT);
     }
@@ -299,6 +305,15 @@ static int kill_and_reap(pid_t command, int scoped, int *command_status, int *co
 }
 
 static void init_main(const struct csl_spawn_plan *plan) {
+    /* Into the sandbox's pids cgroup before anything else: every task of the sandbox is
+     * created inside it and counted against its pids.max by the kernel. The descriptor was
+     * opened by the parent (its credentials are the ones the kernel checks). */
+    if (plan->cgroup_procs_fd >= 0) {
+        ssize_t written;
+        do { written = write(plan->cgroup_procs_fd, "0", 1); } while (written < 0 && errno == EINTR);
+        if (written != 1) report_failure(plan->error_fd, CSL_STEP_CGROUP);
+        close(plan->cgroup_procs_fd);
+    }
     /* Reset every handler the Swift process installed (signals are blocked until now). */
     struct sigaction default_action;
     memset(&default_action, 0, sizeof default_action);
@@ -343,6 +358,10 @@ static void init_main(const struct csl_spawn_plan *plan) {
         if (setsid() < 0) report_failure(FD_ERROR, CSL_STEP_SESSION);
     }
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) report_failure(FD_ERROR, CSL_STEP_SUBREAPER);
+    /* max_processes by RLIMIT_NPROC (the command sets it): counted per user namespace, so
+     * the sandbox gets one of its own unless its workspaces already made one. */
+    if (plan->process_user_namespace && !(plan->overlay_count > 0 && plan->overlay_user_namespace))
+        enter_user_namespace(plan, 0);
     if (plan->overlay_count > 0) mount_workspaces(plan);
     if (plan->cwd_path != NULL) {
         /* By path: a descriptor opened before the mount would point below the overlay. */

@@ -13,6 +13,9 @@ public struct KernelSupport: Sendable {
 
     public var landlockABI: Int
     public var features: [Feature]
+    /// How `max_processes` is enforced here: by the kernel (a pids cgroup, or RLIMIT_NPROC in
+    /// a user namespace) or, failing both, by the supervisor's trap of fork and clone.
+    public var processLimit: (inKernel: Bool, mechanism: String)
 
     /// True when every protection a default policy needs is available.
     public var complete: Bool { features.allSatisfy(\.available) }
@@ -30,7 +33,8 @@ public struct KernelSupport: Sendable {
                                 detail: "Linux 5.6"))
         features.append(Feature(name: "pidfd", available: pidfdAvailable(), detail: "pidfd_open, Linux 5.3"))
         features += hardening(abi: abi, seccomp: features.contains { $0.name == "seccomp filter" && $0.available })
-        return KernelSupport(landlockABI: abi, features: features)
+        let limit = ProcessLimit.machineDescription
+        return KernelSupport(landlockABI: abi, features: features, processLimit: (limit.kernel, limit.detail))
     }
 
     /// Protections built from the mechanisms above (see docs/security.md, "Kernel layer").

@@ -55,7 +55,9 @@ public struct Sandbox: Sendable {
         guard let executable = Environment.resolveExecutable(command, path: environment["PATH"]) else {
             throw .commandNotFound(command)
         }
-        let dropCapabilities = !policy.keepCapabilities && (csl_has_effective_capabilities() != 0 || mounts?.userNamespace == true)
+        let processLimit = policy.maxProcesses.map { _ in ProcessLimit.mechanism(for: policy) }
+        let dropCapabilities = !policy.keepCapabilities
+            && (csl_has_effective_capabilities() != 0 || mounts?.userNamespace == true || processLimit == .userNamespace)
 
         var enforced = ruleset.enforced.map(\.rawValue) + ["seccomp"]
         if dropCapabilities { enforced.append("capabilities_dropped") }
@@ -64,6 +66,7 @@ public struct Sandbox: Sendable {
         // `:port` rules alone are Landlock's, so net_allow may be enforced with no supervisor.
         if !policy.netAllow.isEmpty && !features.networkGate { enforced.append("net_allow") }
         enforced += features.policyFields
+        if processLimit != nil && !features.processLimit { enforced.append("max_processes") } // by the kernel
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -71,7 +74,8 @@ public struct Sandbox: Sendable {
         let registration = try policy.name.map { name throws(SandboxError) in
             try NameRegistration(name: name, policy: policy, command: argv)
         }
-        let plan = try SpawnPlan(policy: policy, io: io, supervised: program.notifyBytes != nil, mounts: mounts)
+        let plan = try SpawnPlan(policy: policy, io: io, supervised: program.notifyBytes != nil, mounts: mounts,
+                                 processLimit: processLimit)
         let launch = try Launch.spawn(
             plan, policy: policy, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,

@@ -44,7 +44,7 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum ChildStep: Int32, Sendable, CustomStringConvertible {
     case signals = 1, session, terminal, stdio, cwd, subreaper, noNewPrivileges, capabilities
     case landlock, signalfd, forkCommand, parentDeath, rlimit, personality, seccomp, exec
-    case affinity, hugePages, listener, userNamespace, mount
+    case affinity, hugePages, listener, userNamespace, mount, cgroup
 
     public var description: String {
         switch self {
@@ -67,8 +67,9 @@ public enum ChildStep: Int32, Sendable, CustomStringConvertible {
         case .affinity: "sched_setaffinity"
         case .hugePages: "prctl(PR_SET_THP_DISABLE)"
         case .listener: "handing the seccomp listener to the supervisor"
-        case .userNamespace: "creating the workspace's user namespace"
+        case .userNamespace: "creating the sandbox's user namespace"
         case .mount: "mounting the workspace overlay"
+        case .cgroup: "joining the sandbox's pids cgroup"
         }
     }
 
@@ -79,7 +80,7 @@ public enum ChildStep: Int32, Sendable, CustomStringConvertible {
         case (.exec, .ENOENT):
             "exec \(path) failed: \(error): the program or its interpreter (#! line or ELF loader) does not exist"
         case (.userNamespace, _):
-            "\(self) failed: \(error): unprivileged user namespaces are unavailable (check sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone and kernel.apparmor_restrict_unprivileged_userns); a copy-on-write workdir needs one when not root"
+            "\(self) failed: \(error): unprivileged user namespaces are unavailable (check sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone and kernel.apparmor_restrict_unprivileged_userns); a copy-on-write workdir, and max_processes without a pids cgroup, need one when not root"
         case (.mount, _):
             "\(self) failed: \(error): the kernel refused the overlay over the workdir (needs overlayfs; the upper storage must support xattrs and sit outside the workdir)"
         case (.seccomp, .EBUSY):

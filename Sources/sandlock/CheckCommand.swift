@@ -16,6 +16,8 @@ struct CheckCommand: ParsableCommand {
             let state = feature.available ? "available" : "UNAVAILABLE"
             print("  \(feature.name.padding(to: 38))\(state.padding(to: 13))(\(feature.detail))")
         }
+        let enforcer = support.processLimit.inKernel ? "kernel" : "supervisor"
+        print("  \("max_processes (-P)".padding(to: 38))\(enforcer.padding(to: 13))(\(support.processLimit.mechanism))")
         if !support.complete {
             print("Some protections are missing: sandboxes refuse to start unless --allow-degraded is given.")
             throw ExitCode(1)

@@ -120,7 +120,7 @@ struct SandlockCLITests {
         let innerGrant = ["-r", "/usr", "-r", "/lib", "-r", "/lib64", "-r", Fixture.productsDirectory, "-r", Fixture.swiftRuntimeDirectory]
         #expect(trimmed(try sandlock(outer + innerGrant + ["--", Fixture.probe, "read", "/etc/hostname"]).stdout) == "EACCES")
         // Under a supervised outer sandbox the inner one cannot get a listener, and says why.
-        let supervisedOuter = ["run", "-P", "20", "-r", "/proc"] + readFlags + ["--", Fixture.sandlockCLI, "run"]
+        let supervisedOuter = ["run", "-m", "1G", "-r", "/proc"] + readFlags + ["--", Fixture.sandlockCLI, "run"]
         let refused = try sandlock(supervisedOuter + readFlags + ["-m", "64M", "--", "/bin/true"])
         #expect(refused.status == 125 && refused.stderr.contains("run the outer sandbox with --no-supervisor"))
     }

@@ -83,6 +83,11 @@ public struct Requirement: Sendable, CustomStringConvertible {
 
     private static let kernel = KernelSupport.probe()
 
+    /// max_processes enforced by the kernel (a pids cgroup, or RLIMIT_NPROC in a user
+    /// namespace), not by the supervisor's trap.
+    public static let kernelProcessLimit = Requirement(
+        "max_processes by the kernel", missing: kernel.processLimit.inKernel ? nil : kernel.processLimit.mechanism)
+
     /// A feature as `sandlock check` reports it.
     private static func feature(_ name: String) -> Requirement {
         guard let feature = kernel.features.first(where: { $0.name == name }) else {

@@ -223,6 +223,7 @@ enum csl_step {
     CSL_STEP_LISTENER = 19,
     CSL_STEP_USER_NAMESPACE = 20,
     CSL_STEP_MOUNT = 21,
+    CSL_STEP_CGROUP = 22,
 };
 
 struct csl_rlimit {
@@ -278,6 +279,11 @@ struct csl_spawn_plan {
     int late_rule_count;           /* Landlock rules for paths inside the overlays, opened after */
     const char *const *late_rule_paths; /* the mounts (a rule on a covered directory would */
     const uint64_t *late_rule_access;   /* not apply to the overlay's inodes) */
+    /* max_processes enforced by the kernel (Spawn/ProcessLimit.swift chooses the mechanism). */
+    int cgroup_procs_fd;           /* the sandbox's pids cgroup's cgroup.procs (O_WRONLY): init */
+                                   /* writes "0" to it before anything else; -1: no cgroup */
+    int process_user_namespace;    /* unshare(CLONE_NEWUSER) with uid_map/gid_map so that the */
+                                   /* command's RLIMIT_NPROC counts this sandbox's tasks only */
 };
 
 /// What the command tells the parent after installing its USER_NOTIF filter: its pid and the

@@ -43,9 +43,13 @@ final class SandboxSession: Sendable {
     private let control: SharedDescriptor
     private let state = Mutex(State())
     private let loop: EventLoop
+    /// The sandbox's pids cgroup (max_processes), removed once init is reaped.
+    private let pidsCgroup: PidsCgroup?
 
-    init(control: SharedDescriptor, supervisor: Supervisor?, startNanoseconds: Int64, loop: EventLoop = .shared) {
+    init(control: SharedDescriptor, supervisor: Supervisor?, startNanoseconds: Int64, pidsCgroup: PidsCgroup? = nil,
+         loop: EventLoop = .shared) {
         self.control = control
+        self.pidsCgroup = pidsCgroup
         self.supervisor = supervisor
         self.startNanoseconds = startNanoseconds
         self.loop = loop
@@ -132,6 +136,9 @@ final class SandboxSession: Sendable {
             loop.remove(token)
         }
         let statistics = supervisor?.finish()
+        // init's own task is one of the cgroup's; the tree is gone, so the cgroup is empty.
+        let peakTasks = pidsCgroup?.peakTasks.map { max(0, $0 - 1) }
+        pidsCgroup?.remove()
         func collected(_ stream: OutputCapture.Stream) -> [UInt8] {
             finished.captures.first { $0.capture.stream == stream }?.capture.collected ?? []
         }
@@ -139,7 +146,7 @@ final class SandboxSession: Sendable {
             report: report, timedOut: finished.timedOut, killRequested: finished.killRequested,
             wallNanoseconds: exitNanoseconds - startNanoseconds,
             stdout: collected(.stdout), stderr: collected(.stderr), limitReason: finished.limitReason,
-            peakProcesses: statistics?.peakProcesses, peakSandboxMemory: statistics?.peakMemory,
+            peakProcesses: peakTasks ?? statistics?.peakProcesses, peakSandboxMemory: statistics?.peakMemory,
             notifications: statistics?.notifications ?? 0, deniedConnections: statistics?.deniedConnections ?? [:]))
     }
 }

@@ -60,7 +60,7 @@ extension Policy {
                     doc: "Memory limit of the whole sandbox: 512M, 1G."),
         PolicyField("max_processes", .limits, manifest: ManifestKey("limits", "processes"), flags: ["-P", "--max-processes"],
                     .integer(\.maxProcesses, 1...Int.max, noun: "number"), summary: .label("processes"),
-                    doc: "Concurrent process limit (threads excluded)."),
+                    doc: "Concurrent task limit: processes and their threads together."),
         PolicyField("max_cpu", .limits, manifest: ManifestKey("limits", "cpu"), flags: ["-c", "--cpu"],
                     .integer(\.maxCPU, 1...100, noun: "percentage"), valueName: "PERCENT", summary: .label("cpu", suffix: "%"),
                     doc: "CPU share in percent of one core (1-100)."),

@@ -64,7 +64,8 @@ public struct Policy: Sendable, Hashable {
 
     /// Anonymous memory of the whole sandbox, in bytes (`-m`).
     public var maxMemory: UInt64? = nil
-    /// Concurrent processes, threads excluded (`-P`).
+    /// Concurrent tasks, processes and threads together (`-P`): a pids cgroup or RLIMIT_NPROC
+    /// in a user namespace where the kernel allows, else the supervisor (Spawn/ProcessLimit.swift).
     public var maxProcesses: Int? = nil
     /// CPU share in percent of one core (`-c`).
     public var maxCPU: Int? = nil

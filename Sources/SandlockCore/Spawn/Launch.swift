@@ -28,7 +28,8 @@ struct Launch {
         let supervisor = listener.map { _ in
             Supervisor(SupervisorState(policy: policy, initPID: pid, network: network, registration: registration))
         }
-        let session = SandboxSession(control: plan.controlWrite, supervisor: supervisor, startNanoseconds: start)
+        let session = SandboxSession(control: plan.controlWrite, supervisor: supervisor, startNanoseconds: start,
+                                     pidsCgroup: plan.pidsCgroup)
         do throws(Errno) {
             if let stdout = plan.stdoutCapture { try session.watch(try OutputCapture(.stdout, reading: stdout)) }
             if let stderr = plan.stderrCapture { try session.watch(try OutputCapture(.stderr, reading: stderr)) }
@@ -107,8 +108,13 @@ struct Launch {
                             plan.notify_bpf = notifyBPF.baseAddress?.assumingMemoryBound(to: sock_filter.self)
                             plan.notify_bpf_len = UInt16(notifyBPF.count / filterSize)
                         }
-                        guard let mounts else { return body(&plan) }
-                        return withMounts(mounts, in: &plan, body)
+                        if let mounts { return withMounts(mounts, in: &plan, body) }
+                        guard plan.process_user_namespace != 0 else { return body(&plan) }
+                        return withCStrings([UserNamespaceMaps.uid, UserNamespaceMaps.gid]) { maps in
+                            plan.uid_map = UnsafePointer(maps[0])
+                            plan.gid_map = UnsafePointer(maps[1])
+                            return body(&plan)
+                        }
                     }
                 }
             }

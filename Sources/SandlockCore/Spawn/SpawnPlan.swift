@@ -30,6 +30,10 @@ struct SpawnPlan: ~Copyable {
     var personality: UInt = 0
     var disableHugePages = false
     let timeout: Duration?
+    /// `max_processes` in the kernel: the sandbox's pids cgroup, or a user namespace of its
+    /// own (with RLIMIT_NPROC among `rlimits`); neither under the supervisor's trap.
+    let pidsCgroup: PidsCgroup?
+    let processUserNamespace: Bool
 
     /// The descriptors init receives (nil: inherited or unused).
     private struct ChildSide {
@@ -42,7 +46,12 @@ struct SpawnPlan: ~Copyable {
         var go: SharedDescriptor?
     }
 
-    init(policy: Policy, io: StandardIO, supervised: Bool, mounts: WorkspaceMounts?) throws(SandboxError) {
+    init(policy: Policy, io: StandardIO, supervised: Bool, mounts: WorkspaceMounts?,
+         processLimit: ProcessLimit.Mechanism?) throws(SandboxError) {
+        let kernelTasks = policy.maxProcesses.map(ProcessLimit.kernelTasks(for:)) ?? .max
+        // First: a failure below releases it, which removes it.
+        var cgroup: PidsCgroup?
+        if case .pidsCgroup(let hierarchy)? = processLimit { cgroup = try PidsCgroup(in: hierarchy, tasks: kernelTasks) }
         var childSide = ChildSide()
         func child(_ descriptor: consuming FileDescriptor) -> SharedDescriptor { SharedDescriptor(descriptor) }
         func openDevNull(_ flags: Int32) throws(SandboxError) -> FileDescriptor {
@@ -134,6 +143,12 @@ struct SpawnPlan: ~Copyable {
             rlimits.append(csl_rlimit(resource: RLIMIT_CORE_VALUE, soft: 0, hard: 0))
         }
         timeout = policy.timeout
+        pidsCgroup = cgroup
+        processUserNamespace = processLimit == .userNamespace
+        if processUserNamespace {
+            let tasks = rlim_t(kernelTasks)
+            rlimits.append(csl_rlimit(resource: RLIMIT_NPROC_VALUE, soft: tasks, hard: tasks))
+        }
     }
 
     /// Only the child may keep the error pipe's write end (its EOF means "exec'd"), and the
@@ -167,6 +182,8 @@ struct SpawnPlan: ~Copyable {
             }
         }
         plan.cpu_percent = cpuPercent
+        plan.cgroup_procs_fd = pidsCgroup?.procs.rawValue ?? -1
+        plan.process_user_namespace = processUserNamespace ? 1 : 0
         plan.rlimit_count = Int32(rlimits.count)
         withUnsafeMutableBytes(of: &plan.rlimits) { raw in
             rlimits.withUnsafeBytes { raw.copyMemory(from: $0) }
@@ -177,3 +194,4 @@ struct SpawnPlan: ~Copyable {
 
 private let RLIMIT_NOFILE_VALUE = Int32(RLIMIT_NOFILE.rawValue)
 private let RLIMIT_CORE_VALUE = Int32(RLIMIT_CORE.rawValue)
+private let RLIMIT_NPROC_VALUE = Int32(__RLIMIT_NPROC.rawValue)

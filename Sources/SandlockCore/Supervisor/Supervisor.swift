@@ -38,7 +38,7 @@ final class Supervisor: Sendable {
         state.withLock { state in
             state.close()
             return Statistics(
-                peakProcesses: state.maxProcesses != nil ? state.peakProcesses : nil,
+                peakProcesses: state.countsProcesses ? state.peakProcesses : nil,
                 peakMemory: state.maxMemory != nil ? state.peakMemory : nil,
                 notifications: state.notifications, deniedConnections: state.deniedConnections)
         }

@@ -54,6 +54,8 @@ struct SupervisorState: Sendable {
     var peakProcesses: Int { context.peakProcesses }
     var peakMemory: UInt64 { context.memory.peak }
     var maxProcesses: Int? { context.maxProcesses }
+    /// max_processes is counted here (the trap), not by the kernel.
+    var countsProcesses: Bool { handlers.contains { $0 is ProcessLimitHandler } }
     var maxMemory: UInt64? { context.maxMemory }
     var deniedConnections: [String: Int] { context.deniedConnections }
 

@@ -61,7 +61,7 @@ struct WorkspaceMounts: Sendable {
             storages.append(storage) // sorted: an enclosing storage comes before the ones below it
         }
         self.init(overlays: overlays, userNamespace: userNamespace,
-                  uidMap: "\(geteuid()) \(geteuid()) 1\n", gidMap: "\(getegid()) \(getegid()) 1\n",
+                  uidMap: UserNamespaceMaps.uid, gidMap: UserNamespaceMaps.gid,
                   cwd: directory, storages: storages, lateRules: lateRules)
     }
 

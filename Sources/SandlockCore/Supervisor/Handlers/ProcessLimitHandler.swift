@@ -3,22 +3,18 @@ import Glibc
 #endif
 import CSandlock
 
-/// `max_processes`: a fork is admitted while live processes plus forks in flight stay under
-/// the limit. Threads are bounded too, by `taskLimit(for:)`: every `clone` is trapped (clone3
-/// is refused with ENOSYS, so libc falls back to clone), and one that creates a thread is
-/// admitted while the sandbox's tasks (every thread of every process) stay under that bound.
-/// A thread bomb would otherwise exhaust the host's pids under any `-P`.
+/// `max_processes` where the kernel cannot enforce it (`ProcessLimit.Mechanism.supervisor`):
+/// the same bound as the kernel's — every task counts, threads included — checked at each
+/// trapped fork, vfork and clone (clone3 is refused with ENOSYS, so libc falls back to clone).
+/// A clone is admitted while the sandbox's tasks plus the clones in flight stay under the limit.
 struct ProcessLimitHandler: SupervisorHandler {
-    static func isNeeded(by policy: Policy) -> Bool { policy.maxProcesses != nil }
+    /// Only where the kernel cannot bound the sandbox (`ProcessLimit`): a held clone can be
+    /// interrupted by a signal that arrives before the supervisor reads it.
+    static func isNeeded(by policy: Policy) -> Bool {
+        policy.maxProcesses != nil && ProcessLimit.mechanism(for: policy) == .supervisor
+    }
     static let policyField: String? = "max_processes"
     static let trappedSyscalls = ["fork", "vfork", "clone"]
-
-    /// Tasks (threads included) a sandbox under `-P maxProcesses` may have at once: 32 per
-    /// process, and never fewer than 256 (a single runtime — a JVM, Go — starts dozens).
-    static func taskLimit(for maxProcesses: Int) -> Int {
-        let (product, overflow) = maxProcesses.multipliedReportingOverflow(by: 32)
-        return overflow ? Int.max : max(256, product)
-    }
 
     /// Threads whose fork (or thread clone, `true`) we let through and that may still be
     /// inside it: their child may not be visible in /proc yet, so it counts as alive.
@@ -31,8 +27,8 @@ struct ProcessLimitHandler: SupervisorHandler {
 
     init(policy: Policy, initPID: pid_t) {}
 
-    /// A fork is in flight until its thread has left the syscall: from then on its child is
-    /// in /proc (or already gone). A thread that traps again has left its previous fork.
+    /// A clone is in flight until its thread has left the syscall: from then on its child is
+    /// in /proc (or already gone). A thread that traps again has left its previous clone.
     mutating func handle(_ call: inout TrappedCall, _ context: inout SupervisorContext) -> SupervisorState.Verdict? {
         guard let maxProcesses = context.maxProcesses else { return nil }
         let tid = call.pid
@@ -42,28 +38,19 @@ struct ProcessLimitHandler: SupervisorHandler {
         inFlight = inFlight.filter { ProcessTree.isInsideFork($0.key) }
         // A fork that completed made a process the last walk did not see.
         if before.contains(where: { !$0.value && inFlight[$0.key] == nil }) { knownProcessesAreCurrent = false }
-        let threadsInFlight = inFlight.values.filter { $0 }.count
-        let processes: Int, tasks: Int
+        var tasks = inFlight.count
         if isThread && knownProcessesAreCurrent {
-            var counted = 0
             for pid in knownProcesses {
-                if let threads = ProcessTree.threadCount(of: pid) { counted += threads } else { knownProcesses.remove(pid) }
+                if let threads = ProcessTree.threadCount(of: pid) { tasks += threads } else { knownProcesses.remove(pid) }
             }
-            processes = knownProcesses.count + inFlight.count - threadsInFlight
-            tasks = counted + inFlight.count
         } else {
             let live = ProcessTree.liveTasks(under: context.initPID)
             (knownProcesses, knownProcessesAreCurrent) = (live.processes, true)
-            processes = live.processes.count + inFlight.count - threadsInFlight
-            tasks = live.tasks + inFlight.count
+            tasks += live.tasks
         }
-        context.peakProcesses = max(context.peakProcesses, processes)
-        if isThread {
-            guard tasks < Self.taskLimit(for: maxProcesses) else { return .fail(EAGAIN) }
-        } else {
-            guard processes < maxProcesses, tasks < Self.taskLimit(for: maxProcesses) else { return .fail(EAGAIN) }
-            context.peakProcesses = max(context.peakProcesses, processes + 1)
-        }
+        context.peakProcesses = max(context.peakProcesses, tasks)
+        guard tasks < maxProcesses else { return .fail(EAGAIN) }
+        context.peakProcesses = max(context.peakProcesses, tasks + 1)
         inFlight[tid] = isThread
         return .proceed
     }
