@@ -323,8 +323,8 @@ struct RunnerTests {
         defer { job.remove() }
         let plan = try job.plan("""
             stages:
-              long: { run: sleep 300 }
-              fan: { map: { over: { shards: 50 } }, run: sleep 300 }
+              long: { run: sleep 86400 }
+              fan: { map: { over: { shards: 50 } }, run: sleep 86400 }
               after: { run: "true", needs: [long] }
             """)
         let directory = try RunDirectory.create(workdir: plan.workdir, explicit: nil)
@@ -333,9 +333,9 @@ struct RunnerTests {
         let clock = ContinuousClock.now
         task.cancel()
         let record = await task.value
-        // Far below the sleeps: the sandboxes were killed, not waited for (a loaded 2-CPU
-        // machine needs seconds to tear down 50 sandboxes).
-        #expect(ContinuousClock.now - clock < .seconds(60))
+        // Far below the sleeps (a day): the sandboxes were killed, not waited for. The bound
+        // is loose on purpose: a 2-CPU machine at load 20 took 65 s once.
+        #expect(ContinuousClock.now - clock < .seconds(600))
         #expect(record.status == .interrupted)
         #expect(directory.readStageRecord("long")?.status == .cancelled)
         #expect(directory.readStageRecord("fan")?.status == .cancelled)

@@ -462,3 +462,22 @@ struct RunnerWorkspaceTests {
         #expect(job.read(".sandlock-jobs/forged") == nil && job.read("fine.txt") == "fine\n")
     }
 }
+
+extension RunnerWorkspaceTests {
+    @Test("a write directory that exists only in the stage's workspace takes metadata changes (touch, chmod); outside it they stay refused")
+    func metadataInsideACreatedWriteDirectory() async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        try job.write("data/in.txt", "x\n")
+        let (_, stages, directory) = try await job.run("""
+            stages:
+              made:
+                policy: { extends: sys, filesystem: { read: [data], write: [out] } }
+                run: "touch out/first && chmod 600 out/first && stat -c %a out/first; touch data/in.txt 2>/dev/null || echo refused"
+            """)
+        #expect(stages["made"]?.status == .succeeded, "\(contents(directory.stageDirectory("made") + "/stderr.log"))")
+        #expect(contents(directory.stageDirectory("made") + "/stdout.log") == "600\nrefused\n")
+        var info = stat()
+        #expect(stat(job.directory + "/out/first", &info) == 0 && info.st_mode & 0o777 == 0o600)
+    }
+}

@@ -36,7 +36,10 @@ struct FileMetadataHandler: SupervisorHandler {
     private let denied: [String]
 
     init(policy: Policy, initPID: pid_t) {
-        writable = policy.fsWritable.compactMap(DeniedPaths.resolved)
+        // A grant that does not resolve here is kept as written: a copy-on-write stage's
+        // write directory may exist only in its workspace (the runner creates `out/` there),
+        // where the sandbox's view of it has exactly that name.
+        writable = policy.fsWritable.map { DeniedPaths.resolved($0) ?? $0 }
         denied = policy.fsDenied.map { DeniedPaths.resolved($0) ?? $0 }
     }
 
