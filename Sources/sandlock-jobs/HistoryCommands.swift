@@ -143,7 +143,7 @@ struct LogsCommand: ParsableCommand {
             files = [(nil, directory.log(stream, of: stage, .shard(shard)))]
         } else if case .pipeline(let members) = planned.work, stderr {
             files = members.indices.map { i in
-                ("member \(i): \(members[i].argv.joined(separator: " "))", directory.log(.stderr, of: stage, .member(i)))
+                ("member \(i): \(RunSummary.command(members[i].argv))", directory.log(.stderr, of: stage, .member(i)))
             }
         } else if case .map(let map) = planned.work, map.reduce == nil {
             // No reducer: the stage's output is its shards' files, in item order.

@@ -206,7 +206,7 @@ struct RunnerCLITests {
         #expect(try run(["logs", ids[1], "bare"], in: job.directory).stdout == "x\ny\nz\n")
         #expect(try run(["logs", "latest", "p"], in: job.directory).stdout == "piped\n")
         #expect(try run(["logs", "latest", "p", "--stderr"], in: job.directory).stdout
-            == "== member 0: /bin/sh -c echo piped; echo one >&2\none\n== member 1: /bin/sh -c cat; echo two >&2\ntwo\n")
+            == "== member 0: echo piped; echo one >&2\none\n== member 1: cat; echo two >&2\ntwo\n")
         #expect(try run(["logs", "latest", "nope"], in: job.directory).status == 64)
         #expect(try run(["show", "no-such-run"], in: job.directory).status == 66)
     }

@@ -96,8 +96,9 @@ public struct RunSummary: Sendable {
         }
     }
 
-    static func command(_ argv: [String]) -> String {
-        argv.count == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" ? argv[2] : argv.joined(separator: " ")
+    /// A command as the user wrote it: the script of a shell argv, else the argv joined.
+    public static func command(_ argv: [String]) -> String {
+        Shell.script(of: argv) ?? argv.joined(separator: " ")
     }
 
     /// Columns padded to their widest cell.
