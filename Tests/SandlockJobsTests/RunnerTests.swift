@@ -217,7 +217,7 @@ struct RunnerTests {
         let (_, stages, directory) = try await job.run("""
             stages:
               flaky:
-                run: if [ -e \(state.directory)/marker ]; then echo second; else touch \(state.directory)/marker out/first; sleep 10; fi
+                run: if [ -e \(state.directory)/marker ]; then echo second; else touch \(state.directory)/marker; echo > out/first; sleep 10; fi
                 policy: { extends: sys, filesystem: { write: [out, \(state.directory)] } }
                 timeout: 300ms
                 retry: { limit: 2, on: [timeout] }
