@@ -140,3 +140,11 @@ struct SandlockCLITests {
     }
 }
 
+
+extension SandlockCLITests {
+    @Test("sandlock --version prints the version")
+    func version() throws {
+        let printed = try sandlock(["--version"])
+        #expect(printed.status == 0 && printed.stdout == SandlockVersion.current + "\n")
+    }
+}

@@ -99,8 +99,9 @@ struct RunnerCLITests {
         p.waitUntilExit()
         try await waitFor { alive("sleep 32.5").isEmpty }
         let directory = try #require(RunDirectory.find("latest", root: RunDirectory.runsRoot(workdir: job.directory)))
+        // The runner could not record its end; its lock tells readers it is gone.
         let record = try directory.readRunRecord()
-        #expect(record.status == .running)
+        #expect(record.status == .interrupted)
         #expect(record.stages.first { $0.name == "first" }?.status == .succeeded)
         let first = try #require(directory.readStageRecord("first"))
         #expect(first.status == .succeeded && first.exitCode == 0)
@@ -109,7 +110,8 @@ struct RunnerCLITests {
         #expect(leftovers.isEmpty)
         // show still works on the half-finished run.
         let show = try run(["show", "latest"], in: job.directory)
-        #expect(show.status == 0 && show.stdout.contains("did not end"))
+        #expect(show.status == 130 && show.stdout.contains("did not end") && show.stdout.contains("interrupted"), "\(show.stdout)")
+        #expect(try run(["runs"], in: job.directory).stdout.contains("interrupted"))
     }
 
     @Test("exit codes, summary with the failure's stderr tail, --json, and JUnit XML that parses")
