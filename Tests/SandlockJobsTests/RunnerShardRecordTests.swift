@@ -55,4 +55,22 @@ struct RunnerShardRecordTests {
         #expect(junit.components(separatedBy: "<skipped message=\"cancelled: interrupted (").count - 1 == 2, "\(junit)")
         #expect(junit.components(separatedBy: "<skipped message=\"skipped: did not run\"/>").count - 1 == 2)
     }
+
+    @Test("an exec refused for an unreadable ELF loader names it and says how to grant it in manifest syntax")
+    func execDeniedNamesTheLoader() async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        let (_, stages, _) = try await job.run("""
+            stages:
+              s: { run: [/usr/bin/true], policy: { filesystem: { read: [/usr/bin] } } }
+              fine: { run: [/usr/bin/true] }
+            """, options: RunOptions(jobs: 2, keepGoing: true))
+        let s = try #require(stages["s"])
+        #expect(s.status == .failed && s.reason == .spawnFailed)
+        let message = s.message ?? ""
+        #expect(message.contains("(the ELF loader of /usr/bin/true)") && message.contains("(add it to the policy: filesystem: { read: [/usr/lib"), "\(message)")
+        #expect(!message.contains("-r "), "\(message)")
+        // Positive control: the system policy reads the loader.
+        #expect(stages["fine"]?.status == .succeeded)
+    }
 }
