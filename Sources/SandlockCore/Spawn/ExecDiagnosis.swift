@@ -55,15 +55,18 @@ enum ExecDiagnosis {
             guard offset >= 0, offset + size <= bytes.count else { return nil }
             return (0..<size).reduce(0) { $0 | Int(bytes[offset + $1]) << (8 * $1) }
         }
+        // A loader's headers sit at the start of the file: offsets beyond `headerBytes` are
+        // not followed (a crafted file must not make this read all of it).
+        let headerBytes = 1 << 20
         guard let tableOffset = integer(0x20, 8, in: head), let entrySize = integer(0x36, 2, in: head),
-              let count = integer(0x38, 2, in: head), entrySize >= 56, count < 256,
+              let count = integer(0x38, 2, in: head), entrySize >= 56, count < 256, tableOffset < headerBytes,
               let table = try? Files.read(file, limit: tableOffset + entrySize * count) else { return nil }
         let programInterpreter = 3
         for index in 0..<count {
             let entry = tableOffset + index * entrySize
             guard integer(entry, 4, in: table) == programInterpreter,
                   let offset = integer(entry + 8, 8, in: table), let size = integer(entry + 32, 8, in: table),
-                  size < 4096, let bytes = try? Files.read(file, limit: offset + size) else { continue }
+                  size < 4096, offset < headerBytes, let bytes = try? Files.read(file, limit: offset + size) else { continue }
             return String(decoding: bytes.dropFirst(offset).prefix { $0 != 0 }, as: UTF8.self)
         }
         return nil
