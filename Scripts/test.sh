@@ -11,6 +11,8 @@ if [ "${CI:-}" = "true" ]; then export SANDLOCK_WERROR=1; fi
 
 swift build --build-tests
 swift test --skip-build
+# The README's release build (the test-support target must build without the Testing module).
+swift build -c release --static-swift-stdlib
 if [ -f Scripts/check-schema.py ]; then
   python3 -c 'import jsonschema, yaml' 2>/dev/null || python3 -m pip install --quiet jsonschema pyyaml
   python3 Scripts/check-schema.py

@@ -13,6 +13,9 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
     case commandNotFound(String)
     /// The child failed while confining itself or at exec, before the command ran.
     case childSetupFailed(step: ChildStep, error: Errno, path: String)
+    /// The kernel refused the exec because the policy does not let the sandbox read
+    /// `unreadable` (`role`: the program, its interpreter, an ELF loader).
+    case execDenied(program: String, unreadable: String, role: String)
     /// A syscall in the parent failed.
     case systemCall(String, Errno)
     /// A copy-on-write workspace could not be created, read or committed.
@@ -32,11 +35,25 @@ public enum SandboxError: Error, Sendable, Equatable, CustomStringConvertible {
             "command not found: '\(name)' (not an executable file in the sandbox's PATH)"
         case let .childSetupFailed(step, error, path):
             step.explain(error: error, path: path)
+        case let .execDenied(program, unreadable, role):
+            "exec \(program) failed: EACCES: the sandbox may not read \(unreadable) (\(role)); grant read access to \(Self.directory(of: unreadable))"
         case let .systemCall(name, error):
             "\(name) failed: \(error)"
         case let .workspace(message):
             "workdir: \(message)"
         }
+    }
+
+    /// The directory to grant for an exec refused for a file the sandbox may not read, so
+    /// each front end can say how in its own syntax (`-r DIR`, `filesystem.read: [DIR]`).
+    public var directoryToGrant: String? {
+        if case let .execDenied(_, unreadable, _) = self { return Self.directory(of: unreadable) }
+        return nil
+    }
+
+    private static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
     }
 }
 
@@ -76,7 +93,7 @@ public enum ChildStep: Int32, Sendable, CustomStringConvertible {
     func explain(error: Errno, path: String) -> String {
         switch (self, error) {
         case (.exec, .EACCES):
-            "exec \(path) failed: \(error): the program, its interpreter or its libraries are outside the readable paths (add them with -r, e.g. -r /usr -r /lib -r /lib64 -r /bin)"
+            "exec \(path) failed: \(error): the program, its interpreter and their ELF loader look readable, so a library they load is likely outside the readable paths (`ldd \(path)` lists them)"
         case (.exec, .ENOENT):
             "exec \(path) failed: \(error): the program or its interpreter (#! line or ELF loader) does not exist"
         case (.userNamespace, _):

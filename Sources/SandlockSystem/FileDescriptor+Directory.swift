@@ -89,4 +89,15 @@ extension FileDescriptor {
         let fd = rawValue
         _ = try retryingInterrupts { flock(fd, exclusive ? LOCK_EX : LOCK_SH) }
     }
+
+    /// flock(2) without waiting: false when another open file holds a conflicting lock.
+    public func tryLock(exclusive: Bool = true) throws(Errno) -> Bool {
+        let fd = rawValue
+        do {
+            _ = try retryingInterrupts { flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) }
+            return true
+        } catch where error == Errno(rawValue: EWOULDBLOCK) {
+            return false
+        }
+    }
 }

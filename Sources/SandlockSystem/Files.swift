@@ -102,6 +102,20 @@ public enum Files {
     }
 
     /// stat(2), following symlinks.
+    /// Removes a file or a whole tree (never following a symlink); a missing path is not an
+    /// error. Directories the owner cannot enter (overlayfs leaves `work/work` at mode 0) are
+    /// opened up first.
+    public static func removeTree(_ path: String) throws(Errno) {
+        guard let info = status(path) else { return }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            if info.st_mode & 0o700 != 0o700 { _ = chmod(path, S_IRWXU) }
+            for name in try Directory.entries(atPath: path) { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0 && errno != ENOENT { throw Errno.current }
+        } else if unlink(path) != 0 && errno != ENOENT {
+            throw Errno.current
+        }
+    }
+
     public static func statusFollowingLinks(_ path: String) -> stat? {
         var info = stat()
         return stat(path, &info) == 0 ? info : nil

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import FoundationEssentials
 import SandlockCore
 import SandlockJobs
 
@@ -18,7 +19,25 @@ struct RunsLocation: ParsableArguments {
             return (RunDirectory.runsRoot(workdir: plan.workdir), plan.manifestPath)
         }
         let nested = RunDirectory.runsRoot(workdir: place)
-        return (isDirectory(nested) ? nested : place, nil)
+        if isDirectory(nested) { return (nested, nil) }
+        if RunDirectory.holdsRuns(place) { return (place, nil) }
+        return try manifestRuns(in: place) ?? (nested, nil)
+    }
+
+    /// The runs of the manifests in `folder` whose workdir is elsewhere (`workdir: tree`),
+    /// so that `runs`, `show latest`, `logs` and `diff` work from where a manifest was run.
+    private func manifestRuns(in folder: String) throws -> (root: String, manifest: String?)? {
+        var found: [(root: String, manifest: String)] = []
+        for name in (try? Directory.entries(atPath: folder, names: .lossy)) ?? [] where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+            guard let plan = try? ManifestLoader().load(path: folder + "/" + name).plan else { continue }
+            let root = RunDirectory.runsRoot(workdir: plan.workdir)
+            if isDirectory(root) { found.append((root, plan.manifestPath)) }
+        }
+        guard let first = found.first else { return nil }
+        if found.count == 1 { return first }
+        if Set(found.map(\.root)).count == 1 { return (first.root, nil) }
+        let names = found.map { $0.manifest.split(separator: "/").last.map(String.init) ?? $0.manifest }
+        throw fail("the manifests here keep their runs in different workdirs (\(names.joined(separator: ", "))); name one with --in MANIFEST", ExitCode.validationFailure)
     }
 
     func find(_ run: String) throws -> (RunDirectory, RunRecord) {
@@ -42,7 +61,9 @@ struct RunsCommand: ParsableCommand {
             Examples:
               sandlock-jobs runs --in jobs/wordcount.yaml
               sandlock-jobs runs --in jobs            # the runs of manifests whose workdir is jobs/
-            """
+              sandlock-jobs runs prune --keep 10
+            """,
+        subcommands: [PruneCommand.self]
     )
 
     @OptionGroup var location: RunsLocation
@@ -75,6 +96,48 @@ struct RunsCommand: ParsableCommand {
     }
 }
 
+struct PruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Remove old run directories.",
+        discussion: """
+            Removes the runs past the newest --keep N, or started more than --older-than D \
+            ago (500ms, 30s, 5m, 1h, 2d), or either when both are given. A run whose runner \
+            still runs is never removed, nor one whose stage kept its workspace (commit or \
+            discard it first).
+
+            Examples:
+              sandlock-jobs runs prune --keep 10
+              sandlock-jobs runs prune --older-than 7d --in jobs/wordcount.yaml
+            """
+    )
+
+    @OptionGroup var location: RunsLocation
+
+    @Option(help: ArgumentHelp("Keep this many of the newest runs.", valueName: "N"))
+    var keep: Int?
+
+    @Option(help: ArgumentHelp("Remove runs that started longer ago than this.", valueName: "DURATION"))
+    var olderThan: String?
+
+    func validate() throws {
+        if keep == nil && olderThan == nil { throw ValidationError("Say what to remove: --keep N, --older-than DURATION, or both.") }
+        if let keep, keep < 0 { throw ValidationError("--keep must be at least 0.") }
+        if let olderThan, Units.parseDuration(olderThan) == nil {
+            throw ValidationError("--older-than: expected a duration like 30m, 12h or 7d, got '\(olderThan)'.")
+        }
+    }
+
+    func run() throws {
+        let (root, manifest) = try location.root()
+        let cutoff = olderThan.flatMap(Units.parseDuration).map { Date.now - TimeInterval(Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) }
+        let result = RunDirectory.prune(root: root, manifest: manifest, keep: keep, startedBefore: cutoff)
+        for id in result.removed { print("removed \(id)") }
+        for (id, reason) in result.spared { printError("sandlock-jobs: kept \(id): \(reason)\n") }
+        if result.removed.isEmpty && result.spared.isEmpty { printError("sandlock-jobs: nothing to remove in \(root)\n") }
+    }
+}
+
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
@@ -83,6 +146,9 @@ struct ShowCommand: ParsableCommand {
             Examples:
               sandlock-jobs show latest --in jobs/wordcount.yaml
               sandlock-jobs show 20261129T202333Z-4f1a --in jobs --json
+
+            Exit codes: 0 the run succeeded (or is running), 1 it failed, 130 it was \
+            interrupted, 66 no such run.
             """
     )
 
@@ -98,6 +164,12 @@ struct ShowCommand: ParsableCommand {
         let (directory, record) = try location.find(runID)
         let summary = RunSummary(run: record, directory: directory)
         print(json ? summary.json : summary.text, terminator: "")
+        // The exit codes of `run`, so scripts can test a finished run as they test a new one.
+        switch record.status {
+        case .failed: throw ExitCode.failure
+        case .interrupted: throw ExitCode(130)
+        case .succeeded, .running: return
+        }
     }
 }
 
@@ -143,7 +215,7 @@ struct LogsCommand: ParsableCommand {
             files = [(nil, directory.log(stream, of: stage, .shard(shard)))]
         } else if case .pipeline(let members) = planned.work, stderr {
             files = members.indices.map { i in
-                ("member \(i): \(members[i].argv.joined(separator: " "))", directory.log(.stderr, of: stage, .member(i)))
+                ("member \(i): \(RunSummary.command(members[i].argv))", directory.log(.stderr, of: stage, .member(i)))
             }
         } else if case .map(let map) = planned.work, map.reduce == nil {
             // No reducer: the stage's output is its shards' files, in item order.

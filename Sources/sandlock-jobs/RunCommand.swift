@@ -77,8 +77,12 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where copy-on-write workspaces live (default: $XDG_RUNTIME_DIR/sandlock-cow or /var/tmp/sandlock-cow-UID); outside every written tree.", valueName: "DIR"))
     var fsStorage: String?
 
+    @Option(help: ArgumentHelp("Lines (old plus new) of one file above which changes.diff says \"N lines changed\" instead of its hunks.", valueName: "LINES"))
+    var diffLimit = Workspace.defaultDiffLineLimit
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
+        if diffLimit < 0 { throw ValidationError("--diff-limit must be at least 0.") }
     }
 
     func run() throws {
@@ -95,9 +99,10 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw fail("cannot create the run directory: \(error)")
         }
-        let options = RunOptions(
+        var options = RunOptions(
             jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), keepGoing: keepGoing, only: only, from: from,
             runDirectory: runDir, commandLine: CommandLine.arguments, dryRun: dryRun, workspaceStorage: fsStorage)
+        options.diffLineLimit = diffLimit
         let mode: ProgressPrinter.Mode = switch progress {
         case .auto: ProgressPrinter.automatic()
         case .tty: .tty

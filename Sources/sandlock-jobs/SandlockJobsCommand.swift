@@ -1,4 +1,5 @@
 import ArgumentParser
+import SandlockCore
 
 @main
 struct SandlockJobsCommand: ParsableCommand {
@@ -12,7 +13,7 @@ struct SandlockJobsCommand: ParsableCommand {
             Exit codes: 0 success, 1 a stage failed (run), 64 usage error, 65 invalid manifest, \
             66 manifest or run not found, 130 interrupted (run).
             """,
-        version: "0.1.0",
+        version: SandlockVersion.current,
         subcommands: [
             ValidateCommand.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, RunCommand.self,
             RunsCommand.self, ShowCommand.self, LogsCommand.self, DiffCommand.self, CommitCommand.self,

@@ -47,7 +47,7 @@ struct RunCommand: ParsableCommand {
         do {
             process = try Sandbox(policy: parsed.policy).spawn(parsed.command, io: io, workspace: parsed.dryRun ? .dryRun : .policy)
         } catch {
-            printError("sandlock: \(error)")
+            printError("sandlock: \(error)" + (error.directoryToGrant.map { " (add -r \($0))" } ?? ""))
             return 125
         }
         let forwarder = SignalForwarder.shared

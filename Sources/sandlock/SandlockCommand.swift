@@ -12,6 +12,7 @@ struct SandlockCommand: ParsableCommand {
             Exit status of `run`: the command's own; 128+N when it was killed by signal N; \
             124 on timeout; 125 when the sandbox could not be set up (bad flags included).
             """,
+        version: SandlockVersion.current,
         subcommands: [RunCommand.self, CheckCommand.self, PsCommand.self, KillCommand.self, InspectCommand.self, ProfileCommand.self]
     )
 }

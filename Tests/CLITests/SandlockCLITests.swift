@@ -48,7 +48,9 @@ struct SandlockCLITests {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             try FileManager.default.copyItem(atPath: "/bin/true", toPath: directory + "/true")
             let denied = try sandlock(["run"] + readFlags + ["--", directory + "/true"])
-            #expect(denied.status == 125 && denied.stderr.contains("outside the readable paths"))
+            let real = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
+            #expect(denied.status == 125 && denied.stderr.contains("the sandbox may not read \(real)/true (the program)"), "\(denied.stderr)")
+            #expect(denied.stderr.contains("(add -r \(real))"), "\(denied.stderr)")
             #expect(try sandlock(["run"] + readFlags + ["-r", directory, "--", directory + "/true"]).status == 0)
         }
     }
@@ -140,3 +142,11 @@ struct SandlockCLITests {
     }
 }
 
+
+extension SandlockCLITests {
+    @Test("sandlock --version prints the version")
+    func version() throws {
+        let printed = try sandlock(["--version"])
+        #expect(printed.status == 0 && printed.stdout == SandlockVersion.current + "\n")
+    }
+}

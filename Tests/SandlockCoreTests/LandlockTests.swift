@@ -28,24 +28,48 @@ struct LandlockTests {
         }
     }
 
-    @Test("exec of a binary outside the readable set fails with a clear message")
+    @Test("exec of a binary outside the readable set fails naming the file and the directory to grant")
     func execOutsideReadableSet() async throws {
         try await Fixture.withTemporaryDirectory { (directory: String) async throws in
             let copy = directory + "/true"
             try FileManager.default.copyItem(atPath: "/bin/true", toPath: copy)
+            let real = try #require(URL(fileURLWithPath: copy).resolvingSymlinksInPath().path.removingPercentEncoding)
             do {
                 _ = try await Sandbox(policy: Fixture.basePolicy).run([copy])
                 Issue.record("exec outside the readable set succeeded")
             } catch let error as SandboxError {
-                guard case let .childSetupFailed(step, errno, path) = error else {
-                    Issue.record("unexpected error \(error)")
-                    return
-                }
-                #expect(step == .exec && errno == .EACCES && path == copy)
-                #expect(error.description.contains("outside the readable paths"))
+                #expect(error == .execDenied(program: copy, unreadable: real, role: "the program"), "\(error)")
+                #expect(error.description.contains("the sandbox may not read \(real) (the program); grant read access to \((real as NSString).deletingLastPathComponent)"))
+                #expect(error.directoryToGrant == (real as NSString).deletingLastPathComponent)
             }
             let granted = try await Sandbox(policy: Fixture.basePolicy.with { $0.fsReadable.append(directory) }).run([copy])
             #expect(granted.success)
+        }
+    }
+
+    @Test("exec refused for the ELF loader or a #! interpreter names that file, not the program")
+    func execDeniedForTheLoaderOrInterpreter() async throws {
+        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
+            // /usr/bin is readable, the loader under /usr/lib is not.
+            let loaderless = Policy().with { $0.fsReadable = ["/usr/bin"] }
+            let error = await #expect(throws: SandboxError.self) { try await Sandbox(policy: loaderless).run(["/usr/bin/true"]) }
+            guard case let .execDenied(program, unreadable, role)? = error else {
+                Issue.record("unexpected error \(String(describing: error))")
+                return
+            }
+            #expect(program == "/usr/bin/true" && role == "the ELF loader of /usr/bin/true")
+            #expect(unreadable.hasPrefix("/usr/lib") && unreadable.contains("ld-linux"), "\(unreadable)")
+
+            // A script in a granted folder whose interpreter is not readable.
+            let script = directory + "/script.sh"
+            try "#!/bin/sh\necho ran\n".write(toFile: script, atomically: true, encoding: .utf8)
+            chmod(script, 0o755)
+            let noShell = Policy().with { $0.fsReadable = [directory, "/usr/lib", "/lib64"] }
+            let scriptError = await #expect(throws: SandboxError.self) { try await Sandbox(policy: noShell).run([script]) }
+            #expect(scriptError == .execDenied(program: script, unreadable: "/usr/bin/dash", role: "the #! interpreter of \(script)"), "\(String(describing: scriptError))")
+            // Positive control: the same script with the system readable runs.
+            let granted = try await Sandbox(policy: Fixture.basePolicy.with { $0.fsReadable.append(directory) }).run([script])
+            #expect(granted.success && granted.stdoutText == "ran\n")
         }
     }
 

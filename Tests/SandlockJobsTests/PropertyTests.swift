@@ -1,23 +1,13 @@
 import Foundation
 import Testing
 @testable import SandlockJobs
+import SandlockTestSupport
 
 /// Seeded property tests over random YAML (the reader's fuzz target in the normal test run):
 /// random documents must read back as the tree they were written from, and random
 /// mutations of real manifests must never crash the reader, decoder or planner and must
 /// only produce diagnostics that point into the file.
 @Suite struct PropertyTests {
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     indirect enum Tree: Equatable {
         case scalar(String)
         case list([Tree])

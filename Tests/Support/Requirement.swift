@@ -1,7 +1,9 @@
 import CSandlock
 import Foundation
 import SandlockCore
+#if canImport(Testing)
 import Testing
+#endif
 
 /// One thing a test needs from the machine (a kernel feature, a sysctl, root), probed once.
 /// `missing` says what is absent and why, in words a reader of the skip reason can act on.
@@ -97,6 +99,9 @@ public struct Requirement: Sendable, CustomStringConvertible {
     }
 }
 
+// `swift build -c release` builds this target without the Testing module (it comes with
+// --build-tests): the traits exist only where tests are built.
+#if canImport(Testing)
 /// Skips a test or suite whose requirements are missing, printing each missing one; under
 /// SANDLOCK_REQUIRE_ALL=1 (CI) the test runs its scope instead and fails, naming them.
 public struct RequirementTrait: TestTrait, SuiteTrait, TestScoping {
@@ -134,3 +139,4 @@ extension Fixture {
         RequirementTrait(requirements: requirements)
     }
 }
+#endif

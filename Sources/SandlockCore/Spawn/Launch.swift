@@ -61,6 +61,10 @@ struct Launch {
             if failure == nil { session.kill() }
             let step = failure.map { ChildStep(rawValue: $0.step) ?? .exec } ?? .listener
             let error = failure.map { Errno(rawValue: $0.error) } ?? .EPERM
+            if step == .exec, error == .EACCES,
+               let unreadable = ExecDiagnosis.unreadable(executable: executable, policy: policy) {
+                throw .execDenied(program: executable, unreadable: unreadable.path, role: unreadable.role)
+            }
             throw .childSetupFailed(step: step, error: error, path: executable)
         }
         // From the exec on: before it, the command is a vfork of init, itself a copy of this

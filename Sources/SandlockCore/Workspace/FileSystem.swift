@@ -3,8 +3,8 @@ import Glibc
 #endif
 
 /// What workspaces add to the system layer's `Files` and `Directory`: overlayfs' markers
-/// (whiteouts, opaque directories, its own extended attributes), tree removal and copying a
-/// file into a directory reached safely.
+/// (whiteouts, opaque directories, its own extended attributes) and copying a file into a
+/// directory reached safely.
 enum FileSystem {
     static func kind(_ info: stat) -> mode_t { info.st_mode & S_IFMT }
 
@@ -27,19 +27,6 @@ enum FileSystem {
     static func baseName(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
-    }
-
-    /// Removes a file or a whole tree; a missing path is not an error. Directories the owner
-    /// cannot enter (overlayfs leaves `work/work` at mode 0) are opened up first.
-    static func removeTree(_ path: String) throws(Errno) {
-        guard let info = Files.status(path) else { return }
-        if kind(info) == S_IFDIR {
-            if info.st_mode & 0o700 != 0o700 { _ = chmod(path, S_IRWXU) }
-            for name in try Directory.entries(atPath: path) { try removeTree(path + "/" + name) }
-            if rmdir(path) != 0 && errno != ENOENT { throw Errno.current }
-        } else if unlink(path) != 0 && errno != ENOENT {
-            throw Errno.current
-        }
     }
 
     /// Copies a regular file's contents into a new file `name` of `directory` (created with

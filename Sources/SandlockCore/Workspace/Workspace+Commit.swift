@@ -319,7 +319,7 @@ extension Workspace {
         Files.syncFilesystem(of: workdir)
         unlink(journalPath)
         Files.syncDirectory(containing: journalPath)
-        try? FileSystem.removeTree(directory)
+        try? Files.removeTree(directory)
     }
 
     /// One operation, beneath the workdir without following its symlinks (`TreeWriter`); a

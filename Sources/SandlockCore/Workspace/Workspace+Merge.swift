@@ -31,7 +31,7 @@ extension Workspace {
                     if chmod(upperDirectory + "/" + change.path, mode_t(change.after!.mode)) != 0 { throw Errno.current }
                 }
             }
-            try FileSystem.removeTree(other.directory)
+            try Files.removeTree(other.directory)
         } catch {
             throw .workspace("merging '\(other.upperDirectory)' into '\(upperDirectory)': \(error)")
         }
@@ -58,7 +58,7 @@ extension Workspace {
                 guard changed.map({ $0[path] != nil }) ?? true else { continue }
                 // A file, link or whiteout replaces whatever was there. A directory made where
                 // this upper has a whiteout or a file must hide what lies below it.
-                try FileSystem.removeTree(to)
+                try Files.removeTree(to)
                 try move(from, to)
                 if incoming.st_mode.isDirectory && !FileSystem.isOpaque(to) { try markOpaque(to) }
                 continue
@@ -66,7 +66,7 @@ extension Workspace {
             let replaced = FileSystem.isOpaque(from)
             if replaced && changed == nil {
                 // The later run replaced the directory it saw, this upper's version included.
-                try FileSystem.removeTree(to)
+                try Files.removeTree(to)
                 try move(from, to)
                 continue
             }
@@ -82,7 +82,7 @@ extension Workspace {
                 // (another run's copy-up of it, which would show through otherwise).
                 if !FileSystem.isOpaque(to) { try markOpaque(to) }
                 for (deleted, entry) in changed where entry == nil && deleted.hasPrefix(path + "/") {
-                    try FileSystem.removeTree(target + "/" + deleted.dropFirst(relative.isEmpty ? 0 : relative.count + 1))
+                    try Files.removeTree(target + "/" + deleted.dropFirst(relative.isEmpty ? 0 : relative.count + 1))
                 }
             }
         }
@@ -106,7 +106,7 @@ extension Workspace {
     /// again (for paths the sandbox must not change through this workspace).
     public func forget(_ relative: String) throws(SandboxError) {
         try Self.checkRelative(relative)
-        do { try FileSystem.removeTree(upperDirectory + "/" + relative) } catch {
+        do { try Files.removeTree(upperDirectory + "/" + relative) } catch {
             throw .workspace("removing '\(relative)' from '\(upperDirectory)': \(error)")
         }
     }

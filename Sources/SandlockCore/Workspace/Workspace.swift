@@ -103,7 +103,7 @@ public struct Workspace: Sendable, Hashable {
             // Durable only once it matters: a commit or a keep syncs the storage first.
             try Files.writeAtomically(Array(workspace.record(key).utf8), to: workspace.recordPath, mode: recordMode, durable: false)
         } catch {
-            try? FileSystem.removeTree(workspace.directory)
+            try? Files.removeTree(workspace.directory)
             throw .workspace("cannot create the workspace in '\(base)': \(error)")
         }
         return workspace
@@ -192,7 +192,7 @@ public struct Workspace: Sendable, Hashable {
 
     /// Throws the workspace away; the real tree stays as it was.
     public func discard() throws(SandboxError) {
-        do { try FileSystem.removeTree(directory) } catch {
+        do { try Files.removeTree(directory) } catch {
             throw .workspace("removing '\(directory)': \(error)")
         }
     }

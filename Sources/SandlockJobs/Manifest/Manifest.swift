@@ -36,6 +36,8 @@ public struct Manifest: Sendable {
     /// `workdir:` as written, or `nil` for the manifest's folder.
     public var workdir: Located<String>?
     public var env: [(key: String, value: String)] = []
+    /// `shell:` at the top: how string commands run unless `defaults` or a stage says otherwise.
+    public var shell: Shell?
     public var policies: [(name: Located<String>, policy: PolicySpec)] = []
     public var defaults = Defaults()
     public var stages: [StageSpec] = []
@@ -47,6 +49,7 @@ public struct Manifest: Sendable {
         /// `on_success` / `on_failure`: what becomes of a stage's copy-on-write workspace.
         public var onSuccess: Disposition?
         public var onFailure: Disposition?
+        public var shell: Shell?
     }
 }
 
@@ -78,15 +81,15 @@ public struct PolicySpec: Sendable {
     public func sets(_ field: PolicyField) -> Bool { written[field.name] != nil }
 }
 
-/// The command of a stage, member, worker or reducer: a string runs under `/bin/sh -c`, a
-/// list is the argv itself (no shell).
+/// The command of a stage, member, worker or reducer: a string runs under the stage's
+/// `Shell`, a list is the argv itself (no shell).
 public enum CommandSpec: Sendable, Hashable {
     case shell(String)
     case argv([String])
 
-    public var argv: [String] {
+    public func argv(_ shell: Shell) -> [String] {
         switch self {
-        case .shell(let s): return ["/bin/sh", "-c", s]
+        case .shell(let s): return shell.argv(s)
         case .argv(let a): return a
         }
     }
@@ -112,6 +115,8 @@ public struct StageSpec: Sendable {
     public var policy: PolicyReference?
     public var env: [(key: String, value: String)] = []
     public var cwd: Located<String>?
+    /// `shell:` of the stage (its members, workers and reducer); `nil` takes `defaults`, then the top.
+    public var shell: Shell?
     public var timeout: Duration?
     public var retry: RetrySpec?
     public var condition: StageCondition = .success

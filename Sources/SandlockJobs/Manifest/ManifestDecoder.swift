@@ -27,6 +27,7 @@ struct ManifestDecoder {
         if let node = fields["description"] { manifest.description = reader.string(node, top.with("description"), allowEmpty: true) }
         if let node = fields["workdir"] { manifest.workdir = reader.located(node, top.with("workdir")) }
         if let node = fields["env"] { manifest.env = reader.environment(node, top.with("env")) ?? [] }
+        if let node = fields["shell"] { manifest.shell = shell(node, top.with("shell")) }
         if let node = fields["policies"] {
             let ctx = top.with("policies")
             for pair in reader.entries(node, ctx, expected: "a mapping of policy names to policies") ?? [] {
@@ -43,6 +44,7 @@ struct ManifestDecoder {
             if let r = d["retry"] { manifest.defaults.retry = retry(r, ctx.with("retry")) }
             if let n = d["on_success"] { manifest.defaults.onSuccess = disposition(n, ctx.with("on_success")) }
             if let n = d["on_failure"] { manifest.defaults.onFailure = disposition(n, ctx.with("on_failure")) }
+            if let n = d["shell"] { manifest.defaults.shell = shell(n, ctx.with("shell")) }
         }
         if let node = fields["stages"] {
             let pairs = reader.entries(node, top.with("stages"), expected: "a mapping of stage names to stages") ?? []
@@ -93,6 +95,7 @@ struct ManifestDecoder {
         if let n = f["policy"] { stage.policy = policyReference(n, ctx.with("policy")) }
         if let n = f["env"] { stage.env = reader.environment(n, ctx.with("env")) ?? [] }
         if let n = f["cwd"] { stage.cwd = reader.located(n, ctx.with("cwd")) }
+        if let n = f["shell"] { stage.shell = shell(n, ctx.with("shell")) }
         if let n = f["timeout"] { stage.timeout = reader.duration(n, ctx.with("timeout")) }
         if let n = f["retry"] { stage.retry = retry(n, ctx.with("retry")) }
         if let n = f["if"], let c = reader.choice(n, ctx.with("if"), ManifestVocabulary.conditions) {
@@ -141,9 +144,33 @@ struct ManifestDecoder {
             let argv = items.compactMap { reader.string($0, ctx, allowEmpty: true) }
             return argv.count == items.count ? .argv(argv) : nil
         default:
-            reader.mismatch(ctx, "a command (a string for /bin/sh -c, or a non-empty list for argv)", node)
+            reader.mismatch(ctx, "a command (a string for the shell, or a non-empty list for argv)", node)
             return nil
         }
+    }
+
+    /// `shell:`: `default`, `bash`, `sh`, or an argv template with "{0}" where the script goes.
+    private mutating func shell(_ node: YAMLNode, _ ctx: Context) -> Shell? {
+        if case .sequence(let items) = node.content, !items.isEmpty {
+            let words = items.compactMap { reader.string($0, ctx, allowEmpty: true) }
+            guard words.count == items.count else { return nil }
+            guard words.contains(where: { $0.contains(Shell.placeholder) }) else {
+                reader.error(ctx, "a shell template needs \"\(Shell.placeholder)\" where the script goes, like [python3, -c, \"\(Shell.placeholder)\"]", at: node)
+                return nil
+            }
+            return .template(words)
+        }
+        if case .scalar = node.content, !node.isNull {
+            return reader.choice(node, ctx, ManifestVocabulary.shells).map { name in
+                switch name {
+                case "bash": .bash
+                case "sh": .sh
+                default: .standard
+                }
+            }
+        }
+        reader.mismatch(ctx, "a shell (default, bash, sh, or an argv template like [python3, -c, \"\(Shell.placeholder)\"])", node)
+        return nil
     }
 
     /// A pipeline member or a reducer.

@@ -25,6 +25,7 @@ public enum ManifestSchema {
             ("retryValue", retryValueDef), ("retry", retryDef), ("backoff", backoffDef),
             ("disposition", dispositionDef), ("size", sizeDef), ("duration", durationDef),
             ("env", envDef), ("command", commandDef), ("policyRef", policyRefDef), ("names", namesDef),
+            ("shell", shellDef),
         ]
         return defs
     }
@@ -98,6 +99,7 @@ public enum ManifestSchema {
                 "description": "Named, reusable policies.",
             ],
             "defaults": ["$ref": "#/$defs/defaults"],
+            "shell": ["$ref": "#/$defs/shell"],
             "stages": [
                 "type": "object",
                 "minProperties": 1,
@@ -120,6 +122,7 @@ public enum ManifestSchema {
             "retry": ["$ref": "#/$defs/retryValue"],
             "on_success": ["$ref": "#/$defs/disposition", "description": "What becomes of the stage's copy-on-write workspace when the stage succeeds (default: commit)."],
             "on_failure": ["$ref": "#/$defs/disposition", "description": "What becomes of the stage's copy-on-write workspace when the stage fails, times out or is killed at a limit (default: abort)."],
+            "shell": ["$ref": "#/$defs/shell"],
         ],
     ]
 
@@ -141,6 +144,7 @@ public enum ManifestSchema {
             "policy": ["$ref": "#/$defs/policyRef"],
             "env": ["$ref": "#/$defs/env"],
             "cwd": ["type": "string", "minLength": 1],
+            "shell": ["$ref": "#/$defs/shell"],
             "timeout": ["$ref": "#/$defs/duration"],
             "retry": ["$ref": "#/$defs/retryValue"],
             "if": [
@@ -316,8 +320,21 @@ public enum ManifestSchema {
         ],
     ]
 
+    static let shellDef: JSONValue = [
+        "description": "How a string run: runs. default: bash with pipefail that stops at the first failing command (an early pipeline member's SIGPIPE is no failure); bash: bash --noprofile --norc -eo pipefail -c; sh: sh -ec; a list: an argv with {0} where the script goes.",
+        "anyOf": [
+            ["enum": ["default", "bash", "sh"]],
+            [
+                "type": "array",
+                "minItems": 1,
+                "items": ["type": "string"],
+                "contains": ["type": "string", "pattern": "\\{0\\}"],
+            ],
+        ],
+    ]
+
     static let commandDef: JSONValue = [
-        "description": "A string runs under /bin/sh -c; a list is the argv itself (no shell).",
+        "description": "A string runs under the stage's shell; a list is the argv itself (no shell).",
         "anyOf": [
             ["type": "string", "minLength": 1],
             [

@@ -11,8 +11,8 @@ public enum ManifestVocabulary {
         + ManifestKey.sections.map { ($0, keys(of: $0)) }
         + [("stage", stage), ("map", map), ("over", over), ("process", process), ("retry", retry), ("backoff", backoff)]
 
-    public static let manifest = ["version", "name", "description", "workdir", "env", "policies", "defaults", "stages"]
-    public static let defaults = ["policy", "timeout", "retry", "on_success", "on_failure"]
+    public static let manifest = ["version", "name", "description", "workdir", "env", "policies", "defaults", "stages", "shell"]
+    public static let defaults = ["policy", "timeout", "retry", "on_success", "on_failure", "shell"]
     /// A policy's keys: `extends`, `description`, its sections and the fields of
     /// `Policy.fields` that sit at its top (`allow_degraded`).
     public static let policy = ["extends", "description"] + ManifestKey.sections
@@ -30,8 +30,10 @@ public enum ManifestVocabulary {
     }
     public static let stage = [
         "description", "needs", "run", "pipeline", "map", "reduce", "policy", "env", "cwd",
-        "timeout", "retry", "if", "allow_failures", "on_success", "on_failure",
+        "timeout", "retry", "if", "allow_failures", "on_success", "on_failure", "shell",
     ]
+    /// Named shells of `shell:` (a list is an argv template).
+    public static let shells = ["default", "bash", "sh"]
     public static let map = ["over", "max_parallel"]
     public static let over = ["glob", "items", "shards", "lines"]
     /// A pipeline member or the reducer of a map stage.

@@ -161,7 +161,7 @@ extension PlannedProcess {
     }
 
     func text(role: String) -> String {
-        var command = argv.count == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" ? argv[2] : argv.map(shellQuoted).joined(separator: " ")
+        var command = Shell.script(of: argv) ?? argv.map(shellQuoted).joined(separator: " ")
         // A multi-line script (`run: |`) stays readable under its label.
         if command.hasSuffix("\n") { command.removeLast() }
         command = command.replacingOccurrences("\n", "\n" + String(repeating: " ", count: 13))

@@ -419,6 +419,7 @@ private struct Planning {
         let cwd = stage.cwd.flatMap { checkedPath($0, ctx.with("cwd")) } ?? workdir
         let timeout = stage.timeout ?? manifest.defaults.timeout
         let baseEnv = mergeEnvironment(manifest.env)
+        let shell = stage.shell ?? manifest.defaults.shell ?? manifest.shell ?? .standard
 
         func process(_ run: CommandSpec, _ ref: (PolicyReference?, Context), env: [(key: String, value: String)], cwd: String, _ p: inout Planning) -> PlannedProcess? {
             if ref.0 == nil, p.unconfined.last?.value != stage.name.value { p.unconfined.append(stage.name) }
@@ -430,7 +431,7 @@ private struct Planning {
             p.validate(policy, spec, specCtx, stage: stage.name, ctx)
             // No `name`: a named sandbox is registered for `sandlock ps` and gets its own host
             // name, which shards of one stage cannot share; the runner names what it runs.
-            return PlannedProcess(argv: run.argv, policy: policy, policySource: label)
+            return PlannedProcess(argv: run.argv(shell), policy: policy, policySource: label)
         }
 
         let work: PlannedStage.Work

@@ -15,13 +15,14 @@ public enum JUnitReport {
                     cases += "/>\n"
                 case .skipped, .cancelled:
                     skipped += 1
-                    cases += ">\n      <skipped message=\"\(escape(status.rawValue + ": " + reason))\"/>\n    </testcase>\n"
+                    // Reasons like "skipped: needed stage 'a' failed" already say what happened.
+                    let message = reason.hasPrefix(status.rawValue) ? reason : status.rawValue + ": " + reason
+                    cases += ">\n      <skipped message=\"\(escape(message))\"/>\n    </testcase>\n"
                 case .failed, .conflict:
                     failures += 1
                     var text = reason + "\n"
-                    if let log {
-                        let path = summary.directory.path + "/" + log
-                        text += RunFiles.tail(path, lines: RunSummary.tailLines).joined(separator: "\n") + "\n(full log: \(path))\n"
+                    if let log, let (_, path, tail) = summary.failureTail(log) {
+                        text += tail.joined(separator: "\n") + "\n(full log: \(path))\n"
                     }
                     cases += ">\n      <failure message=\"\(escape(reason))\" type=\"\(escape(s.reason?.rawValue ?? status.rawValue))\">\(escape(text))</failure>\n    </testcase>\n"
                 }
@@ -38,7 +39,7 @@ public enum JUnitReport {
                         continue
                     }
                     testcase(name, seconds: shard.attempts.reduce(0) { $0 + $1.durationSeconds }, status: shard.status,
-                             reason: last.reasonText,
+                             reason: shard.status == .cancelled ? "interrupted (\(last.reasonText))" : last.reasonText,
                              log: summary.directory.relative(summary.directory.log(.stderr, of: s.stage, .shard(n))))
                 }
             }

@@ -20,7 +20,7 @@ public struct RunSummary: Sendable {
         stages = run.stages.map { entry in
             if let record = directory.readStageRecord(entry.name) { return record }
             var missing = StageRecord(stage: entry.name, kind: run.plan.stage(entry.name)?.kindName ?? "?", status: .cancelled)
-            missing.message = run.status == .running ? "did not end (the runner stopped)" : "no record"
+            missing.message = [.running, .interrupted].contains(run.status) ? "did not end (the runner stopped)" : "no record"
             return missing
         }
     }
@@ -55,22 +55,31 @@ public struct RunSummary: Sendable {
         return out
     }
 
-    /// The reason, the stderr tail and the log path of a failed stage (or its failed shards).
+    /// The reason, the output tail and the log path of a failed stage (or its failed shards):
+    /// stderr's, or stdout's when stderr is empty (pytest reports on stdout); nothing when
+    /// both are empty.
     func failureText(_ s: StageRecord) -> String {
         var out = "✗ stage '\(s.stage)' failed: \(s.reasonText)\n"
         for (label, log) in failedLogs(s) {
-            let path = directory.path + "/" + log
             if !label.isEmpty { out += "  \(label)\n" }
-            let tail = RunFiles.tail(path, lines: Self.tailLines)
-            if tail.isEmpty {
-                out += "    (stderr is empty)\n"
-            } else {
-                out += "    stderr, last \(tail.count) line\(tail.count == 1 ? "" : "s"):\n"
-                for line in tail { out += "    | \(Self.clip(line, 200))\n" }
-            }
+            guard let (stream, path, tail) = failureTail(log) else { continue }
+            out += "    \(stream.rawValue), last \(tail.count) line\(tail.count == 1 ? "" : "s"):\n"
+            for line in tail { out += "    | \(Self.clip(line, 200))\n" }
             out += "    full log: \(path)\n"
         }
         return out
+    }
+
+    /// The last lines of a failed process's stderr (its log relative to the run directory),
+    /// else of its stdout (the file beside it); nil when both are empty.
+    func failureTail(_ stderrLog: String) -> (RunDirectory.LogStream, String, [String])? {
+        let stderrPath = directory.path + "/" + stderrLog
+        let stdoutPath = String(stderrPath.dropLast("stderr.log".count)) + "stdout.log"
+        for (stream, path) in [(RunDirectory.LogStream.stderr, stderrPath), (.stdout, stdoutPath)] {
+            let tail = RunFiles.tail(path, lines: Self.tailLines)
+            if !tail.isEmpty { return (stream, path, tail) }
+        }
+        return nil
     }
 
     /// (label, stderr log relative to the run directory) of what failed in a stage.
@@ -96,8 +105,9 @@ public struct RunSummary: Sendable {
         }
     }
 
-    static func command(_ argv: [String]) -> String {
-        argv.count == 3 && argv[0] == "/bin/sh" && argv[1] == "-c" ? argv[2] : argv.joined(separator: " ")
+    /// A command as the user wrote it: the script of a shell argv, else the argv joined.
+    public static func command(_ argv: [String]) -> String {
+        Shell.script(of: argv) ?? argv.joined(separator: " ")
     }
 
     /// Columns padded to their widest cell.

@@ -19,6 +19,9 @@ extension RunDirectory {
     /// `run.json`.
     public var runRecordPath: String { path + "/run.json" }
 
+    /// `runner.lock`: flock'ed by the runner while it lives.
+    var runnerLockPath: String { path + "/runner.lock" }
+
     /// `stages/<stage>`.
     public func stageDirectory(_ stage: String) -> String { path + "/stages/" + stage }
 

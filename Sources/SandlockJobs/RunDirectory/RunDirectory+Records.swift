@@ -19,8 +19,12 @@ import SandlockSystem
 extension RunDirectory {
     // MARK: Reading
 
+    /// The run's record; a `running` run whose runner is gone (a second Ctrl-C, SIGKILL, a
+    /// crash: it could not say so itself) reads as `interrupted`.
     public func readRunRecord() throws(RunFileError) -> RunRecord {
-        try RecordCoding.decode(RunRecord.self, path: runRecordPath)
+        var record = try RecordCoding.decode(RunRecord.self, path: runRecordPath)
+        if record.status == .running && runnerIsGone { record.status = .interrupted }
+        return record
     }
 
     /// The stage's record, or nil when the stage has not ended (or never ran).

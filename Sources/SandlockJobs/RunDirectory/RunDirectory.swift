@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FoundationEssentials
+import SandlockSystem
 
 /// A run's directory, `<workdir>/.sandlock-jobs/runs/<run-id>/`:
 ///
@@ -14,6 +15,7 @@ import FoundationEssentials
 ///     stages/<stage>/members/<i>/{stderr.log}
 ///     stages/<stage>/changes.{txt,json,diff}   copy-on-write stages: what the stage changed
 ///     …/{stdout,stderr}.attempt-<n>.log        the logs of a retried attempt
+///     runner.lock                      flock'ed by the runner while it runs
 ///
 /// and `<workdir>/.sandlock-jobs/runs/latest`, a symlink to the newest run. Records are
 /// written to a temp file, fsync'ed and renamed over the final name, so a runner killed at
@@ -28,10 +30,18 @@ public struct RunDirectory: Sendable {
     /// Absolute path of the run directory.
     public let path: String
     public let id: String
+    /// `runner.lock`, held (flock) by the runner that created the directory for as long as
+    /// it lives: a reader that can take it knows a `running` run's runner is gone.
+    private let runnerLock: SharedDescriptor?
 
     public init(path: String) {
+        self.init(path: path, runnerLock: nil)
+    }
+
+    private init(path: String, runnerLock: SharedDescriptor?) {
         self.path = path
         id = String(path.split(separator: "/").last ?? "")
+        self.runnerLock = runnerLock
     }
 
     /// Creates a new run directory: `explicit` when given, else a fresh id under the
@@ -45,13 +55,36 @@ public struct RunDirectory: Sendable {
             path = root + "/" + newID()
         }
         try RunFiles.makeDirectories(path)
-        let run = RunDirectory(path: path)
+        let run = RunDirectory(path: path, runnerLock: try holdRunnerLock(RunDirectory(path: path).runnerLockPath))
         // `latest` is the newest run of the workdir's history; a run directory chosen
         // elsewhere (`--run-dir`) is not part of it.
         if FileSystem.directory(of: path) == root {
             try RunFiles.pointSymlink(latestLink(root: root), to: run.id)
         }
         return run
+    }
+
+    /// Opens and locks `runner.lock`; the kernel drops the lock however the runner ends
+    /// (a second Ctrl-C, SIGKILL, a crash).
+    private static func holdRunnerLock(_ path: String) throws(RunFileError) -> SharedDescriptor {
+        do throws(Errno) {
+            let lock = try FileDescriptor(opening: path, flags: O_RDWR | O_CREAT | O_CLOEXEC, mode: 0o644)
+            guard try lock.tryLock() else { throw Errno(rawValue: EWOULDBLOCK) }
+            return SharedDescriptor(lock)
+        } catch {
+            throw .file(FileError("lock", path, error))
+        }
+    }
+
+    /// Whether the runner of this run is gone: nobody holds `runner.lock`. False for runs
+    /// recorded before the lock existed (nothing tells).
+    public var runnerIsGone: Bool {
+        do {
+            let lock = try FileDescriptor(opening: runnerLockPath, flags: O_RDONLY | O_CLOEXEC)
+            return try lock.tryLock(exclusive: false)
+        } catch {
+            return false
+        }
     }
 
     /// `20261129T202333.042Z-4f1a`: sorts by start time, unique among runs started together.

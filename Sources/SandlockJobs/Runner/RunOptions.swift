@@ -1,3 +1,5 @@
+import SandlockCore
+
 /// How `Runner` runs a plan (the flags of `sandlock-jobs run`).
 public struct RunOptions: Sendable {
     /// Sandboxes running at once: stages, pipelines (one each), shards and reducers.
@@ -19,6 +21,9 @@ public struct RunOptions: Sendable {
     /// Where copy-on-write workspaces live (`--fs-storage`; default: the engine's,
     /// `Workspace.defaultStorage`). Must not be inside a tree the stages write.
     public var workspaceStorage: String?
+    /// Lines (old plus new) of one file above which `changes.diff` says "N lines changed"
+    /// instead of its hunks (`--diff-limit`).
+    public var diffLineLimit = Workspace.defaultDiffLineLimit
 
     public init(jobs: Int, keepGoing: Bool = false, only: [String] = [], from: String? = nil,
                 runDirectory: String? = nil, commandLine: [String] = [], dryRun: Bool = false,

@@ -41,6 +41,8 @@ extension Runner {
         // Shards whose output the reducer skips: bounded by the allowance (beyond it the
         // stage fails and no reducer runs).
         var failedShards = Set<Int>()
+        // Shards killed by an interrupt: they started, so they are not among those that did not run.
+        var interrupted = 0
         var stop = false
         let width = max(1, min(map.maxParallel ?? options.jobs, options.jobs))
         await withTaskGroup(of: ShardEnd.self) { group in
@@ -70,7 +72,8 @@ extension Runner {
                     }
                     // Doomed: in fail-fast mode start no more shards.
                     if summary.failed > allowed && !options.keepGoing { stop = true }
-                case .skipped, .cancelled, .conflict: break
+                case .cancelled: interrupted += 1
+                case .skipped, .conflict: break
                 }
                 events(.shardEnded(stage: stage.name, shard: end.shard, succeeded: end.status == .succeeded,
                                    reason: end.last?.reasonText ?? "", done: summary.succeeded + summary.failed,
@@ -78,7 +81,7 @@ extension Runner {
                 startNext()
             }
         }
-        summary.notRun = total - summary.succeeded - summary.failed
+        summary.notRun = total - summary.succeeded - summary.failed - interrupted
         record.shards = summary
         if summary.failed > allowed {
             record.status = .failed
@@ -88,7 +91,8 @@ extension Runner {
         }
         if summary.notRun > 0 || Task.isCancelled {
             record.status = .cancelled
-            record.message = "\(summary.notRun) of \(total) shards did not run: the run was interrupted"
+            let counts = [(interrupted, "interrupted"), (summary.notRun, "did not run")].filter { $0.0 > 0 }
+            record.message = "the run was interrupted: " + counts.map { "\($0.0) of \(total) shards \($0.1)" }.joined(separator: ", ")
             return
         }
         record.message = summary.failed > 0 ? "\(summary.failed) of \(total) shards failed (\(allowed) allowed)" : nil
@@ -173,6 +177,7 @@ extension Runner {
                   outcome.reason.isRetried(by: retry.on) else { break }
             let delay = retry.backoff.delay(before: attempts.count)
             events(.retrying(stage: stage.name, shard: shard, attempt: attempts.count + 1, reason: outcome.reasonText, delay: delay))
+            directory.keepAttemptLogs(of: stage.name, [.shard(shard)], attempt: attempts.count)
             if delay > .zero { try? await Task.sleep(for: delay) }
         }
         if !attempts.isEmpty {

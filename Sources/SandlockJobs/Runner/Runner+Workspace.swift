@@ -239,7 +239,7 @@ extension Runner {
             }
             guard !changes.isEmpty else { continue }
             if !cow.trees[index].isWorkdir { diff += "# \(cow.trees[index].path)\n" }
-            diff += cow.collected[index].unifiedDiff(changes)
+            diff += cow.collected[index].unifiedDiff(changes, lineLimit: options.diffLineLimit)
         }
         let all = ChangeSet(changes: shown)
         report.count(all)

@@ -17,7 +17,8 @@ struct SandboxRun {
             let process = try Sandbox(policy: policy).spawn(argv, io: io, workspace: workspaces.isEmpty ? .policy : .attached(workspaces))
             return Started(process: process, started: started, failure: nil)
         } catch {
-            return Started(failure: error.description, started: started)
+            let grant = error.directoryToGrant.map { " (add it to the policy: filesystem: { read: [\($0)] })" } ?? ""
+            return Started(failure: error.description + grant, started: started)
         }
     }
 
