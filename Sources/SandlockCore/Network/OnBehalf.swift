@@ -243,6 +243,31 @@ struct NetworkGate {
         option(socket, SO_TYPE) != Int32(SOCK_STREAM.rawValue)
     }
 
+    /// The sandbox's stdio (nil: the caller's own stream of that number) must hold no datagram
+    /// socket the supervisor cannot follow: its sendmsg may name any destination, behind a
+    /// pointer BPF cannot read, and sendmsg is trapped (and made on behalf) only for IP
+    /// sockets under allow_udp/allow_icmp. Datagram sockets made inside are gated at
+    /// socket(); stdio is all that survives into the sandbox (close_range).
+    static func refuseDatagramStdio(_ stdio: [SharedDescriptor?], policy: Policy) throws(SandboxError) {
+        let names = ["stdin", "stdout", "stderr"]
+        for (index, given) in stdio.enumerated() {
+            guard let stream = given ?? inheritedStream(index),
+                  let type = option(stream, SO_TYPE), type != Int32(SOCK_STREAM.rawValue),
+                  type != Int32(SOCK_SEQPACKET.rawValue) else { continue }  // connected: no destination
+            let domain = option(stream, SO_DOMAIN) ?? 0
+            let gated = (domain == AF_INET || domain == AF_INET6) && DatagramHandler.isNeeded(by: policy) && !policy.noSupervisor
+            if !gated {
+                throw .invalidPolicy("\(names[index]) is a datagram socket (family \(domain), type \(type)): a sandbox could send from it to any destination (sendmsg's address is out of the supervisor's reach); give the command a pipe, a file or a stream socket\(domain == AF_INET || domain == AF_INET6 ? ", or allow UDP (--allow-udp: destinations checked against --net-allow)" : "")")
+            }
+        }
+    }
+
+    /// A duplicate of the caller's own stream `index` (0, 1, 2), or nil when it is closed.
+    private static func inheritedStream(_ index: Int) -> SharedDescriptor? {
+        guard let stream = StandardStream(rawValue: Int32(index)) else { return nil }
+        do { return SharedDescriptor(try stream.duplicate()) } catch { return nil }
+    }
+
     private static func peer(_ socket: SharedDescriptor) -> SocketAddress? {
         address(of: socket, getpeername).flatMap(SocketAddress.init(bytes:))
     }
