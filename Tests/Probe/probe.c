@@ -939,6 +939,13 @@ int main(int argc, char **argv) {
     if (!strcmp(action, "meta") && argc >= 4) return file_metadata(argv[2], argv[3], argc > 4 ? atol(argv[4]) : 1);
     if (!strcmp(action, "newer") && argc >= 3) return newer_syscall(argv[2], argc > 3 ? argv[3] : "/");
     if (!strcmp(action, "fastopen") && argc == 4) return fast_open(argv[2], atoi(argv[3]));
+    if (!strcmp(action, "udp-bind") && argc == 3) {
+        /* Binds a UDP socket to 127.0.0.1:PORT (0: an ephemeral one). */
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return outcome(fd < 0 ? -1 : bind(fd, (struct sockaddr *)&address, sizeof address));
+    }
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;
 }

@@ -9,47 +9,18 @@ import Testing
 /// sandbox is refused, naming the stream, unless sendmsg is gated (IP under allow_udp).
 @Suite("datagram sockets on stdio", Fixture.needs(Requirement.sandbox + [.seccompUserNotification, .pidfdGetfd]))
 struct DatagramStdioTests {
-    /// A UDP socket on 127.0.0.1 with a kernel-chosen port, non-blocking.
-    struct Receiver {
-        let fd: Int32
-        let port: UInt16
-
-        init() {
-            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            self.fd = fd
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-            }
-            port = UInt16(bigEndian: address.sin_port)
-        }
-
-        /// Datagrams queued now (loopback delivers within the sender's call).
-        func received() -> Int {
-            var count = 0
-            var byte: UInt8 = 0
-            while recv(fd, &byte, 1, 0) >= 0 { count += 1 }
-            return count
-        }
-
-        func close() { _ = Foundation.close(fd) }
-    }
-
     static func socketOnStdin(_ family: Int32, _ type: Int32) -> StandardIO {
         StandardIO(stdin: .descriptor(SharedDescriptor(FileDescriptor(adopting: socket(family, type | Int32(SOCK_CLOEXEC.rawValue), 0)))))
     }
 
-    func send(_ mode: String, to receiver: Receiver, io: StandardIO, policy: Policy) async throws -> String {
+    func send(_ mode: String, to receiver: UDPReceiver, io: StandardIO, policy: Policy) async throws -> String {
         let result = try await Sandbox(policy: policy).run([Fixture.probe, "stdin-send", mode, "127.0.0.1", String(receiver.port)], io: io)
         return result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test("a UDP or unix datagram socket on stdio is refused, naming it; nothing is sent")
     func refused() async throws {
-        let receiver = Receiver()
+        let receiver = UDPReceiver()
         defer { receiver.close() }
         let udp = Int32(SOCK_DGRAM.rawValue)
         for (io, stream) in [(Self.socketOnStdin(AF_INET, udp), "stdin"), (Self.socketOnStdin(AF_UNIX, udp), "stdin"),
@@ -71,7 +42,7 @@ struct DatagramStdioTests {
 
     @Test("controls: with allow_udp a UDP stdin's sendmsg is judged by net_allow; a stream socket on stdin runs")
     func controls() async throws {
-        let receiver = Receiver()
+        let receiver = UDPReceiver()
         defer { receiver.close() }
         let udp = Fixture.basePolicy.with { $0.allowUDP = true }
         let io = Self.socketOnStdin(AF_INET, Int32(SOCK_DGRAM.rawValue))

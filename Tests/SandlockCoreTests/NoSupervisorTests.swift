@@ -12,14 +12,7 @@ import Testing
 struct NoSupervisorTests {
     @Test("metadata calls fail with EPERM, inside and outside the write grants; supervised, they work inside", arguments: MetadataCalls.all)
     func metadataCalls(call: String) async throws {
-        try await Fixture.withTemporaryDirectory { (directory: String) async throws in
-            let outside = directory + "/outside", inside = directory + "/inside"
-            mkdir(outside, 0o755)
-            mkdir(inside, 0o755)
-            let victim = outside + "/file", own = inside + "/file"
-            try MetadataCalls.makeFile(victim)
-            try MetadataCalls.makeFile(own)
-            let supervised = Fixture.basePolicy.with { $0.fsReadable.append(outside); $0.fsWritable.append(inside) }
+        try await MetadataCalls.withFileOutsideAndInside { (victim: String, own: String, supervised: Policy) async throws in
             let unsupervised = supervised.with { $0.noSupervisor = true }
             for file in [victim, own] {
                 let before = MetadataCalls.snapshot(file)

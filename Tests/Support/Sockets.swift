@@ -134,3 +134,32 @@ public struct UnixListener {
 
     public func close() { _ = Foundation.close(fd) }
 }
+
+/// A UDP socket on 127.0.0.1 with a kernel-chosen port, non-blocking.
+public struct UDPReceiver {
+    public let fd: Int32
+    public let port: UInt16
+
+    public init() {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    /// Datagrams queued now (loopback delivers within the sender's call).
+    public func received() -> Int {
+        var count = 0
+        var byte: UInt8 = 0
+        while recv(fd, &byte, 1, 0) >= 0 { count += 1 }
+        return count
+    }
+
+    public func close() { _ = Foundation.close(fd) }
+}

@@ -92,8 +92,10 @@ struct NetworkGate {
     /// bind(fd, address, length) with port_remap: binds on behalf, to the asked port when it is
     /// free, else to a free one the sandbox never sees (getsockname answers the virtual port).
     /// The port must be in `net_bind`, as Landlock would require.
+    /// bind(2) on behalf: the port must be in `allowed` (`net_bind`; TCP's port 0 only when 0
+    /// is in it). With `remap`, the asked port is virtual (see below); without, it is bound as asked.
     mutating func bind(pid: pid_t, socket: SharedDescriptor, address: UInt64, length: UInt64, allowed: Set<UInt16>,
-                       stillPending: () -> Bool) -> Decision {
+                       remap: Bool, stillPending: () -> Bool) -> Decision {
         guard length <= 128, let bytes = ChildMemory.read(pid, address, count: Int(length)), stillPending() else {
             return .fail(length > 128 ? EINVAL : EFAULT)
         }
@@ -103,6 +105,7 @@ struct NetworkGate {
         // is granted); UDP's port 0 is every client's.
         if requested.port == 0 { return !stream || allowed.contains(0) ? Self.bindNow(socket, bytes) : .fail(EACCES) }
         guard allowed.contains(requested.port) else { return .fail(EACCES) }
+        guard remap else { return Self.bindNow(socket, bytes) }
         // The asked port, bound exclusively: with SO_REUSEADDR two sockets that do not listen
         // yet may share a port (the second listen() then fails EADDRINUSE), and with
         // SO_REUSEPORT two sandboxes of one user would share a listener. Without them the bind
