@@ -76,6 +76,8 @@ public struct KernelSupport: Sendable {
                     detail: "supervisor: chmod, chown, times, xattrs checked against the write grants (openat2 RESOLVE_IN_ROOT)"),
             Feature(name: "on-behalf opens judged", available: supervisor,
                     detail: "supervisor: /proc/<pid>/fd reopens judged by inode against the grants, on a worker"),
+            Feature(name: "other processes' scheduling", available: supervisor,
+                    detail: "supervisor: sched_setaffinity, sched_setscheduler, setpriority, ioprio_set on a pid outside the tree EPERM"),
             Feature(name: "memory accounting", available: supervisor,
                     detail: "supervisor: brk, mmap, mremap trapped; data, stack and shared memory from /proc"),
         ]

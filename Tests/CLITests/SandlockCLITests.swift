@@ -158,6 +158,6 @@ enum CheckLines {
         "raw devices out of tree grants", "workspace storage out of reach", "init out of the command's reach",
         "datagram destinations checked", "socket families allowlist", "mptcp denied", "memory accounting",
         "newer syscalls refused by number", "inode flag ioctls denied", "tcp fast open denied",
-        "no_supervisor fails closed",
+        "no_supervisor fails closed", "other processes' scheduling",
     ]
 }

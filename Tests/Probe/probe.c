@@ -480,6 +480,44 @@ static int fast_open(const char *via, int port) {
     return outcome(syscall(SYS_sendmmsg, fd, &message, 1, MSG_FASTOPEN));
 }
 
+/* Scheduling of another task: OP on PID ("self-child": a child of the probe, forked here).
+ * OP: affinity (CPU 0 only), scheduler (SCHED_IDLE), nice (19), ioprio (idle class),
+ * nice-user (setpriority(PRIO_USER, PID): every process of that uid). */
+#include <sched.h>
+static int other_process(const char *op, const char *who) {
+    pid_t pid, child = 0;
+    if (!strcmp(who, "self-child")) {
+        child = fork();
+        if (child == 0) { pause(); _exit(0); }
+        pid = child;
+    } else {
+        pid = (pid_t)atol(who);
+    }
+    long rc;
+    if (!strcmp(op, "affinity")) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(0, &set);
+        rc = syscall(SYS_sched_setaffinity, pid, sizeof set, &set);
+    } else if (!strcmp(op, "scheduler")) {
+        struct sched_param param = { 0 };
+        rc = syscall(SYS_sched_setscheduler, pid, 5 /* SCHED_IDLE */, &param);
+    } else if (!strcmp(op, "nice")) {
+        rc = syscall(SYS_setpriority, PRIO_PROCESS, pid, 19);
+    } else if (!strcmp(op, "nice-user")) {
+        rc = syscall(SYS_setpriority, PRIO_USER, pid, 0);
+    } else if (!strcmp(op, "ioprio")) {
+        rc = syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, pid, 3 << 13 /* IOPRIO_CLASS_IDLE */);
+    } else {
+        fprintf(stderr, "probe: unknown scheduling call %s\n", op);
+        return 2;
+    }
+    int saved = errno;
+    if (child > 0) { kill(child, SIGKILL); waitpid(child, NULL, 0); }
+    errno = saved;
+    return outcome(rc);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: probe ACTION [ARGS]\n"); return 2; }
     const char *action = argv[1];
@@ -939,6 +977,7 @@ int main(int argc, char **argv) {
     if (!strcmp(action, "meta") && argc >= 4) return file_metadata(argv[2], argv[3], argc > 4 ? atol(argv[4]) : 1);
     if (!strcmp(action, "newer") && argc >= 3) return newer_syscall(argv[2], argc > 3 ? argv[3] : "/");
     if (!strcmp(action, "fastopen") && argc == 4) return fast_open(argv[2], atoi(argv[3]));
+    if (!strcmp(action, "other-process") && argc == 4) return other_process(argv[2], argv[3]);
     if (!strcmp(action, "udp-bind") && argc == 3) {
         /* Binds a UDP socket to 127.0.0.1:PORT (0: an ephemeral one). */
         int fd = socket(AF_INET, SOCK_DGRAM, 0);

@@ -192,14 +192,18 @@ private struct SeccompCompiler {
     }
 
     /// Without a supervisor nothing judges what Landlock (ABI ≤ 8) leaves to it: the path of
-    /// a named unix socket and the target of a metadata call. Fail closed: the metadata calls
-    /// (`FileMetadataHandler`'s) and `socket(AF_UNIX, …)` fail with EPERM; socketpair, which
-    /// names nothing, stays.
+    /// a named unix socket, the target of a metadata call, the process a scheduling call
+    /// names. Fail closed: the metadata calls (`FileMetadataHandler`'s), `socket(AF_UNIX, …)`
+    /// and the scheduling calls naming a pid (`OtherProcessesHandler`'s) fail with EPERM;
+    /// socketpair, which names nothing, and a process's own scheduling stay.
     private func addNoSupervisorRules(_ context: scmp_filter_ctx) throws(SandboxError) {
         for name in FileMetadataHandler.trappedSyscalls {
             try add(context, Self.eperm, name, [])
         }
         try add(context, Self.eperm, "socket", [.masked(0, mask: Kernel.int32Mask, equals: Kernel.AF_UNIX)])
+        for trap in OtherProcessesHandler.filteredTraps {
+            try add(context, Self.eperm, trap.name, trap.conditions.map { ArgumentCondition(comparison: $0.comparison) })
+        }
     }
 
     /// Syscalls newer than libseccomp 2.5.4 that reach what no grant judges: the notify program
@@ -273,6 +277,13 @@ private struct SeccompCompiler {
         // prlimit64 on another process of the same uid (RLIMIT_CPU = 1 kills it). Its own
         // limits (pid 0: what glibc's setrlimit and getrlimit pass) and reading others' stay.
         try add(context, Self.eperm, "prlimit64", [.compare(0, SCMP_CMP_NE, 0), .compare(2, SCMP_CMP_NE, 0)])
+        // Priorities of a whole user (every process of the uid on the host, `who` 0 included)
+        // or of another process group; other processes by pid are the supervisor's to judge
+        // (OtherProcessesHandler), refused outright without one.
+        try add(context, Self.eperm, "setpriority", [.compare(0, SCMP_CMP_EQ, Kernel.PRIO_USER)])
+        try add(context, Self.eperm, "setpriority", [.compare(0, SCMP_CMP_EQ, Kernel.PRIO_PGRP), .compare(1, SCMP_CMP_NE, 0)])
+        try add(context, Self.eperm, "ioprio_set", [.compare(0, SCMP_CMP_EQ, Kernel.IOPRIO_WHO_USER)])
+        try add(context, Self.eperm, "ioprio_set", [.compare(0, SCMP_CMP_EQ, Kernel.IOPRIO_WHO_PGRP), .compare(1, SCMP_CMP_NE, 0)])
 
         // No set-user-ID or set-group-ID file leaves a sandbox: a root caller's sandbox (uid 0
         // without capabilities) would otherwise leave setuid-root programs on the host.
@@ -427,6 +438,12 @@ private enum Kernel {
         0x4080_6685,               // FS_IOC_ENABLE_VERITY (the file becomes read-only for good)
         0x800c_6613,               // FS_IOC_SET_ENCRYPTION_POLICY
     ]
+
+    /// linux/resource.h and linux/ioprio.h: whose priority setpriority and ioprio_set change.
+    static let PRIO_PGRP: UInt64 = 1
+    static let PRIO_USER: UInt64 = 2
+    static let IOPRIO_WHO_PGRP: UInt64 = 2
+    static let IOPRIO_WHO_USER: UInt64 = 3
 
     /// linux/prctl.h.
     static let PR_SET_DUMPABLE: UInt64 = 4
