@@ -26,6 +26,12 @@ public enum StandardStream: Int32, Sendable, Hashable {
         try writeAll(Array(text.utf8))
     }
 
+    /// fcntl(F_DUPFD_CLOEXEC): an owned descriptor of the stream's open file, to ask about it.
+    public func duplicate() throws(Errno) -> FileDescriptor {
+        let fd = rawValue
+        return FileDescriptor(adopting: try retryingInterrupts { fcntl(fd, F_DUPFD_CLOEXEC, 0) })
+    }
+
     /// isatty(3): the stream is a terminal.
     public var isTerminal: Bool { isatty(rawValue) == 1 }
 }

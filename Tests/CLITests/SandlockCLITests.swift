@@ -64,6 +64,16 @@ struct SandlockCLITests {
                            "setuid/setgid bits, devices denied", "init out of the command's reach", "kernel interfaces read-only"] {
             #expect(result.stdout.contains(protection), "\(protection)")
         }
+        // Each protection of docs/security.md has its line; on a machine the suites run on
+        // (whose requirements they check) each one is enforced.
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        for protection in CheckLines.protections {
+            let line = lines.first { $0.hasPrefix("  " + protection + " ") }
+            #expect(line != nil, "no line for \(protection)")
+            if Requirement.sandbox.allSatisfy(\.available) && Requirement.seccompUserNotification.available {
+                #expect(line?.contains(" available ") == true, "\(line ?? protection)")
+            }
+        }
         #expect(result.status == (KernelSupport.probe().complete ? 0 : 1))
     }
 
@@ -142,11 +152,22 @@ struct SandlockCLITests {
     }
 }
 
-
 extension SandlockCLITests {
     @Test("sandlock --version prints the version")
     func version() throws {
         let printed = try sandlock(["--version"])
         #expect(printed.status == 0 && printed.stdout == SandlockVersion.current + "\n")
     }
+}
+
+/// The lines `sandlock check` prints for the protections of docs/security.md, by name.
+enum CheckLines {
+    static let protections = [
+        "landlock filesystem", "landlock net_tcp", "landlock abstract_unix_socket_scope", "landlock signal_scope",
+        "unix socket gate", "file metadata gate", "on-behalf opens judged", "kernel interfaces read-only",
+        "raw devices out of tree grants", "workspace storage out of reach", "init out of the command's reach",
+        "datagram destinations checked", "socket families allowlist", "mptcp denied", "memory accounting",
+        "newer syscalls refused by number", "inode flag ioctls denied", "tcp fast open denied",
+        "no_supervisor fails closed", "other processes' scheduling",
+    ]
 }

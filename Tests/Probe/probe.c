@@ -401,6 +401,123 @@ static long file_metadata(const char *op, const char *path, long count) {
     return 2;
 }
 
+/* Syscalls newer than libseccomp 2.5.4 (Linux 6.8-6.17), by number, and the ioctls that do
+ * what file_setattr does (secrest). Each on PATH where it takes one. */
+#include <linux/fs.h>
+static int newer_syscall(const char *name, const char *path) {
+    struct { unsigned long long xflags; unsigned int extsize, nextents, projid, cowextsize; } attr = {0};
+    struct { unsigned int size, spare; unsigned long long mnt_id, param, mnt_ns_id; } request =
+        { 32, 0, 0xffffffffffffffffULL /* LSMT_ROOT */, 0, 0 };
+    unsigned long long ids[64];
+    char buffer[65536];
+    if (!strcmp(name, "file_setattr")) {
+        attr.xflags = 0x00000080 /* FS_XFLAG_NODUMP */;
+        return outcome(syscall(469, AT_FDCWD, path, &attr, sizeof attr, 0));
+    }
+    if (!strcmp(name, "file_getattr")) return outcome(syscall(468, AT_FDCWD, path, &attr, sizeof attr, 0));
+    if (!strcmp(name, "getxattrat")) {
+        struct { unsigned long long value; unsigned int size, flags; } args = {(unsigned long)buffer, sizeof buffer, 0};
+        return outcome(syscall(464, AT_FDCWD, path, 0, "user.sandlock", &args, sizeof args));
+    }
+    if (!strcmp(name, "listxattrat")) return outcome(syscall(465, AT_FDCWD, path, 0, buffer, sizeof buffer));
+    if (!strcmp(name, "listmount")) return outcome(syscall(458, &request, ids, 64, 0));
+    if (!strcmp(name, "statmount")) {
+        /* The first mount listmount names, then its mount point (STATMOUNT_MNT_POINT). */
+        long count = syscall(458, &request, ids, 64, 0);
+        if (count <= 0) return outcome(count < 0 ? -1 : (errno = ENOENT, -1));
+        request.mnt_id = ids[0];
+        request.param = 0x00000008 /* STATMOUNT_MNT_POINT */;
+        return outcome(syscall(457, &request, buffer, sizeof buffer, 0));
+    }
+    if (!strcmp(name, "lsm_list_modules")) {
+        unsigned int size = sizeof buffer;
+        return outcome(syscall(461, buffer, &size, 0));
+    }
+    if (!strcmp(name, "lsm_get_self_attr")) {
+        unsigned int size = sizeof buffer;
+        return outcome(syscall(459, 100 /* LSM_ATTR_CURRENT */, buffer, &size, 0));
+    }
+    if (!strcmp(name, "lsm_set_self_attr")) {
+        /* struct lsm_ctx for LSM_ATTR_FSCREATE, empty context: refused by every LSM here. */
+        struct { unsigned long long id, flags, len, ctx_len; char ctx[8]; } context = {0, 0, sizeof context, 8, {0}};
+        return outcome(syscall(460, 104 /* LSM_ATTR_FSCREATE */, &context, sizeof context, 0));
+    }
+    if (!strcmp(name, "mseal")) {
+        void *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return outcome(page == MAP_FAILED ? -1 : syscall(462, page, 4096, 0));
+    }
+    /* What file_setattr does, by ioctl on a descriptor opened for reading. */
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return outcome(-1);
+    if (!strcmp(name, "ioctl-fssetxattr")) {
+        struct fsxattr current;
+        if (ioctl(fd, FS_IOC_FSGETXATTR, &current) != 0) return outcome(-1);
+        current.fsx_xflags |= FS_XFLAG_NODUMP;
+        return outcome(ioctl(fd, FS_IOC_FSSETXATTR, &current));
+    }
+    if (!strcmp(name, "ioctl-setflags")) {
+        int flags = 0;
+        if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) return outcome(-1);
+        flags |= FS_NODUMP_FL;
+        return outcome(ioctl(fd, FS_IOC_SETFLAGS, &flags));
+    }
+    fprintf(stderr, "probe: unknown newer syscall %s\n", name);
+    return 2;
+}
+
+/* TCP Fast Open to 127.0.0.1:PORT by VIA (sendto, sendmsg, sendmmsg): a connect made by the
+ * send itself, which Landlock's connect hook does not see. */
+static int fast_open(const char *via, int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return outcome(-1);
+    struct sockaddr_in target = { .sin_family = AF_INET, .sin_port = htons(port) };
+    target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct iovec vector = { .iov_base = "x", .iov_len = 1 };
+    struct msghdr header = { .msg_name = &target, .msg_namelen = sizeof target, .msg_iov = &vector, .msg_iovlen = 1 };
+    if (!strcmp(via, "sendto")) return outcome(sendto(fd, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&target, sizeof target));
+    if (!strcmp(via, "sendmsg")) return outcome(sendmsg(fd, &header, MSG_FASTOPEN));
+    struct mmsghdr message = { .msg_hdr = header };
+    return outcome(syscall(SYS_sendmmsg, fd, &message, 1, MSG_FASTOPEN));
+}
+
+/* Scheduling of another task: OP on PID ("self-child": a child of the probe, forked here).
+ * OP: affinity (CPU 0 only), scheduler (SCHED_IDLE), nice (19), ioprio (idle class),
+ * nice-user (setpriority(PRIO_USER, PID): every process of that uid). */
+#include <sched.h>
+static int other_process(const char *op, const char *who) {
+    pid_t pid, child = 0;
+    if (!strcmp(who, "self-child")) {
+        child = fork();
+        if (child == 0) { pause(); _exit(0); }
+        pid = child;
+    } else {
+        pid = (pid_t)atol(who);
+    }
+    long rc;
+    if (!strcmp(op, "affinity")) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(0, &set);
+        rc = syscall(SYS_sched_setaffinity, pid, sizeof set, &set);
+    } else if (!strcmp(op, "scheduler")) {
+        struct sched_param param = { 0 };
+        rc = syscall(SYS_sched_setscheduler, pid, 5 /* SCHED_IDLE */, &param);
+    } else if (!strcmp(op, "nice")) {
+        rc = syscall(SYS_setpriority, PRIO_PROCESS, pid, 19);
+    } else if (!strcmp(op, "nice-user")) {
+        rc = syscall(SYS_setpriority, PRIO_USER, pid, 0);
+    } else if (!strcmp(op, "ioprio")) {
+        rc = syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, pid, 3 << 13 /* IOPRIO_CLASS_IDLE */);
+    } else {
+        fprintf(stderr, "probe: unknown scheduling call %s\n", op);
+        return 2;
+    }
+    int saved = errno;
+    if (child > 0) { kill(child, SIGKILL); waitpid(child, NULL, 0); }
+    errno = saved;
+    return outcome(rc);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: probe ACTION [ARGS]\n"); return 2; }
     const char *action = argv[1];
@@ -858,6 +975,16 @@ int main(int argc, char **argv) {
     int network = network_action(argc, argv);
     if (network >= 0) return network;
     if (!strcmp(action, "meta") && argc >= 4) return file_metadata(argv[2], argv[3], argc > 4 ? atol(argv[4]) : 1);
+    if (!strcmp(action, "newer") && argc >= 3) return newer_syscall(argv[2], argc > 3 ? argv[3] : "/");
+    if (!strcmp(action, "fastopen") && argc == 4) return fast_open(argv[2], atoi(argv[3]));
+    if (!strcmp(action, "other-process") && argc == 4) return other_process(argv[2], argv[3]);
+    if (!strcmp(action, "udp-bind") && argc == 3) {
+        /* Binds a UDP socket to 127.0.0.1:PORT (0: an ephemeral one). */
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in address = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return outcome(fd < 0 ? -1 : bind(fd, (struct sockaddr *)&address, sizeof address));
+    }
     fprintf(stderr, "probe: unknown action %s\n", action);
     return 2;
 }

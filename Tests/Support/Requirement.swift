@@ -140,3 +140,14 @@ extension Fixture {
     }
 }
 #endif
+
+extension Requirement {
+    /// The syscalls of Linux 6.8–6.17 that libseccomp 2.5.4 cannot name (file_getattr, the
+    /// newest, stands for them): the kernel answers something else than ENOSYS.
+    public static let newerSyscalls: Requirement = {
+        let answer = (try? Fixture.runBare([Fixture.probe, "newer", "file_getattr", "/"]).stdout)?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "no answer"
+        return Requirement("Linux 6.17 syscalls (file_getattr, setxattrat, listmount …)",
+                           missing: answer == "ENOSYS" || answer == "no answer" ? "file_getattr outside a sandbox: \(answer) (needs Linux 6.17)" : nil)
+    }()
+}

@@ -106,3 +106,60 @@ public func acceptPending(_ fd: Int32) -> Int {
         count += 1
     }
 }
+
+/// A listening path-named unix socket (stream), or a bound datagram one.
+public struct UnixListener {
+    public let fd: Int32
+    public let path: String
+
+    public init(path: String, datagram: Bool = false, backlog: Int32 = 4096) throws {
+        let fd = socket(AF_UNIX, Int32(datagram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        self.path = path
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in bytes.enumerated() { raw[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, datagram || listen(fd, backlog) == 0 else { throw POSIXError(.EADDRINUSE) }
+        chmod(path, 0o777) // reachable by an unprivileged test user too
+    }
+
+    /// Connections accepted by the kernel and not yet taken: accepts them all, non-blocking.
+    public func pendingConnections() -> Int { acceptPending(fd) }
+
+    public func close() { _ = Foundation.close(fd) }
+}
+
+/// A UDP socket on 127.0.0.1 with a kernel-chosen port, non-blocking.
+public struct UDPReceiver {
+    public let fd: Int32
+    public let port: UInt16
+
+    public init() {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    /// Datagrams queued now (loopback delivers within the sender's call).
+    public func received() -> Int {
+        var count = 0
+        var byte: UInt8 = 0
+        while recv(fd, &byte, 1, 0) >= 0 { count += 1 }
+        return count
+    }
+
+    public func close() { _ = Foundation.close(fd) }
+}

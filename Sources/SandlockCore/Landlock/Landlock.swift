@@ -73,6 +73,23 @@ public enum Landlock {
 
     /// Devices every sandbox may read and write unless the policy opts out.
     static let defaultDevices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
+
+    /// The device tree: a grant covering it (`-w /dev`, `-r /dev`, `-r /`, `-w /`) reaches only
+    /// `safeDevices` of its device nodes. Raw devices check nothing beyond the file mode, so a
+    /// root caller's sandbox (uid 0, no capabilities) could otherwise read and write the host's
+    /// disks (past every grant and `fs_denied`), /dev/kmsg, /dev/port, /dev/input/* (every
+    /// keystroke) and /dev/uinput (keystrokes into the host's sessions).
+    static let deviceTree = "/dev"
+    /// Device nodes (and directories of them) a grant covering `deviceTree` still reaches: the
+    /// default devices, the controlling terminal and pseudo-terminals. Directories under
+    /// `deviceTree` without a device node (/dev/shm, /dev/mqueue) keep the grant; other device
+    /// nodes are reachable only by a grant naming them (`-w /dev/dri/renderD128`).
+    static let safeDevices = defaultDevices + ["/dev/tty", "/dev/ptmx", "/dev/pts"]
+
+    /// Is `info` a character or block device?
+    static func isDevice(_ info: stat) -> Bool {
+        info.st_mode & S_IFMT == S_IFCHR || info.st_mode & S_IFMT == S_IFBLK
+    }
 }
 
 /// A Landlock ruleset built in the parent, ready for `landlock_restrict_self` in the child.
@@ -145,6 +162,9 @@ struct LandlockRuleset: ~Copyable {
             if let future = Self.missingPath(path, below: overlayRoots) {
                 late.append(LateRule(path: future, access: access & handledFS))
                 return
+            }
+            if let info = Files.statusFollowingLinks(path), info.st_mode & S_IFMT == S_IFBLK {
+                throw SandboxError.invalidPolicy("\(field): '\(path)' is a block device: raw access to a disk reads and writes every file on it, past every grant and fs_denied; grant the directories of its filesystem instead")
             }
             let writes = access & ~Landlock.readAccess != 0
             try carveOuts.grant(path, field: field, readOnly: writes ? kernelInterfaces : []) { (target: String, clamp: DeniedPaths.Clamp) throws(SandboxError) in
@@ -229,9 +249,13 @@ struct DeniedPaths {
     /// With a virtual /proc: names under /proc left out of the grant (besides every pid
     /// directory, present or future); the supervisor serves what the sandbox may see of them.
     private let procHidden: Set<String>?
+    /// `Landlock.deviceTree` and `Landlock.safeDevices`, canonical: a grant covering the tree
+    /// leaves out every other device node in it.
+    private let devices: (tree: String, safe: Set<String>)?
 
     init(_ denied: [String], allowHardLinks: Bool, procHidden: Set<String>? = nil) throws(SandboxError) {
         self.procHidden = procHidden
+        devices = DeniedPaths.resolved(Landlock.deviceTree).map { ($0, Set(Landlock.safeDevices.compactMap(DeniedPaths.resolved))) }
         var paths: [String] = []
         for path in denied {
             let canonical = DeniedPaths.canonical(path)
@@ -260,10 +284,10 @@ struct DeniedPaths {
     /// same way, its directories down to the read-only tree getting read rights.
     func grant(_ path: String, field: String, readOnly: [String] = [],
                rule: (String, Clamp) throws(SandboxError) -> Void) throws(SandboxError) {
-        guard !paths.isEmpty || procHidden != nil || !readOnly.isEmpty else { return try rule(path, .none) }
         guard let root = DeniedPaths.resolved(path) else {
             throw .pathNotFound(path: path, field: field, error: .current)
         }
+        guard !paths.isEmpty || procHidden != nil || !readOnly.isEmpty || leadsToDevices(root) else { return try rule(path, .none) }
         if paths.contains(root) { return }
         let below = readOnly.contains { root == $0 || root.hasPrefix($0 + "/") }
         try split(root, readOnly: below ? [] : readOnly, clamp: below ? .readOnly : .none, rule: rule)
@@ -275,23 +299,44 @@ struct DeniedPaths {
         let inside = paths.filter { $0.hasPrefix(prefix) }
         let leadsToProc = procHidden != nil && "/proc/".hasPrefix(prefix)
         let readOnlyInside = readOnly.filter { $0.hasPrefix(prefix) }
-        guard !inside.isEmpty || leadsToProc || !readOnlyInside.isEmpty else { return try rule(directory, clamp) }
+        let devicesInside = leadsToDevices(directory)
+        guard !inside.isEmpty || leadsToProc || !readOnlyInside.isEmpty || devicesInside else { return try rule(directory, clamp) }
         if !inside.contains(where: DeniedPaths.isDirectory) {
-            // Rights on a directory reach everything below it: with a denied path below, only
-            // listing; with a read-only tree below, only what that tree may have.
-            try rule(directory, !inside.isEmpty || leadsToProc ? .listingOnly : .readOnly)
+            // Rights on a directory reach everything below it: with a denied path or device
+            // nodes below, only listing; with a read-only tree below, only what that tree may have.
+            try rule(directory, !inside.isEmpty || leadsToProc || devicesInside ? .listingOnly : .readOnly)
         }
         for name in (try? Directory.entries(atPath: directory, names: .lossy)) ?? [] {
             let child = prefix + name
             guard !paths.contains(child), !hiddenInProc(directory, name), let info = Files.status(child) else { continue }
             // A rule follows a symlink to its target, which could be the denied path itself.
             if info.st_mode & S_IFMT == S_IFLNK { continue }
+            if Landlock.isDevice(info), let devices, !devices.safe.contains(child) { continue }
             let childClamp = readOnlyInside.contains(child) ? .readOnly : clamp
             if info.st_mode & S_IFMT == S_IFDIR {
                 try split(child, readOnly: childClamp == .readOnly ? [] : readOnlyInside, clamp: childClamp, rule: rule)
             } else {
                 try rule(child, childClamp)
             }
+        }
+    }
+
+    /// Does a grant of `directory` (canonical) reach device nodes outside the safe list: is it
+    /// above the device tree, or in it and neither a safe device nor a directory without any?
+    private func leadsToDevices(_ directory: String) -> Bool {
+        guard let devices else { return false }
+        if devices.tree.hasPrefix(directory == "/" ? "/" : directory + "/") { return true }
+        guard directory == devices.tree || directory.hasPrefix(devices.tree + "/"), !devices.safe.contains(directory) else { return false }
+        return DeniedPaths.holdsDevice(directory)
+    }
+
+    /// Is there a device node below the directory `path` (symlinks not followed)? False for a
+    /// device itself: a grant naming one is that grant.
+    private static func holdsDevice(_ path: String) -> Bool {
+        guard Files.status(path).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { return false }
+        return ((try? Directory.entries(atPath: path, names: .lossy)) ?? []).contains { name in
+            let child = path + "/" + name
+            return Files.status(child).map(Landlock.isDevice) == true || holdsDevice(child)
         }
     }
 

@@ -92,8 +92,10 @@ struct NetworkGate {
     /// bind(fd, address, length) with port_remap: binds on behalf, to the asked port when it is
     /// free, else to a free one the sandbox never sees (getsockname answers the virtual port).
     /// The port must be in `net_bind`, as Landlock would require.
+    /// bind(2) on behalf: the port must be in `allowed` (`net_bind`; TCP's port 0 only when 0
+    /// is in it). With `remap`, the asked port is virtual (see below); without, it is bound as asked.
     mutating func bind(pid: pid_t, socket: SharedDescriptor, address: UInt64, length: UInt64, allowed: Set<UInt16>,
-                       stillPending: () -> Bool) -> Decision {
+                       remap: Bool, stillPending: () -> Bool) -> Decision {
         guard length <= 128, let bytes = ChildMemory.read(pid, address, count: Int(length)), stillPending() else {
             return .fail(length > 128 ? EINVAL : EFAULT)
         }
@@ -103,6 +105,7 @@ struct NetworkGate {
         // is granted); UDP's port 0 is every client's.
         if requested.port == 0 { return !stream || allowed.contains(0) ? Self.bindNow(socket, bytes) : .fail(EACCES) }
         guard allowed.contains(requested.port) else { return .fail(EACCES) }
+        guard remap else { return Self.bindNow(socket, bytes) }
         // The asked port, bound exclusively: with SO_REUSEADDR two sockets that do not listen
         // yet may share a port (the second listen() then fails EADDRINUSE), and with
         // SO_REUSEPORT two sandboxes of one user would share a listener. Without them the bind
@@ -241,6 +244,31 @@ struct NetworkGate {
 
     static func isDatagram(_ socket: SharedDescriptor) -> Bool {
         option(socket, SO_TYPE) != Int32(SOCK_STREAM.rawValue)
+    }
+
+    /// The sandbox's stdio (nil: the caller's own stream of that number) must hold no datagram
+    /// socket the supervisor cannot follow: its sendmsg may name any destination, behind a
+    /// pointer BPF cannot read, and sendmsg is trapped (and made on behalf) only for IP
+    /// sockets under allow_udp/allow_icmp. Datagram sockets made inside are gated at
+    /// socket(); stdio is all that survives into the sandbox (close_range).
+    static func refuseDatagramStdio(_ stdio: [SharedDescriptor?], policy: Policy) throws(SandboxError) {
+        let names = ["stdin", "stdout", "stderr"]
+        for (index, given) in stdio.enumerated() {
+            guard let stream = given ?? inheritedStream(index),
+                  let type = option(stream, SO_TYPE), type != Int32(SOCK_STREAM.rawValue),
+                  type != Int32(SOCK_SEQPACKET.rawValue) else { continue }  // connected: no destination
+            let domain = option(stream, SO_DOMAIN) ?? 0
+            let gated = (domain == AF_INET || domain == AF_INET6) && DatagramHandler.isNeeded(by: policy) && !policy.noSupervisor
+            if !gated {
+                throw .invalidPolicy("\(names[index]) is a datagram socket (family \(domain), type \(type)): a sandbox could send from it to any destination (sendmsg's address is out of the supervisor's reach); give the command a pipe, a file or a stream socket\(domain == AF_INET || domain == AF_INET6 ? ", or allow UDP (--allow-udp: destinations checked against --net-allow)" : "")")
+            }
+        }
+    }
+
+    /// A duplicate of the caller's own stream `index` (0, 1, 2), or nil when it is closed.
+    private static func inheritedStream(_ index: Int) -> SharedDescriptor? {
+        guard let stream = StandardStream(rawValue: Int32(index)) else { return nil }
+        do { return SharedDescriptor(try stream.duplicate()) } catch { return nil }
     }
 
     private static func peer(_ socket: SharedDescriptor) -> SocketAddress? {

@@ -106,7 +106,7 @@ extension Policy {
         PolicyField("name", .process, manifest: nil, flags: ["--name"], .string(\.name), valueName: "NAME",
                     doc: "Name of the sandbox (for sandlock ps/kill/inspect; also its host name)."),
         PolicyField("no_supervisor", .process, manifest: nil, flags: ["--no-supervisor"], .flag(\.noSupervisor),
-                    doc: "Landlock and the deny-only filter, no supervisor (for nesting)."),
+                    doc: "Landlock and the deny-only filter, no supervisor (for nesting); metadata calls and AF_UNIX sockets fail with EPERM."),
         PolicyField("keep_capabilities", .process, manifest: nil, flags: [], .flag(\.keepCapabilities),
                     doc: "Keep the caller's capabilities when it is root (default: all dropped)."),
         PolicyField("allow_degraded", .process, manifest: ManifestKey(nil, "allow_degraded"), flags: ["--allow-degraded"],

@@ -87,7 +87,7 @@ extension PolicyField {
     private func syscallViolations(_ names: [String], groups: Bool) -> [PolicyViolation] {
         for (index, name) in names.enumerated() {
             if groups && SeccompProgram.groups[name] != nil { continue }
-            if seccomp_syscall_resolve_name(name) == __NR_SCMP_ERROR {
+            if !SeccompProgram.knows(name) {
                 return [PolicyViolation(field: self.name, "unknown syscall '\(name)'", item: index)]
             }
         }

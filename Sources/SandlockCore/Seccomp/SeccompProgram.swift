@@ -161,6 +161,14 @@ private struct SeccompCompiler {
         for request in [Kernel.TIOCSTI, Kernel.TIOCLINUX] {
             try add(context, Self.eperm, "ioctl", [.masked(1, mask: int32Mask, equals: request)])
         }
+        // Inode flags (chattr: append-only, nodump, project ids), the version, fs-verity and
+        // encryption policies are set on a descriptor opened for reading, wherever Landlock
+        // let it be opened: outside the write grants too. Denied outright (chattr inside a
+        // write grant with them): a supervisor check would need the kernel's capability rules
+        // for each flag, and builds do not set inode flags.
+        for request in Kernel.inodeAttributeIoctls {
+            try add(context, Self.eperm, "ioctl", [.masked(1, mask: int32Mask, equals: request)])
+        }
         for option in [Kernel.PR_SET_DUMPABLE, Kernel.PR_SET_SECUREBITS, Kernel.PR_SET_PTRACER] {
             try add(context, Self.eperm, "prctl", [.masked(0, mask: int32Mask, equals: option)])
         }
@@ -172,11 +180,48 @@ private struct SeccompCompiler {
         let fastOpen = Kernel.MSG_FASTOPEN
         try add(context, Self.eperm, "sendto", [.masked(3, mask: fastOpen, equals: fastOpen)])
         try add(context, Self.eperm, "sendmsg", [.masked(2, mask: fastOpen, equals: fastOpen)])
+        // sendmmsg takes MSG_FASTOPEN too (its flags apply to every message).
+        try add(context, Self.eperm, "sendmmsg", [.masked(3, mask: fastOpen, equals: fastOpen)])
         if rules.supervised.networkGate && rules.supervised.datagrams {
             // Batched sends are not checked one by one: ENOSYS makes libc fall back to sendto.
             try add(context, csl_scmp_act_errno(ENOSYS), "sendmmsg", [])
         }
         try addProcessAndFileFilters(context)
+        try addNewerSyscallRules(context)
+        if rules.noSupervisor { try addNoSupervisorRules(context) }
+    }
+
+    /// Without a supervisor nothing judges what Landlock (ABI ≤ 8) leaves to it: the path of
+    /// a named unix socket, the target of a metadata call, the process a scheduling call
+    /// names. Fail closed: the metadata calls (`FileMetadataHandler`'s), `socket(AF_UNIX, …)`
+    /// and the scheduling calls naming a pid (`OtherProcessesHandler`'s) fail with EPERM;
+    /// socketpair, which names nothing, and a process's own scheduling stay.
+    private func addNoSupervisorRules(_ context: scmp_filter_ctx) throws(SandboxError) {
+        for name in FileMetadataHandler.trappedSyscalls {
+            try add(context, Self.eperm, name, [])
+        }
+        try add(context, Self.eperm, "socket", [.masked(0, mask: Kernel.int32Mask, equals: Kernel.AF_UNIX)])
+        for trap in OtherProcessesHandler.filteredTraps {
+            try add(context, Self.eperm, trap.name, trap.conditions.map { ArgumentCondition(comparison: $0.comparison) })
+        }
+    }
+
+    /// Syscalls newer than libseccomp 2.5.4 that reach what no grant judges: the notify program
+    /// cannot trap them by name, and a user's `deny_syscalls` must not drop them, so they are
+    /// refused here by number (`Kernel.newerSyscalls`) whatever the policy. ENOSYS, as for a
+    /// kernel without them: callers fall back to the older calls, which the metadata handler
+    /// (setxattr, removexattr), Landlock (/proc/self/mountinfo) or the ioctl rules judge.
+    static let unjudgedNewerSyscalls = [
+        "setxattrat", "removexattrat",  // Linux 6.13: setxattr/removexattr relative to a dirfd
+        "file_setattr",                 // Linux 6.17: FS_IOC_FSSETXATTR by path (nodump, append, projid)
+        "statmount", "listmount",       // Linux 6.8: the mount tree, outside the readable set
+        "lsm_set_self_attr",            // Linux 6.8: the labels the process's files and execs get
+    ]
+
+    private func addNewerSyscallRules(_ context: scmp_filter_ctx) throws(SandboxError) {
+        for name in Self.unjudgedNewerSyscalls {
+            try add(context, csl_scmp_act_errno(ENOSYS), name, [])
+        }
     }
 
     /// Sockets: a family allowlist, and for IP the types and protocols Landlock's TCP rules
@@ -232,6 +277,13 @@ private struct SeccompCompiler {
         // prlimit64 on another process of the same uid (RLIMIT_CPU = 1 kills it). Its own
         // limits (pid 0: what glibc's setrlimit and getrlimit pass) and reading others' stay.
         try add(context, Self.eperm, "prlimit64", [.compare(0, SCMP_CMP_NE, 0), .compare(2, SCMP_CMP_NE, 0)])
+        // Priorities of a whole user (every process of the uid on the host, `who` 0 included)
+        // or of another process group; other processes by pid are the supervisor's to judge
+        // (OtherProcessesHandler), refused outright without one.
+        try add(context, Self.eperm, "setpriority", [.compare(0, SCMP_CMP_EQ, Kernel.PRIO_USER)])
+        try add(context, Self.eperm, "setpriority", [.compare(0, SCMP_CMP_EQ, Kernel.PRIO_PGRP), .compare(1, SCMP_CMP_NE, 0)])
+        try add(context, Self.eperm, "ioprio_set", [.compare(0, SCMP_CMP_EQ, Kernel.IOPRIO_WHO_USER)])
+        try add(context, Self.eperm, "ioprio_set", [.compare(0, SCMP_CMP_EQ, Kernel.IOPRIO_WHO_PGRP), .compare(1, SCMP_CMP_NE, 0)])
 
         // No set-user-ID or set-group-ID file leaves a sandbox: a root caller's sandbox (uid 0
         // without capabilities) would otherwise leave setuid-root programs on the host.
@@ -378,6 +430,21 @@ private enum Kernel {
     static let TIOCSTI: UInt64 = 0x5412
     static let TIOCLINUX: UInt64 = 0x541C
 
+    /// linux/fs.h, fsverity.h, fscrypt.h: ioctls that change an inode's attributes.
+    static let inodeAttributeIoctls: [UInt64] = [
+        0x4008_6602, 0x4004_6602,  // FS_IOC_SETFLAGS, FS_IOC32_SETFLAGS
+        0x401c_5820,               // FS_IOC_FSSETXATTR
+        0x4008_7602, 0x4004_7602,  // FS_IOC_SETVERSION, FS_IOC32_SETVERSION
+        0x4080_6685,               // FS_IOC_ENABLE_VERITY (the file becomes read-only for good)
+        0x800c_6613,               // FS_IOC_SET_ENCRYPTION_POLICY
+    ]
+
+    /// linux/resource.h and linux/ioprio.h: whose priority setpriority and ioprio_set change.
+    static let PRIO_PGRP: UInt64 = 1
+    static let PRIO_USER: UInt64 = 2
+    static let IOPRIO_WHO_PGRP: UInt64 = 2
+    static let IOPRIO_WHO_USER: UInt64 = 3
+
     /// linux/prctl.h.
     static let PR_SET_DUMPABLE: UInt64 = 4
     static let PR_SET_SECUREBITS: UInt64 = 28
@@ -419,11 +486,21 @@ private enum Kernel {
     /// Syscalls newer than the libseccomp we build with (2.5.4), by number. Since Linux 5.1
     /// new syscalls have one number on every architecture but alpha.
     static let newerSyscalls: [String: Int32] = [
+        "statmount": 457, "listmount": 458,  // Linux 6.8
+        "lsm_get_self_attr": 459, "lsm_set_self_attr": 460, "lsm_list_modules": 461,  // Linux 6.8
+        "mseal": 462,  // Linux 6.10
+        "setxattrat": 463, "getxattrat": 464, "listxattrat": 465, "removexattrat": 466,  // Linux 6.13
         "open_tree_attr": 467,  // Linux 6.15: open_tree with mount attributes
+        "file_getattr": 468, "file_setattr": 469,  // Linux 6.17
     ]
 }
 
 extension SeccompProgram {
     /// Groups usable in `extra_deny_syscalls` / `extra_allow_syscalls`, for `Policy.validate()`.
     static var groups: [String: [String]] { SeccompCompiler.groups }
+
+    /// Does libseccomp, or our table of newer syscalls, know `name`?
+    static func knows(_ name: String) -> Bool {
+        seccomp_syscall_resolve_name(name) != __NR_SCMP_ERROR || Kernel.newerSyscalls[name] != nil
+    }
 }

@@ -94,6 +94,7 @@ struct SpawnPlan: ~Copyable {
         }
         (childSide.stdio.1, stdoutCapture) = try output(io.stdout, name: "stdout")
         (childSide.stdio.2, stderrCapture) = try output(io.stderr, name: "stderr")
+        try NetworkGate.refuseDatagramStdio([childSide.stdio.0, childSide.stdio.1, childSide.stdio.2], policy: policy)
 
         if io.interactive {
             guard csl_isatty(STDIN_FILENO) != 0 else {

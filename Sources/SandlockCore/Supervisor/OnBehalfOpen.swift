@@ -49,6 +49,10 @@ struct OnBehalfRules: Sendable {
     let readable: Set<FileIdentity>
     let writable: Set<FileIdentity>
     let denied: Set<FileIdentity>
+    /// /proc and /sys: never written, whatever the grant (`Landlock.readOnlyKernelInterfaces`).
+    let kernelInterfaces: Set<FileIdentity>
+    /// `Landlock.safeDevices`: other device nodes only by a grant naming them.
+    let safeDevices: Set<FileIdentity>
     let procDevice: UInt64
 
     init(policy: Policy, procDevice: UInt64) {
@@ -59,6 +63,8 @@ struct OnBehalfRules: Sendable {
         var deniedPaths = policy.fsDenied
         if ProcView.grantsTree("/sys", policy) { deniedPaths.append("/sys/firmware") }
         denied = identities(deniedPaths)
+        kernelInterfaces = identities(Landlock.readOnlyKernelInterfaces)
+        safeDevices = identities(Landlock.safeDevices)
         self.procDevice = procDevice
     }
 
@@ -86,7 +92,7 @@ struct OnBehalfRules: Sendable {
             if reads && mode == O_WRONLY || writes && mode == O_RDONLY { throw refused }
         }
         if reads || writes {
-            switch judge(original, identity, reads: reads, writes: writes) {
+            switch judge(original, identity, device: Landlock.isDevice(info), reads: reads, writes: writes) {
             case .granted: break
             case .refused: throw refused
             case .unreachable: if originalIsPath { throw refused }
@@ -104,7 +110,7 @@ struct OnBehalfRules: Sendable {
     }
 
     /// Walks the descriptor's path from `/` and judges it by the grants and denials.
-    private func judge(_ original: borrowing FileDescriptor, _ identity: FileIdentity, reads: Bool, writes: Bool) -> Judgement {
+    private func judge(_ original: borrowing FileDescriptor, _ identity: FileIdentity, device: Bool, reads: Bool, writes: Bool) -> Judgement {
         guard let path = Self.readLink("/proc/self/fd/\(original.rawValue)"), path.hasPrefix("/"),
               var current = try? FileDescriptor(opening: "/", flags: CSL_O_PATH | O_DIRECTORY),
               let rootInfo = try? current.status() else { return .unreachable }
@@ -118,6 +124,12 @@ struct OnBehalfRules: Sendable {
         }
         guard chain.last == identity else { return .unreachable }
         if chain.contains(where: denied.contains) { return .refused }
+        if writes && chain.contains(where: kernelInterfaces.contains) { return .refused }
+        // A device outside the safe list (or /dev/pts) is granted only by a rule naming it, as
+        // the Landlock split does.
+        if device && !safeDevices.contains(identity) && !(chain.dropLast().last.map(safeDevices.contains) ?? false) {
+            if reads && !readable.contains(identity) || writes && !writable.contains(identity) { return .refused }
+        }
         if reads && !chain.contains(where: readable.contains) { return .refused }
         if writes && !chain.contains(where: writable.contains) { return .refused }
         return .granted

@@ -19,6 +19,8 @@ struct SupervisorContext: Sendable {
     /// connects made on behalf (every connect is trapped, for its unix sockets).
     let directRules: NetworkAllowlist?
     let bindablePorts: Set<UInt16>
+    /// port_remap: binds get virtual ports (otherwise binds are trapped only to check UDP's).
+    let remapsPorts: Bool
     let registration: NameRegistration?
     var directories = DirectoryListings()
     let procView: ProcView?
@@ -39,6 +41,7 @@ struct SupervisorContext: Sendable {
         let anyAddress = policy.netAllow.filter { ((try? NetworkRule(parsing: $0))?.host) == .any }
         directRules = try? NetworkAllowlist(anyAddress)
         bindablePorts = Set(policy.netBind)
+        remapsPorts = policy.portRemap
         self.registration = registration
         procView = ProcView.isVirtualized(for: policy) ? ProcView(policy: policy, initPID: initPID) : nil
         sortDirectories = policy.deterministicDirs
@@ -101,7 +104,8 @@ struct SupervisorContext: Sendable {
         case Syscall.sendto: decision = network.sendto(pid: pid, socket: socket, args: args, stillPending: stillPending)
         case Syscall.sendmsg: decision = network.sendmsg(pid: pid, socket: socket, args: args, stillPending: stillPending)
         case Syscall.bind:
-            decision = network.bind(pid: pid, socket: socket, address: args[1], length: args[2], allowed: bindablePorts, stillPending: stillPending)
+            decision = network.bind(pid: pid, socket: socket, address: args[1], length: args[2], allowed: bindablePorts,
+                                    remap: remapsPorts, stillPending: stillPending)
         case Syscall.getsockname: decision = network.localName(pid: pid, socket: socket, args: args, stillPending: stillPending)
         default: return nil
         }

@@ -85,6 +85,14 @@ final class SupervisorListener: EventSource {
             }
             // Full: a clear, retryable failure rather than another thread.
             if !accepted { _ = csl_notif_respond(listener, id, 0, EAGAIN, 0) }
+        case .answerOnBehalf(let work):
+            let shared = descriptor
+            let respond: @Sendable () -> Void = {
+                let (value, error) = work { csl_notif_id_valid(shared.rawValue, id) == 0 }
+                _ = csl_notif_respond(shared.rawValue, id, value, error, 0)
+            }
+            // Full: answered here rather than failing a chmod with an errno it never returns.
+            if !workers.submit(owner: shared, respond) { respond() }
         case .killSandbox(let reason):
             session.limitExceeded(reason)
         }

@@ -24,6 +24,10 @@ struct SupervisorState: Sendable {
         /// A file to open on behalf of the process, on the worker pool (it may block): the
         /// descriptor is installed in the process, or the errno answered.
         case openOnBehalf(@Sendable () -> Result<SharedDescriptor, Errno>, cloexec: Bool)
+        /// A call made on behalf of the process on the worker pool (it may block): `work` gets
+        /// the notification's re-validation and returns the value and errno to answer. With
+        /// the sandbox's share of the pool full it runs on the event thread, as before the pool.
+        case answerOnBehalf(@Sendable (_ stillPending: () -> Bool) -> (value: Int64, error: Int32))
         /// A deterministic /dev/urandom: install `read` in the process as the result of its
         /// open; the event loop keeps `write` filled with the stream of `seed`, holding
         /// `ticket` (the sandbox's feed count) until the feed ends.

@@ -38,6 +38,7 @@ enum Syscall {
     static let utimensat = number("utimensat"), utimes = number("utimes"), futimesat = number("futimesat"), utime = number("utime")
     static let setxattr = number("setxattr"), lsetxattr = number("lsetxattr"), fsetxattr = number("fsetxattr")
     static let removexattr = number("removexattr"), lremovexattr = number("lremovexattr"), fremovexattr = number("fremovexattr")
+    static let setpriority = number("setpriority"), ioprioSet = number("ioprio_set")
 
     private static func number(_ name: String) -> Int32 {
         seccomp_syscall_resolve_name(name)
@@ -53,7 +54,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         ShiftedClockHandler.self, SortedDirectoriesHandler.self, ProcViewHandler.self,
         VirtualHostnameHandler.self, VirtualCPUsHandler.self,
         NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, PinnedHostsHandler.self,
-        UnixSocketHandler.self, FileMetadataHandler.self,
+        UnixSocketHandler.self, FileMetadataHandler.self, OtherProcessesHandler.self,
     ]
 
     /// The order in which handlers sharing a syscall are asked (the first verdict wins): the
@@ -64,7 +65,7 @@ struct SupervisorFeatures: Hashable, Sendable {
         DeterministicRandomHandler.self, VirtualHostnameHandler.self, VirtualCPUsHandler.self,
         PinnedHostsHandler.self, ProcViewHandler.self, SortedDirectoriesHandler.self,
         NetworkAllowHandler.self, DatagramHandler.self, PortRemapHandler.self, UnixSocketHandler.self,
-        FileMetadataHandler.self,
+        FileMetadataHandler.self, OtherProcessesHandler.self,
     ]
 
     /// The handlers this policy needs, in `handlerTypes` order.

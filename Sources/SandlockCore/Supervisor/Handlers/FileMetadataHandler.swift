@@ -51,18 +51,30 @@ struct FileMetadataHandler: SupervisorHandler {
         case .failed(let error): return .fail(error)
         case let .change(target, change):
             guard call.stillPending() else { return .fail(EINTR) }
-            return perform(change, on: target, call: call)
+            // Resolving the target and changing it may wait on the filesystem (NFS, FUSE): on
+            // a worker, never on the event thread, which also fires every sandbox's timeout.
+            let pid = call.pid
+            return .answerOnBehalf { [self] stillPending in perform(change, on: target, pid: pid, stillPending: stillPending) }
         }
     }
 
-    private func perform(_ change: MetadataChange, on target: MetadataTarget, call: TrappedCall) -> SupervisorState.Verdict {
+    /// The change made on behalf: the call's value and errno.
+    private func perform(_ change: MetadataChange, on target: MetadataTarget, pid: pid_t,
+                         stillPending: () -> Bool) -> (value: Int64, error: Int32) {
+        func fail(_ error: Int32) -> (value: Int64, error: Int32) { (0, error) }
         // One read of /proc/<tid>/status: the thread's credentials and its thread group.
-        guard let credentials = Credentials(tid: call.pid) else { return .fail(ESRCH) }
+        guard let credentials = Credentials(tid: pid) else { return fail(ESRCH) }
         let file: FileDescriptor
-        do { file = try target.open(tid: call.pid, group: credentials.threadGroup) } catch { return .fail(error.rawValue) }
-        guard let info = try? file.status(), let path = file.kernelPath() else { return .fail(EPERM) }
-        guard isWritable(Self.pathOfInode(path, links: info.st_nlink)) else { return .fail(EPERM) }
-        if let error = credentials.refusal(of: change, on: info) { return .fail(error) }
+        do { file = try target.open(tid: pid, group: credentials.threadGroup) } catch { return fail(error.rawValue) }
+        // The tid's /proc entries were the caller's only if it is still waiting (not reused).
+        guard stillPending() else { return fail(EINTR) }
+        guard let info = try? file.status(), let path = file.kernelPath() else { return fail(EPERM) }
+        let name = Self.pathOfInode(path, links: info.st_nlink)
+        // Devices are the host's (a root caller's sandbox owns them all), and /proc and /sys
+        // are read-only whatever the grant (a chmod there would open a sysctl to every user).
+        guard isWritable(name), !Landlock.isDevice(info),
+              !Landlock.readOnlyKernelInterfaces.contains(where: { Self.isSame(name, orBelow: $0) }) else { return fail(EPERM) }
+        if let error = credentials.refusal(of: change, on: info) { return fail(error) }
         let viaOpenFile = target.isDescriptor
         do {
             switch change {
@@ -78,9 +90,9 @@ struct FileMetadataHandler: SupervisorHandler {
                 try file.removeExtendedAttribute(name, openFile: viaOpenFile)
             }
         } catch {
-            return .fail(error.rawValue)
+            return fail(error.rawValue)
         }
-        return .value(0)
+        return (0, 0)
     }
 
     /// The kernel's name of an inode: an unlinked file's name ends in " (deleted)", which is

@@ -25,11 +25,12 @@ struct NetworkAllowHandler: SupervisorHandler {
     }
 }
 
-/// `allow_udp`/`allow_icmp`: datagram sends are allowed, so sendmsg is checked too.
+/// `allow_udp`/`allow_icmp`: datagram sends are allowed, so sendmsg is checked too; and binds,
+/// since Landlock's bind rules are TCP's only: a UDP port outside `net_bind` is refused.
 struct DatagramHandler: SupervisorHandler {
     static func isNeeded(by policy: Policy) -> Bool { policy.allowUDP || policy.allowICMP }
     static let policyField: String? = "allow_udp/allow_icmp"
-    static let trappedSyscalls = ["connect", "sendmsg"]
+    static let trappedSyscalls = ["connect", "sendmsg", "bind"]
     static let filteredTraps = [FilteredTrap.sendtoWithAddress]
 
     init(policy: Policy, initPID: pid_t) {}
