@@ -21,15 +21,11 @@ let package = Package(
     products: [
         .library(name: "SandlockCore", targets: ["SandlockCore"]),
         .library(name: "SandlockJobs", targets: ["SandlockJobs"]),
-        // Loaded at run time by SandlockCore's ProfileLibrary, so TOMLKit's Foundation is not
-        // on every start of the CLIs.
-        .library(name: "SandlockProfiles", type: .dynamic, targets: ["SandlockProfiles"]),
         .executable(name: "sandlock", targets: ["sandlock"]),
         .executable(name: "sandlock-jobs", targets: ["sandlock-jobs"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // Raw syscalls Swift cannot call, kernel structs newer than the distro headers,
@@ -57,12 +53,6 @@ let package = Package(
         .target(
             name: "SandlockCore",
             dependencies: ["CSandlock", "CSeccomp", "SandlockSystem"],
-            swiftSettings: swiftSettings
-        ),
-        // The TOML parser of sandlock's profiles (`sandlock run -p NAME`, `extends: [profile:NAME]`).
-        .target(
-            name: "SandlockProfiles",
-            dependencies: ["SandlockCore", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: swiftSettings
         ),
         .target(

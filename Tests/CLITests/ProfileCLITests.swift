@@ -120,11 +120,11 @@ struct ProfileCLITests {
         let marker = home.directory + "/ran"
         let cases: [(text: String, error: String)] = [
             (Self.system + "max_memroy = \"1G\"\n", "build.toml:2:1: unknown key 'max_memroy' (did you mean 'max_memory'?)"),
-            (Self.system + "  max_processes = \"many\"\n", "build.toml:2:3: max_processes: expected a positive number, found 'many'"),
-            (Self.system + "fs_writable = \"/tmp\"\n", "build.toml:2:1: fs_writable: expected a list like [\"…\"], found a TOML string"),
-            (Self.system + "clean_env = 1\n", "build.toml:2:1: clean_env: expected true or false, found a TOML int"),
-            (Self.system + "max_cpu = 150\n", "build.toml:2:1: max_cpu: "),
-            (Self.system + "env = [\n", "build.toml:2:9: not valid TOML"),
+            (Self.system + "  max_processes = \"many\"\n", "build.toml:2:19: max_processes: expected a positive number, found 'many'"),
+            (Self.system + "fs_writable = \"/tmp\"\n", "build.toml:2:15: fs_writable: expected a list like [\"…\"], found a TOML string"),
+            (Self.system + "clean_env = 1\n", "build.toml:2:13: clean_env: expected true or false, found a TOML integer"),
+            (Self.system + "max_cpu = 150\n", "build.toml:2:11: max_cpu: "),
+            (Self.system + "env = [\n", "build.toml:3:1: not valid TOML"),
         ]
         for (text, error) in cases {
             try home.write("build", text)

@@ -22,7 +22,7 @@ public struct Profile: Sendable {
         }
         let file = path.split(separator: "/").last.map(String.init) ?? path
         let name = file.hasSuffix(".toml") ? String(file.dropLast(5)) : file
-        return Profile(name: name, path: path, policy: try ProfileLibrary.shared.parse(path: path, text: text))
+        return Profile(name: name, path: path, policy: try ProfileParser(path: path, text: text).policy())
     }
 
     /// One line for `sandlock profile list`: the policy's non-default fields, as flags would
