@@ -151,9 +151,13 @@ extension Runner {
                     throw StageSetupError(message: error.message)
                 }
             }
-            var shardKeys = RunCache.ShardKeys(keys: keys, reusable: (try? copyOnWriteTrees(of: stage))?.isEmpty == true
-                                               && cache.refusal(of: stage, options: options) == nil)
-            if options.cache.resume {
+            // A worker that may write the workdir leaves per-shard changes the store does not
+            // keep: its shards always run (the stage as a whole is still cached).
+            let workerWrites = planned.worker.policy.fsWritable.contains {
+                FileSystem.isInside($0, plan.workdir) || FileSystem.isInside(plan.workdir, $0)
+            }
+            var shardKeys = RunCache.ShardKeys(keys: keys, reusable: !workerWrites && cache.refusal(of: stage, options: options) == nil)
+            if options.cache.resume && !workerWrites {
                 for record in directory.readShardRecords(stage.name)
                 where record.status == .succeeded && record.shard >= 0 && record.shard < count && record.key == keys[record.shard] {
                     shardKeys.kept.insert(record.shard)
