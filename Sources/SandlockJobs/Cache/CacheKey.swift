@@ -42,7 +42,7 @@ public struct KeyParts: Sendable, Codable, Hashable {
     func changes(since previous: KeyParts, workdir: String) -> String {
         var groups: [(title: String, names: [String])] = [
             ("command changed", []), ("policy changed", []), ("environment changed", []),
-            ("inputs changed", []), ("upstream reran", []), ("items changed", []), ("other", []),
+            ("inputs changed", []), ("upstream reran", []), ("items changed", []), ("settings changed", []), ("other", []),
         ]
         let labels = Set(parts.keys).union(previous.parts.keys).filter { parts[$0] != previous.parts[$0] }.sorted()
         for label in labels {
@@ -57,7 +57,8 @@ public struct KeyParts: Sendable, Codable, Hashable {
             case "input": 3
             case "need": 4
             case "shards": 5
-            default: 6
+            case "setting": 6
+            default: 7
             }
             let shown = kind == "input" ? FileSystem.relativeOrAbsolute(name, to: workdir) : name
             groups[group].names.append(role + (group == 0 || group == 5 ? "" : shown))

@@ -134,6 +134,8 @@ extension Runner {
         case .map(let planned):
             parts.add(process: planned.worker, environment: environment)
             let base = parts.key
+            // Which shards' output the reducer reads: the stage's, not the shards'.
+            if let allowance = planned.allowFailures { parts.parts["setting allow_failures"] = KeyParts.digest("\(allowance)") }
             let map = try finalItems(planned, of: stage)
             let count = map.source.count ?? 0
             var keys: [String] = []
@@ -276,6 +278,9 @@ extension Runner {
     /// run directory entry, its record; then the parts of its key, for `--explain`.
     func storeResult(of stage: PlannedStage, _ record: StageRecord, parts: KeyParts, store: CacheStore) throws(CacheError) {
         if record.changes?.outcome == .kept { throw CacheError("its changes were kept, not committed") }
+        if let shards = record.shards, shards.failed > 0 {
+            throw CacheError("\(shards.failed) of \(shards.total) shards failed (allow_failures): they run again next time")
+        }
         let tree = OutputTree(workdir: realWorkdir, store: store)
         let declared = stage.cache.outputs.map { FileSystem.relativeOrAbsolute($0, to: plan.workdir) }
         var outputs = try tree.snapshot(declared)
@@ -319,4 +324,39 @@ struct CommittedChange: Decodable {
     var kind: String
     var path: String
     var from: String?
+}
+
+extension Runner {
+    /// `plan --explain`: for each stage, in order, whether a run now would reuse it from the
+    /// cache or run it, and why; nothing runs. A stage that would run makes every stage that
+    /// needs it run too (`upstream reran`).
+    public func explainPlan() -> String {
+        var rows = [["STAGE", "WOULD", "WHY"]]
+        var keys: [String: String] = [:]
+        var rerun = Set<String>()
+        for stage in plan.stages {
+            var upstream: [String: String] = [:]
+            for need in stage.needs { upstream[need] = rerun.contains(need) ? "rerun" : keys[need] ?? "none" }
+            let parts: KeyParts
+            do { parts = try keyParts(of: stage, upstream: upstream) } catch {
+                rows.append([stage.name, "run", "its key is not known yet (\(error.message))"])
+                rerun.insert(stage.name)
+                continue
+            }
+            keys[stage.name] = parts.key
+            let last = cache.store?.lastParts(manifest: plan.manifestPath, stage: stage.name)
+            let stored = cache.store.map { $0.entry(parts.key) != nil } ?? false
+            if let refusal = cache.refusal(of: stage, options: options) {
+                rows.append([stage.name, "run", refusal])
+                rerun.insert(stage.name)
+            } else if stored {
+                rows.append([stage.name, "reuse", "cached"])
+            } else {
+                rows.append([stage.name, "run", last.map { parts.changes(since: $0, workdir: plan.workdir) } ?? "never ran"])
+                rerun.insert(stage.name)
+            }
+        }
+        cache.shards.withLock { $0 = [:] }
+        return RunSummary.table(rows)
+    }
 }
