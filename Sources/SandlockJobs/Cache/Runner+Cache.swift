@@ -352,11 +352,26 @@ extension Runner {
             } else if stored {
                 rows.append([stage.name, "reuse", "cached"])
             } else {
-                rows.append([stage.name, "run", last.map { parts.changes(since: $0, workdir: plan.workdir) } ?? "never ran"])
+                var why = last.map { parts.changes(since: $0, workdir: plan.workdir) } ?? "never ran"
+                if let shards = cache.shards.withLock({ $0[stage.name] }), let store = cache.store, shards.reusable {
+                    let missing = shards.keys.indices.filter { store.entry(shards.keys[$0]) == nil }
+                    let items = missing.prefix(3).map { shard in
+                        FileSystem.relativeOrAbsolute(Self.item(shard, of: stage) ?? String(shard), to: plan.workdir)
+                    }
+                    why += "; \(missing.count) of \(shards.keys.count) shards would run" + (items.isEmpty ? "" : ": " + items.joined(separator: ", "))
+                        + (missing.count > items.count ? ", …" : "")
+                }
+                rows.append([stage.name, "run", why])
                 rerun.insert(stage.name)
             }
         }
         cache.shards.withLock { $0 = [:] }
         return RunSummary.table(rows)
+    }
+
+    /// The item of a map stage's shard as planned (glob matches as they are now).
+    static func item(_ shard: Int, of stage: PlannedStage) -> String? {
+        guard case .map(let map) = stage.work else { return nil }
+        return map.item(at: shard)
     }
 }
