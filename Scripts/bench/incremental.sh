@@ -58,7 +58,8 @@ EOF
   for r in $(seq 1 "$REPEAT"); do run "$dir"; done > "$dir/nochange"
   echo "no-change re-run:   $(awk '{print $1}' "$dir/nochange" | median) s (median of $REPEAT), max RSS $(awk '{print $2}' "$dir/nochange" | median) KiB, $(head -1 "$dir/nochange" | cut -d' ' -f3-)"
   for r in $(seq 1 "$REPEAT"); do
-    echo "changed $r" >> "$dir/data/$(printf "%0${#n}d" $((r * 7 % n))).txt"
+    last=$((n - 1))
+    echo "changed $r" >> "$dir/data/$(printf "%0${#last}d" $((r * 7 % n))).txt"
     run "$dir"
   done > "$dir/onechange"
   echo "one-change re-run:  $(awk '{print $1}' "$dir/onechange" | median) s (median of $REPEAT), max RSS $(awk '{print $2}' "$dir/onechange" | median) KiB, $(head -1 "$dir/onechange" | cut -d' ' -f3-)"
@@ -117,4 +118,5 @@ snake() { (cd "$dir" && /usr/bin/time -f "%e %M" -o "$dir/time" "$venv/bin/snake
 echo "== snakemake $($venv/bin/snakemake --version), $SNAKEMAKE_N files"
 echo "first run:          $(snake)"
 echo "no-change re-run:   $(for r in $(seq 1 "$REPEAT"); do snake; done | awk '{print $1}' | median) s (median of $REPEAT)"
-echo "one-change re-run:  $(for r in $(seq 1 "$REPEAT"); do echo "changed $r" >> "$dir/data/$(printf "%0${#SNAKEMAKE_N}d" $((r * 7)))".txt; snake; done | awk '{print $1}' | median) s (median of $REPEAT)"
+last=$((SNAKEMAKE_N - 1))
+echo "one-change re-run:  $(for r in $(seq 1 "$REPEAT"); do echo "changed $r" >> "$dir/data/$(printf "%0${#last}d" $((r * 7 % SNAKEMAKE_N)))".txt; snake; done | awk '{print $1}' | median) s (median of $REPEAT)"

@@ -14,7 +14,8 @@ struct IncrementalRunTests {
     /// `count` counts each item's bytes in its own sandbox and the reducer adds them up into
     /// out/total.txt, `report` copies the total.
     static func manifest(reducer: String = "awk '{s+=$1} END {print s}' > out/total.txt", extraRead: String = "",
-                         greeting: String = "hello", worker: String = "wc -c < \"$SANDLOCK_ITEM\"") -> String {
+                         greeting: String = "hello", worker: String = "wc -c < \"$SANDLOCK_ITEM\"",
+                         defaults: String = "{ policy: sys }") -> String {
         """
         version: 1
         name: incremental
@@ -22,7 +23,7 @@ struct IncrementalRunTests {
           sys: { filesystem: { read: [/usr, /lib, /lib64, /bin, /etc] }, environment: { clean: true } }
           reader: { extends: sys, filesystem: { read: [data\(extraRead)] } }
           writer: { extends: sys, filesystem: { read: [data], write: [out] } }
-        defaults: { policy: sys }
+        defaults: \(defaults)
         stages:
           prepare:
             run: mkdir -p out && cat data/config.txt > out/config.copy && echo "$GREETING" > out/greeting.txt
@@ -199,6 +200,31 @@ struct IncrementalRunTests {
         #expect(spawned(job.latest) == ["prepare": 0, "count": 0, "report": 1])
     }
 
+    @Test("plan --explain says which stages and shards a run would reuse; JUnit marks cached stages skipped; cache: false always runs")
+    func planExplainJUnitAndDisabled() throws {
+        let job = try Job(items: 5)
+        defer { job.remove() }
+        try run(job)
+        try job.write("data/items/item0002.txt", "new contents")
+        let plan = try cli.run(["plan", "--explain", "job.yaml"], in: job.directory)
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let lines = plan.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).prefix(2).joined(separator: " ") }
+        #expect(lines == ["STAGE WOULD", "prepare reuse", "count run", "report run"], "\(plan.stdout)")
+        #expect(plan.stdout.contains("1 of 5 shards would run: data/items/item0002.txt"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("upstream reran: count"), "\(plan.stdout)")
+
+        try run(job, ["--junit", "report.xml"])
+        let xml = job.read("report.xml")
+        #expect(xml.contains("name=\"prepare\" time=\"0.0\">\n      <skipped message=\"skipped: cached (run "), "\(xml)")
+        #expect(xml.contains("<skipped message=\"skipped: cached (run "), "\(xml)")
+        #expect(!xml.contains("name=\"report\" time=\"0.0\">\n      <skipped"), "report ran: \(xml)")
+
+        try job.write("job.yaml", Self.manifest(defaults: "{ policy: sys, cache: false }"))
+        let output = try run(job)
+        #expect(spawned(job.latest) == ["prepare": 1, "count": 6, "report": 1])
+        #expect(output.stderr.contains("cache disabled (cache: false)"), "\(output.stderr)")
+    }
+
     @Test("resume after a reducer failure reruns only the reducer; the shards' results are kept")
     func resumeAfterReducerFailure() throws {
         let job = try Job(items: 6)
@@ -239,8 +265,7 @@ struct IncrementalRunTests {
         kill(runner.processIdentifier, SIGKILL)
         runner.waitUntilExit()
         // Let the orphaned shard end: a writer's open and close gives its cat EOF.
-        let gate = open(job.directory + "/data/gate", O_WRONLY | O_NONBLOCK)
-        if gate >= 0 { close(gate) }
+        _ = try? FileDescriptor(opening: job.directory + "/data/gate", flags: O_WRONLY | O_NONBLOCK)
         try job.write("data/go", "")
 
         let run = job.latest

@@ -41,23 +41,14 @@ struct CacheStore: Sendable {
     /// Copies the open file into the store (hashing it on the way) and returns its digest.
     func put(_ file: borrowing FileDescriptor) throws(CacheError) -> String {
         let temporary = root + "/objects/.incoming-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        var hasher = SHA256()
+        let digest: String
         do {
             let out = try FileDescriptor(opening: temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
-            defer { buffer.deallocate() }
-            while true {
-                let count = try file.read(into: buffer)
-                if count == 0 { break }
-                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-                hasher.update(chunk)
-                try out.writeAll(chunk)
-            }
+            digest = try Self.copy(file, to: out)
         } catch {
             unlink(temporary)
             throw CacheError("cannot store a file in \(root): \(error)")
         }
-        let digest = Self.hex(hasher.finalize())
         let final = objectPath(digest)
         do { try Files.makeDirectories(FileSystem.directory(of: final), mode: 0o700) } catch {
             unlink(temporary)
@@ -126,6 +117,21 @@ struct CacheStore: Sendable {
     func writeLastParts(_ parts: KeyParts, manifest: String, stage: String) {
         try? Files.writeAtomically(RecordCoding.encode(parts, pretty: false), to: indexPath(manifest: manifest, stage: stage),
                                    mode: 0o600, durable: false)
+    }
+
+    /// Copies `source` to `out` to its end and returns the SHA-256 of what went through.
+    static func copy(_ source: borrowing FileDescriptor, to out: borrowing FileDescriptor) throws(Errno) -> String {
+        var hasher = SHA256()
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try source.read(into: buffer)
+            if count == 0 { break }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            hasher.update(chunk)
+            try out.writeAll(chunk)
+        }
+        return hex(hasher.finalize())
     }
 
     static func hex(_ bytes: [UInt8]) -> String {

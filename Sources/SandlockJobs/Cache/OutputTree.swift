@@ -160,25 +160,17 @@ struct OutputTree {
     private func copy(_ output: OutputFile, into parent: borrowing FileDescriptor, name: String) throws(CacheError) {
         let digest = output.sha256 ?? ""
         let temporary = ".sandlock-cache-\(UInt64.random(in: 0...UInt64.max))"
-        var hasher = SHA256()
+        let copied: String
         do {
             let source = try FileDescriptor(opening: store.objectPath(digest), flags: O_RDONLY | O_NOFOLLOW)
             let out = try FileDescriptor(opening: temporary, in: parent, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: 0o600)
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
-            defer { buffer.deallocate() }
-            while true {
-                let count = try source.read(into: buffer)
-                if count == 0 { break }
-                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-                hasher.update(chunk)
-                try out.writeAll(chunk)
-            }
+            copied = try CacheStore.copy(source, to: out)
             try out.changeModeOfOpenFile(mode_t(output.mode ?? 0o644))
         } catch {
             try? parent.removeEntry(temporary)
             throw CacheError("cannot put back '\(output.path)' from object \(digest): \(error)")
         }
-        guard CacheStore.hex(hasher.finalize()) == digest else {
+        guard copied == digest else {
             try? parent.removeEntry(temporary)
             throw CacheError("object \(digest) (output '\(output.path)') is corrupted: its contents no longer match its digest")
         }
