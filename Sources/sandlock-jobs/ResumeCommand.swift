@@ -56,7 +56,7 @@ struct ResumeCommand: ParsableCommand {
             jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), keepGoing: keepGoing,
             only: (record.selected ?? []).filter { plan.stage($0) != nil }, runDirectory: directory.path,
             commandLine: CommandLine.arguments, workspaceStorage: fsStorage,
-            cache: CacheOptions(reuse: !display.noCache, directory: display.cacheDir, resume: true))
+            cache: try display.cacheOptions(for: plan, resume: true))
         try execute(plan, in: directory, options: options, display: display, signals: signals)
     }
 }

@@ -84,6 +84,7 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw fail("\(error)", ExitCode.validationFailure)
         }
+        let cache = try display.cacheOptions(for: plan)
         let directory: RunDirectory
         do {
             directory = try RunDirectory.create(workdir: plan.workdir, explicit: runDir)
@@ -93,7 +94,7 @@ struct RunCommand: ParsableCommand {
         let options = RunOptions(
             jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), keepGoing: keepGoing, only: only, from: from,
             runDirectory: runDir, commandLine: CommandLine.arguments, dryRun: dryRun, workspaceStorage: fsStorage,
-            cache: CacheOptions(reuse: !display.noCache, directory: display.cacheDir))
+            cache: cache)
         try execute(plan, in: directory, options: options, display: display, signals: signals)
     }
 }

@@ -26,8 +26,19 @@ struct RunDisplayOptions: ParsableArguments {
     @Flag(help: "Reuse nothing from the cache: every stage runs (what succeeds is still stored).")
     var noCache = false
 
+    @Option(help: ArgumentHelp("Run this stage and every stage downstream of it even when the cache holds them (repeatable).", valueName: "STAGE"))
+    var refresh: [String] = []
+
     @Option(help: ArgumentHelp("The cache store (default: <workdir>/.sandlock-jobs/cache); outside every written tree.", valueName: "DIR"))
     var cacheDir: String?
+
+    /// The cache options these flags say; an unknown `--refresh` stage is a usage error.
+    func cacheOptions(for plan: Plan, resume: Bool = false) throws -> CacheOptions {
+        for stage in refresh where plan.stage(stage) == nil {
+            throw fail("--refresh: no stage '\(stage)' in the manifest", ExitCode.validationFailure)
+        }
+        return CacheOptions(reuse: !noCache, directory: cacheDir, resume: resume, refresh: refresh)
+    }
 }
 
 /// Runs `plan` into `directory` with progress, summary, reports and the exit code of

@@ -225,6 +225,39 @@ struct IncrementalRunTests {
         #expect(output.stderr.contains("cache disabled (cache: false)"), "\(output.stderr)")
     }
 
+    @Test("--refresh reruns a stage and what needs it; cache prune removes entries by run and the objects only they used")
+    func refreshAndPrune() throws {
+        let job = try Job(items: 3)
+        defer { job.remove() }
+        try run(job)
+        let output = try run(job, ["--refresh", "count"])
+        #expect(spawned(job.latest) == ["prepare": 0, "count": 4, "report": 1])
+        #expect(output.stderr.contains("--refresh count (upstream)"), "\(output.stderr)")
+        let unknown = try cli.run(["run", "--refresh", "nope", "job.yaml"], in: job.directory)
+        #expect(unknown.status == 64 && unknown.stderr.contains("--refresh: no stage 'nope'"), "\(unknown.stderr)")
+
+        let list = try cli.run(["cache", "list", "--in", "job.yaml"], in: job.directory)
+        #expect(list.status == 0, "\(list.stderr)")
+        let rows = list.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).prefix(3).joined(separator: " ") }
+        #expect(rows.prefix(4) == ["STAGE RESULTS SHARDS", "count 1 3", "prepare 1 0", "report 1 0"], "\(list.stdout)")
+
+        // Objects are older than the grace hour; the refresh run stored count's and report's
+        // entries again, so keeping one run drops only prepare's.
+        let objects = job.directory + "/.sandlock-jobs/cache/objects"
+        let old = Date().addingTimeInterval(-7200)
+        for object in FileManager.default.subpaths(atPath: objects) ?? [] where object.count > 3 {
+            try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: objects + "/" + object)
+        }
+        let pruned = try cli.run(["cache", "prune", "--keep-runs", "1", "--in", "job.yaml"], in: job.directory)
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        #expect(pruned.stdout.hasPrefix("removed 1 entries and "), "\(pruned.stdout)")
+        #expect(!pruned.stdout.hasPrefix("removed 1 entries and 0 objects"), "\(pruned.stdout)")
+        // What the remaining entries refer to is still there: they are reused; prepare runs.
+        try run(job)
+        #expect(spawned(job.latest) == ["prepare": 1, "count": 0, "report": 0])
+        #expect(job.read("out/report.txt") == "\(job.expectedTotal)\n")
+    }
+
     @Test("resume after a reducer failure reruns only the reducer; the shards' results are kept")
     func resumeAfterReducerFailure() throws {
         let job = try Job(items: 6)

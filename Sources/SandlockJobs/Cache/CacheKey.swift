@@ -88,17 +88,22 @@ struct InputError: Error {
 extension ContentDigests {
     /// `input <path>` parts for declared inputs: a path (a directory stands for every file
     /// under it, found by walking it) or a glob pattern; a path that does not exist is an
-    /// error, a pattern may match nothing.
-    func addInputs(_ declared: [String], role: String = "", to key: inout KeyParts) throws(InputError) {
+    /// error unless `missingAllowed` (a dry run, whose upstream stages committed nothing), a
+    /// pattern may match nothing.
+    func addInputs(_ declared: [String], missingAllowed: Bool, to key: inout KeyParts) throws(InputError) {
         for input in declared {
             let isPattern = input.contains { "*?[".contains($0) }
             let roots = isPattern ? FileSystem.glob(input) : [input]
             if !isPattern && Files.status(input) == nil {
-                throw InputError(message: "inputs: '\(input)' does not exist (declared in 'inputs:'; an upstream stage that writes it must be in 'needs:')")
+                guard missingAllowed else {
+                    throw InputError(message: "inputs: '\(input)' does not exist (declared in 'inputs:'; an upstream stage that writes it must be in 'needs:')")
+                }
+                key.parts["input " + input] = "missing"
+                continue
             }
             for root in roots {
                 for file in Self.files(under: root) {
-                    key.parts[role + "input " + file] = digest(of: file) ?? "unreadable"
+                    key.parts["input " + file] = digest(of: file) ?? "unreadable"
                 }
             }
         }

@@ -83,8 +83,9 @@ final class ContentDigests: Sendable {
         let lines: [String]? = state.withLock { s in
             guard s.dirty else { return nil }
             s.dirty = false
-            // A name with a newline is not remembered (it would break the line format).
-            return s.known.filter { !$0.key.contains("\n") }.map { path, entry in
+            // A name with a newline is not remembered (it would break the line format), nor
+            // a file that is gone (the table would grow with every deleted input).
+            return s.known.filter { !$0.key.contains("\n") && Files.status($0.key) != nil }.map { path, entry in
                 let (i, digest) = entry
                 return "\(i.device) \(i.inode) \(i.size) \(i.modified) \(i.changed) \(digest) \(path)\n"
             }

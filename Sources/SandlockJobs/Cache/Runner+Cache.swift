@@ -13,11 +13,13 @@ final class RunCache: Sendable {
     let problem: String?
     let shards = Mutex<[String: ShardKeys]>([:])
 
-    /// A map stage's shards: their keys, whether a shard may be reused from the store (the
-    /// stage has no copy-on-write workspace, whose per-shard changes are not stored), the
-    /// shards `resume` keeps, and what missed, for the explanation.
+    /// A map stage's shards: their keys, whether a shard is stored (its worker writes no
+    /// copy-on-write tree, whose per-shard changes the store does not keep) and may be reused
+    /// from the store (also not refused: `--no-cache`, `--refresh`), the shards `resume`
+    /// keeps, and what missed, for the explanation.
     struct ShardKeys: Sendable {
         var keys: [String]
+        var storable: Bool
         var reusable: Bool
         var kept: Set<Int> = []
         var missed = 0
@@ -39,11 +41,13 @@ final class RunCache: Sendable {
         }
     }
 
-    /// Why `stage` may not be reused, or nil.
-    func refusal(of stage: PlannedStage, options: RunOptions) -> String? {
+    /// Why `stage` may not be reused, or nil. `upstream` is every stage it needs, directly or not.
+    func refusal(of stage: PlannedStage, upstream: Set<String>, options: RunOptions) -> String? {
         if options.dryRun { return "--dry-run (the cache is not used)" }
         if !stage.cache.enabled { return "cache disabled (cache: false)" }
         if !options.cache.reuse { return "--no-cache" }
+        if options.cache.refresh.contains(stage.name) { return "--refresh \(stage.name)" }
+        if let refreshed = options.cache.refresh.first(where: upstream.contains) { return "--refresh \(refreshed) (upstream)" }
         if store == nil { return "the cache cannot be used" }
         return nil
     }
@@ -72,7 +76,7 @@ extension Runner {
         let store = cache.store
         let last = store?.lastParts(manifest: plan.manifestPath, stage: stage.name)
         var why = last.map { $0.key == key ? "no stored result for this key" : parts.changes(since: $0, workdir: plan.workdir) } ?? "never ran"
-        if let refusal = cache.refusal(of: stage, options: options) {
+        if let refusal = cache.refusal(of: stage, upstream: ancestors[stage.name] ?? [], options: options) {
             why = refusal
         } else if let store, let found = store.entry(key) {
             switch found.flatMap({ reuse($0, of: stage, store: store) }) {
@@ -123,7 +127,7 @@ extension Runner {
         parts.parts["stage"] = KeyParts.digest(stage.name)
         for (need, key) in upstream { parts.parts["need " + need] = key }
         let environment = ["SANDLOCK_STAGE": stage.name]
-        do throws(InputError) { try cache.digests.addInputs(stage.cache.inputs, to: &parts) } catch {
+        do throws(InputError) { try cache.digests.addInputs(stage.cache.inputs, missingAllowed: options.dryRun, to: &parts) } catch {
             throw StageSetupError(message: error.message)
         }
         switch stage.work {
@@ -149,7 +153,7 @@ extension Runner {
             parts.parts["shards"] = KeyParts.digest(keys.joined(separator: "\n"))
             if let reducer = planned.reduce {
                 parts.add(process: reducer, environment: environment, role: "reduce: ")
-                do throws(InputError) { try cache.digests.addInputs(stage.cache.reduceInputs, to: &parts) } catch {
+                do throws(InputError) { try cache.digests.addInputs(stage.cache.reduceInputs, missingAllowed: options.dryRun, to: &parts) } catch {
                     throw StageSetupError(message: error.message)
                 }
             }
@@ -158,7 +162,9 @@ extension Runner {
             let workerWrites = planned.worker.policy.fsWritable.contains {
                 FileSystem.isInside($0, plan.workdir) || FileSystem.isInside(plan.workdir, $0)
             }
-            var shardKeys = RunCache.ShardKeys(keys: keys, reusable: !workerWrites && cache.refusal(of: stage, options: options) == nil)
+            let storable = !workerWrites && stage.cache.enabled && !options.dryRun
+            var shardKeys = RunCache.ShardKeys(keys: keys, storable: storable, reusable: storable
+                                               && cache.refusal(of: stage, upstream: ancestors[stage.name] ?? [], options: options) == nil)
             if options.cache.resume && !workerWrites {
                 for record in directory.readShardRecords(stage.name)
                 where record.status == .succeeded && record.shard >= 0 && record.shard < count && record.key == keys[record.shard] {
@@ -257,8 +263,7 @@ extension Runner {
 
     /// A shard that succeeded: its logs and record, under its key.
     func storeShard(_ record: ShardRecord, of stage: PlannedStage) {
-        guard let store = cache.store, let key = record.key, stage.cache.enabled, !options.dryRun,
-              cache.shards.withLock({ $0[stage.name]?.reusable }) == true else { return }
+        guard let store = cache.store, let key = record.key, cache.shards.withLock({ $0[stage.name]?.storable }) == true else { return }
         let shardDirectory = directory.logDirectory(of: stage.name, .shard(record.shard))
         do throws(CacheError) {
             var files: [String: String] = [:]
@@ -346,7 +351,7 @@ extension Runner {
             keys[stage.name] = parts.key
             let last = cache.store?.lastParts(manifest: plan.manifestPath, stage: stage.name)
             let stored = cache.store.map { $0.entry(parts.key) != nil } ?? false
-            if let refusal = cache.refusal(of: stage, options: options) {
+            if let refusal = cache.refusal(of: stage, upstream: ancestors[stage.name] ?? [], options: options) {
                 rows.append([stage.name, "run", refusal])
                 rerun.insert(stage.name)
             } else if stored {

@@ -46,11 +46,14 @@ public struct CacheOptions: Sendable {
     /// `sandlock-jobs resume`: the run directory is an earlier run's; stages and shards that
     /// succeeded there under the same key are kept, the rest run.
     public var resume: Bool
+    /// `--refresh STAGE`: these stages and every stage downstream of them run (and are stored).
+    public var refresh: [String]
 
-    public init(reuse: Bool = true, directory: String? = nil, resume: Bool = false) {
+    public init(reuse: Bool = true, directory: String? = nil, resume: Bool = false, refresh: [String] = []) {
         self.reuse = reuse
         self.directory = directory
         self.resume = resume
+        self.refresh = refresh
     }
 }
 
