@@ -103,6 +103,12 @@ struct IncrementalRunTests {
         #expect(second.stderr.contains("12 cached, 0 ran"), "\(second.stderr)")
         // The logs are the producing run's, linked.
         #expect(contents(job.latest.log(.stdout, of: "count", .shard(3))) == "4\n")
+        // Once the producing run is gone, from the store's objects.
+        let producing = try #require(job.latest.readStageRecord("count")?.cache?.from)
+        try FileManager.default.removeItem(atPath: job.directory + "/.sandlock-jobs/runs/" + producing)
+        try run(job)
+        #expect(outcome(job.latest, "count") == .cached)
+        #expect(contents(job.latest.log(.stdout, of: "count", .shard(3))) == "4\n")
 
         // New mtime and ctime, same contents: the digests say nothing changed.
         let now = Date()

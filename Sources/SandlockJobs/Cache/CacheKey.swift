@@ -110,15 +110,18 @@ extension ContentDigests {
     }
 
     /// `path` itself, or every file and symlink under it when it is a directory (sorted).
-    static func files(under path: String) -> [String] {
-        guard let info = Files.status(path) else { return [] }
+    /// `intoLinkedDirectories` also walks symlinks to directories (a run directory's shards
+    /// reused from an earlier run; nothing else, a link loop would never end).
+    static func files(under path: String, intoLinkedDirectories: Bool = false) -> [String] {
+        let status = intoLinkedDirectories ? Files.statusFollowingLinks : Files.status
+        guard let info = status(path) else { return [] }
         guard info.st_mode & S_IFMT == S_IFDIR else { return [path] }
         var found: [String] = []
         var stack = [path]
         while let directory = stack.popLast() {
             for name in (try? Directory.entries(atPath: directory, names: .lossy)) ?? [] {
                 let child = directory + "/" + name
-                if let st = Files.status(child), st.st_mode & S_IFMT == S_IFDIR { stack.append(child) } else { found.append(child) }
+                if let st = status(child), st.st_mode & S_IFMT == S_IFDIR { stack.append(child) } else { found.append(child) }
             }
         }
         return found.sorted()

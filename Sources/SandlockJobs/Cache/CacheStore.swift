@@ -65,6 +65,9 @@ struct CacheStore: Sendable {
 
     /// Stores the file at `path` (the run directory's logs; not followed if a symlink).
     func put(path: String) throws(CacheError) -> String {
+        // A log this run linked from the store is that object already; one with contents the
+        // store holds needs no copy either.
+        if let digest = digests.linkedObject(path) ?? SHA256.hex(ofFile: path), holds(digest) { return digest }
         let file: FileDescriptor
         do { file = try FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW) } catch {
             throw CacheError("cannot store '\(path)': \(error)")
@@ -82,7 +85,10 @@ struct CacheStore: Sendable {
     func link(_ digest: String, to path: String) throws(CacheError) {
         guard holds(digest) else { throw CacheError("object \(digest) is missing or corrupted") }
         unlink(path)
-        if Glibc.link(objectPath(digest), path) == 0 { return }
+        if Glibc.link(objectPath(digest), path) == 0 {
+            digests.noteLinked(digest, at: path)
+            return
+        }
         do {
             try Files.writeAtomically(try Files.read(objectPath(digest)), to: path, durable: false)
         } catch {
@@ -163,6 +169,9 @@ struct CacheEntry: Sendable, Codable {
     var shardRecord: ShardRecord?
     /// Files of the stage's (or shard's) run directory entry, relative to it → digest.
     var files: [String: String]
+    /// The producing run's stage (or shard) directory: a reuse links its `shards/` (or the
+    /// shard's directory) with one symlink while it is there, else each file from the store.
+    var origin: String?
     /// Outputs in the workdir as the run left them.
     var outputs: [OutputFile]
 }

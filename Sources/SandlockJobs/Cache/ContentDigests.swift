@@ -27,6 +27,13 @@ final class ContentDigests: Sendable {
     private struct State: Sendable {
         var known: [String: (Identity, String)] = [:]
         var dirty = false
+        /// Store objects this run hard-linked into its run directory, by (device, inode):
+        /// storing such a file again needs no copy (not saved).
+        var linked: [Pair: String] = [:]
+    }
+
+    struct Pair: Hashable, Sendable {
+        var device: UInt64, inode: UInt64
     }
 
     let file: String
@@ -76,6 +83,18 @@ final class ContentDigests: Sendable {
             s.known[path] = (Identity(info, withChangeTime: withChangeTime), digest)
             s.dirty = true
         }
+    }
+
+    /// Notes that `path` (a run directory file) is a hard link of the object `digest`.
+    func noteLinked(_ digest: String, at path: String) {
+        guard let info = Files.status(path) else { return }
+        state.withLock { $0.linked[Pair(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))] = digest }
+    }
+
+    /// The object `path` is a hard link of, when this run linked it.
+    func linkedObject(_ path: String) -> String? {
+        guard let info = Files.status(path) else { return nil }
+        return state.withLock { $0.linked[Pair(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))] }
     }
 
     /// Writes the table when it changed (atomically; a lost write only costs re-reading).

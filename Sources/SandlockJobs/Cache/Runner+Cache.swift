@@ -190,7 +190,8 @@ extension Runner {
                 try tree.restore(output)
                 restored.append(output.path)
             }
-            try link(entry.files, into: directory.stageDirectory(stage.name), store: store)
+            try link(entry.files, into: directory.stageDirectory(stage.name), origin: entry.origin,
+                     within: RunDirectory.shardsName, store: store)
         } catch {
             return .failure(error)
         }
@@ -213,8 +214,24 @@ extension Runner {
         return .success(record)
     }
 
-    /// Links stored run directory files (relative path → digest) under `directory`.
-    func link(_ files: [String: String], into directory: String, store: CacheStore) throws(CacheError) {
+    /// Links stored run directory files (relative path → digest) under `directory`. Those
+    /// under `within` (a subdirectory, or "" for all) are one symlink to the same place in
+    /// `origin` while that is still a directory of the producing run: at 10,000 shards the
+    /// directories and links per shard cost seconds.
+    func link(_ files: [String: String], into directory: String, origin: String?, within: String,
+              store: CacheStore) throws(CacheError) {
+        var files = files
+        let shared = within.isEmpty ? directory : directory + "/" + within
+        if let origin, Files.status(shared) == nil,
+           let info = Files.status(within.isEmpty ? origin : origin + "/" + within), info.st_mode & S_IFMT == S_IFDIR {
+            do {
+                try Files.makeDirectories(FileSystem.directory(of: shared))
+                try Files.replaceSymlink(shared, to: within.isEmpty ? origin : origin + "/" + within)
+                files = files.filter { !within.isEmpty && !$0.key.hasPrefix(within + "/") }
+            } catch {
+                // Linked file by file below.
+            }
+        }
         for (relative, digest) in files.sorted(by: { $0.key < $1.key }) {
             let path = directory + "/" + relative
             do { try Files.makeDirectories(FileSystem.directory(of: path)) } catch { throw CacheError("\(error)") }
@@ -240,7 +257,8 @@ extension Runner {
         guard keys.reusable, let store = cache.store, let found = store.entry(key) else { return missed() }
         do throws(CacheError) {
             let entry = try found.get()
-            try link(entry.files, into: directory.logDirectory(of: stage.name, .shard(shard)), store: store)
+            try link(entry.files, into: directory.logDirectory(of: stage.name, .shard(shard)), origin: entry.origin,
+                     within: "", store: store)
             var record = entry.shardRecord ?? ShardRecord(shard: shard, item: item, status: .succeeded, attempts: [])
             record.shard = shard
             record.attempts = []
@@ -273,7 +291,7 @@ extension Runner {
                 files[String(path.dropFirst(shardDirectory.count + 1))] = try store.put(path: path)
             }
             try store.write(CacheEntry(key: key, stage: stage.name, run: directory.id, created: .now, record: nil,
-                                       shard: record.shard, shardRecord: record, files: files, outputs: []))
+                                       shard: record.shard, shardRecord: record, files: files, origin: shardDirectory, outputs: []))
         } catch {
             events(.warning("stage '\(stage.name)' shard \(record.shard): not cached: \(error)"))
         }
@@ -308,11 +326,11 @@ extension Runner {
         }
         var files: [String: String] = [:]
         let stageDirectory = directory.stageDirectory(stage.name)
-        for path in ContentDigests.files(under: stageDirectory) where path != directory.stageRecordPath(stage.name) {
+        for path in ContentDigests.files(under: stageDirectory, intoLinkedDirectories: true) where path != directory.stageRecordPath(stage.name) {
             files[String(path.dropFirst(stageDirectory.count + 1))] = try store.put(path: path)
         }
         try store.write(CacheEntry(key: parts.key, stage: stage.name, run: directory.id, created: .now, record: record,
-                                   shard: nil, shardRecord: nil, files: files, outputs: outputs))
+                                   shard: nil, shardRecord: nil, files: files, origin: stageDirectory, outputs: outputs))
         store.writeLastParts(parts, manifest: plan.manifestPath, stage: stage.name)
     }
 
