@@ -45,6 +45,21 @@ struct IncrementalRunTests {
         """
     }
 
+    /// A manifest of `stages` (indented under `stages:`) whose policy reads the system trees
+    /// and writes `writing`.
+    static func oneStage(writing: String, _ stages: String) -> String {
+        """
+        version: 1
+        name: one
+        policies:
+          sys: { filesystem: { read: [/usr, /lib, /lib64, /bin, /etc], write: [\(writing)] } }
+        defaults: { policy: sys }
+        stages:
+        \(stages)
+
+        """
+    }
+
     struct Job {
         let directory: String
         let items: Int
@@ -324,35 +339,21 @@ struct IncrementalRunTests {
         let outside = try RunnerJob()
         defer { outside.remove() }
         // The stage makes its declared output a link to a directory outside the workdir.
-        try job.write("job.yaml", """
-            version: 1
-            name: escape
-            policies:
-              sys: { filesystem: { read: [/usr, /lib, /lib64, /bin, /etc], write: [out] } }
-            defaults: { policy: sys }
-            stages:
+        try job.write("job.yaml", Self.oneStage(writing: "out", """
               link:
                 run: mkdir -p out && ln -s \(outside.directory) out/dir
                 outputs: [out/dir/secret.txt]
-
-            """)
+            """))
         let output = try run(job)
         #expect(output.stderr.contains("not cached: output 'out/dir/secret.txt' lies behind a symlink"), "\(output.stderr)")
         #expect(job.latest.readStageRecord("link")?.cache?.notStored != nil)
         // Positive control: a plain output of the same stage shape is stored and reused.
         try FileManager.default.removeItem(atPath: job.directory + "/out/dir")
-        try job.write("job.yaml", """
-            version: 1
-            name: plain
-            policies:
-              sys: { filesystem: { read: [/usr, /lib, /lib64, /bin, /etc], write: [out] } }
-            defaults: { policy: sys }
-            stages:
+        try job.write("job.yaml", Self.oneStage(writing: "out", """
               write:
                 run: mkdir -p out/dir && echo ok > out/dir/secret.txt
                 outputs: [out/dir/secret.txt]
-
-            """)
+            """))
         try run(job)
         try FileManager.default.removeItem(atPath: job.directory + "/out/dir/secret.txt")
         try run(job)
@@ -367,17 +368,10 @@ struct IncrementalRunTests {
         defer { job.remove() }
         let outside = try RunnerJob()
         defer { outside.remove() }
-        try job.write("job.yaml", """
-            version: 1
-            name: poison
-            policies:
-              sys: { filesystem: { read: [/usr, /lib, /lib64, /bin, /etc], write: [\(outside.directory)] } }
-            defaults: { policy: sys }
-            stages:
+        try job.write("job.yaml", Self.oneStage(writing: outside.directory, """
               poison:
                 run: echo hi
-
-            """)
+            """))
         let store = outside.directory + "/store"
         let refused = try cli.run(["run", "--progress", "plain", "--cache-dir", store, "job.yaml"], in: job.directory)
         #expect(refused.status == 1)
