@@ -243,7 +243,7 @@ func writeOut(_ bytes: [UInt8]) {
     try? StandardStream.output.writeAll(bytes)
 }
 
-private func isDirectory(_ path: String) -> Bool {
+func isDirectory(_ path: String) -> Bool {
     var st = stat()
     return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
 }

@@ -12,6 +12,7 @@ struct PlanCommand: ParsableCommand {
             Examples:
               sandlock-jobs plan jobs/wordcount.yaml
               sandlock-jobs plan --json jobs/wordcount.yaml | jq '.stages[].name'
+              sandlock-jobs plan --explain jobs/wordcount.yaml    # which stages a run would reuse, and why
             """
     )
 
@@ -21,8 +22,20 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "Print the plan as JSON on stdout.")
     var json = false
 
+    @Flag(help: "Say for each stage whether a run now would reuse it from the cache or run it, and why.")
+    var explain = false
+
+    @Option(help: ArgumentHelp("The cache store (default: <workdir>/.sandlock-jobs/cache).", valueName: "DIR"))
+    var cacheDir: String?
+
     func run() throws {
         let plan = try loadPlan(file)
-        print(json ? plan.json.rendered() : plan.text, terminator: "")
+        guard explain else {
+            print(json ? plan.json.rendered() : plan.text, terminator: "")
+            return
+        }
+        let options = RunOptions(jobs: 1, cache: CacheOptions(directory: cacheDir))
+        let runner = Runner(plan: plan, options: options, directory: RunDirectory(path: RunDirectory.stateDirectory(workdir: plan.workdir)))
+        print(runner.explainPlan(), terminator: "")
     }
 }

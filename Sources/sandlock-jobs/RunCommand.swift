@@ -26,6 +26,11 @@ struct RunCommand: ParsableCommand {
             prints what each stage would add, modify or delete (`sandlock-jobs diff` shows the \
             diff). Stages that do not need each other and change the same path are a conflict.
 
+            A stage whose key (command, policy, environment, declared inputs' contents, the \
+            keys of the stages it needs) has a stored result is not run: its outputs, logs and \
+            record are put back (`cached`); map stages are cached per shard. --no-cache runs \
+            everything; `sandlock-jobs resume RUN` continues a failed or interrupted run.
+
             Progress and the summary go to stderr; --json prints the run record on stdout.
 
             Examples:
@@ -34,15 +39,12 @@ struct RunCommand: ParsableCommand {
               sandlock-jobs run --only count jobs/wordcount.yaml   # and what it needs
               sandlock-jobs run --from report --progress plain jobs/wordcount.yaml
               sandlock-jobs run --dry-run jobs/wordcount.yaml      # what would change
+              sandlock-jobs run --explain jobs/wordcount.yaml      # why each stage ran or was reused
 
             Exit codes: 0 every stage succeeded, 1 a stage failed, 64 usage error, 65 invalid \
             manifest, 66 manifest not found, 130 interrupted.
             """
     )
-
-    enum ProgressOption: String, ExpressibleByArgument, CaseIterable {
-        case auto, tty, plain, json
-    }
 
     @Argument(help: "The manifest file.")
     var file: String
@@ -62,14 +64,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Use this run directory instead of a new one under the workdir.", valueName: "DIR"))
     var runDir: String?
 
-    @Option(help: "Progress display: auto (live on a terminal, else plain), tty, plain or json (JSON Lines).")
-    var progress: ProgressOption = .auto
-
-    @Option(help: ArgumentHelp("Write a JUnit XML report (one test case per stage and shard).", valueName: "FILE"))
-    var junit: String?
-
-    @Flag(help: "Print the run record (with every stage's result) as JSON on stdout.")
-    var json = false
+    @OptionGroup var display: RunDisplayOptions
 
     @Flag(help: "Commit nothing: every write is copy-on-write, stages see their needs' changes, and each stage's change set is printed.")
     var dryRun = false
@@ -93,6 +88,7 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw fail("\(error)", ExitCode.validationFailure)
         }
+        let cache = try display.cacheOptions(for: plan)
         let directory: RunDirectory
         do {
             directory = try RunDirectory.create(workdir: plan.workdir, explicit: runDir)
@@ -101,39 +97,9 @@ struct RunCommand: ParsableCommand {
         }
         var options = RunOptions(
             jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), keepGoing: keepGoing, only: only, from: from,
-            runDirectory: runDir, commandLine: CommandLine.arguments, dryRun: dryRun, workspaceStorage: fsStorage)
+            runDirectory: runDir, commandLine: CommandLine.arguments, dryRun: dryRun, workspaceStorage: fsStorage,
+            cache: cache)
         options.diffLineLimit = diffLimit
-        let mode: ProgressPrinter.Mode = switch progress {
-        case .auto: ProgressPrinter.automatic()
-        case .tty: .tty
-        case .plain: .plain
-        case .json: .json
-        }
-        let environment = getenv("NO_COLOR").map { ["NO_COLOR": String(cString: $0)] } ?? [:]
-        let printer = ProgressPrinter(mode: mode, environment: environment)
-        let runner = Runner(plan: plan, options: options, directory: directory, events: printer.handle)
-        if mode == .tty { NamedThread.start("progress-ticker") { printer.tick() } }
-
-        let record = runBlocking { () async -> RunRecord in
-            let task = Task { await runner.run() }
-            signals.onSignal { _ in task.cancel() }
-            return await task.value
-        }
-
-        let summary = RunSummary(run: record, directory: directory)
-        if mode != .json { printError("\n" + summary.text) }
-        if let junit {
-            do {
-                try summary.writeJUnit(to: junit)
-            } catch {
-                printError("sandlock-jobs: error: --junit: \(error)\n")
-            }
-        }
-        if json { print(summary.json, terminator: "") }
-        switch record.status {
-        case .succeeded: return
-        case .interrupted: throw ExitCode(130)
-        case .failed, .running: throw ExitCode.failure
-        }
+        try execute(plan, in: directory, options: options, display: display, signals: signals)
     }
 }

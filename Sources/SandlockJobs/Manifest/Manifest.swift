@@ -50,6 +50,8 @@ public struct Manifest: Sendable {
         public var onSuccess: Disposition?
         public var onFailure: Disposition?
         public var shell: Shell?
+        /// `cache: false`: no stage is reused from the cache unless it says `cache: true`.
+        public var cache: Bool?
     }
 }
 
@@ -102,6 +104,9 @@ public struct ProcessSpec: Sendable {
     public var policy: PolicyReference?
     public var env: [(key: String, value: String)] = []
     public var cwd: Located<String>?
+    /// `inputs:` / `outputs:` of a reducer (its own key) or a pipeline member (the stage's).
+    public var inputs: [Located<String>] = []
+    public var outputs: [Located<String>] = []
 }
 
 public struct StageSpec: Sendable {
@@ -124,6 +129,11 @@ public struct StageSpec: Sendable {
     /// `on_success` / `on_failure` as written (located at the key); `nil` takes `defaults`.
     public var onSuccess: Located<Disposition>?
     public var onFailure: Located<Disposition>?
+    /// `inputs:` (paths and globs whose contents key the stage) and `outputs:` (paths the
+    /// cache stores and puts back), relative to the workdir; `cache:` (nil takes `defaults`).
+    public var inputs: [Located<String>] = []
+    public var outputs: [Located<String>] = []
+    public var cache: Bool?
 }
 
 public struct MapSpec: Sendable {

@@ -45,6 +45,7 @@ struct ManifestDecoder {
             if let n = d["on_success"] { manifest.defaults.onSuccess = disposition(n, ctx.with("on_success")) }
             if let n = d["on_failure"] { manifest.defaults.onFailure = disposition(n, ctx.with("on_failure")) }
             if let n = d["shell"] { manifest.defaults.shell = shell(n, ctx.with("shell")) }
+            if let n = d["cache"] { manifest.defaults.cache = reader.bool(n, ctx.with("cache")) }
         }
         if let node = fields["stages"] {
             let pairs = reader.entries(node, top.with("stages"), expected: "a mapping of stage names to stages") ?? []
@@ -106,6 +107,9 @@ struct ManifestDecoder {
             // Located at the key: the planner's "has no effect" warning points there.
             if key == "on_success" { stage.onSuccess = Located(d, at: k) } else { stage.onFailure = Located(d, at: k) }
         }
+        if let n = f["inputs"] { stage.inputs = reader.strings(n, ctx.with("inputs"), single: true) ?? [] }
+        if let n = f["outputs"] { stage.outputs = reader.strings(n, ctx.with("outputs"), single: true) ?? [] }
+        if let n = f["cache"] { stage.cache = reader.bool(n, ctx.with("cache")) }
         if let n = f["allow_failures"] {
             stage.allowFailures = reader.quantity(n, ctx.with("allow_failures"), "a number of workers or a percentage like 10%") { text in
                 if let count = Int(text), count >= 0 { return FailureAllowance.count(count) }
@@ -185,6 +189,8 @@ struct ManifestDecoder {
         if let n = f["policy"] { p.policy = policyReference(n, ctx.with("policy")) }
         if let n = f["env"] { p.env = reader.environment(n, ctx.with("env")) ?? [] }
         if let n = f["cwd"] { p.cwd = reader.located(n, ctx.with("cwd")) }
+        if let n = f["inputs"] { p.inputs = reader.strings(n, ctx.with("inputs"), single: true) ?? [] }
+        if let n = f["outputs"] { p.outputs = reader.strings(n, ctx.with("outputs"), single: true) ?? [] }
         return p
     }
 

@@ -123,6 +123,7 @@ public enum ManifestSchema {
             "on_success": ["$ref": "#/$defs/disposition", "description": "What becomes of the stage's copy-on-write workspace when the stage succeeds (default: commit)."],
             "on_failure": ["$ref": "#/$defs/disposition", "description": "What becomes of the stage's copy-on-write workspace when the stage fails, times out or is killed at a limit (default: abort)."],
             "shell": ["$ref": "#/$defs/shell"],
+            "cache": ["type": "boolean", "description": "false: no stage is reused from the cache unless it says cache: true (default: true)."],
         ],
     ]
 
@@ -159,6 +160,9 @@ public enum ManifestSchema {
             ],
             "on_success": ["$ref": "#/$defs/disposition", "description": "What becomes of the stage's copy-on-write workspace when the stage succeeds (default: commit)."],
             "on_failure": ["$ref": "#/$defs/disposition", "description": "What becomes of the stage's copy-on-write workspace when the stage fails, times out or is killed at a limit (default: abort)."],
+            "inputs": ["$ref": "#/$defs/names", "description": "Paths and globs (relative to the workdir) whose contents are part of the stage's cache key; a directory stands for every file under it."],
+            "outputs": ["$ref": "#/$defs/names", "description": "Paths inside the workdir the cache stores when the stage succeeds and puts back when it is reused."],
+            "cache": ["type": "boolean", "description": "false: the stage always runs (default: defaults.cache, else true)."],
         ],
         "oneOf": [
             [
@@ -231,6 +235,8 @@ public enum ManifestSchema {
             "policy": ["$ref": "#/$defs/policyRef"],
             "env": ["$ref": "#/$defs/env"],
             "cwd": ["type": "string", "minLength": 1],
+            "inputs": ["$ref": "#/$defs/names", "description": "A reducer's: part of its key only. A pipeline member's: the stage's."],
+            "outputs": ["$ref": "#/$defs/names", "description": "Join the stage's outputs."],
         ],
     ]
 

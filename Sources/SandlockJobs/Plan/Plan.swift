@@ -95,6 +95,9 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     /// `defaults.on_failure`, else abort).
     public var onFailure: Disposition = .abort
     public var work: Work
+    /// What keys the stage in the cache and what the cache puts back (`inputs`, `outputs`,
+    /// `cache`).
+    public var cache = CachePlan()
 
     /// Boxed (`indirect`): its processes hold whole policies, and `Plan.stages` stores its
     /// stages inline, so a plan of 100,000 stages would move them all on every growth.
@@ -138,6 +141,29 @@ extension PlannedStage {
         onSuccess = try c.decodeIfPresent(Disposition.self, forKey: .onSuccess) ?? .commit
         onFailure = try c.decodeIfPresent(Disposition.self, forKey: .onFailure) ?? .abort
         work = try c.decode(Work.self, forKey: .work)
+        cache = try c.decodeIfPresent(CachePlan.self, forKey: .cache) ?? CachePlan()
+    }
+}
+
+/// A stage's `inputs:`, `outputs:` and `cache:`, resolved: absolute paths and patterns.
+public struct CachePlan: Sendable, Hashable, Codable {
+    /// False with `cache: false`: the stage always runs (its key is still recorded, for
+    /// `resume` and `--explain`).
+    public var enabled = true
+    /// Paths (a directory stands for every file under it) and glob patterns whose contents
+    /// are part of the key of every process of the stage.
+    public var inputs: [String] = []
+    /// Paths inside the workdir the cache stores when the stage succeeds and puts back on a
+    /// hit (the reducer's included).
+    public var outputs: [String] = []
+    /// A map stage's reducer: inputs of its key only.
+    public var reduceInputs: [String] = []
+
+    public init(enabled: Bool = true, inputs: [String] = [], outputs: [String] = [], reduceInputs: [String] = []) {
+        self.enabled = enabled
+        self.inputs = inputs
+        self.outputs = outputs
+        self.reduceInputs = reduceInputs
     }
 }
 

@@ -467,7 +467,7 @@ private struct Planning {
             retry: stage.retry ?? manifest.defaults.retry,
             onSuccess: stage.onSuccess?.value ?? manifest.defaults.onSuccess ?? .commit,
             onFailure: stage.onFailure?.value ?? manifest.defaults.onFailure ?? .abort,
-            work: work)
+            work: work, cache: cachePlan(stage, ctx))
         // Only writes inside the workdir go through a copy-on-write workspace; a disposition
         // the stage sets itself (not one from `defaults`) is then likely a mistake.
         let writesInWorkdir = planned.processes.contains { p in p.policy.fsWritable.contains { FileSystem.isInside($0, workdir) } }
@@ -478,6 +478,34 @@ private struct Planning {
             }
         }
         return planned
+    }
+
+    /// `inputs`, `outputs` (the stage's, its pipeline members' and its reducer's) and `cache`,
+    /// absolute. An output must lie inside the workdir: the runner writes it back on a hit.
+    mutating func cachePlan(_ stage: StageSpec, _ ctx: Context) -> CachePlan {
+        func paths(_ list: [Located<String>], _ key: String) -> [String] {
+            list.compactMap { checkedPath($0, ctx.with(key)) }
+        }
+        var outputs: [String] = []
+        for (key, list) in [("outputs", stage.outputs), ("reduce.outputs", stage.reduce?.outputs ?? [])]
+            + (stage.pipeline ?? []).enumerated().map({ ("pipeline[\($0)].outputs", $1.outputs) }) {
+            for path in list {
+                guard let absolute = checkedPath(path, ctx.with(key)) else { continue }
+                if !FileSystem.isInside(absolute, workdir) || absolute == workdir {
+                    diagnostics.append(path.error(ctx.with(key).message("'\(path.value)' is not inside the workdir \(workdir): the cache puts outputs back there, nowhere else")))
+                } else if FileSystem.isInside(absolute, RunDirectory.stateDirectory(workdir: workdir)) {
+                    diagnostics.append(path.error(ctx.with(key).message("'\(path.value)' is inside the runner's own directory .sandlock-jobs")))
+                } else if absolute.contains(where: { "*?[".contains($0) }) {
+                    diagnostics.append(path.error(ctx.with(key).message("'\(path.value)': outputs are paths, not patterns (a directory stands for everything under it)")))
+                } else {
+                    outputs.append(absolute)
+                }
+            }
+        }
+        var inputs = paths(stage.inputs, "inputs")
+        for (i, member) in (stage.pipeline ?? []).enumerated() { inputs += paths(member.inputs, "pipeline[\(i)].inputs") }
+        return CachePlan(enabled: stage.cache ?? manifest.defaults.cache ?? true, inputs: inputs, outputs: outputs,
+                         reduceInputs: paths(stage.reduce?.inputs ?? [], "reduce.inputs"))
     }
 
     mutating func itemSource(_ spec: ItemSourceSpec, _ ctx: Context) -> ItemSource? {

@@ -27,15 +27,18 @@ public enum JUnitReport {
                     cases += ">\n      <failure message=\"\(escape(reason))\" type=\"\(escape(s.reason?.rawValue ?? status.rawValue))\">\(escape(text))</failure>\n    </testcase>\n"
                 }
             }
-            testcase(s.stage, seconds: s.durationSeconds, status: s.status, reason: s.reasonText,
-                     log: summary.failedLogs(s).first?.1)
+            // A stage reused from the cache ran nothing: skipped, saying so (its shards too).
+            let reused = s.status == .succeeded && s.cache?.outcome == .cached
+            testcase(s.stage, seconds: s.durationSeconds, status: reused ? .skipped : s.status,
+                     reason: reused ? s.cache?.explanation ?? "" : s.reasonText, log: summary.failedLogs(s).first?.1)
             if let shards = s.shards {
                 var records = [ShardRecord?](repeating: nil, count: shards.total)
                 for r in summary.directory.readShardRecords(s.stage) where r.shard >= 0 && r.shard < shards.total { records[r.shard] = r }
                 for n in 0..<shards.total {
                     let name = "\(s.stage)/\(n)"
-                    guard let shard = records[n], let last = shard.attempts.last else {
-                        testcase(name, seconds: nil, status: .skipped, reason: "did not run", log: nil)
+                    guard !reused, let shard = records[n], let last = shard.attempts.last else {
+                        let why = records[n]?.cachedFrom.map { "cached (run \($0))" } ?? (reused ? "cached" : "did not run")
+                        testcase(name, seconds: nil, status: .skipped, reason: why, log: nil)
                         continue
                     }
                     testcase(name, seconds: shard.attempts.reduce(0) { $0 + $1.durationSeconds }, status: shard.status,

@@ -28,13 +28,17 @@ public struct RunSummary: Sendable {
     public var text: String {
         var out = "run \(run.id) '\(run.name)': \(run.status.rawValue)"
         if let d = run.durationSeconds { out += " in \(Self.seconds(d))" }
+        if let counts = cacheCounts { out += " (\(counts))" }
         out += "\n\n"
         var rows = [["STAGE", "STATUS", "REASON", "ATTEMPTS", "TIME", "CPU", "PEAK MEM", "SHARDS"]]
         for s in stages {
-            let shards = s.shards.map { "\($0.succeeded)/\($0.total)" + ($0.failed > 0 ? " (\($0.failed) failed)" : "") } ?? ""
+            let shards = s.shards.map {
+                "\($0.succeeded)/\($0.total)" + ($0.failed > 0 ? " (\($0.failed) failed)" : "") + ($0.cached > 0 ? " (\($0.cached) cached)" : "")
+            } ?? ""
             let ran = s.started != nil
+            let status = s.status == .succeeded && s.cache?.outcome == .cached ? "cached" : s.status.rawValue
             rows.append([
-                s.stage, s.status.rawValue, Self.clip(s.reasonText, 48),
+                s.stage, status, Self.clip(s.reasonText, 48),
                 ran && s.attemptCount > 0 ? String(s.attemptCount) : "",
                 s.durationSeconds.map(Self.seconds) ?? "",
                 ran ? Self.seconds(s.userCPUSeconds + s.systemCPUSeconds) : "",

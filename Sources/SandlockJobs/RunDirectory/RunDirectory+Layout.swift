@@ -32,7 +32,10 @@ extension RunDirectory {
     public func shardRecordsPath(_ stage: String) -> String { stageDirectory(stage) + "/shards.jsonl" }
 
     /// `stages/<stage>/shards`, which holds a directory per shard.
-    public func shardsDirectory(_ stage: String) -> String { stageDirectory(stage) + "/shards" }
+    public func shardsDirectory(_ stage: String) -> String { stageDirectory(stage) + "/" + Self.shardsName }
+
+    /// The name of that directory.
+    static let shardsName = "shards"
 
     /// `stages/<stage>/shards/<n>`.
     public func shardDirectory(_ stage: String, _ shard: Int) -> String { shardsDirectory(stage) + "/\(shard)" }

@@ -43,6 +43,15 @@ extension RunDirectory {
         readShardRecords(stage).last { $0.shard == shard }
     }
 
+    /// `resume`: the attempts of the run so far (the record's earlier ones and the record's
+    /// own), before `runStarted` replaces it.
+    public func attemptHistory() -> [RunRecord.Attempt]? {
+        guard let run = try? readRunRecord() else { return nil }
+        // A runner killed mid-run left `running`: that attempt was interrupted.
+        let status: RunRecord.Status = run.status == .running ? .interrupted : run.status
+        return (run.earlierAttempts ?? []) + [RunRecord.Attempt(started: run.started, ended: run.ended, status: status, commandLine: run.commandLine)]
+    }
+
     // MARK: Transitions
 
     /// The run started: `run.json`, status `running`, no stage ended.

@@ -24,10 +24,12 @@ public struct RunOptions: Sendable {
     /// Lines (old plus new) of one file above which `changes.diff` says "N lines changed"
     /// instead of its hunks (`--diff-limit`).
     public var diffLineLimit = Workspace.defaultDiffLineLimit
+    /// `--no-cache`, `--cache-dir`, `resume`.
+    public var cache: CacheOptions
 
     public init(jobs: Int, keepGoing: Bool = false, only: [String] = [], from: String? = nil,
                 runDirectory: String? = nil, commandLine: [String] = [], dryRun: Bool = false,
-                workspaceStorage: String? = nil) {
+                workspaceStorage: String? = nil, cache: CacheOptions = CacheOptions()) {
         self.jobs = max(1, jobs)
         self.keepGoing = keepGoing
         self.only = only
@@ -36,6 +38,27 @@ public struct RunOptions: Sendable {
         self.commandLine = commandLine
         self.dryRun = dryRun
         self.workspaceStorage = workspaceStorage
+        self.cache = cache
+    }
+}
+
+/// How a run uses the cache (see `docs/manifest.md`, "Incremental runs").
+public struct CacheOptions: Sendable {
+    /// False with `--no-cache`: every stage runs; what succeeds is still stored.
+    public var reuse: Bool
+    /// The store (`--cache-dir`); nil = `<workdir>/.sandlock-jobs/cache`.
+    public var directory: String?
+    /// `sandlock-jobs resume`: the run directory is an earlier run's; stages and shards that
+    /// succeeded there under the same key are kept, the rest run.
+    public var resume: Bool
+    /// `--refresh STAGE`: these stages and every stage downstream of them run (and are stored).
+    public var refresh: [String]
+
+    public init(reuse: Bool = true, directory: String? = nil, resume: Bool = false, refresh: [String] = []) {
+        self.reuse = reuse
+        self.directory = directory
+        self.resume = resume
+        self.refresh = refresh
     }
 }
 

@@ -28,6 +28,19 @@ public struct RunRecord: Sendable, Codable, Hashable {
     /// `--dry-run`: every stage's writes were copy-on-write and nothing was committed
     /// (nil in records written before dry runs existed).
     public var dryRun: Bool?
+    /// `resume`: the earlier attempts of this run, oldest first (nil for a run never resumed).
+    public var earlierAttempts: [Attempt]?
+
+    public struct Attempt: Sendable, Codable, Hashable {
+        public var started: Date
+        public var ended: Date?
+        public var status: Status
+        public var commandLine: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case started, ended, status, commandLine = "command_line"
+        }
+    }
 
     public struct StageEntry: Sendable, Codable, Hashable {
         public var name: String
@@ -38,7 +51,7 @@ public struct RunRecord: Sendable, Codable, Hashable {
         case id, name, manifest, manifestSHA256 = "manifest_sha256", workdir, runDirectory = "run_directory"
         case commandLine = "command_line", landlockABI = "landlock_abi", jobs, keepGoing = "keep_going"
         case selected, status, started, ended, durationSeconds = "duration_seconds", stages, plan
-        case dryRun = "dry_run"
+        case dryRun = "dry_run", earlierAttempts = "earlier_attempts"
     }
 }
 

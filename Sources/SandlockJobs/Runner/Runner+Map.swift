@@ -17,6 +17,8 @@ extension Runner {
         var peakMemoryBytes: UInt64
         var enforcement: Enforcement?
         var deniedConnections: [String: Int] = [:]
+        /// Reused from the cache or kept by `resume`: nothing ran.
+        var cached = false
     }
 
     /// One sandboxed worker per item, at most `max_parallel` (and `--jobs`) at once, each
@@ -62,7 +64,9 @@ extension Runner {
                 if record.process?.enforcement == nil { record.process?.enforcement = end.enforcement }
                 summary.retries += max(0, end.attempts - 1)
                 switch end.status {
-                case .succeeded: summary.succeeded += 1
+                case .succeeded:
+                    summary.succeeded += 1
+                    if end.cached { summary.cached += 1 }
                 case .failed:
                     summary.failed += 1
                     if summary.failedShards.count < RunnerLimits.failedShardsListed { summary.failedShards.append(end.shard) }
@@ -143,6 +147,7 @@ extension Runner {
         var end = ShardEnd(shard: shard, status: .cancelled, last: nil, attempts: 0, userCPUSeconds: 0,
                            systemCPUSeconds: 0, peakMemoryBytes: 0, enforcement: nil)
         let item = map.item(at: shard) ?? ""
+        if let reused = reusedShard(shard, of: stage, item: item, log: log) { return reused }
         let policy = policy(of: map.worker, in: stage, extra: map.environment(forShard: shard) ?? [:])
         var attempts: [ProcessRecord] = []
         let limit = stage.retry?.limit ?? 0
@@ -181,7 +186,10 @@ extension Runner {
             if delay > .zero { try? await Task.sleep(for: delay) }
         }
         if !attempts.isEmpty {
-            log.append(ShardRecord(shard: shard, item: item, status: end.status, attempts: attempts))
+            var record = ShardRecord(shard: shard, item: item, status: end.status, attempts: attempts)
+            record.key = shardKey(shard, of: stage)
+            log.append(record)
+            if end.status == .succeeded { storeShard(record, of: stage) }
         }
         return end
     }

@@ -35,6 +35,8 @@ public final class Runner: Sendable {
     /// One stage settles its changes at a time, so a conflict between parallel stages is
     /// found by comparing their change sets, whichever ends first.
     let settling = Mutex(())
+    /// The content-addressed cache and this run's keys (`Cache/`).
+    let cache: RunCache
 
     public init(plan: Plan, options: RunOptions, directory: RunDirectory,
                 events: @escaping @Sendable (RunEvent) -> Void = { _ in }) {
@@ -45,7 +47,9 @@ public final class Runner: Sendable {
         slots = Slots(options.jobs)
         ancestors = Self.ancestors(in: plan)
         realWorkdir = Self.canonical(plan.workdir)
+        cache = RunCache(workdir: plan.workdir, options: options)
         runnerFiles = [Self.canonical(RunDirectory.stateDirectory(workdir: plan.workdir)), Self.canonical(directory.path)]
+            + (cache.store.map { [Self.canonical($0.root)] } ?? [])
         dryRunTrees = options.dryRun ? Self.dryRunTrees(of: plan, in: realWorkdir) : []
     }
 
@@ -94,6 +98,7 @@ public final class Runner: Sendable {
             jobs: options.jobs, keepGoing: options.keepGoing, selected: selected.map { s in plan.order.filter(s.contains) },
             status: .running, started: .now, stages: plan.stages.map { .init(name: $0.name, status: nil) }, plan: plan,
             dryRun: options.dryRun ? true : nil)
+        if options.cache.resume { record.earlierAttempts = directory.attemptHistory() }
         do { try directory.runStarted(record) } catch { events(.warning("cannot write the run record: \(error)")) }
         events(.runStarted(record))
 
@@ -129,7 +134,8 @@ public final class Runner: Sendable {
                             finish(settled)
                         } else {
                             running += 1
-                            group.addTask { await self.execute(stage) }
+                            let upstream = upstreamKeys(of: stage, results)
+                            group.addTask { await self.runOrReuse(stage, upstream: upstream) }
                         }
                     }
                 }
@@ -146,6 +152,7 @@ public final class Runner: Sendable {
         }
 
         discardPreviews()
+        cacheRunEnded()
         do {
             try directory.runEnded(&record, interrupted: Task.isCancelled, at: .now)
         } catch {

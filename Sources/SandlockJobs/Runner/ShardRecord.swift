@@ -5,8 +5,16 @@ public struct ShardRecord: Sendable, Codable, Hashable {
     public var shard: Int
     public var item: String
     public var status: StageStatus
-    /// Every attempt, the last one deciding.
+    /// Every attempt, the last one deciding; none when the shard was reused.
     public var attempts: [ProcessRecord]
+    /// The shard's cache key.
+    public var key: String?
+    /// Reused: the run whose result this is (its logs are linked from the cache).
+    public var cachedFrom: String?
+
+    enum CodingKeys: String, CodingKey {
+        case shard, item, status, attempts, key, cachedFrom = "cached_from"
+    }
 }
 
 /// Fan-out counters of a map stage.
@@ -22,10 +30,30 @@ public struct ShardSummary: Sendable, Codable, Hashable {
     public var failedShards: [Int] = []
     /// Attempts beyond the first, over all shards.
     public var retries: Int = 0
+    /// Succeeded shards that did not run: reused from the cache, or kept by `resume`.
+    public var cached: Int = 0
 
     enum CodingKeys: String, CodingKey {
         case total, succeeded, failed, notRun = "not_run", allowedFailures = "allowed_failures"
-        case failedShards = "failed_shards", retries
+        case failedShards = "failed_shards", retries, cached
+    }
+
+    public init(total: Int, allowedFailures: Int) {
+        self.total = total
+        self.allowedFailures = allowedFailures
+    }
+
+    /// Decodes records written before `cached` existed.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        total = try c.decode(Int.self, forKey: .total)
+        succeeded = try c.decode(Int.self, forKey: .succeeded)
+        failed = try c.decode(Int.self, forKey: .failed)
+        notRun = try c.decode(Int.self, forKey: .notRun)
+        allowedFailures = try c.decode(Int.self, forKey: .allowedFailures)
+        failedShards = try c.decode([Int].self, forKey: .failedShards)
+        retries = try c.decode(Int.self, forKey: .retries)
+        cached = try c.decodeIfPresent(Int.self, forKey: .cached) ?? 0
     }
 }
 

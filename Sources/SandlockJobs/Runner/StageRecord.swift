@@ -74,6 +74,9 @@ public struct StageRecord: Sendable, Codable, Hashable {
     /// What the stage changed in its copy-on-write trees and what became of it; nil for a
     /// stage that had none (no `filesystem.write` inside the workdir, and no dry run).
     public var changes: StageChanges?
+    /// The stage's cache key, and whether it ran, was reused from the cache or kept by
+    /// `resume`, and why (nil in records written before the cache existed).
+    public var cache: CacheNote?
 
     public init(stage: String, kind: String, status: StageStatus) {
         self.stage = stage
@@ -87,7 +90,7 @@ public struct StageRecord: Sendable, Codable, Hashable {
         case systemCPUSeconds = "system_cpu_seconds", peakMemoryBytes = "peak_memory_bytes"
         case attemptCount = "attempt_count", attempts, process, members, shards, reduce
         case reduceAttempts = "reduce_attempts", stdoutLog = "stdout_log", stderrLog = "stderr_log"
-        case deniedConnections = "denied_connections", changes
+        case deniedConnections = "denied_connections", changes, cache
     }
 
     /// Adds a process run's cost to the stage's.
