@@ -27,6 +27,18 @@ public struct LayeredView: Sendable {
         relative(path).flatMap { stack.locate($0) } != nil
     }
 
+    /// Whether `path` (absolute, inside the tree) is in the view with no symlink at its end
+    /// or on the way: opening it reaches what its name says.
+    public func isPlain(_ path: String) -> Bool {
+        guard let relative = relative(path) else { return false }
+        var prefix = ""
+        for component in relative.split(separator: "/") {
+            prefix += prefix.isEmpty ? String(component) : "/" + component
+            guard let found = stack.locate(prefix), found.info.st_mode & S_IFMT != S_IFLNK else { return false }
+        }
+        return true
+    }
+
     /// glob(3) over the view: `*`, `?` and `[…]` in any component of `pattern` (absolute,
     /// inside the tree); names starting with `.` only when the component does; a trailing `/`
     /// matches directories only (and is kept). Sorted absolute paths; nil when the view

@@ -126,6 +126,8 @@ public enum ItemSourceSpec: Sendable {
     case shards(Int)
     case glob(Located<String>)
     case lines(Located<String>)
+    /// Combinations of `matrix:` (expanded when decoded).
+    case matrix([MatrixCombination])
 }
 
 /// When a stage runs, given how the stages it needs ended (`if:`).

@@ -166,15 +166,15 @@ struct ManifestDecoder {
         var maxParallel: Int?
         if let n = f["max_parallel"] { maxParallel = reader.int(n, ctx.with("max_parallel"), in: 1...Int.max) }
         guard let overNode = f["over"] else {
-            reader.error(ctx, "missing 'over' (glob, items, shards or lines)", at: node)
+            reader.error(ctx, "missing 'over' (glob, items, shards, lines or matrix)", at: node)
             return nil
         }
         let octx = ctx.with("over")
-        guard let o = reader.fields(overNode, octx, ManifestVocabulary.over, expected: "a mapping with one of glob, items, shards, lines")
+        guard let o = reader.fields(overNode, octx, ManifestVocabulary.over, expected: "a mapping with one of glob, items, shards, lines, matrix")
         else { return nil }
         let given = o.order.filter { o[$0] != nil }
         guard let kind = given.first, let value = o[kind] else {
-            reader.error(octx, "needs one of 'glob', 'items', 'shards' or 'lines'", at: overNode)
+            reader.error(octx, "needs one of 'glob', 'items', 'shards', 'lines' or 'matrix'", at: overNode)
             return nil
         }
         for extra in given.dropFirst() {
@@ -198,6 +198,8 @@ struct ManifestDecoder {
             source = reader.int(value, octx.with("shards"), in: 1...1_000_000).map(ItemSourceSpec.shards)
         case "glob":
             source = reader.located(value, octx.with("glob")).map(ItemSourceSpec.glob)
+        case "matrix":
+            source = reader.matrix(value, octx.with("matrix")).map(ItemSourceSpec.matrix)
         default:
             source = reader.located(value, octx.with("lines")).map(ItemSourceSpec.lines)
         }

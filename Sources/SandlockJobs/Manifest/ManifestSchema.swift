@@ -212,9 +212,34 @@ public enum ManifestSchema {
                 "maximum": 1000000,
             ],
             "lines": ["type": "string", "minLength": 1],
+            "matrix": [
+                "description": "The cartesian product of the keys' values, less exclude, plus include (as in GitHub Actions); SANDLOCK_ITEM is each combination as JSON, SANDLOCK_MATRIX_<KEY> each value.",
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"],
+                "properties": [
+                    "exclude": matrixEntriesDef,
+                    "include": matrixEntriesDef,
+                ],
+                "additionalProperties": [
+                    "type": "array",
+                    "minItems": 1,
+                    "items": ["type": ["string", "number", "boolean"]],
+                ],
+            ],
         ],
         "minProperties": 1,
         "maxProperties": 1,
+    ]
+
+    /// `exclude:` and `include:` of a matrix: mappings of keys to scalar values.
+    static let matrixEntriesDef: JSONValue = [
+        "type": "array",
+        "items": [
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": ["type": ["string", "number", "boolean"]],
+        ],
     ]
 
     static let processDef: JSONValue = [

@@ -33,7 +33,7 @@ public enum ManifestVocabulary {
         "timeout", "retry", "if", "allow_failures", "on_success", "on_failure",
     ]
     public static let map = ["over", "max_parallel"]
-    public static let over = ["glob", "items", "shards", "lines"]
+    public static let over = ["glob", "items", "shards", "lines", "matrix"]
     /// A pipeline member or the reducer of a map stage.
     public static let process = ["run", "policy", "env", "cwd"]
     public static let retry = ["limit", "on", "backoff"]

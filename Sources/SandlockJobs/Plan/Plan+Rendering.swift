@@ -139,6 +139,9 @@ extension PlannedStage {
         if let description { out += "    # \(description)\n" }
         if let timeout { out += "    timeout  \(timeout.manifestText)\n" }
         if let retry { out += "    retry    \(retry.text)\n" }
+        if case .map(let m) = work, let root = m.source.itemRoot(workdir: workdir) {
+            out += "    shards   each may read its own item inside \(root), besides its policy\n"
+        }
         if processes.contains(where: { $0.policy.fsWritable.contains { FileSystem.isInside($0, workdir) } }) {
             let interrupted = onFailure == .commit ? " (keep when interrupted)" : ""
             out += "    changes  copy-on-write: \(onSuccess.rawValue) on success, \(onFailure.rawValue) on failure\(interrupted)\n"
@@ -178,7 +181,14 @@ extension ItemSource {
         case .shards: return "shards"
         case .glob(let pattern, let m): return "matches of \(pattern)" + (m == nil ? " (decided at run time)" : "")
         case .lines(let file, let l): return "lines of \(file)" + (l == nil ? " (decided at run time)" : "")
+        case .matrix(let combinations): return "matrix combinations of " + Self.keys(of: combinations).joined(separator: ", ")
         }
+    }
+
+    /// Every key of a matrix's combinations, in the order they first appear.
+    static func keys(of combinations: [MatrixCombination]) -> [String] {
+        var seen = Set<String>()
+        return combinations.flatMap(\.keys).filter { seen.insert($0).inserted }
     }
 
     var json: JSONValue {
@@ -198,6 +208,11 @@ extension ItemSource {
                 ("kind", .string("lines")), ("file", .string(file)),
                 ("count", lines.map { .int(Int64($0.count)) } ?? .string("decided at run time")),
                 ("items", lines.map { .array($0.map(JSONValue.string)) } ?? .null),
+            ])
+        case .matrix(let combinations):
+            return .object([
+                ("kind", .string("matrix")), ("count", .int(Int64(combinations.count))),
+                ("items", .array(combinations.map { c in .object(zip(c.keys, c.values).map { ($0, .string($1)) }) })),
             ])
         }
     }
