@@ -84,20 +84,31 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let signals = SignalWatcher.install()
         let plan = try loadPlan(file)
+        let selected: Set<String>?
         do {
-            _ = try Runner.selection(of: plan, only: only, from: from)
+            selected = try Runner.selection(of: plan, only: only, from: from)
         } catch {
             throw fail("\(error)", ExitCode.validationFailure)
         }
+        let secrets: [String: String]
+        do {
+            secrets = try Secrets.values(for: plan, stages: selected) { getenv($0).map { String(cString: $0) } }
+        } catch {
+            throw fail("\(error)", ExitCode.validationFailure)
+        }
+        // Sandboxes inherit the runner's environment: only the stages that list a secret
+        // may get it, through `options.secrets`.
+        for name in Set(plan.stages.flatMap(\.secrets)) { unsetenv(name) }
         let directory: RunDirectory
         do {
             directory = try RunDirectory.create(workdir: plan.workdir, explicit: runDir)
         } catch {
             throw fail("cannot create the run directory: \(error)")
         }
-        let options = RunOptions(
+        var options = RunOptions(
             jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), keepGoing: keepGoing, only: only, from: from,
             runDirectory: runDir, commandLine: CommandLine.arguments, dryRun: dryRun, workspaceStorage: fsStorage)
+        options.secrets = secrets
         let mode: ProgressPrinter.Mode = switch progress {
         case .auto: ProgressPrinter.automatic()
         case .tty: .tty

@@ -113,6 +113,8 @@ public struct StageSpec: Sendable {
     /// `on_success` / `on_failure` as written (located at the key); `nil` takes `defaults`.
     public var onSuccess: Located<Disposition>?
     public var onFailure: Located<Disposition>?
+    /// `secrets:` names of variables passed from the runner's environment, never recorded.
+    public var secrets: [Located<String>] = []
 }
 
 public struct MapSpec: Sendable {

@@ -93,6 +93,7 @@ struct ManifestDecoder {
         if let n = f["policy"] { stage.policy = policyReference(n, ctx.with("policy")) }
         if let n = f["env"] { stage.env = reader.environment(n, ctx.with("env")) ?? [] }
         if let n = f["cwd"] { stage.cwd = reader.located(n, ctx.with("cwd")) }
+        if let n = f["secrets"] { stage.secrets = reader.variableNames(n, ctx.with("secrets")) ?? [] }
         if let n = f["timeout"] { stage.timeout = reader.duration(n, ctx.with("timeout")) }
         if let n = f["retry"] { stage.retry = retry(n, ctx.with("retry")) }
         if let n = f["if"], let c = reader.choice(n, ctx.with("if"), ManifestVocabulary.conditions) {

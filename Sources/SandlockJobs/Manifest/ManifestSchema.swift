@@ -155,6 +155,13 @@ public enum ManifestSchema {
             ],
             "on_success": ["$ref": "#/$defs/disposition", "description": "What becomes of the stage's copy-on-write workspace when the stage succeeds (default: commit)."],
             "on_failure": ["$ref": "#/$defs/disposition", "description": "What becomes of the stage's copy-on-write workspace when the stage fails, times out or is killed at a limit (default: abort)."],
+            "secrets": [
+                "description": "Variables passed from the runner's environment to every process of the stage; never written to records, masked (***) in its run directory.",
+                "anyOf": [
+                    ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"],
+                    ["type": "array", "items": ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"]],
+                ],
+            ],
         ],
         "oneOf": [
             [

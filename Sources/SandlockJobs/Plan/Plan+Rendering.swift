@@ -139,6 +139,7 @@ extension PlannedStage {
         if let description { out += "    # \(description)\n" }
         if let timeout { out += "    timeout  \(timeout.manifestText)\n" }
         if let retry { out += "    retry    \(retry.text)\n" }
+        if !secrets.isEmpty { out += "    secrets  \(secrets.joined(separator: " ")) (from the environment, masked in logs)\n" }
         if case .map(let m) = work, let root = m.source.itemRoot(workdir: workdir) {
             out += "    shards   each may read its own item inside \(root), besides its policy\n"
         }

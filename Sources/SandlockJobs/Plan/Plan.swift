@@ -95,6 +95,9 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     /// `defaults.on_failure`, else abort).
     public var onFailure: Disposition = .abort
     public var work: Work
+    /// Names of variables the runner passes from its environment (`secrets:`); their
+    /// values are never part of the plan or a record.
+    public var secrets: [String] = []
 
     /// Boxed (`indirect`): its processes hold whole policies, and `Plan.stages` stores its
     /// stages inline, so a plan of 100,000 stages would move them all on every growth.
@@ -138,6 +141,7 @@ extension PlannedStage {
         onSuccess = try c.decodeIfPresent(Disposition.self, forKey: .onSuccess) ?? .commit
         onFailure = try c.decodeIfPresent(Disposition.self, forKey: .onFailure) ?? .abort
         work = try c.decode(Work.self, forKey: .work)
+        secrets = try c.decodeIfPresent([String].self, forKey: .secrets) ?? []
     }
 }
 

@@ -434,7 +434,7 @@ private struct Planning {
             retry: stage.retry ?? manifest.defaults.retry,
             onSuccess: stage.onSuccess?.value ?? manifest.defaults.onSuccess ?? .commit,
             onFailure: stage.onFailure?.value ?? manifest.defaults.onFailure ?? .abort,
-            work: work)
+            work: work, secrets: stage.secrets.map(\.value))
         if let spec = workerPolicy { warnAboutWholeItemRoot(planned, spec, stage.name, ctx) }
         // Only writes inside the workdir go through a copy-on-write workspace; a disposition
         // the stage sets itself (not one from `defaults`) is then likely a mistake.

@@ -19,6 +19,9 @@ public struct RunOptions: Sendable {
     /// Where copy-on-write workspaces live (`--fs-storage`; default: the engine's,
     /// `Workspace.defaultStorage`). Must not be inside a tree the stages write.
     public var workspaceStorage: String?
+    /// The values of the stages' `secrets:`, by name (`Secrets.values`): passed to the
+    /// processes of the stages that list them, masked in their run directories.
+    public var secrets: [String: String] = [:]
 
     public init(jobs: Int, keepGoing: Bool = false, only: [String] = [], from: String? = nil,
                 runDirectory: String? = nil, commandLine: [String] = [], dryRun: Bool = false,

@@ -153,7 +153,7 @@ extension Runner {
             let io = StandardIO(stdin: .null, stdout: .file(directory.log(.stdout, of: stage.name, .shard(shard))),
                                 stderr: .file(directory.log(.stderr, of: stage.name, .shard(shard))))
             let (started, workspaces) = refusal.map { (SandboxRun.Started(failure: $0), []) }
-                ?? start(SandboxRun(argv: map.worker.argv, policy: policy, io: io), in: cow)
+                ?? start(SandboxRun(argv: map.worker.argv, policy: policy, io: io, secrets: secrets(of: stage)), in: cow)
             let (outcome, enforcement) = await started.wait()
             slots.release()
             if outcome.succeeded {
@@ -208,7 +208,7 @@ extension Runner {
                 let workspaces: [Workspace]
                 (started, workspaces) = self.start(SandboxRun(argv: reducer.argv, policy: policy, io: StandardIO(
                     stdin: .descriptor(input), stdout: .file(directory.log(.stdout, of: name)),
-                    stderr: .file(directory.log(.stderr, of: name)))), in: cow, seesStage: true)
+                    stderr: .file(directory.log(.stderr, of: name))), secrets: self.secrets(of: stage)), in: cow, seesStage: true)
                 cow?.hold([workspaces])
                 // Our reference to the read end goes with `input` at the end of this block:
                 // only the reducer holds it, so the feed gets EPIPE if the reducer stops
