@@ -39,6 +39,19 @@ public struct LayeredView: Sendable {
         return true
     }
 
+    /// The entry at `path` (absolute, inside the tree) as the view shows it: the file in the
+    /// layer that provides it, and its lstat(2); nil when it is not in the view.
+    public func entry(_ path: String) -> (location: String, info: stat)? {
+        relative(path).flatMap { stack.locate($0) }.map { ($0.path, $0.info) }
+    }
+
+    /// The names in the directory at `path` (absolute, inside the tree, or the tree itself)
+    /// as the view shows them, sorted; empty when it is no directory there.
+    public func entries(of path: String) -> [String] {
+        let inside = path == tree ? "" : relative(path)
+        return inside.flatMap { try? stack.entries(of: $0) } ?? []
+    }
+
     /// glob(3) over the view: `*`, `?` and `[…]` in any component of `pattern` (absolute,
     /// inside the tree); names starting with `.` only when the component does; a trailing `/`
     /// matches directories only (and is kept). Sorted absolute paths; nil when the view

@@ -115,6 +115,8 @@ public struct StageSpec: Sendable {
     public var onFailure: Located<Disposition>?
     /// `secrets:` names of variables passed from the runner's environment, never recorded.
     public var secrets: [Located<String>] = []
+    /// `artifacts:` paths in the workdir copied into the stage's run directory at its end.
+    public var artifacts: [Located<String>] = []
 }
 
 public struct MapSpec: Sendable {

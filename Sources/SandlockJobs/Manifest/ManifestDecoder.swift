@@ -94,6 +94,7 @@ struct ManifestDecoder {
         if let n = f["env"] { stage.env = reader.environment(n, ctx.with("env")) ?? [] }
         if let n = f["cwd"] { stage.cwd = reader.located(n, ctx.with("cwd")) }
         if let n = f["secrets"] { stage.secrets = reader.variableNames(n, ctx.with("secrets")) ?? [] }
+        if let n = f["artifacts"] { stage.artifacts = reader.strings(n, ctx.with("artifacts"), single: true) ?? [] }
         if let n = f["timeout"] { stage.timeout = reader.duration(n, ctx.with("timeout")) }
         if let n = f["retry"] { stage.retry = retry(n, ctx.with("retry")) }
         if let n = f["if"], let c = reader.choice(n, ctx.with("if"), ManifestVocabulary.conditions) {

@@ -162,6 +162,10 @@ public enum ManifestSchema {
                     ["type": "array", "items": ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"]],
                 ],
             ],
+            "artifacts": [
+                "$ref": "#/$defs/names",
+                "description": "Files or directories (inside the workdir) copied into the stage's run directory when it ends, whatever the outcome.",
+            ],
         ],
         "oneOf": [
             [

@@ -30,7 +30,7 @@ public enum ManifestVocabulary {
     }
     public static let stage = [
         "description", "needs", "run", "pipeline", "map", "reduce", "policy", "env", "cwd",
-        "timeout", "retry", "if", "allow_failures", "on_success", "on_failure", "secrets",
+        "timeout", "retry", "if", "allow_failures", "on_success", "on_failure", "secrets", "artifacts",
     ]
     public static let map = ["over", "max_parallel"]
     public static let over = ["glob", "items", "shards", "lines", "matrix"]

@@ -139,6 +139,10 @@ extension PlannedStage {
         if let description { out += "    # \(description)\n" }
         if let timeout { out += "    timeout  \(timeout.manifestText)\n" }
         if let retry { out += "    retry    \(retry.text)\n" }
+        if !artifacts.isEmpty {
+            let names = artifacts.map { $0.hasPrefix(workdir + "/") ? String($0.dropFirst(workdir.count + 1)) : $0 }
+            out += "    keeps    \(names.joined(separator: " ")) (copied to the run directory whatever the outcome)\n"
+        }
         if !secrets.isEmpty { out += "    secrets  \(secrets.joined(separator: " ")) (from the environment, masked in logs)\n" }
         if case .map(let m) = work, let root = m.source.itemRoot(workdir: workdir) {
             out += "    shards   each may read its own item inside \(root), besides its policy\n"

@@ -98,6 +98,9 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     /// Names of variables the runner passes from its environment (`secrets:`); their
     /// values are never part of the plan or a record.
     public var secrets: [String] = []
+    /// Absolute paths inside the workdir copied into the stage's run directory when it
+    /// ends, whatever the outcome (`artifacts:`).
+    public var artifacts: [String] = []
 
     /// Boxed (`indirect`): its processes hold whole policies, and `Plan.stages` stores its
     /// stages inline, so a plan of 100,000 stages would move them all on every growth.
@@ -142,6 +145,7 @@ extension PlannedStage {
         onFailure = try c.decodeIfPresent(Disposition.self, forKey: .onFailure) ?? .abort
         work = try c.decode(Work.self, forKey: .work)
         secrets = try c.decodeIfPresent([String].self, forKey: .secrets) ?? []
+        artifacts = try c.decodeIfPresent([String].self, forKey: .artifacts) ?? []
     }
 }
 

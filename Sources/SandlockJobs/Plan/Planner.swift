@@ -428,13 +428,15 @@ private struct Planning {
         } else {
             return nil
         }
+        var artifacts: [String] = []
+        for path in stage.artifacts { if let a = artifact(path, ctx.with("artifacts")) { artifacts.append(a) } }
         let planned = PlannedStage(
             name: stage.name.value, description: stage.description, needs: stage.needs.map(\.value),
             level: level, condition: stage.condition, timeout: timeout,
             retry: stage.retry ?? manifest.defaults.retry,
             onSuccess: stage.onSuccess?.value ?? manifest.defaults.onSuccess ?? .commit,
             onFailure: stage.onFailure?.value ?? manifest.defaults.onFailure ?? .abort,
-            work: work, secrets: stage.secrets.map(\.value))
+            work: work, secrets: stage.secrets.map(\.value), artifacts: artifacts)
         if let spec = workerPolicy { warnAboutWholeItemRoot(planned, spec, stage.name, ctx) }
         // Only writes inside the workdir go through a copy-on-write workspace; a disposition
         // the stage sets itself (not one from `defaults`) is then likely a mistake.
@@ -446,6 +448,17 @@ private struct Planning {
             }
         }
         return planned
+    }
+
+    /// An `artifacts:` path: absolute, inside the workdir (the runner copies it out of the
+    /// stage's view of the workdir).
+    mutating func artifact(_ path: Located<String>, _ ctx: Context) -> String? {
+        guard let absolute = checkedPath(path, ctx) else { return nil }
+        guard FileSystem.isInside(absolute, workdir), absolute != workdir else {
+            diagnostics.append(path.error(ctx.message("'\(path.value)' is not inside the workdir; artifacts are files or directories a stage leaves in the workdir")))
+            return nil
+        }
+        return absolute
     }
 
     /// A fan-out over paths grants each shard its own item; a worker grant of the whole

@@ -54,6 +54,7 @@ extension Runner {
             record.status = .cancelled
             record.message = record.message ?? "the run was interrupted"
         }
+        collectArtifacts(of: stage, from: cow)
         if let cow { settling.withLock { _ in settleChanges(cow, of: stage, into: &record) } }
         maskSecrets(of: stage, in: &record)
         let ended = Date.now
