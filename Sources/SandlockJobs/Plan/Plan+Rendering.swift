@@ -51,11 +51,14 @@ extension Plan {
         return out
     }
 
+    /// A dot string literal.
+    static func dotQuoted(_ s: String) -> String {
+        "\"" + s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"").replacingOccurrences("\n", "\\n") + "\""
+    }
+
     /// `graph --format dot` (Graphviz).
     public var dot: String {
-        func q(_ s: String) -> String {
-            "\"" + s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"").replacingOccurrences("\n", "\\n") + "\""
-        }
+        let q = Self.dotQuoted
         var out = "digraph \(q(name)) {\n    rankdir=LR;\n    node [shape=box, fontname=\"monospace\"];\n"
         for s in stages {
             let shape = if case .map = s.work { ", shape=box3d" } else { "" }
