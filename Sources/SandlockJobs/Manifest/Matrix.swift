@@ -15,14 +15,7 @@ public struct MatrixCombination: Sendable, Hashable, Codable {
 
     /// `SANDLOCK_ITEM`: the combination as a JSON object, keys in order.
     public var json: String {
-        var out = "{"
-        for (i, (key, value)) in zip(keys, values).enumerated() {
-            if i > 0 { out += "," }
-            JSONValue.quote(key, into: &out)
-            out += ":"
-            JSONValue.quote(value, into: &out)
-        }
-        return out + "}"
+        JSONValue.object(zip(keys, values).map { ($0, .string($1)) }).compact
     }
 
     /// `SANDLOCK_MATRIX_<KEY>` for each key: upper case, `-` as `_`.
