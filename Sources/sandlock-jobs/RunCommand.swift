@@ -74,6 +74,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Commit nothing: every write is copy-on-write, stages see their needs' changes, and each stage's change set is printed.")
     var dryRun = false
 
+    @Flag(help: "In the summary, list every changed path of a dry run (or kept stage) instead of counts per directory.")
+    var verbose = false
+
     @Option(help: ArgumentHelp("Where copy-on-write workspaces live (default: $XDG_RUNTIME_DIR/sandlock-cow or /var/tmp/sandlock-cow-UID); outside every written tree.", valueName: "DIR"))
     var fsStorage: String?
 
@@ -126,7 +129,8 @@ struct RunCommand: ParsableCommand {
             return await task.value
         }
 
-        let summary = RunSummary(run: record, directory: directory)
+        var summary = RunSummary(run: record, directory: directory)
+        summary.verbose = verbose
         if mode != .json { printError("\n" + summary.text) }
         if let junit {
             do {
