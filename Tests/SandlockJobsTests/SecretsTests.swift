@@ -89,6 +89,7 @@ extension RunnerCLITests {
         let mask = SecretMask(["abc", "abcdef", "line one\nline two", ""])
         #expect(mask.masked("x abcdef y abc z") == "x *** y *** z")
         #expect(mask.masked("line two alone") == "*** alone")
+        #expect(mask.masked("ab abXde abc") == "ab abXde ***", "near misses stay")
         let job = try RunnerJob()
         defer { job.remove() }
         // A secret straddling the 1 MiB chunk boundary.

@@ -92,6 +92,25 @@ struct ShardGrantTests {
         #expect(contents(directory.shardDirectory("listed", 0) + "/stdout.log") == "listed\n")
     }
 
+    @Test("filesystem.deny wins over the per-shard grant: the denied item's shard cannot read it, the others can")
+    func denyWins() async throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        try Self.dataset(job)
+        let (_, _, directory) = try await job.run("""
+            stages:
+              fan:
+                map: { over: { glob: "data/*.txt" } }
+                policy: { extends: sys, filesystem: { deny: [data/b.txt] } }
+                allow_failures: 1
+                run: cat "$SANDLOCK_ITEM"
+            """, options: RunOptions(jobs: 2, keepGoing: true))
+        let shards = directory.readShardRecords("fan").sorted { $0.shard < $1.shard }
+        #expect(shards.first?.status == .succeeded && contents(directory.shardDirectory("fan", 0) + "/stdout.log") == "alpha\n", "\(shards)")
+        #expect(shards.last?.status == .failed, "\(shards)")
+        #expect(!contents(directory.shardDirectory("fan", 1) + "/stdout.log").contains("beta"))
+    }
+
     @Test("dry run: an item only an upstream stage would write is granted through the view; a symlink it would write is refused")
     func dryRunItemsThroughTheView() async throws {
         let job = try RunnerJob(), home = try RunnerJob()

@@ -50,7 +50,8 @@ extension Runner {
 struct SecretMask {
     /// Longest first, so a secret containing another is masked whole.
     private let secrets: [[UInt8]]
-    private let startsSecret: [Bool]
+    /// The distinct first bytes of the secrets: memchr(3) finds where one may start.
+    private let firstBytes: [UInt8]
     private let longest: Int
     private static let replacement = Array("***".utf8)
     private static let chunk = 1 << 20
@@ -59,9 +60,7 @@ struct SecretMask {
     init(_ values: some Sequence<String>) {
         let pieces = values.flatMap { [$0] + $0.split(separator: "\n").map(String.init) }.filter { !$0.isEmpty }
         secrets = Set(pieces).map { Array($0.utf8) }.sorted { $0.count > $1.count }
-        var starts = [Bool](repeating: false, count: 256)
-        for secret in secrets { starts[Int(secret[0])] = true }
-        startsSecret = starts
+        firstBytes = Array(Set(secrets.map { $0[0] }))
         longest = secrets.first?.count ?? 0
     }
 
@@ -69,27 +68,44 @@ struct SecretMask {
 
     func masked(_ text: String) -> String {
         var out: [UInt8] = []
-        _ = mask(Array(text.utf8)[...], final: true, into: &out)
+        _ = Array(text.utf8).withUnsafeBufferPointer { mask($0, final: true, into: &out) }
         return String(decoding: out, as: UTF8.self)
     }
 
     /// Masks `bytes` into `out` up to where a secret could still run past the end (all of
     /// it when `final`); returns how many bytes were consumed and whether any was masked.
-    private func mask(_ bytes: ArraySlice<UInt8>, final: Bool, into out: inout [UInt8]) -> (consumed: Int, masked: Bool) {
-        var i = bytes.startIndex, masked = false
-        let stop = final ? bytes.endIndex : max(bytes.startIndex, bytes.endIndex - longest + 1)
+    /// Unmatched spans are copied whole; only where a secret's first byte occurs is compared.
+    private func mask(_ bytes: UnsafeBufferPointer<UInt8>, final: Bool, into out: inout [UInt8]) -> (consumed: Int, masked: Bool) {
+        guard let base = bytes.baseAddress else { return (0, false) }
+        let count = bytes.count
+        let stop = final ? count : max(0, count - longest + 1)
+        var i = 0, copied = 0, masked = false
+        // The next occurrence of each first byte at or after `i` (count: none before `stop`).
+        var next = [Int](repeating: -1, count: firstBytes.count)
         while i < stop {
-            if startsSecret[Int(bytes[i])],
-               let secret = secrets.first(where: { i + $0.count <= bytes.endIndex && bytes[i..<(i + $0.count)].elementsEqual($0) }) {
+            var candidate = stop
+            for k in firstBytes.indices {
+                if next[k] < i {
+                    let found = memchr(base + i, Int32(firstBytes[k]), stop - i)
+                    next[k] = found.map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) - base } ?? stop
+                }
+                candidate = min(candidate, next[k])
+            }
+            guard candidate < stop else { break }
+            i = candidate
+            if let secret = secrets.first(where: { i + $0.count <= count && memcmp(base + i, $0, $0.count) == 0 }) {
+                out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: i - copied))
                 out += Self.replacement
                 i += secret.count
+                copied = i
                 masked = true
             } else {
-                out.append(bytes[i])
                 i += 1
             }
         }
-        return (i - bytes.startIndex, masked)
+        i = max(i, stop)
+        out.append(contentsOf: UnsafeBufferPointer(start: base + copied, count: i - copied))
+        return (i, masked)
     }
 
     /// Masks every regular file below `directory` (symlinks are not followed); returns the
@@ -122,7 +138,7 @@ struct SecretMask {
                 let count = try input.read(into: buffer)
                 carry += buffer[0..<count]
                 var out: [UInt8] = []
-                let (consumed, found) = mask(carry[...], final: count == 0, into: &out)
+                let (consumed, found) = carry.withUnsafeBufferPointer { mask($0, final: count == 0, into: &out) }
                 masked = masked || found
                 try output.writeAll(out)
                 carry.removeFirst(consumed)
