@@ -74,6 +74,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Commit nothing: every write is copy-on-write, stages see their needs' changes, and each stage's change set is printed.")
     var dryRun = false
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a parameter of the manifest's params: (repeatable).", valueName: "NAME=VALUE"))
+    var parameters: [String] = []
+
     @Flag(help: "In the summary, list every changed path of a dry run (or kept stage) instead of counts per directory.")
     var verbose = false
 
@@ -82,11 +85,18 @@ struct RunCommand: ParsableCommand {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
+        for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
+            throw ValidationError("--set \(parameter): expected NAME=VALUE.")
+        }
     }
 
     func run() throws {
         let signals = SignalWatcher.install()
-        let plan = try loadPlan(file)
+        let overrides = Dictionary(parameters.map { p in
+            let name = p.prefix { $0 != "=" }
+            return (String(name), String(p.dropFirst(name.count + 1)))
+        }, uniquingKeysWith: { _, last in last })
+        let plan = try loadPlan(file, parameters: overrides)
         let selected: Set<String>?
         do {
             selected = try Runner.selection(of: plan, only: only, from: from)

@@ -91,6 +91,12 @@ public enum ManifestSchema {
                 "minLength": 1,
                 "description": "Tree the stages work in (default: the manifest's folder).",
             ],
+            "params": [
+                "type": "object",
+                "description": "Parameters and their defaults, used as ${params.NAME}; `sandlock-jobs run --set NAME=VALUE` overrides one.",
+                "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"],
+                "additionalProperties": ["type": ["string", "number", "boolean", "null"]],
+            ],
             "env": ["$ref": "#/$defs/env"],
             "policies": [
                 "type": "object",

@@ -11,7 +11,7 @@ public enum ManifestVocabulary {
         + ManifestKey.sections.map { ($0, keys(of: $0)) }
         + [("stage", stage), ("map", map), ("over", over), ("process", process), ("retry", retry), ("backoff", backoff)]
 
-    public static let manifest = ["version", "name", "description", "workdir", "env", "policies", "defaults", "stages"]
+    public static let manifest = ["version", "name", "description", "workdir", "params", "env", "policies", "defaults", "stages"]
     public static let defaults = ["policy", "timeout", "retry", "on_success", "on_failure"]
     /// A policy's keys: `extends`, `description`, its sections and the fields of
     /// `Policy.fields` that sit at its top (`allow_degraded`).
