@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/personality.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -385,7 +386,12 @@ static void init_main(const struct csl_spawn_plan *plan) {
     if (plan->ruleset_fd >= 0) {
         for (int i = 0; i < plan->late_rule_count; i++) {
             int target = open(plan->late_rule_paths[i], O_PATH | O_CLOEXEC);
-            if (target < 0 || csl_landlock_add_path_rule(FD_RULESET, target, plan->late_rule_access[i]) != 0)
+            /* A path that exists only in the workspace may be a file (a dry run's upstream
+             * output): the parent could not tell, so its directory rights go here. */
+            uint64_t access = plan->late_rule_access[i];
+            struct stat info;
+            if (target >= 0 && fstat(target, &info) == 0 && !S_ISDIR(info.st_mode)) access &= CSL_LL_FS_FILE_RIGHTS;
+            if (target < 0 || csl_landlock_add_path_rule(FD_RULESET, target, access) != 0)
                 report_failure(FD_ERROR, CSL_STEP_LANDLOCK);
             close(target);
         }

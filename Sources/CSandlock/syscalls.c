@@ -81,6 +81,7 @@ int csl_landlock_restrict_self(int ruleset_fd) {
 int csl_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 
 const int CSL_O_PATH = O_PATH;
+const uint64_t CSL_LL_FILE_RIGHTS = CSL_LL_FS_FILE_RIGHTS;
 const int CSL_O_CLOEXEC = O_CLOEXEC;
 const int CSL_O_DIRECTORY = O_DIRECTORY;
 

@@ -8,6 +8,8 @@
 public struct ManifestLoader: Sendable {
     public var planner: Planner
     public var reader: YAMLReader
+    /// `params:` (with `--set` overrides) and `${…}` references, resolved before decoding.
+    public var interpolation = Interpolation()
 
     public init(planner: Planner = Planner(), reader: YAMLReader = YAMLReader()) {
         self.planner = planner
@@ -107,8 +109,12 @@ public struct ManifestLoader: Sendable {
         let (root, yamlDiagnostics) = reader.read(source)
         result.diagnostics = yamlDiagnostics
         if root == nil && !yamlDiagnostics.isEmpty { return false }  // the reader stopped
+        let resolved = root.map {
+            interpolation.apply(to: $0, manifestPath: source.path, currentDirectory: planner.currentDirectory ?? FileSystem.currentDirectory,
+                                diagnostics: &result.diagnostics)
+        }
         var decoder = ManifestDecoder()
-        result.manifest = decoder.decode(root, path: source.path)
+        result.manifest = decoder.decode(resolved, path: source.path)
         result.diagnostics += decoder.reader.diagnostics
         return true
     }

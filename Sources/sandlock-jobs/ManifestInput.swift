@@ -21,17 +21,19 @@ func printError(_ text: String) {
 }
 
 /// Loads `path` and prints its diagnostics; throws the exit code when there is no plan.
-func loadPlan(_ path: String) throws -> Plan {
-    let result = try loadManifest(path)
+func loadPlan(_ path: String, parameters: [String: String] = [:]) throws -> Plan {
+    let result = try loadManifest(path, parameters: parameters)
     printError(result.rendered)
     guard let plan = result.plan else { throw Exit.invalidManifest }
     return plan
 }
 
 /// Loads `path`; a missing or unreadable file prints a message naming it and exits 66.
-func loadManifest(_ path: String) throws -> ManifestLoader.Result {
+func loadManifest(_ path: String, parameters: [String: String] = [:]) throws -> ManifestLoader.Result {
+    var loader = ManifestLoader()
+    loader.interpolation.overrides = parameters
     do {
-        return try ManifestLoader().load(path: path)
+        return try loader.load(path: path)
     } catch {
         throw fail("cannot read manifest '\(path)': \(error.reason)", Exit.missingFile)
     }

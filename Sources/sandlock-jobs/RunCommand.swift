@@ -69,6 +69,12 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Commit nothing: every write is copy-on-write, stages see their needs' changes, and each stage's change set is printed.")
     var dryRun = false
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a parameter of the manifest's params: (repeatable).", valueName: "NAME=VALUE"))
+    var parameters: [String] = []
+
+    @Flag(help: "In the summary, list every changed path of a dry run (or kept stage) instead of counts per directory.")
+    var verbose = false
+
     @Option(help: ArgumentHelp("Where copy-on-write workspaces live (default: $XDG_RUNTIME_DIR/sandlock-cow or /var/tmp/sandlock-cow-UID); outside every written tree.", valueName: "DIR"))
     var fsStorage: String?
 
@@ -78,17 +84,34 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
         if diffLimit < 0 { throw ValidationError("--diff-limit must be at least 0.") }
+        for parameter in parameters where !parameter.contains("=") || parameter.hasPrefix("=") {
+            throw ValidationError("--set \(parameter): expected NAME=VALUE.")
+        }
     }
 
     func run() throws {
         let signals = SignalWatcher.install()
-        let plan = try loadPlan(file)
+        let overrides = Dictionary(parameters.map { p in
+            let name = p.prefix { $0 != "=" }
+            return (String(name), String(p.dropFirst(name.count + 1)))
+        }, uniquingKeysWith: { _, last in last })
+        let plan = try loadPlan(file, parameters: overrides)
+        let selected: Set<String>?
         do {
-            _ = try Runner.selection(of: plan, only: only, from: from)
+            selected = try Runner.selection(of: plan, only: only, from: from)
         } catch {
             throw fail("\(error)", ExitCode.validationFailure)
         }
         let cache = try display.cacheOptions(for: plan)
+        let secrets: [String: String]
+        do {
+            secrets = try Secrets.values(for: plan, stages: selected) { getenv($0).map { String(cString: $0) } }
+        } catch {
+            throw fail("\(error)", ExitCode.validationFailure)
+        }
+        // Sandboxes inherit the runner's environment: only the stages that list a secret
+        // may get it, through `options.secrets`.
+        for name in Set(plan.stages.flatMap(\.secrets)) { unsetenv(name) }
         let directory: RunDirectory
         do {
             directory = try RunDirectory.create(workdir: plan.workdir, explicit: runDir)
@@ -100,6 +123,7 @@ struct RunCommand: ParsableCommand {
             runDirectory: runDir, commandLine: CommandLine.arguments, dryRun: dryRun, workspaceStorage: fsStorage,
             cache: cache)
         options.diffLineLimit = diffLimit
-        try execute(plan, in: directory, options: options, display: display, signals: signals)
+        options.secrets = secrets
+        try execute(plan, in: directory, options: options, display: display, signals: signals, verbose: verbose)
     }
 }

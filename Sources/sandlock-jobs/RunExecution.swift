@@ -43,7 +43,8 @@ struct RunDisplayOptions: ParsableArguments {
 
 /// Runs `plan` into `directory` with progress, summary, reports and the exit code of
 /// `sandlock-jobs run` (and `resume`).
-func execute(_ plan: Plan, in directory: RunDirectory, options: RunOptions, display: RunDisplayOptions, signals: SignalWatcher) throws {
+func execute(_ plan: Plan, in directory: RunDirectory, options: RunOptions, display: RunDisplayOptions, signals: SignalWatcher,
+             verbose: Bool = false) throws {
     let mode: ProgressPrinter.Mode = switch display.progress {
     case .auto: ProgressPrinter.automatic()
     case .tty: .tty
@@ -61,7 +62,8 @@ func execute(_ plan: Plan, in directory: RunDirectory, options: RunOptions, disp
         return await task.value
     }
 
-    let summary = RunSummary(run: record, directory: directory)
+    var summary = RunSummary(run: record, directory: directory)
+    summary.verbose = verbose
     if display.explain { printError("\n" + summary.explanationText) }
     if mode != .json { printError("\n" + summary.text) }
     if let junit = display.junit {

@@ -316,9 +316,7 @@ struct IncrementalRunTests {
         let runner = try cli.start(["run", "--progress", "plain", "-j", "1", "job.yaml"], in: job.directory)
         let shardLog = { job.latest.readShardRecords("count").count }
         // Shard 5 blocks on the gate; five shard records mean the first five are done.
-        let deadline = ContinuousClock.now + .seconds(300)
-        while shardLog() < 5 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(shardLog() == 5)
+        #expect(try await eventually { shardLog() == 5 })
         kill(runner.processIdentifier, SIGKILL)
         runner.waitUntilExit()
         // Let the orphaned shard end: a writer's open and close gives its cat EOF.

@@ -25,7 +25,7 @@ extension RunnerCLITests {
         try job.write("data/edit.txt", "one\n")
         _ = try job.plan(Self.keptEdit)
 
-        let dry = try run(["run", "--dry-run", "--progress", "plain", "job.yaml"], in: job.directory)
+        let dry = try run(["run", "--dry-run", "--verbose", "--progress", "plain", "job.yaml"], in: job.directory)
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stderr.contains("dry run: nothing was committed"))
         #expect(dry.stderr.contains("    M data/edit.txt\n") && dry.stderr.contains("    A data/new.txt\n"))
@@ -121,7 +121,7 @@ extension RunnerCLITests {
                                 + flags + ["--fs-storage", home.directory + "/storage", "--progress", "plain", job.directory + "/job.yaml"],
                                 environment: ["PATH": "/usr/bin:/bin"])
         }
-        let dry = try run(["--dry-run"])
+        let dry = try run(["--dry-run", "--verbose"])
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stderr.contains("    D data/in.txt\n") && dry.stderr.contains("    A out/twice.txt\n"), "\(dry.stderr)")
         #expect(tree() == before, "the dry run changed the tree")

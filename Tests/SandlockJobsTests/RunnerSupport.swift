@@ -57,3 +57,12 @@ struct RunnerJob {
 }
 
 func contents(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+/// Polls `condition` every 50 ms, for at most `seconds`: for state a test can only see in
+/// files another process writes (a terminal display, shard records). Where the test writes
+/// the stage's command, a FIFO handshake (`StageHandshake`) is the better wait.
+func eventually(within seconds: Int = 300, _ condition: () -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+    return condition()
+}

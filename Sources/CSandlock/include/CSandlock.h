@@ -49,6 +49,9 @@
 #define CSL_LL_FS_REFER        (1ULL << 13) /* ABI 2 */
 #define CSL_LL_FS_TRUNCATE     (1ULL << 14) /* ABI 3 */
 #define CSL_LL_FS_IOCTL_DEV    (1ULL << 15) /* ABI 5 */
+/* The rights a rule on a non-directory may carry (others: EINVAL). */
+#define CSL_LL_FS_FILE_RIGHTS  (CSL_LL_FS_EXECUTE | CSL_LL_FS_WRITE_FILE | CSL_LL_FS_READ_FILE | CSL_LL_FS_TRUNCATE | CSL_LL_FS_IOCTL_DEV)
+extern const uint64_t CSL_LL_FILE_RIGHTS; /* = CSL_LL_FS_FILE_RIGHTS, for Swift */
 #define CSL_LL_NET_BIND_TCP    (1ULL << 0)  /* ABI 4 */
 #define CSL_LL_NET_CONNECT_TCP (1ULL << 1)  /* ABI 4 */
 #define CSL_LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */

@@ -49,8 +49,7 @@ public enum Landlock {
 
     static let readAccess: UInt64 = UInt64(CSL_LL_FS_EXECUTE | CSL_LL_FS_READ_FILE | CSL_LL_FS_READ_DIR)
     /// The rights that apply to a non-directory; a rule on a file must not carry others.
-    static let fileAccess: UInt64 = UInt64(
-        CSL_LL_FS_EXECUTE | CSL_LL_FS_WRITE_FILE | CSL_LL_FS_READ_FILE | CSL_LL_FS_TRUNCATE | CSL_LL_FS_IOCTL_DEV)
+    static let fileAccess = CSL_LL_FILE_RIGHTS
 
     /// The rights of ABI 1: EXECUTE … MAKE_SYM, the low 13 bits.
     static let abi1Rights: UInt64 = (UInt64(CSL_LL_FS_MAKE_SYM) << 1) - 1

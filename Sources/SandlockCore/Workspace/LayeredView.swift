@@ -27,6 +27,31 @@ public struct LayeredView: Sendable {
         relative(path).flatMap { stack.locate($0) } != nil
     }
 
+    /// Whether `path` (absolute, inside the tree) is in the view with no symlink at its end
+    /// or on the way: opening it reaches what its name says.
+    public func isPlain(_ path: String) -> Bool {
+        guard let relative = relative(path) else { return false }
+        var prefix = ""
+        for component in relative.split(separator: "/") {
+            prefix += prefix.isEmpty ? String(component) : "/" + component
+            guard let found = stack.locate(prefix), found.info.st_mode & S_IFMT != S_IFLNK else { return false }
+        }
+        return true
+    }
+
+    /// The entry at `path` (absolute, inside the tree) as the view shows it: the file in the
+    /// layer that provides it, and its lstat(2); nil when it is not in the view.
+    public func entry(_ path: String) -> (location: String, info: stat)? {
+        relative(path).flatMap { stack.locate($0) }.map { ($0.path, $0.info) }
+    }
+
+    /// The names in the directory at `path` (absolute, inside the tree, or the tree itself)
+    /// as the view shows them, sorted; empty when it is no directory there.
+    public func entries(of path: String) -> [String] {
+        let inside = path == tree ? "" : relative(path)
+        return inside.flatMap { try? stack.entries(of: $0) } ?? []
+    }
+
     /// glob(3) over the view: `*`, `?` and `[…]` in any component of `pattern` (absolute,
     /// inside the tree); names starting with `.` only when the component does; a trailing `/`
     /// matches directories only (and is kept). Sorted absolute paths; nil when the view

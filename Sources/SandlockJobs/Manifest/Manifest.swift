@@ -134,6 +134,10 @@ public struct StageSpec: Sendable {
     public var inputs: [Located<String>] = []
     public var outputs: [Located<String>] = []
     public var cache: Bool?
+    /// `secrets:` names of variables passed from the runner's environment, never recorded.
+    public var secrets: [Located<String>] = []
+    /// `artifacts:` paths in the workdir copied into the stage's run directory at its end.
+    public var artifacts: [Located<String>] = []
 }
 
 public struct MapSpec: Sendable {
@@ -147,6 +151,8 @@ public enum ItemSourceSpec: Sendable {
     case shards(Int)
     case glob(Located<String>)
     case lines(Located<String>)
+    /// Combinations of `matrix:` (expanded when decoded).
+    case matrix([MatrixCombination])
 }
 
 /// When a stage runs, given how the stages it needs ended (`if:`).

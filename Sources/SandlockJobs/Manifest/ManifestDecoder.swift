@@ -97,6 +97,8 @@ struct ManifestDecoder {
         if let n = f["env"] { stage.env = reader.environment(n, ctx.with("env")) ?? [] }
         if let n = f["cwd"] { stage.cwd = reader.located(n, ctx.with("cwd")) }
         if let n = f["shell"] { stage.shell = shell(n, ctx.with("shell")) }
+        if let n = f["secrets"] { stage.secrets = reader.variableNames(n, ctx.with("secrets")) ?? [] }
+        if let n = f["artifacts"] { stage.artifacts = reader.strings(n, ctx.with("artifacts"), single: true) ?? [] }
         if let n = f["timeout"] { stage.timeout = reader.duration(n, ctx.with("timeout")) }
         if let n = f["retry"] { stage.retry = retry(n, ctx.with("retry")) }
         if let n = f["if"], let c = reader.choice(n, ctx.with("if"), ManifestVocabulary.conditions) {
@@ -199,15 +201,15 @@ struct ManifestDecoder {
         var maxParallel: Int?
         if let n = f["max_parallel"] { maxParallel = reader.int(n, ctx.with("max_parallel"), in: 1...Int.max) }
         guard let overNode = f["over"] else {
-            reader.error(ctx, "missing 'over' (glob, items, shards or lines)", at: node)
+            reader.error(ctx, "missing 'over' (glob, items, shards, lines or matrix)", at: node)
             return nil
         }
         let octx = ctx.with("over")
-        guard let o = reader.fields(overNode, octx, ManifestVocabulary.over, expected: "a mapping with one of glob, items, shards, lines")
+        guard let o = reader.fields(overNode, octx, ManifestVocabulary.over, expected: "a mapping with one of glob, items, shards, lines, matrix")
         else { return nil }
         let given = o.order.filter { o[$0] != nil }
         guard let kind = given.first, let value = o[kind] else {
-            reader.error(octx, "needs one of 'glob', 'items', 'shards' or 'lines'", at: overNode)
+            reader.error(octx, "needs one of 'glob', 'items', 'shards', 'lines' or 'matrix'", at: overNode)
             return nil
         }
         for extra in given.dropFirst() {
@@ -231,6 +233,8 @@ struct ManifestDecoder {
             source = reader.int(value, octx.with("shards"), in: 1...1_000_000).map(ItemSourceSpec.shards)
         case "glob":
             source = reader.located(value, octx.with("glob")).map(ItemSourceSpec.glob)
+        case "matrix":
+            source = reader.matrix(value, octx.with("matrix")).map(ItemSourceSpec.matrix)
         default:
             source = reader.located(value, octx.with("lines")).map(ItemSourceSpec.lines)
         }

@@ -92,6 +92,12 @@ public enum ManifestSchema {
                 "minLength": 1,
                 "description": "Tree the stages work in (default: the manifest's folder).",
             ],
+            "params": [
+                "type": "object",
+                "description": "Parameters and their defaults, used as ${params.NAME}; `sandlock-jobs run --set NAME=VALUE` overrides one.",
+                "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"],
+                "additionalProperties": ["type": ["string", "number", "boolean", "null"]],
+            ],
             "env": ["$ref": "#/$defs/env"],
             "policies": [
                 "type": "object",
@@ -163,6 +169,17 @@ public enum ManifestSchema {
             "inputs": ["$ref": "#/$defs/names", "description": "Paths and globs (relative to the workdir) whose contents are part of the stage's cache key; a directory stands for every file under it."],
             "outputs": ["$ref": "#/$defs/names", "description": "Paths inside the workdir the cache stores when the stage succeeds and puts back when it is reused."],
             "cache": ["type": "boolean", "description": "false: the stage always runs (default: defaults.cache, else true)."],
+            "secrets": [
+                "description": "Variables passed from the runner's environment to every process of the stage; never written to records, masked (***) in its run directory.",
+                "anyOf": [
+                    ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"],
+                    ["type": "array", "items": ["type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"]],
+                ],
+            ],
+            "artifacts": [
+                "$ref": "#/$defs/names",
+                "description": "Files or directories (inside the workdir) copied into the stage's run directory when it ends, whatever the outcome.",
+            ],
         ],
         "oneOf": [
             [
@@ -220,9 +237,34 @@ public enum ManifestSchema {
                 "maximum": 1000000,
             ],
             "lines": ["type": "string", "minLength": 1],
+            "matrix": [
+                "description": "The cartesian product of the keys' values, less exclude, plus include (as in GitHub Actions); SANDLOCK_ITEM is each combination as JSON, SANDLOCK_MATRIX_<KEY> each value.",
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": ["pattern": "^[A-Za-z_][A-Za-z0-9_-]*$"],
+                "properties": [
+                    "exclude": matrixEntriesDef,
+                    "include": matrixEntriesDef,
+                ],
+                "additionalProperties": [
+                    "type": "array",
+                    "minItems": 1,
+                    "items": ["type": ["string", "number", "boolean"]],
+                ],
+            ],
         ],
         "minProperties": 1,
         "maxProperties": 1,
+    ]
+
+    /// `exclude:` and `include:` of a matrix: mappings of keys to scalar values.
+    static let matrixEntriesDef: JSONValue = [
+        "type": "array",
+        "items": [
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": ["type": ["string", "number", "boolean"]],
+        ],
     ]
 
     static let processDef: JSONValue = [

@@ -11,7 +11,7 @@ public enum ManifestVocabulary {
         + ManifestKey.sections.map { ($0, keys(of: $0)) }
         + [("stage", stage), ("map", map), ("over", over), ("process", process), ("retry", retry), ("backoff", backoff)]
 
-    public static let manifest = ["version", "name", "description", "workdir", "env", "policies", "defaults", "stages", "shell"]
+    public static let manifest = ["version", "name", "description", "workdir", "env", "policies", "defaults", "stages", "shell", "params"]
     public static let defaults = ["policy", "timeout", "retry", "on_success", "on_failure", "shell", "cache"]
     /// A policy's keys: `extends`, `description`, its sections and the fields of
     /// `Policy.fields` that sit at its top (`allow_degraded`).
@@ -30,12 +30,12 @@ public enum ManifestVocabulary {
     }
     public static let stage = [
         "description", "needs", "run", "pipeline", "map", "reduce", "policy", "env", "cwd",
-        "timeout", "retry", "if", "allow_failures", "on_success", "on_failure", "shell", "inputs", "outputs", "cache",
+        "timeout", "retry", "if", "allow_failures", "on_success", "on_failure", "shell", "inputs", "outputs", "cache", "secrets", "artifacts",
     ]
     /// Named shells of `shell:` (a list is an argv template).
     public static let shells = ["default", "bash", "sh"]
     public static let map = ["over", "max_parallel"]
-    public static let over = ["glob", "items", "shards", "lines"]
+    public static let over = ["glob", "items", "shards", "lines", "matrix"]
     /// A pipeline member or the reducer of a map stage.
     public static let process = ["run", "policy", "env", "cwd", "inputs", "outputs"]
     public static let retry = ["limit", "on", "backoff"]

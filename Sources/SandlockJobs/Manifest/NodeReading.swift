@@ -182,6 +182,17 @@ struct NodeReader {
         return out
     }
 
+    /// A name or list of names of environment variables (`secrets:`).
+    mutating func variableNames(_ node: YAMLNode, _ ctx: Context) -> [Located<String>]? {
+        guard let names = strings(node, ctx, single: true) else { return nil }
+        let valid = names.filter { name in
+            if isVariableName(name.value) { return true }
+            diagnostics.append(name.error(ctx.message("'\(name.value)' is not a valid environment variable name")))
+            return false
+        }
+        return valid.count == names.count ? valid : nil
+    }
+
     private func isVariableName(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic)
         else { return false }

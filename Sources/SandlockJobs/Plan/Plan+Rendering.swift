@@ -51,11 +51,14 @@ extension Plan {
         return out
     }
 
+    /// A dot string literal.
+    static func dotQuoted(_ s: String) -> String {
+        "\"" + s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"").replacingOccurrences("\n", "\\n") + "\""
+    }
+
     /// `graph --format dot` (Graphviz).
     public var dot: String {
-        func q(_ s: String) -> String {
-            "\"" + s.replacingOccurrences("\\", "\\\\").replacingOccurrences("\"", "\\\"").replacingOccurrences("\n", "\\n") + "\""
-        }
+        let q = Self.dotQuoted
         var out = "digraph \(q(name)) {\n    rankdir=LR;\n    node [shape=box, fontname=\"monospace\"];\n"
         for s in stages {
             let shape = if case .map = s.work { ", shape=box3d" } else { "" }
@@ -139,6 +142,14 @@ extension PlannedStage {
         if let description { out += "    # \(description)\n" }
         if let timeout { out += "    timeout  \(timeout.manifestText)\n" }
         if let retry { out += "    retry    \(retry.text)\n" }
+        if !artifacts.isEmpty {
+            let names = artifacts.map { $0.hasPrefix(workdir + "/") ? String($0.dropFirst(workdir.count + 1)) : $0 }
+            out += "    keeps    \(names.joined(separator: " ")) (copied to the run directory whatever the outcome)\n"
+        }
+        if !secrets.isEmpty { out += "    secrets  \(secrets.joined(separator: " ")) (from the environment, masked in logs)\n" }
+        if case .map(let m) = work, let root = m.source.itemRoot(workdir: workdir) {
+            out += "    shards   each may read its own item inside \(root), besides its policy\n"
+        }
         if processes.contains(where: { $0.policy.fsWritable.contains { FileSystem.isInside($0, workdir) } }) {
             let interrupted = onFailure == .commit ? " (keep when interrupted)" : ""
             out += "    changes  copy-on-write: \(onSuccess.rawValue) on success, \(onFailure.rawValue) on failure\(interrupted)\n"
@@ -178,7 +189,14 @@ extension ItemSource {
         case .shards: return "shards"
         case .glob(let pattern, let m): return "matches of \(pattern)" + (m == nil ? " (decided at run time)" : "")
         case .lines(let file, let l): return "lines of \(file)" + (l == nil ? " (decided at run time)" : "")
+        case .matrix(let combinations): return "matrix combinations of " + Self.keys(of: combinations).joined(separator: ", ")
         }
+    }
+
+    /// Every key of a matrix's combinations, in the order they first appear.
+    static func keys(of combinations: [MatrixCombination]) -> [String] {
+        var seen = Set<String>()
+        return combinations.flatMap(\.keys).filter { seen.insert($0).inserted }
     }
 
     var json: JSONValue {
@@ -198,6 +216,11 @@ extension ItemSource {
                 ("kind", .string("lines")), ("file", .string(file)),
                 ("count", lines.map { .int(Int64($0.count)) } ?? .string("decided at run time")),
                 ("items", lines.map { .array($0.map(JSONValue.string)) } ?? .null),
+            ])
+        case .matrix(let combinations):
+            return .object([
+                ("kind", .string("matrix")), ("count", .int(Int64(combinations.count))),
+                ("items", .array(combinations.map { c in .object(zip(c.keys, c.values).map { ($0, .string($1)) }) })),
             ])
         }
     }

@@ -98,6 +98,12 @@ public struct PlannedStage: Sendable, Hashable, Codable {
     /// What keys the stage in the cache and what the cache puts back (`inputs`, `outputs`,
     /// `cache`).
     public var cache = CachePlan()
+    /// Names of variables the runner passes from its environment (`secrets:`); their
+    /// values are never part of the plan or a record.
+    public var secrets: [String] = []
+    /// Absolute paths inside the workdir copied into the stage's run directory when it
+    /// ends, whatever the outcome (`artifacts:`).
+    public var artifacts: [String] = []
 
     /// Boxed (`indirect`): its processes hold whole policies, and `Plan.stages` stores its
     /// stages inline, so a plan of 100,000 stages would move them all on every growth.
@@ -142,6 +148,8 @@ extension PlannedStage {
         onFailure = try c.decodeIfPresent(Disposition.self, forKey: .onFailure) ?? .abort
         work = try c.decode(Work.self, forKey: .work)
         cache = try c.decodeIfPresent(CachePlan.self, forKey: .cache) ?? CachePlan()
+        secrets = try c.decodeIfPresent([String].self, forKey: .secrets) ?? []
+        artifacts = try c.decodeIfPresent([String].self, forKey: .artifacts) ?? []
     }
 }
 
@@ -208,17 +216,23 @@ public struct PlannedMap: Sendable, Hashable, Codable {
         case .shards(let n): return shard >= 0 && shard < n ? String(shard) : nil
         case .glob(_, let matches): return pick(matches)
         case .lines(_, let lines): return pick(lines)
+        case .matrix(let combinations): return shard >= 0 && shard < combinations.count ? combinations[shard].json : nil
         }
     }
 
     /// What worker `shard` sees besides `policy.env`, as in sandlock's fan-out:
-    /// `SANDLOCK_ITEM`, `SANDLOCK_SHARD`, `SANDLOCK_SHARDS` and `CLONE_ID` (= shard).
+    /// `SANDLOCK_ITEM`, `SANDLOCK_SHARD`, `SANDLOCK_SHARDS` and `CLONE_ID` (= shard); a
+    /// matrix shard also `SANDLOCK_MATRIX_<KEY>` for each key of its combination.
     public func environment(forShard shard: Int) -> [String: String]? {
         guard let count = source.count, let item = item(at: shard) else { return nil }
-        return [
+        var environment = [
             "SANDLOCK_ITEM": item, "SANDLOCK_SHARD": String(shard),
             "SANDLOCK_SHARDS": String(count), "CLONE_ID": String(shard),
         ]
+        if case .matrix(let combinations) = source {
+            environment.merge(combinations[shard].environment) { fanOut, _ in fanOut }
+        }
+        return environment
     }
 }
 
@@ -233,6 +247,8 @@ public enum ItemSource: Sendable, Hashable, Codable {
     case glob(pattern: String, matches: [String]?)
     /// Absolute path of a file with one item per non-empty line; `nil` until it exists.
     case lines(file: String, items: [String]?)
+    /// The combinations of a `matrix:`; `SANDLOCK_ITEM` is each one as JSON.
+    case matrix([MatrixCombination])
 
     /// The number of workers, or `nil` when it is decided at run time.
     public var count: Int? {
@@ -241,6 +257,7 @@ public enum ItemSource: Sendable, Hashable, Codable {
         case .shards(let n): return n
         case .glob(_, let m): return m?.count
         case .lines(_, let l): return l?.count
+        case .matrix(let combinations): return combinations.count
         }
     }
 }

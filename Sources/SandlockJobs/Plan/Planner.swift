@@ -420,10 +420,14 @@ private struct Planning {
         let timeout = stage.timeout ?? manifest.defaults.timeout
         let baseEnv = mergeEnvironment(manifest.env)
         let shell = stage.shell ?? manifest.defaults.shell ?? manifest.shell ?? .standard
+        // The last process's policy as written, and the worker's: the warning about grants
+        // the per-shard grant makes unnecessary points at them.
+        var workerSpec: PolicySpec?, workerPolicy: PolicySpec?
 
         func process(_ run: CommandSpec, _ ref: (PolicyReference?, Context), env: [(key: String, value: String)], cwd: String, _ p: inout Planning) -> PlannedProcess? {
             if ref.0 == nil, p.unconfined.last?.value != stage.name.value { p.unconfined.append(stage.name) }
             guard let (spec, label, specCtx) = p.policy(for: ref.0, ref.1) else { return nil }
+            workerSpec = spec
             var policy = spec.policy(env: mergeEnvironment(baseEnv, spec.environment, stage.env, env))
             policy.cwd = cwd
             policy.timeout = timeout
@@ -446,6 +450,7 @@ private struct Planning {
             work = .pipeline(planned)
         } else if let run = stage.run {
             guard let worker = process(run, (stageRef, stageRefCtx), env: [], cwd: cwd, &self) else { return nil }
+            workerPolicy = workerSpec
             if let map = stage.map {
                 var reducer: PlannedProcess?
                 if let r = stage.reduce {
@@ -461,13 +466,16 @@ private struct Planning {
         } else {
             return nil
         }
+        var artifacts: [String] = []
+        for path in stage.artifacts { if let a = artifact(path, ctx.with("artifacts")) { artifacts.append(a) } }
         let planned = PlannedStage(
             name: stage.name.value, description: stage.description, needs: stage.needs.map(\.value),
             level: level, condition: stage.condition, timeout: timeout,
             retry: stage.retry ?? manifest.defaults.retry,
             onSuccess: stage.onSuccess?.value ?? manifest.defaults.onSuccess ?? .commit,
             onFailure: stage.onFailure?.value ?? manifest.defaults.onFailure ?? .abort,
-            work: work, cache: cachePlan(stage, ctx))
+            work: work, cache: cachePlan(stage, ctx), secrets: stage.secrets.map(\.value), artifacts: artifacts)
+        if let spec = workerPolicy { warnAboutWholeItemRoot(planned, spec, stage.name, ctx) }
         // Only writes inside the workdir go through a copy-on-write workspace; a disposition
         // the stage sets itself (not one from `defaults`) is then likely a mistake.
         let writesInWorkdir = planned.processes.contains { p in p.policy.fsWritable.contains { FileSystem.isInside($0, workdir) } }
@@ -508,10 +516,35 @@ private struct Planning {
                          reduceInputs: paths(stage.reduce?.inputs ?? [], "reduce.inputs"))
     }
 
+    /// An `artifacts:` path: absolute, inside the workdir (the runner copies it out of the
+    /// stage's view of the workdir).
+    mutating func artifact(_ path: Located<String>, _ ctx: Context) -> String? {
+        guard let absolute = checkedPath(path, ctx) else { return nil }
+        guard FileSystem.isInside(absolute, workdir), absolute != workdir else {
+            diagnostics.append(path.error(ctx.message("'\(path.value)' is not inside the workdir; artifacts are files or directories a stage leaves in the workdir")))
+            return nil
+        }
+        return absolute
+    }
+
+    /// A fan-out over paths grants each shard its own item; a worker grant of the whole
+    /// item root (or more of the workdir) gives every shard every item anyway.
+    mutating func warnAboutWholeItemRoot(_ stage: PlannedStage, _ spec: PolicySpec, _ name: Located<String>, _ ctx: Context) {
+        guard case .map(let map) = stage.work, let root = map.source.itemRoot(workdir: workdir) else { return }
+        for grant in stage.grantsCoveringItemRoot(workdir: workdir) {
+            let written = [("filesystem.read", "fs_readable"), ("filesystem.write", "fs_writable")].lazy
+                .compactMap { key, field in spec.items[field]?.first { $0.value == grant }.map { (key, $0) } }
+                .first
+            let text = ctx.message("\(written?.0 ?? "filesystem.read") '\(grant)' gives every shard all of '\(root)'; each shard may read its own item already (drop the grant to keep shards apart)")
+            diagnostics.append(written?.1.warning(text) ?? name.warning(text))
+        }
+    }
+
     mutating func itemSource(_ spec: ItemSourceSpec, _ ctx: Context) -> ItemSource? {
         switch spec {
         case .items(let items): return .items(items)
         case .shards(let n): return .shards(n)
+        case .matrix(let combinations): return .matrix(combinations)
         case .glob(let pattern):
             guard let absolute = checkedPath(pattern, ctx.with("glob")) else { return nil }
             let matches = FileSystem.glob(absolute)

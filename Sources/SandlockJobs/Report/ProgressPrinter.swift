@@ -209,6 +209,7 @@ public final class ProgressPrinter: Sendable {
             if let total = r.total {
                 line += "  \(r.done)/\(total) shards"
                 if r.failed > 0 { line += ", \(paint("\(r.failed) failed", 31))" }
+                if let pace = Self.pace(done: r.done, total: total, elapsed: now - r.started) { line += "  \(pace)" }
             }
             line += "  \(Self.clock(now - r.started))"
             lines.append(line)
@@ -236,6 +237,15 @@ public final class ProgressPrinter: Sendable {
         var t = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    /// A fan-out's shard rate and the time left at that rate (`3.5/s, ETA 12.0s`); nil
+    /// before the first shard ends and after the last.
+    static func pace(done: Int, total: Int, elapsed: Double) -> String? {
+        guard done > 0, done < total, elapsed > 0 else { return nil }
+        let rate = Double(done) / elapsed
+        let shown = rate >= 10 ? "\(Int(rate.rounded()))" : "\(Double(Int(rate * 10)) / 10)"
+        return "\(shown)/s, ETA \(clock(Double(total - done) / rate))"
     }
 
     /// `12.3s` / `2m05s`.

@@ -10,8 +10,11 @@ public struct RunSummary: Sendable {
     public static let tailLines = 20
     /// Failed shards shown in detail per stage (the record lists more).
     static let shardsShown = 3
-    /// Change lines shown per stage in a dry run's summary (`changes.txt` has them all).
+    /// Change lines shown per stage in a dry run's summary with `verbose` (`changes.txt`
+    /// has them all).
     static let changesShown = 200
+    /// A dry run's (or kept stage's) change sets path by path instead of by directory.
+    public var verbose = false
 
     /// Reads the stage records of a run; stages without one (not ended) are listed as such.
     public init(run: RunRecord, directory: RunDirectory) {
@@ -180,8 +183,13 @@ extension RunSummary {
             if dryRun || c.outcome == .kept, c.total > 0 {
                 let file = directory.changesFile(s.stage, .summary)
                 let text = (try? FileSystem.read(file)) ?? ""
-                for line in text.split(separator: "\n").prefix(Self.changesShown) { out += "    \(line)\n" }
-                if c.total > Self.changesShown { out += "    … \(c.total - Self.changesShown) more in \(file)\n" }
+                if verbose {
+                    for line in text.split(separator: "\n").prefix(Self.changesShown) { out += "    \(line)\n" }
+                    if c.total > Self.changesShown { out += "    … \(c.total - Self.changesShown) more in \(file)\n" }
+                } else {
+                    out += ChangeOverview(lines: text.split(separator: "\n")).text(indent: "    ")
+                    out += "    every path: \(file) (or --verbose)\n"
+                }
             }
             for conflict in c.conflicts ?? [] {
                 out += "    ≠ \(conflict.path): \(conflict.reason)\n"

@@ -24,6 +24,8 @@ extension RunDirectory {
 
     /// `stages/<stage>`.
     public func stageDirectory(_ stage: String) -> String { path + "/stages/" + stage }
+    /// `artifacts:` of a stage, at their paths relative to the workdir.
+    public func artifactsDirectory(_ stage: String) -> String { stageDirectory(stage) + "/artifacts" }
 
     /// `stages/<stage>/result.json`.
     public func stageRecordPath(_ stage: String) -> String { stageDirectory(stage) + "/result.json" }

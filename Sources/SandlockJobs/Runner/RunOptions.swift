@@ -26,6 +26,9 @@ public struct RunOptions: Sendable {
     public var diffLineLimit = Workspace.defaultDiffLineLimit
     /// `--no-cache`, `--cache-dir`, `resume`.
     public var cache: CacheOptions
+    /// The values of the stages' `secrets:`, by name (`Secrets.values`): passed to the
+    /// processes of the stages that list them, masked in their run directories.
+    public var secrets: [String: String] = [:]
 
     public init(jobs: Int, keepGoing: Bool = false, only: [String] = [], from: String? = nil,
                 runDirectory: String? = nil, commandLine: [String] = [], dryRun: Bool = false,

@@ -116,16 +116,13 @@ extension Runner {
         var map = map
         let preview = previewedWorkdir(for: stage)
         // The view shows real paths; the plan's paths start with the workdir as written.
-        let real = { (path: String) in
-            FileSystem.isInside(path, self.plan.workdir) ? self.realWorkdir + path.dropFirst(self.plan.workdir.count) : nil
-        }
         switch map.source {
-        case .items, .shards: break
+        case .items, .shards, .matrix: break
         case .glob(let pattern, _):
-            let matches = real(pattern).flatMap { preview?.glob($0) } ?? FileSystem.glob(pattern)
+            let matches = viewPath(of: pattern).flatMap { preview?.glob($0) } ?? FileSystem.glob(pattern)
             map.source = .glob(pattern: pattern, matches: matches)
         case .lines(let file, _):
-            if let preview, let previewed = real(file) {
+            if let preview, let previewed = viewPath(of: file) {
                 guard let bytes = preview.contents(of: previewed) else {
                     throw StageSetupError(message: "map.over.lines: cannot read '\(file)': \(preview.exists(previewed) ? "unreadable" : "not there after the stages it needs (dry run)")")
                 }
@@ -148,7 +145,14 @@ extension Runner {
                            systemCPUSeconds: 0, peakMemoryBytes: 0, enforcement: nil)
         let item = map.item(at: shard) ?? ""
         if let reused = reusedShard(shard, of: stage, item: item, log: log) { return reused }
-        let policy = policy(of: map.worker, in: stage, extra: map.environment(forShard: shard) ?? [:])
+        var policy = policy(of: map.worker, in: stage, extra: map.environment(forShard: shard) ?? [:])
+        // A shard whose item may not be granted fails without starting, saying why.
+        var refusal: String?
+        do {
+            if let grant = try itemGrant(item, of: map, preview: previewedWorkdir(for: stage)) { policy.fsReadable.append(grant) }
+        } catch {
+            refusal = error.message
+        }
         var attempts: [ProcessRecord] = []
         let limit = stage.retry?.limit ?? 0
         while true {
@@ -157,7 +161,8 @@ extension Runner {
             if attempts.isEmpty { try? RunFiles.makeDirectories(directory.logDirectory(of: stage.name, .shard(shard))) }
             let io = StandardIO(stdin: .null, stdout: .file(directory.log(.stdout, of: stage.name, .shard(shard))),
                                 stderr: .file(directory.log(.stderr, of: stage.name, .shard(shard))))
-            let (started, workspaces) = start(SandboxRun(argv: map.worker.argv, policy: policy, io: io), in: cow)
+            let (started, workspaces) = refusal.map { (SandboxRun.Started(failure: $0), []) }
+                ?? start(SandboxRun(argv: map.worker.argv, policy: policy, io: io, secrets: secrets(of: stage)), in: cow)
             let (outcome, enforcement) = await started.wait()
             slots.release()
             if outcome.succeeded {
@@ -178,7 +183,7 @@ extension Runner {
                 break
             }
             end.status = outcome.reason == .killed && Task.isCancelled ? .cancelled : .failed
-            guard let retry = stage.retry, attempts.count <= limit, !Task.isCancelled,
+            guard refusal == nil, let retry = stage.retry, attempts.count <= limit, !Task.isCancelled,
                   outcome.reason.isRetried(by: retry.on) else { break }
             let delay = retry.backoff.delay(before: attempts.count)
             events(.retrying(stage: stage.name, shard: shard, attempt: attempts.count + 1, reason: outcome.reasonText, delay: delay))
@@ -216,7 +221,7 @@ extension Runner {
                 let workspaces: [Workspace]
                 (started, workspaces) = self.start(SandboxRun(argv: reducer.argv, policy: policy, io: StandardIO(
                     stdin: .descriptor(input), stdout: .file(directory.log(.stdout, of: name)),
-                    stderr: .file(directory.log(.stderr, of: name)))), in: cow, seesStage: true)
+                    stderr: .file(directory.log(.stderr, of: name))), secrets: self.secrets(of: stage)), in: cow, seesStage: true)
                 cow?.hold([workspaces])
                 // Our reference to the read end goes with `input` at the end of this block:
                 // only the reducer holds it, so the feed gets EPIPE if the reducer stops

@@ -26,7 +26,7 @@ extension Runner {
                 await runAttempts(stage, into: &record) { [cow, directory = self.directory] attempt in
                     let run = SandboxRun(argv: process.argv, policy: self.policy(of: process, in: stage), io: StandardIO(
                         stdin: .null, stdout: .file(directory.log(.stdout, of: stage.name)),
-                        stderr: .file(directory.log(.stderr, of: stage.name))))
+                        stderr: .file(directory.log(.stderr, of: stage.name))), secrets: self.secrets(of: stage))
                     let (started, workspaces) = self.start(run, in: cow)
                     let (outcome, enforcement) = await started.wait()
                     cow?.hold([workspaces])
@@ -54,7 +54,9 @@ extension Runner {
             record.status = .cancelled
             record.message = record.message ?? "the run was interrupted"
         }
+        collectArtifacts(of: stage, from: cow)
         if let cow { settling.withLock { _ in settleChanges(cow, of: stage, into: &record) } }
+        maskSecrets(of: stage, in: &record)
         let ended = Date.now
         record.ended = ended
         record.durationSeconds = ended.timeIntervalSince(record.started ?? ended)
@@ -200,7 +202,8 @@ extension Runner {
                 }
             }
             let run = SandboxRun(argv: member.argv, policy: policy(of: member, in: stage), io: StandardIO(
-                stdin: input, stdout: output, stderr: .file(directory.log(.stderr, of: stage.name, .member(i)))))
+                stdin: input, stdout: output, stderr: .file(directory.log(.stderr, of: stage.name, .member(i)))),
+                secrets: secrets(of: stage))
             let (member, memberWorkspaces) = start(run, in: cow)
             started.append(member)
             workspaces.append(memberWorkspaces)

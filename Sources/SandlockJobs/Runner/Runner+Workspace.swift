@@ -275,9 +275,17 @@ extension Runner {
     }
 
     /// realpath(3), or the path as given when it does not resolve.
-    static func canonical(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
+    static func canonical(_ path: String) -> String { resolved(path) ?? path }
+
+    /// realpath(3): nil when `path` does not exist.
+    static func resolved(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
+    }
+
+    /// A plan path inside the workdir as a dry run's view names it (below the real workdir).
+    func viewPath(of path: String) -> String? {
+        FileSystem.isInside(path, plan.workdir) ? realWorkdir + path.dropFirst(plan.workdir.count) : nil
     }
 }

@@ -9,11 +9,16 @@ struct SandboxRun {
     var io: StandardIO
     /// Copy-on-write workspaces the process runs over (none: it writes the real trees).
     var workspaces: [Workspace] = []
+    /// The stage's secrets, added to the environment only here, at the spawn: `policy` is
+    /// what records show.
+    var secrets: [String: String] = [:]
 
     /// Starts the sandbox; a setup failure comes back as a finished `spawn_failed` record.
     func start() -> Started {
         let started = Date.now
         do {
+            var policy = policy
+            policy.env.merge(secrets) { _, secret in secret }
             let process = try Sandbox(policy: policy).spawn(argv, io: io, workspace: workspaces.isEmpty ? .policy : .attached(workspaces))
             return Started(process: process, started: started, failure: nil)
         } catch {
