@@ -34,6 +34,7 @@ struct RunCommand: ParsableCommand {
               sandlock-jobs run --only count jobs/wordcount.yaml   # and what it needs
               sandlock-jobs run --from report --progress plain jobs/wordcount.yaml
               sandlock-jobs run --dry-run jobs/wordcount.yaml      # what would change
+              sandlock-jobs run --executor slurm jobs/wordcount.yaml   # as Slurm jobs (see README "Slurm")
 
             Exit codes: 0 every stage succeeded, 1 a stage failed, 64 usage error, 65 invalid \
             manifest, 66 manifest not found, 130 interrupted.
@@ -77,6 +78,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where copy-on-write workspaces live (default: $XDG_RUNTIME_DIR/sandlock-cow or /var/tmp/sandlock-cow-UID); outside every written tree.", valueName: "DIR"))
     var fsStorage: String?
 
+    @OptionGroup(title: "Slurm") var slurm: SlurmArguments
+
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
     }
@@ -106,13 +109,19 @@ struct RunCommand: ParsableCommand {
         }
         let environment = getenv("NO_COLOR").map { ["NO_COLOR": String(cString: $0)] } ?? [:]
         let printer = ProgressPrinter(mode: mode, environment: environment)
-        let runner = Runner(plan: plan, options: options, directory: directory, events: printer.handle)
         if mode == .tty { NamedThread.start("progress-ticker") { printer.tick() } }
 
-        let record = runBlocking { () async -> RunRecord in
-            let task = Task { await runner.run() }
-            signals.onSignal { _ in task.cancel() }
-            return await task.value
+        let record: RunRecord
+        if slurm.executor == .slurm {
+            record = try runOnSlurm(plan, options: options, slurm: slurm, directory: directory, printer: printer, signals: signals)
+            if slurm.detach { return }
+        } else {
+            let runner = Runner(plan: plan, options: options, directory: directory, events: printer.handle)
+            record = runBlocking { () async -> RunRecord in
+                let task = Task { await runner.run() }
+                signals.onSignal { _ in task.cancel() }
+                return await task.value
+            }
         }
 
         let summary = RunSummary(run: record, directory: directory)

@@ -16,7 +16,7 @@ struct SandlockJobsCommand: ParsableCommand {
         subcommands: [
             ValidateCommand.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, RunCommand.self,
             RunsCommand.self, ShowCommand.self, LogsCommand.self, DiffCommand.self, CommitCommand.self,
-            DiscardCommand.self, RecoverCommand.self,
+            DiscardCommand.self, RecoverCommand.self, ExecCommand.self, StatusCommand.self, CancelCommand.self,
         ]
     )
 }

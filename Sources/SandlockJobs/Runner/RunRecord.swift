@@ -28,6 +28,9 @@ public struct RunRecord: Sendable, Codable, Hashable {
     /// `--dry-run`: every stage's writes were copy-on-write and nothing was committed
     /// (nil in records written before dry runs existed).
     public var dryRun: Bool?
+    /// `slurm` for a run submitted with `--executor slurm` (its jobs in `slurm/jobs.json`);
+    /// nil for a local run.
+    public var executor: String?
 
     public struct StageEntry: Sendable, Codable, Hashable {
         public var name: String
@@ -39,6 +42,7 @@ public struct RunRecord: Sendable, Codable, Hashable {
         case commandLine = "command_line", landlockABI = "landlock_abi", jobs, keepGoing = "keep_going"
         case selected, status, started, ended, durationSeconds = "duration_seconds", stages, plan
         case dryRun = "dry_run"
+        case executor
     }
 }
 

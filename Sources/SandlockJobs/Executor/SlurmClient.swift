@@ -1,0 +1,121 @@
+import FoundationEssentials
+import SandlockSystem
+
+/// Slurm's command-line clients (`sbatch`, `scontrol`, `scancel`, `squeue`), run on the
+/// submitting machine; every failure is a `SlurmError` that quotes what Slurm said.
+struct SlurmClient: Sendable {
+    /// A job's state as `squeue --json` reports it (an array's pending elements share one entry).
+    struct JobState: Sendable, Decodable {
+        var jobID: Int
+        var arrayJobID: Int?
+        var state: String
+        var reason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case jobID = "job_id", arrayJobID = "array_job_id", state = "job_state", reason = "state_reason"
+        }
+
+        /// Still to run or running: not one of Slurm's end states.
+        var isActive: Bool { !Self.endStates.contains(state) }
+
+        static let endStates: Set<String> = [
+            "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "BOOT_FAIL",
+            "DEADLINE", "PREEMPTED", "SPECIAL_EXIT", "REVOKED",
+        ]
+    }
+
+    private struct Queue: Decodable {
+        var jobs: [JobState]
+    }
+
+    /// Fails when `sbatch` is not in PATH or the controller does not answer, naming which.
+    static func checkReachable() throws(SlurmError) {
+        let output = try run(["sinfo", "-h", "-o", "%T"], doing: "ask the Slurm controller for its nodes")
+        guard output.status == 0 else { throw .unreachable(output.stderrText) }
+    }
+
+    /// `sbatch --parsable SCRIPT`: the job id.
+    static func submit(_ script: String) throws(SlurmError) -> String {
+        let output = try run(["sbatch", "--parsable", script], doing: "submit \(script)")
+        let id = output.stdoutText.split(separator: ";").first.map { String($0).filter { !$0.isWhitespace } } ?? ""
+        guard output.status == 0, !id.isEmpty, id.allSatisfy(\.isNumber) else {
+            throw .rejected(script: script, message: output.stderrText.isEmpty ? "sbatch exited \(output.status)" : output.stderrText)
+        }
+        return id
+    }
+
+    /// `sbatch --test-only SCRIPT`: Slurm's verdict on a script without submitting it.
+    static func test(_ script: String) throws(SlurmError) -> String {
+        let output = try run(["sbatch", "--test-only", script], doing: "test \(script)")
+        guard output.status == 0 else { throw .rejected(script: script, message: output.stderrText) }
+        return output.stderrText
+    }
+
+    /// `scontrol release`: the held roots may start.
+    static func release(_ ids: [String]) throws(SlurmError) {
+        guard !ids.isEmpty else { return }
+        let output = try run(["scontrol", "release", ids.joined(separator: ",")], doing: "release the held jobs")
+        guard output.status == 0 else { throw .command("scontrol release \(ids.joined(separator: ","))", output.stderrText) }
+    }
+
+    /// `scancel` of every job given (array jobs with all their elements). Jobs that already
+    /// ended are no error.
+    static func cancel(_ ids: [String]) throws(SlurmError) {
+        guard !ids.isEmpty else { return }
+        let output = try run(["scancel"] + ids, doing: "cancel the run's jobs")
+        let ended = output.stderrText.split(separator: "\n").allSatisfy { $0.contains("already completing or completed") || $0.contains("Invalid job id") }
+        guard output.status == 0 || ended else { throw .command("scancel \(ids.joined(separator: " "))", output.stderrText) }
+    }
+
+    /// The states of every job Slurm still knows, by job id and array id; jobs it purged
+    /// (`MinJobAge` after their end) are missing.
+    static func states() throws(SlurmError) -> [JobState] {
+        let output = try run(["squeue", "--json"], doing: "read the queue")
+        guard output.status == 0 else { throw .unreachable(output.stderrText) }
+        do {
+            return try JSONDecoder().decode(Queue.self, from: Data(output.stdout)).jobs
+        } catch {
+            throw .command("squeue --json", "unexpected output: \(error)")
+        }
+    }
+
+    private static func run(_ argv: [String], doing what: String) throws(SlurmError) -> HostCommand.Output {
+        do { return try HostCommand.run(argv) } catch {
+            if error == .ENOENT { throw .missing(argv[0]) }
+            throw .command(argv.joined(separator: " "), "cannot \(what): \(error)")
+        }
+    }
+}
+
+/// Why a run on Slurm could not be submitted or followed.
+public enum SlurmError: Error, Sendable, CustomStringConvertible {
+    /// A client program is not in PATH.
+    case missing(String)
+    /// The controller did not answer (what the client said).
+    case unreachable(String)
+    /// sbatch refused a script (its message).
+    case rejected(script: String, message: String)
+    /// Another client call failed.
+    case command(String, String)
+    /// Something in the plan Slurm cannot run as asked (with what to do instead).
+    case unsupported(String)
+    /// The run directory or the workdir is where other nodes cannot see it.
+    case notShared(String)
+
+    public var description: String {
+        switch self {
+        case .missing(let program):
+            "'\(program)' is not in PATH: --executor slurm needs Slurm's clients (apt-get install slurm-client, or load your cluster's slurm module); Scripts/slurm-setup.sh starts a single-node Slurm"
+        case .unreachable(let said):
+            "the Slurm controller does not answer: \(said.isEmpty ? "no reason given" : said) (is slurmctld running? `sinfo` must list a node)"
+        case .rejected(let script, let message):
+            "sbatch rejected \(script): \(message)"
+        case .command(let command, let said):
+            "\(command) failed: \(said)"
+        case .unsupported(let what):
+            what
+        case .notShared(let what):
+            what
+        }
+    }
+}
