@@ -58,13 +58,28 @@ struct SlurmClient: Sendable {
         guard output.status == 0 else { throw .command("scontrol release \(ids.joined(separator: ","))", output.stderrText) }
     }
 
-    /// `scancel` of every job given (array jobs with all their elements). Jobs that already
+    /// Cancels every job given (arrays with all their elements): the pending ones at once,
+    /// then SIGTERM to the running ones' `sandlock-jobs exec` only (`--batch`), which stops
+    /// its sandboxes and records the stage as cancelled before it exits. Jobs that already
     /// ended are no error.
     static func cancel(_ ids: [String]) throws(SlurmError) {
         guard !ids.isEmpty else { return }
-        let output = try run(["scancel"] + ids, doing: "cancel the run's jobs")
-        let ended = output.stderrText.split(separator: "\n").allSatisfy { $0.contains("already completing or completed") || $0.contains("Invalid job id") }
-        guard output.status == 0 || ended else { throw .command("scancel \(ids.joined(separator: " "))", output.stderrText) }
+        try scancel(["--state=PENDING"] + ids)
+        try scancel(["--batch", "--signal=TERM"] + ids)
+    }
+
+    /// `scancel` of every job given, whatever it is doing: what a cancelled run still has
+    /// queued or running once its jobs had their chance to stop.
+    static func kill(_ ids: [String]) throws(SlurmError) {
+        guard !ids.isEmpty else { return }
+        try scancel(ids)
+    }
+
+    private static func scancel(_ arguments: [String]) throws(SlurmError) {
+        let output = try run(["scancel"] + arguments, doing: "cancel the run's jobs")
+        let harmless = ["already completing or completed", "Invalid job id", "is pending execution", "Job/step already completing"]
+        let ended = output.stderrText.split(separator: "\n").allSatisfy { line in harmless.contains { line.contains($0) } }
+        guard output.status == 0 || ended else { throw .command("scancel \(arguments.joined(separator: " "))", output.stderrText) }
     }
 
     /// The states of every job Slurm still knows, by job id and array id; jobs it purged

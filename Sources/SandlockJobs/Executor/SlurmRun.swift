@@ -130,16 +130,21 @@ public final class SlurmRun: Sendable {
     /// (at most a minute) for them to go, and records the rest as cancelled. Returns the
     /// ended run's record.
     public func follow(_ record: RunRecord) async -> RunRecord {
+        await follow(record, cancelledAt: nil)
+    }
+
+    private func follow(_ record: RunRecord, cancelledAt: Date?) async -> RunRecord {
         var record = record
         var progress = Progress()
         var interval = Self.firstInterval
-        var cancelledAt: Date?
+        var cancelledAt = cancelledAt
         while true {
             if Task.isCancelled, cancelledAt == nil {
                 cancelledAt = .now
                 do { try SlurmClient.cancel(readJobs().compactMap(\.id)) } catch { runner.events(.warning("\(error)")) }
             }
             let giveUp = cancelledAt.map { Date.now.timeIntervalSince($0) > Self.cancelGrace } ?? false
+            if giveUp { try? SlurmClient.kill(readJobs().compactMap(\.id)) }
             let changed = step(&record, progress: &progress, interrupted: cancelledAt != nil, giveUp: giveUp)
             if record.stages.allSatisfy({ $0.status != nil }) { break }
             interval = changed ? Self.firstInterval : min(Self.lastInterval, interval * 1.5)
@@ -170,14 +175,13 @@ public final class SlurmRun: Sendable {
     /// they left (the jobs' own, written as they stop, and cancelled for those that never ran).
     public func cancel(_ record: RunRecord) async throws(SlurmError) -> RunRecord {
         try SlurmClient.cancel(readJobs().compactMap(\.id))
-        let task = Task { await follow(record) }
-        task.cancel()
-        return await task.value
+        return await follow(record, cancelledAt: .now)
     }
 
     static let firstInterval = 0.25
     static let lastInterval = 2.0
-    /// How long a cancelled run waits for its jobs to stop (Slurm's KillWait is 30 s).
+    /// How long a cancelled run waits for its jobs to stop and record it before they are
+    /// killed and recorded as cancelled here.
     static let cancelGrace = 60.0
 
     /// What the progress display has been told.
