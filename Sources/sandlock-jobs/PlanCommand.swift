@@ -12,6 +12,7 @@ struct PlanCommand: ParsableCommand {
             Examples:
               sandlock-jobs plan jobs/wordcount.yaml
               sandlock-jobs plan --json jobs/wordcount.yaml | jq '.stages[].name'
+              sandlock-jobs plan --executor slurm jobs/wordcount.yaml   # the sbatch scripts, tested
             """
     )
 
@@ -21,8 +22,23 @@ struct PlanCommand: ParsableCommand {
     @Flag(help: "Print the plan as JSON on stdout.")
     var json = false
 
+    @Option(help: "slurm: print the sbatch script of every job and what it waits for, and (when Slurm answers) sbatch --test-only's verdict on each.")
+    var executor: Executor = .local
+
+    @OptionGroup(title: "Slurm") var slurm: SlurmJobArguments
+
     func run() throws {
         let plan = try loadPlan(file)
-        print(json ? plan.json.rendered() : plan.text, terminator: "")
+        guard executor == .slurm else {
+            print(json ? plan.json.rendered() : plan.text, terminator: "")
+            return
+        }
+        let directory = RunDirectory(path: RunDirectory.runsRoot(workdir: plan.workdir) + "/<run-id>")
+        let run = SlurmRun(plan: plan, options: RunOptions(jobs: 1), slurm: slurm.options, directory: directory)
+        do {
+            print(try run.preview(test: SlurmRun.reachable), terminator: "")
+        } catch {
+            throw fail("--executor slurm: \(error)")
+        }
     }
 }

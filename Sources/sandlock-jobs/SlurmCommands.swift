@@ -10,11 +10,8 @@ enum Executor: String, ExpressibleByArgument, CaseIterable {
     case local, slurm
 }
 
-/// The flags `run` takes for `--executor slurm`.
-struct SlurmArguments: ParsableArguments {
-    @Option(help: "Where the stages run: local (this machine) or slurm (one sbatch job per stage, a job array per fan-out).")
-    var executor: Executor = .local
-
+/// What `--partition`, `--account` and `--sbatch-arg` give every job (`run`, `plan`).
+struct SlurmJobArguments: ParsableArguments {
     @Option(help: ArgumentHelp("Slurm partition of every job (--executor slurm).", valueName: "P"))
     var partition: String?
 
@@ -24,17 +21,27 @@ struct SlurmArguments: ParsableArguments {
     @Option(help: ArgumentHelp("An extra sbatch argument for every job, e.g. --sbatch-arg=--qos=long (repeatable; --executor slurm).", valueName: "ARG"))
     var sbatchArg: [String] = []
 
+    var given: Bool { partition != nil || account != nil || !sbatchArg.isEmpty }
+
+    var options: SlurmOptions {
+        SlurmOptions(partition: partition, account: account, extraArguments: sbatchArg, executable: ownExecutable())
+    }
+}
+
+/// The flags `run` takes for `--executor slurm`.
+struct SlurmArguments: ParsableArguments {
+    @Option(help: "Where the stages run: local (this machine) or slurm (one sbatch job per stage, a job array per fan-out).")
+    var executor: Executor = .local
+
+    @OptionGroup var jobs: SlurmJobArguments
+
     @Flag(help: "With --executor slurm: return once the jobs are submitted, printing their ids (`sandlock-jobs status RUN` follows them).")
     var detach = false
 
     func validate() throws {
-        if executor == .local, partition != nil || account != nil || !sbatchArg.isEmpty || detach {
+        if executor == .local, jobs.given || detach {
             throw ValidationError("--partition, --account, --sbatch-arg and --detach need --executor slurm.")
         }
-    }
-
-    var options: SlurmOptions {
-        SlurmOptions(partition: partition, account: account, extraArguments: sbatchArg, executable: ownExecutable())
     }
 }
 
@@ -48,7 +55,7 @@ func ownExecutable() -> String {
 /// every job of the run.
 func runOnSlurm(_ plan: Plan, options: RunOptions, slurm: SlurmArguments, directory: RunDirectory,
                 printer: ProgressPrinter, signals: SignalWatcher) throws -> RunRecord {
-    let run = SlurmRun(plan: plan, options: options, slurm: slurm.options, directory: directory, events: printer.handle)
+    let run = SlurmRun(plan: plan, options: options, slurm: slurm.jobs.options, directory: directory, events: printer.handle)
     var record: RunRecord
     do {
         try SlurmRun.check(plan, options: options, runDirectory: directory.path)

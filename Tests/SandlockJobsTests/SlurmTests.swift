@@ -76,9 +76,7 @@ struct SlurmTests {
 
     /// The states of the run's jobs Slurm still lists that have not ended.
     static func activeJobs(of directory: RunDirectory) throws -> [String] {
-        let jobs = SlurmRun(plan: try directory.readRunRecord().plan, options: RunOptions(jobs: 1),
-                            slurm: SlurmOptions(executable: "/bin/false"), directory: directory).readJobs()
-        let ids = Set(jobs.compactMap(\.id))
+        let ids = Set(SlurmRun.jobs(of: directory).compactMap(\.id))
         let queue = try Fixture.runBare(["/usr/bin/squeue", "-h", "-t", "PENDING,RUNNING,CONFIGURING,COMPLETING,SUSPENDED", "-o", "%F %i %T"])
         return queue.stdout.split(separator: "\n").filter { line in ids.contains(String(line.split(separator: " ").first ?? "")) }.map(String.init)
     }
@@ -102,6 +100,7 @@ struct SlurmTests {
           cleanup: { needs: [broken], if: always, run: echo always }
           never: { needs: [broken], run: echo never }
           calm: { needs: [chain], if: failure, run: echo calm }
+          tail: { needs: [rescue], run: echo tail }
         """
 
     @Test("fan-out, reducer, needs chain, a failure, if: failure and if: always: the same run directory as locally")
@@ -117,6 +116,8 @@ struct SlurmTests {
         #expect(slurm.readStageRecord("rescue")?.status == .succeeded)
         #expect(slurm.readStageRecord("never")?.status == .skipped)
         #expect(slurm.readStageRecord("calm")?.status == .skipped)
+        // Fail-fast across jobs: a stage that starts after the failure does not run.
+        #expect(slurm.readStageRecord("tail")?.status == .cancelled)
         #expect(contents(slurm.changesFile("make", .summary)).contains("out/made.txt"))
         // show and logs read it as a local run.
         let show = try cli.run(["show", "latest"], in: pair.slurm.directory)
@@ -139,6 +140,46 @@ struct SlurmTests {
         try Self.expectSame(local, slurm)
         #expect(pair.local.read("out/files.txt") == pair.slurm.read("out/files.txt"))
         #expect(!contents(slurm.log(.stdout, of: "count")).isEmpty)
+    }
+
+    @Test("a 200-shard fan-out: byte-identical shard outputs and reduction on Slurm and locally")
+    func wideFanOut() throws {
+        let pair = try Pair("""
+            stages:
+              fan:
+                map: { over: { shards: 200 } }
+                run: echo "$SANDLOCK_SHARD of $SANDLOCK_SHARDS"
+                reduce: { run: "awk '{s+=$1} END {print s}'" }
+            """)
+        defer { pair.remove() }
+        let (localStatus, slurmStatus, local, slurm) = try runBoth(pair)
+        #expect(localStatus == 0 && slurmStatus == 0)
+        try Self.expectSame(local, slurm)
+        #expect(contents(slurm.log(.stdout, of: "fan")) == "19900\n")
+        #expect(slurm.readShardRecords("fan").count == 200)
+    }
+
+    @Test("plan --executor slurm: every script and what it waits for, judged by sbatch --test-only, nothing submitted")
+    func planPreview() throws {
+        let job = try RunnerJob()
+        defer { job.remove() }
+        _ = try job.plan("""
+            stages:
+              first: { run: echo first }
+              fan: { needs: [first], map: { over: { shards: 3 }, max_parallel: 2 }, run: echo fan, reduce: { run: cat } }
+              fix: { needs: [fan], if: failure, run: echo fix }
+            """)
+        let output = try cli.run(["plan", "--executor", "slurm", "--partition", "debug", "job.yaml"], in: job.directory)
+        #expect(output.status == 0, "\(output.stderr)")
+        for line in ["# slurm/first.sbatch: a root", "#SBATCH --hold", "#SBATCH --array=0-2%2", "#SBATCH --partition=debug",
+                     "#SBATCH --dependency=afterok:<first>", "#SBATCH --dependency=afterok:<fan>",
+                     "#SBATCH --dependency=afternotok:<fan/reduce>", "# sbatch --test-only: sbatch: Job"] {
+            #expect(output.stdout.contains(line), "\(line)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: RunDirectory.runsRoot(workdir: job.directory)))
+        // A partition Slurm does not have: each script's verdict says so.
+        let wrong = try cli.run(["plan", "--executor", "slurm", "--partition", "nosuch", "job.yaml"], in: job.directory)
+        #expect(wrong.stdout.contains("sbatch rejected") && wrong.stdout.contains("nosuch") || wrong.stdout.contains("invalid partition"), "\(wrong.stdout)")
     }
 
     @Test("a failing shard: tolerated with allow_failures (the reducer skips it), failing the stage without")
@@ -200,8 +241,7 @@ struct SlurmTests {
         let output = try cli.run(["run", "--executor", "slurm", "--sbatch-arg=--comment=\(marker)", "job.yaml"], in: job.directory)
         #expect(output.status == 0, "\(output.stderr)")
         let directory = try Self.latest(job)
-        let jobs = SlurmRun(plan: try directory.readRunRecord().plan, options: RunOptions(jobs: 1),
-                            slurm: SlurmOptions(executable: "/bin/false"), directory: directory).readJobs()
+        let jobs = SlurmRun.jobs(of: directory)
         #expect(jobs.map(\.script) == ["slurm/one.sbatch", "slurm/two.sbatch", "slurm/two.reduce.sbatch"])
         for job in jobs {
             let script = try String(contentsOfFile: directory.path + "/" + job.script, encoding: .utf8)
@@ -344,6 +384,33 @@ struct SlurmTests {
         let directory = try Self.latest(job)
         #expect(directory.readStageRecord("one") == nil)
         #expect(!FileManager.default.fileExists(atPath: directory.slurmJobsPath))
+    }
+
+    @Test("escape: a newline in the manifest's name or the workdir cannot add a line to the unsandboxed sbatch script")
+    func scriptInjection() throws {
+        let job = try RunnerJob(), side = try RunnerJob()
+        defer { job.remove(); side.remove() }
+        let pwned = side.directory + "/pwned"
+        let injected = "x\ntouch \(pwned)\n#"
+        try job.write("job.yaml", "version: 1\nname: \(injected.debugDescription)\n" + RunnerJob.systemPolicy + "stages:\n  one: { run: echo one }\n")
+        let byName = try cli.run(["run", "--executor", "slurm", "job.yaml"], in: job.directory)
+        #expect(byName.status != 0 && byName.stderr.contains("contains a control character"), "\(byName.stderr)")
+        let workdir = job.directory + "/dir\ntouch \(pwned)"
+        try FileManager.default.createDirectory(atPath: workdir, withIntermediateDirectories: true)
+        // `#SBATCH --chdir=<workdir>/dir` would be valid, and the next line a root shell command.
+        try FileManager.default.createDirectory(atPath: job.directory + "/dir", withIntermediateDirectories: true)
+        try job.write("job.yaml", "version: 1\nname: ok\nworkdir: \(workdir.debugDescription)\n" + RunnerJob.systemPolicy + "stages:\n  one: { run: echo one }\n")
+        let byWorkdir = try cli.run(["run", "--executor", "slurm", "--run-dir", side.directory + "/run", "job.yaml"], in: job.directory)
+        #expect(byWorkdir.status != 0 && byWorkdir.stderr.contains("the workdir"), "\(byWorkdir.stderr)")
+        let plan = try cli.run(["plan", "--executor", "slurm", "job.yaml"], in: job.directory)
+        #expect(plan.status != 0 && plan.stderr.contains("control character"), "\(plan.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: pwned))
+        // Positive control: an ordinary name with a space runs, labelled with '_'.
+        try job.write("job.yaml", "version: 1\nname: word count\n" + RunnerJob.systemPolicy + "stages:\n  one: { run: echo one }\n")
+        let fine = try cli.run(["run", "--executor", "slurm", "job.yaml"], in: job.directory)
+        #expect(fine.status == 0, "\(fine.stderr)")
+        let script = try String(contentsOfFile: try Self.latest(job).slurmScript("one", .stage), encoding: .utf8)
+        #expect(script.contains("#SBATCH --job-name=word_count/one\n"))
     }
 
     @Test("refused before submission: --dry-run, a copy-on-write map, parallel copy-on-write stages")

@@ -25,6 +25,7 @@ extension Runner {
         guard let stage = plan.stage(name) else { throw ExecError("no stage '\(name)' in the run's plan") }
         let run = try? directory.readRunRecord()
         let (results, failedUpstream) = endedUpstream(of: stage)
+        if part == .stage || directory.readShardRecords(name).isEmpty { noteFailures() }
         let skipped = settle(stage, results: results, failedUpstream: failedUpstream, selected: run?.selected.map(Set.init))
         switch part {
         case .stage:
@@ -104,6 +105,18 @@ extension Runner {
             }
         }
         return (results, failed)
+    }
+
+    /// Fail-fast across jobs: once a stage of the run failed (its record says so), an
+    /// `if: success` stage that has not started yet is cancelled, as locally; one that has
+    /// (a map stage with shard records) goes on. `--keep-going` runs everything.
+    func noteFailures() {
+        guard !options.keepGoing else { return }
+        let failed = plan.stages.first { stage in
+            let status = directory.readStageRecord(stage.name)?.status
+            return status == .failed || status == .conflict
+        }
+        if let failed { stopped.withLock { if $0 == nil { $0 = failed.name } } }
     }
 
     private func write(_ record: StageRecord) throws(ExecError) {

@@ -46,6 +46,31 @@ struct SlurmGraph {
     let directory: RunDirectory
     let options: SlurmOptions
 
+    /// The scripts run outside any sandbox on the nodes: a value written into one must not
+    /// be able to start a line of its own (a newline in the manifest's name, its path or the
+    /// workdir would be a shell command there), and a path in an `#SBATCH` line, which
+    /// sbatch splits at whitespace, must be one word. Job names are only labels: their
+    /// other characters become `_`.
+    func checkScriptValues() throws(SlurmError) {
+        let lines: [(String, String)] = [("the manifest's name", plan.name), ("the manifest's path", plan.manifestPath),
+                                         ("the sandlock-jobs path", options.executable)]
+            + options.extraArguments.map { ("--sbatch-arg", $0) }
+        let words: [(String, String)] = [("the workdir", plan.workdir), ("the run directory", directory.path),
+                                         ("--partition", options.partition ?? ""), ("--account", options.account ?? "")]
+        for (what, value) in lines + words where value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw .unsupported("\(what) contains a control character (a newline would start a line of its own in the sbatch script, which runs outside the sandbox): \(value.debugDescription)")
+        }
+        for (what, value) in words where value.contains(where: { $0.isWhitespace || $0 == "'" || $0 == "\"" || $0 == "\\" }) {
+            throw .unsupported("\(what) \(value.debugDescription) contains whitespace or a quote, which an #SBATCH line cannot carry: choose a path without (--run-dir for the run directory)")
+        }
+    }
+
+    /// The job's name: the manifest's and the stage's, in characters Slurm shows as they are.
+    func jobName(_ stage: PlannedStage, _ role: SlurmJob.Role) -> String {
+        let name = "\(plan.name)/\(stage.name)\(role == .reduce ? "/reduce" : "")"
+        return String(name.map { $0.isLetter || $0.isNumber || "/_-.".contains($0) ? $0 : "_" })
+    }
+
     /// Every job, in submission order (a stage's needs' jobs first).
     var jobs: [SlurmJob] {
         plan.stages.flatMap { stage -> [SlurmJob] in
@@ -84,7 +109,7 @@ struct SlurmGraph {
         guard let stage = plan.stage(job.stage) else { return "" }
         var lines = ["#!/bin/sh",
                      "# sandlock-jobs: run \(directory.id) of \(plan.manifestPath), stage '\(stage.name)': \(Self.summary(of: job.role, stage))",
-                     "#SBATCH --job-name=\(plan.name)/\(stage.name)\(job.role == .reduce ? "/reduce" : "")",
+                     "#SBATCH --job-name=\(jobName(stage, job.role))",
                      "#SBATCH --chdir=\(plan.workdir)",
                      "#SBATCH --output=\(directory.slurmOutputPattern(stage.name, job.role))"]
         if job.role == .shards, case .map(let map) = stage.work, let count = map.source.count {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
 import SandlockCore
 import SandlockSystem
@@ -63,6 +66,47 @@ public final class SlurmRun: Sendable {
         try SlurmClient.checkReachable()
     }
 
+    /// Slurm's clients are in PATH and its controller answers.
+    public static var reachable: Bool { (try? SlurmClient.checkReachable()) != nil }
+
+    // MARK: Preview
+
+    /// `plan --executor slurm`: every job's script and what it waits for, job names standing
+    /// for the ids Slurm would give; with `test`, each script (without its dependency, which
+    /// names no real job) as `sbatch --test-only` judges it.
+    public func preview(test: Bool) throws(SlurmError) -> String {
+        try graph.checkScriptValues()
+        let jobs = graph.jobs
+        var text = ""
+        for job in jobs {
+            let dependency = graph.dependency(of: job) { stage, role in "<\(stage)\(role == .reduce ? "/reduce" : "")>" }
+            let script = graph.script(for: job, dependency: dependency, hold: dependency == nil)
+            text += "# \(job.script): \(dependency.map { "after \($0)" } ?? "a root: submitted held, released once every job is in")\n"
+            text += script
+            if test {
+                let verdict: String
+                do {
+                    let path = try Self.temporaryScript(graph.script(for: job, dependency: nil, hold: false))
+                    defer { unlink(path) }
+                    verdict = try SlurmClient.test(path)
+                } catch {
+                    verdict = "\(error)"
+                }
+                text += "# sbatch --test-only: \(verdict)\n"
+            }
+            text += "\n"
+        }
+        return text
+    }
+
+    private static func temporaryScript(_ text: String) throws(SlurmError) -> String {
+        let path = "/tmp/sandlock-jobs-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sbatch"
+        do { try RunFiles.writeAtomically(Array(text.utf8), to: path, sync: false) } catch {
+            throw .command("writing \(path)", "\(error)")
+        }
+        return path
+    }
+
     // MARK: Submission
 
     /// Writes `run.json` (`running`) and the scripts, submits every job (roots held, the
@@ -70,6 +114,7 @@ public final class SlurmRun: Sendable {
     /// the roots. A rejected submission cancels what was already submitted, records every
     /// stage as cancelled (naming the rejection) and ends the run as failed.
     public func submit(selected: Set<String>?) throws(SlurmError) -> RunRecord {
+        try graph.checkScriptValues()
         var record = runner.newRecord(selected: selected)
         record.executor = "slurm"
         do {
@@ -113,7 +158,10 @@ public final class SlurmRun: Sendable {
     }
 
     /// The run's jobs as submitted (`slurm/jobs.json`).
-    public func readJobs() -> [SlurmJob] {
+    public func readJobs() -> [SlurmJob] { Self.jobs(of: directory) }
+
+    /// The jobs a run on Slurm submitted (`slurm/jobs.json`; none for a local run).
+    public static func jobs(of directory: RunDirectory) -> [SlurmJob] {
         (try? RecordCoding.decode([SlurmJob].self, path: directory.slurmJobsPath)) ?? []
     }
 
@@ -188,6 +236,8 @@ public final class SlurmRun: Sendable {
     struct Progress {
         var started: Set<String> = []
         var shardsSeen: [String: Int] = [:]
+        /// The queue could not be read at the last look (said once per outage).
+        var queueUnreadable = false
     }
 
     /// One look: job states, then every stage without a status in plan order: its record
@@ -196,9 +246,13 @@ public final class SlurmRun: Sendable {
     func step(_ record: inout RunRecord, progress: inout Progress, interrupted: Bool, giveUp: Bool) -> Bool {
         let jobs = readJobs()
         let states: [SlurmClient.JobState]?
-        do { states = try SlurmClient.states() } catch {
+        do {
+            states = try SlurmClient.states()
+            progress.queueUnreadable = false
+        } catch {
             states = nil
-            runner.events(.warning("\(error)"))
+            if !progress.queueUnreadable { runner.events(.warning("\(error); still waiting (Ctrl-C cancels the run's jobs)")) }
+            progress.queueUnreadable = true
         }
         var changed = false
         for stage in plan.stages {
