@@ -37,8 +37,11 @@ if [ "${1:-}" = "stop" ]; then
   exit 0
 fi
 
-# A Slurm that answers with an idle node is used as it is.
-case "$(node_state)" in idle|mixed|allocated) exit 0 ;; esac
+# A Slurm that answers with a usable node is used as it is. (Asked only when a controller
+# may be up: sinfo waits MessageTimeout, 10 s, for one that is not.)
+if [ -f "$conf" ] && { ! grep -qxF "$marker" "$conf" || alive /run/slurmctld.pid; }; then
+  case "$(node_state)" in idle|mixed|allocated) exit 0 ;; esac
+fi
 
 [ "$(id -u)" -eq 0 ] || die "needs root to install and start Slurm (run: sudo $0)"
 
