@@ -413,7 +413,7 @@ struct SlurmTests {
         #expect(script.contains("#SBATCH --job-name=word_count/one\n"))
     }
 
-    @Test("refused before submission: --dry-run, a copy-on-write map, parallel copy-on-write stages")
+    @Test("refused before submission: a run directory on tmpfs, --dry-run, a copy-on-write map, parallel copy-on-write stages")
     func refusals() throws {
         let job = try RunnerJob()
         defer { job.remove() }
@@ -422,6 +422,12 @@ struct SlurmTests {
               a: { run: "mkdir -p x && echo a > x/a", policy: { extends: sys, filesystem: { write: [x] } } }
               b: { run: "mkdir -p x && echo b > x/b", policy: { extends: sys, filesystem: { write: [x] } } }
             """)
+        // /dev/shm is a tmpfs: only this machine sees it.
+        let shm = "/dev/shm/sandlock-slurm-test-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: shm) }
+        let local = try cli.run(["run", "--executor", "slurm", "--run-dir", shm, "job.yaml"], in: job.directory)
+        #expect(local.status == 1 && local.stderr.contains("the run directory \(shm) is on tmpfs"), "\(local.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: shm + "/slurm"))
         let dry = try cli.run(["run", "--executor", "slurm", "--dry-run", "job.yaml"], in: job.directory)
         #expect(dry.status == 1 && dry.stderr.contains("--dry-run is not supported with --executor slurm"))
         let parallel = try cli.run(["run", "--executor", "slurm", "job.yaml"], in: job.directory)
