@@ -92,6 +92,8 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw fail("\(error)", ExitCode.validationFailure)
         }
+        // Refused before a run directory exists, so a refusal leaves no empty run behind.
+        if slurm.executor == .slurm { try checkSlurm(plan, dryRun: dryRun, runDir: runDir, slurm: slurm) }
         let directory: RunDirectory
         do {
             directory = try RunDirectory.create(workdir: plan.workdir, explicit: runDir)

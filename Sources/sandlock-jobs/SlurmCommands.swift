@@ -51,14 +51,22 @@ func ownExecutable() -> String {
     Files.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
 }
 
-/// `run --executor slurm`: check, submit, then follow the jobs (or detach). Ctrl-C cancels
-/// every job of the run.
+/// What `run --executor slurm` refuses (`SlurmRun.check`), before anything is created.
+func checkSlurm(_ plan: Plan, dryRun: Bool, runDir: String?, slurm: SlurmArguments) throws {
+    do {
+        try SlurmRun.check(plan, options: RunOptions(jobs: 1, runDirectory: runDir, dryRun: dryRun), slurm: slurm.jobs.options)
+    } catch {
+        throw fail("--executor slurm: \(error)")
+    }
+}
+
+/// `run --executor slurm`: submit, then follow the jobs (or detach). Ctrl-C cancels every
+/// job of the run.
 func runOnSlurm(_ plan: Plan, options: RunOptions, slurm: SlurmArguments, directory: RunDirectory,
                 printer: ProgressPrinter, signals: SignalWatcher) throws -> RunRecord {
     let run = SlurmRun(plan: plan, options: options, slurm: slurm.jobs.options, directory: directory, events: printer.handle)
     var record: RunRecord
     do {
-        try SlurmRun.check(plan, options: options, runDirectory: directory.path)
         record = try run.submit(selected: try? Runner.selection(of: plan, only: options.only, from: options.from))
     } catch {
         throw fail("--executor slurm: \(error)")

@@ -381,9 +381,8 @@ struct SlurmTests {
         let noController = try cli.run(["run", "--executor", "slurm", "job.yaml"], in: job.directory, environment: ["SLURM_CONF": conf])
         #expect(noController.status == 1)
         #expect(noController.stderr.contains("the Slurm controller does not answer"), "\(noController.stderr)")
-        let directory = try Self.latest(job)
-        #expect(directory.readStageRecord("one") == nil)
-        #expect(!FileManager.default.fileExists(atPath: directory.slurmJobsPath))
+        // Refused before anything was made: no run directory.
+        #expect(RunDirectory.find("latest", root: RunDirectory.runsRoot(workdir: job.directory)) == nil)
     }
 
     @Test("escape: a newline in the manifest's name or the workdir cannot add a line to the unsandboxed sbatch script")
@@ -405,6 +404,7 @@ struct SlurmTests {
         let plan = try cli.run(["plan", "--executor", "slurm", "job.yaml"], in: job.directory)
         #expect(plan.status != 0 && plan.stderr.contains("control character"), "\(plan.stderr)")
         #expect(!FileManager.default.fileExists(atPath: pwned))
+        #expect(!FileManager.default.fileExists(atPath: side.directory + "/run"))
         // Positive control: an ordinary name with a space runs, labelled with '_'.
         try job.write("job.yaml", "version: 1\nname: word count\n" + RunnerJob.systemPolicy + "stages:\n  one: { run: echo one }\n")
         let fine = try cli.run(["run", "--executor", "slurm", "job.yaml"], in: job.directory)
@@ -427,7 +427,7 @@ struct SlurmTests {
         defer { try? FileManager.default.removeItem(atPath: shm) }
         let local = try cli.run(["run", "--executor", "slurm", "--run-dir", shm, "job.yaml"], in: job.directory)
         #expect(local.status == 1 && local.stderr.contains("the run directory \(shm) is on tmpfs"), "\(local.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: shm + "/slurm"))
+        #expect(!FileManager.default.fileExists(atPath: shm))
         let dry = try cli.run(["run", "--executor", "slurm", "--dry-run", "job.yaml"], in: job.directory)
         #expect(dry.status == 1 && dry.stderr.contains("--dry-run is not supported with --executor slurm"))
         let parallel = try cli.run(["run", "--executor", "slurm", "job.yaml"], in: job.directory)

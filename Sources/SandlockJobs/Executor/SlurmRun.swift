@@ -32,13 +32,21 @@ public final class SlurmRun: Sendable {
     // MARK: Checks
 
     /// What a run on Slurm cannot do that a local run can, each refused before anything is
-    /// submitted (fail closed: nothing would be checked or previewed as locally).
-    public static func check(_ plan: Plan, options: RunOptions, runDirectory: String) throws(SlurmError) {
+    /// created (fail closed: nothing would be checked or previewed as locally), then whether
+    /// Slurm answers. The run directory will be `options.runDirectory` or under the
+    /// workdir's runs root.
+    public static func check(_ plan: Plan, options: RunOptions, slurm: SlurmOptions) throws(SlurmError) {
+        let runDirectory = options.runDirectory.map { FileSystem.absolute($0, base: FileSystem.currentDirectory) }
+            ?? RunDirectory.runsRoot(workdir: plan.workdir)
+        try SlurmGraph(plan: plan, directory: RunDirectory(path: runDirectory), options: slurm).checkScriptValues()
         if options.dryRun {
             throw .unsupported("--dry-run is not supported with --executor slurm (its stacked layers live on one machine): run it locally")
         }
         for (what, path) in [("the run directory", runDirectory), ("the workdir", plan.workdir)] {
-            if let type = Files.filesystemType(of: path), let name = Files.machineLocalFilesystems[type] {
+            // A run directory not made yet will be on its nearest existing parent's filesystem.
+            var existing = path
+            while !RunFiles.exists(existing), existing != "/" { existing = Files.parent(of: existing) }
+            if let type = Files.filesystemType(of: existing), let name = Files.machineLocalFilesystems[type] {
                 throw .notShared("\(what) \(path) is on \(name), which only this machine sees: with --executor slurm it must be on a filesystem every node mounts (use --run-dir, or a workdir on shared storage)")
             }
         }
