@@ -366,6 +366,19 @@ struct SlurmTests {
         #expect(try Self.latest(job).readRunRecord().status == .succeeded)
     }
 
+    @Test("squeue's text format (Slurm without --json) gives the states --json gives")
+    func queueFormats() throws {
+        let held = try Fixture.runBare(["/usr/bin/sbatch", "--parsable", "--hold", "--array=0-2", "--output=/dev/null", "--wrap", "true"])
+        let id = try #require(Int(held.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(held.stderr)")
+        defer { _ = try? Fixture.runBare(["/usr/bin/scancel", String(id)]) }
+        func summary(_ states: [SlurmClient.JobState]) -> [String] {
+            states.filter { $0.jobID == id || $0.arrayJobID == id }.map { "\($0.jobID) \($0.state) \($0.reason ?? "")" }.sorted()
+        }
+        let json = summary(try SlurmClient.states()), text = summary(try SlurmClient.listedStates())
+        #expect(!json.isEmpty && json == text)
+        #expect(json.allSatisfy { $0.contains("PENDING") && $0.contains("JobHeldUser") })
+    }
+
     @Test("no Slurm: a clear error naming what is missing, and nothing run")
     func slurmMissing() throws {
         let job = try RunnerJob()

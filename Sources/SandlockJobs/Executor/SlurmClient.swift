@@ -82,15 +82,30 @@ struct SlurmClient: Sendable {
         guard output.status == 0 || ended else { throw .command("scancel \(arguments.joined(separator: " "))", output.stderrText) }
     }
 
-    /// The states of every job Slurm still knows, by job id and array id; jobs it purged
-    /// (`MinJobAge` after their end) are missing.
+    /// The states of the caller's jobs Slurm still knows (`--me`: a cluster's whole queue can
+    /// be large), by job id and array id; jobs it purged (`MinJobAge` after their end) are
+    /// missing.
     static func states() throws(SlurmError) -> [JobState] {
-        let output = try run(["squeue", "--json"], doing: "read the queue")
+        let output = try run(["squeue", "--json", "--me"], doing: "read the queue")
+        // Slurm before 21.08 has no --json.
+        if output.status != 0, output.stderrText.contains("unrecognized option") { return try listedStates() }
         guard output.status == 0 else { throw .unreachable(output.stderrText) }
         do {
             return try JSONDecoder().decode(Queue.self, from: Data(output.stdout)).jobs
         } catch {
             throw .command("squeue --json", "unexpected output: \(error)")
+        }
+    }
+
+    /// The same from squeue's text format (job id, array id, state, reason), which every
+    /// Slurm has.
+    static func listedStates() throws(SlurmError) -> [JobState] {
+        let output = try run(["squeue", "-h", "--me", "-t", "all", "-o", "%A|%F|%T|%r"], doing: "read the queue")
+        guard output.status == 0 else { throw .unreachable(output.stderrText) }
+        return output.stdoutText.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 4, let id = Int(fields[0]) else { return nil }
+            return JobState(jobID: id, arrayJobID: Int(fields[1]), state: fields[2], reason: fields[3])
         }
     }
 
