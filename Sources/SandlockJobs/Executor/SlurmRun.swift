@@ -319,16 +319,9 @@ public final class SlurmRun: Sendable {
         }
         var record = StageRecord(stage: stage.name, kind: stage.kindName, status: interrupted ? .cancelled : .failed)
         if case .map(let map) = stage.work {
-            let tally = runner.shardTally(of: stage, map)
-            var summary = tally.summary
-            if summary.failed > summary.allowedFailures {
-                summary.notRun = summary.total - summary.succeeded - summary.failed
-                record = tally.record
-                record.shards = summary
-                record.status = .failed
-                record.message = summary.failureText
-                return record
-            }
+            var tally = runner.shardTally(of: stage, map)
+            tally.summary.notRun = tally.summary.total - tally.summary.succeeded - tally.summary.failed
+            if Runner.failedPastAllowance(tally.summary, into: &tally.record) { return tally.record }
         }
         if interrupted {
             record.message = "not started: the run was interrupted"

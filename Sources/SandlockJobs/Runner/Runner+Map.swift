@@ -97,12 +97,7 @@ extension Runner {
         var summary = summary
         let total = summary.total, allowed = summary.allowedFailures
         summary.notRun = total - summary.succeeded - summary.failed
-        record.shards = summary
-        if summary.failed > allowed {
-            record.status = .failed
-            record.message = summary.failureText
-            return
-        }
+        if Self.failedPastAllowance(summary, into: &record) { return }
         if summary.notRun > 0 || Task.isCancelled {
             record.status = .cancelled
             record.message = "\(summary.notRun) of \(total) shards did not run: the run was interrupted"
@@ -241,11 +236,16 @@ extension Runner {
     }
 }
 
-extension ShardSummary {
-    /// Why a map stage failed: more shards failed than it allows.
-    var failureText: String {
-        "\(failed) of \(total) shards failed (\(allowedFailures) allowed); first: " +
-            failedShards.prefix(5).map { "shards/\($0)" }.joined(separator: ", ")
+extension Runner {
+    /// Records the counters; true (and the stage failed, saying why) when more shards failed
+    /// than the stage allows.
+    static func failedPastAllowance(_ summary: ShardSummary, into record: inout StageRecord) -> Bool {
+        record.shards = summary
+        guard summary.failed > summary.allowedFailures else { return false }
+        record.status = .failed
+        record.message = "\(summary.failed) of \(summary.total) shards failed (\(summary.allowedFailures) allowed); first: " +
+            summary.failedShards.prefix(5).map { "shards/\($0)" }.joined(separator: ", ")
+        return true
     }
 }
 
