@@ -8,6 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
 if [ "${CI:-}" = "true" ]; then export SANDLOCK_WERROR=1; fi
+# A single-node Slurm for the --executor slurm tests (they skip without one, and fail under
+# SANDLOCK_REQUIRE_ALL=1); the daemons it started are stopped when the tests end.
+if [ "$(id -u)" -eq 0 ]; then
+  trap 'bash Scripts/slurm-setup.sh stop' EXIT
+  bash Scripts/slurm-setup.sh || echo "test: no Slurm, the Slurm executor tests will skip" >&2
+fi
 
 swift build --build-tests
 swift test --skip-build

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <sys/vfs.h>
 
 ssize_t csl_lgetxattr(const char *path, const char *name, void *value, size_t size) {
     return lgetxattr(path, name, value, size);
@@ -27,6 +28,11 @@ int csl_lremovexattr(const char *path, const char *name) {
 
 int csl_syncfs(int fd) {
     return syncfs(fd);
+}
+
+long csl_filesystem_type(const char *path) {
+    struct statfs info;
+    return statfs(path, &info) == 0 ? (long)info.f_type : -1;
 }
 
 int csl_openat2_beneath(int dirfd, const char *path, int flags) {

@@ -13,6 +13,7 @@ struct PlanCommand: ParsableCommand {
               sandlock-jobs plan jobs/wordcount.yaml
               sandlock-jobs plan --json jobs/wordcount.yaml | jq '.stages[].name'
               sandlock-jobs plan --explain jobs/wordcount.yaml    # which stages a run would reuse, and why
+              sandlock-jobs plan --executor slurm jobs/wordcount.yaml   # the sbatch scripts, tested
             """
     )
 
@@ -28,8 +29,23 @@ struct PlanCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The cache store (default: <workdir>/.sandlock-jobs/cache).", valueName: "DIR"))
     var cacheDir: String?
 
+    @Option(help: "slurm: print the sbatch script of every job and what it waits for, and (when Slurm answers) sbatch --test-only's verdict on each.")
+    var executor: Executor = .local
+
+    @OptionGroup(title: "Slurm") var slurm: SlurmJobArguments
+
     func run() throws {
         let plan = try loadPlan(file)
+        if executor == .slurm {
+            let directory = RunDirectory(path: RunDirectory.runsRoot(workdir: plan.workdir) + "/<run-id>")
+            let run = SlurmRun(plan: plan, options: RunOptions(jobs: 1), slurm: slurm.options, directory: directory)
+            do {
+                print(try run.preview(test: SlurmRun.reachable), terminator: "")
+            } catch {
+                throw fail("--executor slurm: \(error)")
+            }
+            return
+        }
         guard explain else {
             print(json ? plan.json.rendered() : plan.text, terminator: "")
             return

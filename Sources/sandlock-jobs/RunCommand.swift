@@ -40,6 +40,7 @@ struct RunCommand: ParsableCommand {
               sandlock-jobs run --from report --progress plain jobs/wordcount.yaml
               sandlock-jobs run --dry-run jobs/wordcount.yaml      # what would change
               sandlock-jobs run --explain jobs/wordcount.yaml      # why each stage ran or was reused
+              sandlock-jobs run --executor slurm jobs/wordcount.yaml   # as Slurm jobs (see README "Slurm")
 
             Exit codes: 0 every stage succeeded, 1 a stage failed, 64 usage error, 65 invalid \
             manifest, 66 manifest not found, 130 interrupted.
@@ -80,6 +81,7 @@ struct RunCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Lines (old plus new) of one file above which changes.diff says \"N lines changed\" instead of its hunks.", valueName: "LINES"))
     var diffLimit = Workspace.defaultDiffLineLimit
+    @OptionGroup(title: "Slurm") var slurm: SlurmArguments
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
@@ -112,6 +114,8 @@ struct RunCommand: ParsableCommand {
         // Sandboxes inherit the runner's environment: only the stages that list a secret
         // may get it, through `options.secrets`.
         for name in Set(plan.stages.flatMap(\.secrets)) { unsetenv(name) }
+        // Refused before a run directory exists, so a refusal leaves no empty run behind.
+        if slurm.executor == .slurm { try checkSlurm(plan, dryRun: dryRun, runDir: runDir, slurm: slurm) }
         let directory: RunDirectory
         do {
             directory = try RunDirectory.create(workdir: plan.workdir, explicit: runDir)
@@ -124,6 +128,7 @@ struct RunCommand: ParsableCommand {
             cache: cache)
         options.diffLineLimit = diffLimit
         options.secrets = secrets
-        try execute(plan, in: directory, options: options, display: display, signals: signals, verbose: verbose)
+        try execute(plan, in: directory, options: options, display: display, signals: signals, verbose: verbose,
+                    slurm: slurm.executor == .slurm ? slurm : nil)
     }
 }

@@ -44,7 +44,7 @@ struct RunDisplayOptions: ParsableArguments {
 /// Runs `plan` into `directory` with progress, summary, reports and the exit code of
 /// `sandlock-jobs run` (and `resume`).
 func execute(_ plan: Plan, in directory: RunDirectory, options: RunOptions, display: RunDisplayOptions, signals: SignalWatcher,
-             verbose: Bool = false) throws {
+             verbose: Bool = false, slurm: SlurmArguments? = nil) throws {
     let mode: ProgressPrinter.Mode = switch display.progress {
     case .auto: ProgressPrinter.automatic()
     case .tty: .tty
@@ -53,13 +53,19 @@ func execute(_ plan: Plan, in directory: RunDirectory, options: RunOptions, disp
     }
     let environment = getenv("NO_COLOR").map { ["NO_COLOR": String(cString: $0)] } ?? [:]
     let printer = ProgressPrinter(mode: mode, environment: environment)
-    let runner = Runner(plan: plan, options: options, directory: directory, events: printer.handle)
     if mode == .tty { NamedThread.start("progress-ticker") { printer.tick() } }
 
-    let record = runBlocking { () async -> RunRecord in
-        let task = Task { await runner.run() }
-        signals.onSignal { _ in task.cancel() }
-        return await task.value
+    let record: RunRecord
+    if let slurm {
+        record = try runOnSlurm(plan, options: options, slurm: slurm, directory: directory, printer: printer, signals: signals)
+        if slurm.detach { return }
+    } else {
+        let runner = Runner(plan: plan, options: options, directory: directory, events: printer.handle)
+        record = runBlocking { () async -> RunRecord in
+            let task = Task { await runner.run() }
+            signals.onSignal { _ in task.cancel() }
+            return await task.value
+        }
     }
 
     var summary = RunSummary(run: record, directory: directory)

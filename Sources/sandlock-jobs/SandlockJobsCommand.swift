@@ -18,6 +18,7 @@ struct SandlockJobsCommand: ParsableCommand {
             ValidateCommand.self, PlanCommand.self, GraphCommand.self, SchemaCommand.self, RunCommand.self,
             RunsCommand.self, ShowCommand.self, LogsCommand.self, DiffCommand.self, CommitCommand.self,
             DiscardCommand.self, RecoverCommand.self, ResumeCommand.self, CacheCommand.self,
+            ExecCommand.self, StatusCommand.self, CancelCommand.self,
         ]
     )
 }

@@ -34,13 +34,13 @@ import Testing
         guard case .command(let say) = try #require(plan.stage("say")).work,
               case .command(let argv) = try #require(plan.stage("argv")).work,
               case .map(let fan) = try #require(plan.stage("fan")).work else { Issue.record("shapes"); return }
-        #expect(say.argv == ["/bin/sh", "-c", "echo \"you from say in \(workdir) as ada\""])
+        #expect(Shell.script(of: say.argv) == "echo \"you from say in \(workdir) as ada\"")
         #expect(say.policy.env["GREETING"] == "hello you")
         #expect(say.policy.fsReadable.contains(workdir + "/data") && say.policy.cwd == workdir + "/data")
         #expect(argv.argv == ["echo", "${params.who}"])
         guard case .command(let shell) = try #require(plan.stage("shell")).work else { return }
-        #expect(shell.argv == ["/bin/sh", "-c", "echo ${HOME} ${x:-y}"], "the shell's own")
-        #expect(fan.worker.argv == ["/bin/sh", "-c", "wc -l \"$SANDLOCK_ITEM\""])
+        #expect(Shell.script(of: shell.argv) == "echo ${HOME} ${x:-y}", "the shell's own")
+        #expect(Shell.script(of: fan.worker.argv) == "wc -l \"$SANDLOCK_ITEM\"")
         #expect(fan.source == .glob(pattern: workdir + "/data/*.txt", matches: [workdir + "/data/one.txt", workdir + "/data/two.txt"]))
         // The default when nothing is set.
         let plain = try #require(load(Self.manifest, env: ["USER_NAME": "ada"]).plan)

@@ -42,6 +42,16 @@ struct RunnerCLITests {
         return Output(status: p.terminationStatus, stdout: contents(directory + "/cli.out"), stderr: contents(directory + "/cli.err"))
     }
 
+    /// Processes whose command line contains `marker` that have not exited (zombies excluded).
+    func alive(_ marker: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let status = contents("/proc/\(pid)/status")
+            return String(decoding: data, as: UTF8.self).contains(marker) && !status.contains("State:\tZ")
+        }
+    }
+
     @Test("SIGINT mid-run: exit 130, every sandbox gone, finished stages kept, the rest cancelled")
     func interrupt() async throws {
         let job = try RunnerJob(), sync = try StageHandshake()

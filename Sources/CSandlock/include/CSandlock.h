@@ -196,6 +196,9 @@ int csl_removexattr(const char *path, const char *name);
 int csl_fremovexattr(int fd, const char *name);
 /// syncfs(fd): a commit flushes the workdir's filesystem once before dropping its journal.
 int csl_syncfs(int fd);
+/// statfs(path)'s f_type, or -1 with errno (the Glibc module has no sys/vfs.h): a run on
+/// Slurm refuses a run directory on tmpfs, which other nodes cannot see.
+long csl_filesystem_type(const char *path);
 /// openat2(dirfd, path, flags | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 /// RESOLVE_NO_MAGICLINKS): a commit never follows a symlink of the real tree.
 int csl_openat2_beneath(int dirfd, const char *path, int flags);

@@ -88,3 +88,26 @@ extension RunDirectory {
         absolute.hasPrefix(path + "/") ? String(absolute.dropFirst(path.count + 1)) : absolute
     }
 }
+
+// MARK: Slurm
+
+extension RunDirectory {
+    /// `slurm/`: what a run on Slurm submitted (`--executor slurm`).
+    public var slurmDirectory: String { path + "/slurm" }
+
+    /// `slurm/<stage>.sbatch` (a command or pipeline stage, a map stage's workers) and
+    /// `slurm/<stage>.reduce.sbatch` (a map stage's reducer and record).
+    public func slurmScript(_ stage: String, _ role: SlurmJob.Role) -> String {
+        slurmDirectory + "/" + stage + (role == .reduce ? ".reduce" : "") + ".sbatch"
+    }
+
+    /// `slurm/<stage>[.reduce]-<job>[_<task>].out`: what `sandlock-jobs exec` itself printed
+    /// in the job (the stage's own logs are where a local run puts them), as an sbatch
+    /// `--output` pattern.
+    public func slurmOutputPattern(_ stage: String, _ role: SlurmJob.Role) -> String {
+        slurmDirectory + "/" + stage + (role == .reduce ? ".reduce" : "") + (role == .shards ? "-%A_%a" : "-%j") + ".out"
+    }
+
+    /// `slurm/jobs.json`: the run's job ids, for `status`, `cancel` and a waiting `run`.
+    public var slurmJobsPath: String { slurmDirectory + "/jobs.json" }
+}

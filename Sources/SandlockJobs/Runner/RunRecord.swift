@@ -41,6 +41,9 @@ public struct RunRecord: Sendable, Codable, Hashable {
             case started, ended, status, commandLine = "command_line"
         }
     }
+    /// `slurm` for a run submitted with `--executor slurm` (its jobs in `slurm/jobs.json`);
+    /// nil for a local run.
+    public var executor: String?
 
     public struct StageEntry: Sendable, Codable, Hashable {
         public var name: String
@@ -52,6 +55,7 @@ public struct RunRecord: Sendable, Codable, Hashable {
         case commandLine = "command_line", landlockABI = "landlock_abi", jobs, keepGoing = "keep_going"
         case selected, status, started, ended, durationSeconds = "duration_seconds", stages, plan
         case dryRun = "dry_run", earlierAttempts = "earlier_attempts"
+        case executor
     }
 }
 

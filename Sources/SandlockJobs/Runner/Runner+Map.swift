@@ -57,42 +57,55 @@ extension Runner {
             }
             for _ in 0..<width { startNext() }
             while let end = await group.next() {
-                record.userCPUSeconds += end.userCPUSeconds
-                record.systemCPUSeconds += end.systemCPUSeconds
-                record.peakMemoryBytes = max(record.peakMemoryBytes, end.peakMemoryBytes)
-                record.addDenied(end.deniedConnections)
-                if record.process?.enforcement == nil { record.process?.enforcement = end.enforcement }
-                summary.retries += max(0, end.attempts - 1)
-                switch end.status {
-                case .succeeded:
-                    summary.succeeded += 1
-                    if end.cached { summary.cached += 1 }
-                case .failed:
-                    summary.failed += 1
-                    if summary.failedShards.count < RunnerLimits.failedShardsListed { summary.failedShards.append(end.shard) }
-                    if failedShards.count <= allowed { failedShards.insert(end.shard) }
-                    if record.reason == nil || record.reason == .exited && record.exitCode == 0, let last = end.last {
-                        record.decide(by: last)
-                    }
-                    // Doomed: in fail-fast mode start no more shards.
-                    if summary.failed > allowed && !options.keepGoing { stop = true }
-                case .cancelled: interrupted += 1
-                case .skipped, .conflict: break
-                }
+                Self.tally(end, into: &record, &summary, failedShards: &failedShards)
+                if end.status == .cancelled { interrupted += 1 }
+                // Doomed: in fail-fast mode start no more shards.
+                if summary.failed > allowed && !options.keepGoing { stop = true }
                 events(.shardEnded(stage: stage.name, shard: end.shard, succeeded: end.status == .succeeded,
                                    reason: end.last?.reasonText ?? "", done: summary.succeeded + summary.failed,
                                    failed: summary.failed, total: total))
                 startNext()
             }
         }
-        summary.notRun = total - summary.succeeded - summary.failed - interrupted
-        record.shards = summary
-        if summary.failed > allowed {
-            record.status = .failed
-            record.message = "\(summary.failed) of \(total) shards failed (\(allowed) allowed); first: " +
-                summary.failedShards.prefix(5).map { "shards/\($0)" }.joined(separator: ", ")
-            return
+        try await conclude(map, of: stage, summary, failedShards: failedShards, interrupted: interrupted, cow: cow, into: &record)
+    }
+
+    /// Adds an ended shard to the stage's record and counters; `failedShards` collects the
+    /// failed shards the reducer skips (at most one past the allowance: beyond it the stage
+    /// fails and no reducer runs).
+    static func tally(_ end: ShardEnd, into record: inout StageRecord, _ summary: inout ShardSummary,
+                      failedShards: inout Set<Int>) {
+        record.userCPUSeconds += end.userCPUSeconds
+        record.systemCPUSeconds += end.systemCPUSeconds
+        record.peakMemoryBytes = max(record.peakMemoryBytes, end.peakMemoryBytes)
+        record.addDenied(end.deniedConnections)
+        if record.process?.enforcement == nil { record.process?.enforcement = end.enforcement }
+        summary.retries += max(0, end.attempts - 1)
+        switch end.status {
+        case .succeeded:
+            summary.succeeded += 1
+            if end.cached { summary.cached += 1 }
+        case .failed:
+            summary.failed += 1
+            if summary.failedShards.count < RunnerLimits.failedShardsListed { summary.failedShards.append(end.shard) }
+            if failedShards.count <= summary.allowedFailures { failedShards.insert(end.shard) }
+            if record.reason == nil || record.reason == .exited && record.exitCode == 0, let last = end.last {
+                record.decide(by: last)
+            }
+        case .skipped, .cancelled, .conflict: break
         }
+    }
+
+    /// Once the shards are over: the stage fails past the allowance, is cancelled when
+    /// shards did not run, else the reducer (if any) runs over the outputs of the shards
+    /// that succeeded.
+    func conclude(_ map: PlannedMap, of stage: PlannedStage, _ summary: ShardSummary, failedShards: Set<Int>,
+                  interrupted: Int = 0, cow: StageWorkspace?, into record: inout StageRecord) async throws(StageSetupError) {
+        var summary = summary
+        let total = summary.total, allowed = summary.allowedFailures
+        // Shards killed by an interrupt started: they are not among those that did not run.
+        summary.notRun = total - summary.succeeded - summary.failed - interrupted
+        if Self.failedPastAllowance(summary, into: &record) { return }
         if summary.notRun > 0 || Task.isCancelled {
             record.status = .cancelled
             let counts = [(interrupted, "interrupted"), (summary.notRun, "did not run")].filter { $0.0 > 0 }
@@ -239,6 +252,19 @@ extension Runner {
         }
         cow?.mergeHeld(beside: false) { _ in "the reducer" }
         record.attemptCount = record.reduceAttempts?.count ?? 0
+    }
+}
+
+extension Runner {
+    /// Records the counters; true (and the stage failed, saying why) when more shards failed
+    /// than the stage allows.
+    static func failedPastAllowance(_ summary: ShardSummary, into record: inout StageRecord) -> Bool {
+        record.shards = summary
+        guard summary.failed > summary.allowedFailures else { return false }
+        record.status = .failed
+        record.message = "\(summary.failed) of \(summary.total) shards failed (\(summary.allowedFailures) allowed); first: " +
+            summary.failedShards.prefix(5).map { "shards/\($0)" }.joined(separator: ", ")
+        return true
     }
 }
 

@@ -91,13 +91,7 @@ public final class Runner: Sendable {
     /// which is also in `run.json`.
     public func run() async -> RunRecord {
         let selected = try? Self.selection(of: plan, only: options.only, from: options.from)
-        var record = RunRecord(
-            id: directory.id, name: plan.name, manifest: plan.manifestPath,
-            manifestSHA256: SHA256.hex(ofFile: plan.manifestPath) ?? "", workdir: plan.workdir,
-            runDirectory: directory.path, commandLine: options.commandLine, landlockABI: Landlock.abi,
-            jobs: options.jobs, keepGoing: options.keepGoing, selected: selected.map { s in plan.order.filter(s.contains) },
-            status: .running, started: .now, stages: plan.stages.map { .init(name: $0.name, status: nil) }, plan: plan,
-            dryRun: options.dryRun ? true : nil)
+        var record = newRecord(selected: selected)
         if options.cache.resume { record.earlierAttempts = directory.attemptHistory() }
         do { try directory.runStarted(record) } catch { events(.warning("cannot write the run record: \(error)")) }
         events(.runStarted(record))
@@ -160,6 +154,17 @@ public final class Runner: Sendable {
         }
         events(.runEnded(record))
         return record
+    }
+
+    /// The run's record as it starts (`running`, no stage ended).
+    func newRecord(selected: Set<String>?) -> RunRecord {
+        RunRecord(
+            id: directory.id, name: plan.name, manifest: plan.manifestPath,
+            manifestSHA256: SHA256.hex(ofFile: plan.manifestPath) ?? "", workdir: plan.workdir,
+            runDirectory: directory.path, commandLine: options.commandLine, landlockABI: Landlock.abi,
+            jobs: options.jobs, keepGoing: options.keepGoing, selected: selected.map { s in plan.order.filter(s.contains) },
+            status: .running, started: .now, stages: plan.stages.map { .init(name: $0.name, status: nil) }, plan: plan,
+            dryRun: options.dryRun ? true : nil)
     }
 
     /// A record for a stage that does not run (skipped, not selected, cancelled), or nil to run it.
