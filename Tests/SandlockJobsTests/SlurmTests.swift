@@ -121,7 +121,7 @@ struct SlurmTests {
         #expect(contents(slurm.changesFile("make", .summary)).contains("out/made.txt"))
         // show and logs read it as a local run.
         let show = try cli.run(["show", "latest"], in: pair.slurm.directory)
-        #expect(show.status == 0 && show.stdout.contains("broken") && show.stdout.contains("exit 3"))
+        #expect(show.status == 1 && show.stdout.contains("broken") && show.stdout.contains("exit 3"), "show of a failed run exits 1")
         let logs = try cli.run(["logs", "latest", "broken"], in: pair.slurm.directory)
         #expect(logs.stdout.contains("half"))
     }

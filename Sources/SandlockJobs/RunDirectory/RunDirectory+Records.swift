@@ -23,7 +23,9 @@ extension RunDirectory {
     /// crash: it could not say so itself) reads as `interrupted`.
     public func readRunRecord() throws(RunFileError) -> RunRecord {
         var record = try RecordCoding.decode(RunRecord.self, path: runRecordPath)
-        if record.status == .running && runnerIsGone { record.status = .interrupted }
+        // A run on Slurm has no runner holding the lock while it is detached: its jobs are
+        // what runs (`status` asks Slurm).
+        if record.status == .running && record.executor == nil && runnerIsGone { record.status = .interrupted }
         return record
     }
 
