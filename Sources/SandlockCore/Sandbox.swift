@@ -40,6 +40,8 @@ public struct Sandbox: Sendable {
             throw .invalidPolicy("empty command")
         }
         try policy.validate()
+        // HTTP rules open their hosts on the intercepted ports (as sandlock extends net_allow).
+        let policy = policy.withHTTPNetAllow()
         let features = SupervisorFeatures(policy)
         let gaps = try Self.unsupportedFields(of: policy, features: features)
         let (workspaces, settlement) = try mode.resolve(policy: policy)
@@ -64,6 +66,7 @@ public struct Sandbox: Sendable {
         // `:port` rules alone are Landlock's, so net_allow may be enforced with no supervisor.
         if !policy.netAllow.isEmpty && !features.networkGate { enforced.append("net_allow") }
         enforced += features.policyFields
+        if policy.interceptsHTTP { enforced.append("http_allow") }
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -71,17 +74,19 @@ public struct Sandbox: Sendable {
         let registration = try policy.name.map { name throws(SandboxError) in
             try NameRegistration(name: name, policy: policy, command: argv)
         }
+        var network = features.networkGate ? try NetworkAllowlist(policy.netAllow) : nil
+        let httpProxy = policy.interceptsHTTP ? try HTTPProxyProcess.start(policy: policy) : nil
+        network?.proxyRoute = httpProxy?.route
         let plan = try SpawnPlan(policy: policy, io: io, supervised: program.notifyBytes != nil, mounts: mounts)
         let launch = try Launch.spawn(
             plan, policy: policy, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
             scopedTreeKill: ruleset.enforced.contains(.signalScope), mounts: mounts,
-            network: features.networkGate ? try NetworkAllowlist(policy.netAllow) : nil,
-            registration: registration)
+            network: network, registration: registration)
         started = true
         registration?.started(pid: launch.pid)
         return SandboxProcess(session: launch.session, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
-                              settlement: settlement, registration: registration)
+                              settlement: settlement, registration: registration, httpProxy: httpProxy)
     }
 
     /// Fields this build cannot enforce: an error, or with `allowDegraded` a recorded gap.
@@ -110,10 +115,12 @@ public final class SandboxProcess: Sendable {
     private let interactive: Bool
     private let settlement: WorkspaceSettlement?
     private let registration: NameRegistration?
+    private let httpProxy: HTTPProxyProcess?
 
     init(session: SandboxSession, pid: Int32, enforcement: Enforcement, interactive: Bool, settlement: WorkspaceSettlement? = nil,
-         registration: NameRegistration? = nil) {
+         registration: NameRegistration? = nil, httpProxy: HTTPProxyProcess? = nil) {
         self.registration = registration
+        self.httpProxy = httpProxy
         self.session = session
         self.pid = pid
         self.enforcement = enforcement
@@ -140,6 +147,8 @@ public final class SandboxProcess: Sendable {
     private func settled(_ result: RunResult) -> RunResult {
         registration?.end()
         var result = result
+        // Every process of the sandbox is gone: the proxy has nothing left to serve.
+        result.deniedRequests = httpProxy?.finish() ?? [:]
         result.workspace = settlement?.settle(success: result.success)
         return result
     }

@@ -113,6 +113,8 @@ struct NetworkAllowlist: Sendable {
     let rules: [NetworkRule]
     /// Resolved addresses of every named host (16-byte form).
     let names: [String: [[UInt8]]]
+    /// With HTTP rules: where connects to the intercepted ports go instead.
+    var proxyRoute: HTTPProxyRoute?
 
     init(_ specs: [String]) throws(SandboxError) {
         var rules: [NetworkRule] = []
