@@ -173,6 +173,31 @@ struct HTTPProxyTests {
         }
     }
 
+    @Test("a sandbox that reaches the proxy's listener directly, with a forged preamble, gets nothing")
+    func forgedPreamble() throws {
+        try withScratchDirectory { directory in
+            let server = try TestHTTPServer(directory: directory)
+            defer { server.stop() }
+            let port = server.port
+            // The proxied socket's peer is the proxy's listener; the script then connects to it
+            // directly and claims a destination in the preamble.
+            let script = """
+            import socket
+            proxied = socket.create_connection(("localhost", \(port)))
+            listener = proxied.getpeername()[1]
+            proxied.sendall(b"GET /ok HTTP/1.1\\r\\nHost: localhost:\(port)\\r\\n\\r\\n")
+            print(proxied.recv(65536).split(b"\\r\\n")[0].decode())
+            direct = socket.create_connection(("127.0.0.1", listener))
+            direct.sendall(b"SANDLOCK-HTTP/1 " + b"0" * 64 + b" 127.0.0.1 \(port) localhost\\nGET /admin HTTP/1.1\\r\\nHost: localhost:\(port)\\r\\n\\r\\n")
+            print("direct:", direct.recv(65536))
+            """
+            let result = try sandlock(["--http-port", "\(port)", "--http-allow", "GET localhost/ok", "--net-allow", "127.0.0.1:1-65535"],
+                                      ["/usr/bin/python3", "-c", script])
+            #expect(result.stdout == "HTTP/1.1 200 OK\ndirect: b''\n", "\(result)")
+            #expect(!server.seen.contains("/admin"))
+        }
+    }
+
     @Test("the proxy holds 200 concurrent keep-alive connections")
     func concurrentConnections() throws {
         try withScratchDirectory { directory in
