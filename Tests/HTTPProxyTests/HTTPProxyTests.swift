@@ -5,15 +5,18 @@ import Testing
 
 private var readFlags: [String] { Fixture.readablePaths.flatMap { ["-r", $0] } }
 
-/// `sandlock run` with `flags`, then `command`; (status, stdout, stderr).
-private func sandlock(_ flags: [String], _ command: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// `sandlock run` with `flags`, then `command`, as `uid` when given; (status, stdout, stderr).
+private func sandlock(_ flags: [String], _ command: [String], environment: [String: String] = [:],
+                      asUser uid: Int? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    return try Fixture.runBare([Fixture.sandlockCLI, "run"] + readFlags + flags + ["--"] + command, environment: merged)
+    var argv = [Fixture.sandlockCLI, "run"] + readFlags + flags + ["--"] + command
+    if let uid { argv = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(uid)", "--clear-groups", "--"] + argv }
+    return try Fixture.runBare(argv, environment: merged)
 }
 
 /// curl inside the sandbox: the status code, then the body.
 private func curl(_ url: String, _ extra: [String] = []) -> [String] {
-    ["/usr/bin/curl", "-sS", "--path-as-is", "-o", "/dev/stdout", "-w", "\n%{http_code}"] + extra + [url]
+    ["/usr/bin/curl", "-sS", "--path-as-is", "-w", "\n%{http_code}"] + extra + [url]
 }
 
 /// A Python client inside the sandbox that writes `requests` (raw bytes, each its own send)
@@ -294,6 +297,33 @@ struct HTTPSInterceptionTests {
             let raw = try sandlock(flags, curl("https://localhost:\(port)/anything", ["-v", "--cacert", upstreamCA.caCertificate]))
             #expect(raw.stdout.contains("saw GET /anything") && raw.stdout.hasSuffix("\n200"), "\(raw)")
             #expect(raw.stderr.contains("issuer: CN=sandlock test CA upstream"), "\(raw.stderr)")
+        }
+    }
+}
+
+@Suite("HTTP proxy as nobody", Fixture.needs(Requirement.sandbox + [.seccompUserNotification, .pidfdGetfd, .root]))
+struct HTTPProxyUnprivilegedTests {
+    @Test("as nobody: the ACL allows and denies, and HTTPS is intercepted with the caller's CA")
+    func asNobody() throws {
+        try withScratchDirectory { directory in
+            let upstreamCA = try TestCertificates(directory: directory, prefix: "upstream")
+            let intercepting = try TestCertificates(directory: directory, prefix: "intercept")
+            let plain = try TestHTTPServer(directory: directory)
+            defer { plain.stop() }
+            let tls = try TestHTTPServer(directory: directory, certificate: upstreamCA.serverCertificate, key: upstreamCA.serverKey)
+            defer { tls.stop() }
+            let flags = ["--http-port", "\(plain.port)", "--http-allow", "GET localhost/ok*"]
+            #expect(try sandlock(flags, curl("http://localhost:\(plain.port)/ok"), asUser: 65534).stdout.hasSuffix("\n200"))
+            #expect(try sandlock(flags, curl("http://localhost:\(plain.port)/admin"), asUser: 65534).stdout.hasSuffix("\n403"))
+            let intercept = ["--http-port", "\(tls.port)", "--http-allow", "GET localhost/ok*", "-r", directory,
+                             "--https-ca", intercepting.caCertificate, "--https-key", intercepting.caKey]
+            let environment = ["SSL_CERT_FILE": upstreamCA.caCertificate]
+            let allowed = try sandlock(intercept, curl("https://localhost:\(tls.port)/ok", ["--cacert", intercepting.caCertificate]),
+                                       environment: environment, asUser: 65534)
+            #expect(allowed.stdout.contains("saw GET /ok") && allowed.stdout.hasSuffix("\n200"), "\(allowed)")
+            let denied = try sandlock(intercept, curl("https://localhost:\(tls.port)/admin", ["--cacert", intercepting.caCertificate]),
+                                      environment: environment, asUser: 65534)
+            #expect(denied.stdout.hasSuffix("\n403"), "\(denied)")
         }
     }
 }
