@@ -74,7 +74,7 @@ public struct Sandbox: Sendable {
         let registration = try policy.name.map { name throws(SandboxError) in
             try NameRegistration(name: name, policy: policy, command: argv)
         }
-        var network = features.networkGate ? try NetworkAllowlist(policy.netAllow) : nil
+        var network = features.networkGate ? try NetworkAllowlist(policy.netAllow, deny: policy.netDeny) : nil
         let httpProxy = policy.interceptsHTTP ? try HTTPProxyProcess.start(policy: policy) : nil
         network?.proxyRoute = httpProxy?.route
         let plan = try SpawnPlan(policy: policy, io: io, supervised: program.notifyBytes != nil, mounts: mounts)

@@ -60,6 +60,9 @@ public struct Policy: Sendable, Hashable {
     /// so the supervisor does.
     public var unixConnect: [String] = []
 
+    /// Endpoints refused even when `netAllow` covers them (`--net-deny`, same notation;
+    /// deny wins); needs the supervisor's network gate.
+    public var netDeny: [String] = []
     /// HTTP ACL (`--http-allow "METHOD host/path"`, repeatable): with any allow rule, an
     /// intercepted request must match one. Connects to the intercepted ports go through the
     /// HTTP proxy; each rule adds its host (or `*`) on those ports to `netAllow`.
