@@ -74,7 +74,7 @@ final class ProxyConnection: @unchecked Sendable {
         guard count > 0, let newline = bytes.prefix(count).firstIndex(of: 10) else { return nil }
         _ = bytes.withUnsafeMutableBytes { recv(client.rawValue, $0.baseAddress, newline + 1, 0) }
         let words = String(decoding: bytes[..<newline], as: UTF8.self).split(separator: " ").map(String.init)
-        guard words.count == 5, words[0] == "SANDLOCK-HTTP/1", constantTimeEqual(words[1], configuration.secret),
+        guard words.count == 5, words[0] == HTTPProxyRoute.magic, constantTimeEqual(words[1], configuration.secret),
               let port = UInt16(words[3]) else { return nil }
         return OriginalDestination(address: words[2], port: port, names: words[4] == "-" ? [] : words[4].split(separator: ",").map(String.init))
     }

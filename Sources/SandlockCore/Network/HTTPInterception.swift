@@ -69,7 +69,7 @@ extension Policy {
 /// loopback listener, and the secret that opens every connection's preamble (the proxy
 /// drops a connection without it, so a sandbox that reaches the listener directly gets
 /// nothing).
-struct HTTPProxyRoute: Sendable {
+public struct HTTPProxyRoute: Sendable {
     /// sockaddr_in of the proxy's listener.
     let listener: [UInt8]
     let ports: Set<UInt16>
@@ -83,7 +83,8 @@ struct HTTPProxyRoute: Sendable {
         return Array("\(HTTPProxyRoute.magic) \(secret) \(address) \(destination.port) \(list)\n".utf8)
     }
 
-    static let magic = "SANDLOCK-HTTP/1"
+    /// The preamble's first word, which the proxy checks.
+    public static let magic = "SANDLOCK-HTTP/1"
 
     /// 32 random bytes, hex.
     static func makeSecret() -> String {
