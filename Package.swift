@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "SandlockJobs", targets: ["SandlockJobs"]),
         .executable(name: "sandlock", targets: ["sandlock"]),
         .executable(name: "sandlock-jobs", targets: ["sandlock-jobs"]),
+        .executable(name: "sandlock-http-proxy", targets: ["sandlock-http-proxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -76,6 +77,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // TLS of the HTTP proxy over the system's OpenSSL (apt libssl-dev): the user's CA,
+        // leaf certificates minted per name, sessions on a socket. Only the proxy links it.
+        .target(
+            name: "CSandlockTLS",
+            cSettings: cWarnings,
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+        ),
+        // The HTTP ACL proxy (and HTTPS interception), its own process, started by the
+        // supervisor only for a policy with HTTP rules.
+        .executableTarget(
+            name: "sandlock-http-proxy",
+            dependencies: ["SandlockCore", "CSandlockTLS"],
+            swiftSettings: swiftSettings
+        ),
         // In-process start-up benchmark (Scripts/bench/startup.sh).
         .executableTarget(
             name: "sandlock-bench",
@@ -102,6 +117,11 @@ let package = Package(
             name: "SandlockJobsTests",
             dependencies: ["SandlockJobs", "SandlockTestSupport"],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HTTPProxyTests",
+            dependencies: ["SandlockCore", "SandlockTestSupport", "sandlock", "sandlock-http-proxy"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian/Ubuntu machine:
-# libseccomp-dev and libyaml-dev (the two system libraries), and python3-jsonschema for the
-# schema check. Uses sudo when not root; says what to do when neither works.
+# libseccomp-dev, libyaml-dev and libssl-dev (the system libraries; OpenSSL only for the HTTP
+# proxy), and python3-jsonschema for the schema check. Uses sudo when not root;
+# says what to do when neither works.
 set -euo pipefail
 
 packages=()
-for pair in "libseccomp-dev:/usr/include/seccomp.h" "libyaml-dev:/usr/include/yaml.h"; do
+for pair in "libseccomp-dev:/usr/include/seccomp.h" "libyaml-dev:/usr/include/yaml.h" "libssl-dev:/usr/include/openssl/ssl.h"; do
   [ -e "${pair#*:}" ] || packages+=("${pair%%:*}")
 done
 # The bench and the CLI tests use these everyday tools.
-for pair in "util-linux:/usr/bin/setpriv" "bsdutils:/usr/bin/script" "procps:/usr/bin/ps"; do
+# The HTTP proxy tests: curl and python3 clients, openssl for test CAs, the default trust bundle.
+for pair in "util-linux:/usr/bin/setpriv" "bsdutils:/usr/bin/script" "procps:/usr/bin/ps" \
+            "curl:/usr/bin/curl" "python3:/usr/bin/python3" "openssl:/usr/bin/openssl" \
+            "ca-certificates:/etc/ssl/certs/ca-certificates.crt"; do
   [ -e "${pair#*:}" ] || packages+=("${pair%%:*}")
 done
 

@@ -42,6 +42,9 @@ public struct RunResult: Sendable {
     /// Destinations (`ip:port`) the network allowlist refused, with counts. Only the
     /// supervisor sees these: with `:port` rules alone, Landlock refuses in the kernel.
     public var deniedConnections: [String: Int] = [:]
+    /// HTTP requests the proxy refused (`GET host:port/path (rule)`), with counts: 403s of
+    /// the ACL and 400s of requests it could not judge safely.
+    public var deniedRequests: [String: Int] = [:]
     /// The copy-on-write workspace of a policy with `workdir`: its change set and whether it
     /// was committed, aborted or kept (nil without a workdir, or for an attached workspace).
     public var workspace: WorkspaceResult? = nil

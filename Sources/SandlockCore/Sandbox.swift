@@ -40,6 +40,8 @@ public struct Sandbox: Sendable {
             throw .invalidPolicy("empty command")
         }
         try policy.validate()
+        // HTTP rules open their hosts on the intercepted ports (as sandlock extends net_allow).
+        let policy = policy.withHTTPNetAllow()
         let features = SupervisorFeatures(policy)
         let gaps = try Self.unsupportedFields(of: policy, features: features)
         let (workspaces, settlement) = try mode.resolve(policy: policy)
@@ -67,6 +69,7 @@ public struct Sandbox: Sendable {
         if !policy.netAllow.isEmpty && !features.networkGate { enforced.append("net_allow") }
         enforced += features.policyFields
         if processLimit != nil && !features.processLimit { enforced.append("max_processes") } // by the kernel
+        if policy.interceptsHTTP { enforced.append("http_allow") }
         let enforcement = Enforcement(
             landlockABI: Landlock.abi, enforced: enforced,
             notEnforced: ruleset.missing.map { .init(feature: "landlock_\($0.rawValue)", reason: $0.consequence) } + gaps)
@@ -74,18 +77,20 @@ public struct Sandbox: Sendable {
         let registration = try policy.name.map { name throws(SandboxError) in
             try NameRegistration(name: name, policy: policy, command: argv)
         }
+        var network = features.networkGate ? try NetworkAllowlist(policy.netAllow, deny: policy.netDeny) : nil
+        let httpProxy = policy.interceptsHTTP ? try HTTPProxyProcess.start(policy: policy) : nil
+        network?.proxyRoute = httpProxy?.route
         let plan = try SpawnPlan(policy: policy, io: io, supervised: program.notifyBytes != nil, mounts: mounts,
                                  processLimit: processLimit)
         let launch = try Launch.spawn(
             plan, policy: policy, executable: executable, argv: argv, environment: environment,
             ruleset: ruleset, program: program, dropCapabilities: dropCapabilities,
             scopedTreeKill: ruleset.enforced.contains(.signalScope), mounts: mounts,
-            network: features.networkGate ? try NetworkAllowlist(policy.netAllow) : nil,
-            registration: registration)
+            network: network, registration: registration)
         started = true
         registration?.started(pid: launch.pid)
         return SandboxProcess(session: launch.session, pid: launch.pid, enforcement: enforcement, interactive: io.interactive,
-                              settlement: settlement, registration: registration)
+                              settlement: settlement, registration: registration, httpProxy: httpProxy)
     }
 
     /// Fields this build cannot enforce: an error, or with `allowDegraded` a recorded gap.
@@ -114,10 +119,12 @@ public final class SandboxProcess: Sendable {
     private let interactive: Bool
     private let settlement: WorkspaceSettlement?
     private let registration: NameRegistration?
+    private let httpProxy: HTTPProxyProcess?
 
     init(session: SandboxSession, pid: Int32, enforcement: Enforcement, interactive: Bool, settlement: WorkspaceSettlement? = nil,
-         registration: NameRegistration? = nil) {
+         registration: NameRegistration? = nil, httpProxy: HTTPProxyProcess? = nil) {
         self.registration = registration
+        self.httpProxy = httpProxy
         self.session = session
         self.pid = pid
         self.enforcement = enforcement
@@ -144,6 +151,8 @@ public final class SandboxProcess: Sendable {
     private func settled(_ result: RunResult) -> RunResult {
         registration?.end()
         var result = result
+        // Every process of the sandbox is gone: the proxy has nothing left to serve.
+        result.deniedRequests = httpProxy?.finish() ?? [:]
         result.workspace = settlement?.settle(success: result.success)
         return result
     }

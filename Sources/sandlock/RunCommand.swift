@@ -57,6 +57,10 @@ struct RunCommand: ParsableCommand {
             let list = result.deniedConnections.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value)x)" }
             printError("sandlock: denied connections: " + list.joined(separator: ", "))
         }
+        if !result.deniedRequests.isEmpty {
+            let list = result.deniedRequests.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value)x)" }
+            printError("sandlock: denied HTTP requests: " + list.joined(separator: ", "))
+        }
         for gap in result.enforcement.notEnforced {
             printError("sandlock: warning: not enforced: \(gap.feature) (\(gap.reason))")
         }

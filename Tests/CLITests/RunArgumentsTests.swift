@@ -27,6 +27,7 @@ struct RunArgumentsTests {
         case .cpuList: "0,1"
         case .ports: "8080,9000-9001"
         case .endpoints: "example.com:443"
+        case .httpRules: "GET example.com/v1/*"
         case .timestamp: "2000-01-01T00:00:00Z"
         case .seed: "42"
         case .syscalls: "mount"

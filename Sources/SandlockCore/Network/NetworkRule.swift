@@ -113,8 +113,22 @@ struct NetworkAllowlist: Sendable {
     let rules: [NetworkRule]
     /// Resolved addresses of every named host (16-byte form).
     let names: [String: [[UInt8]]]
+    /// With HTTP rules: where connects to the intercepted ports go instead.
+    var proxyRoute: HTTPProxyRoute?
+    /// `net_deny`: refused whatever `rules` allow, with its names resolved apart (they are
+    /// not pinned in the sandbox's /etc/hosts).
+    private(set) var denied: [NetworkRule] = []
+    private(set) var deniedNames: [String: [[UInt8]]] = [:]
 
-    init(_ specs: [String]) throws(SandboxError) {
+    init(_ specs: [String], deny: [String] = []) throws(SandboxError) {
+        let (rules, names) = try NetworkAllowlist.resolved(specs)
+        self.rules = rules
+        self.names = names
+        (denied, deniedNames) = try NetworkAllowlist.resolved(deny)
+    }
+
+    /// Rules parsed and their names resolved once.
+    private static func resolved(_ specs: [String]) throws(SandboxError) -> ([NetworkRule], [String: [[UInt8]]]) {
         var rules: [NetworkRule] = []
         for spec in specs { rules.append(try NetworkRule(parsing: spec)) }
         var names: [String: [[UInt8]]] = [:]
@@ -129,8 +143,7 @@ struct NetworkAllowlist: Sendable {
             }
             names[name] = addresses
         }
-        self.rules = rules
-        self.names = names
+        return (rules, names)
     }
 
     /// Only any-address rules: Landlock's TCP port rules enforce them with no supervisor.
@@ -149,7 +162,8 @@ struct NetworkAllowlist: Sendable {
     }
 
     func allows(_ address: [UInt8], port: UInt16) -> Bool {
-        rules.contains { $0.allows(address, port: port, names: names) }
+        !denied.contains { $0.allows(address, port: port, names: deniedNames) }
+            && rules.contains { $0.allows(address, port: port, names: names) }
     }
 
     /// The sandbox's /etc/hosts: loopback, then every pinned name.

@@ -13,6 +13,9 @@ struct OnBehalf: Sendable {
         /// A connect to an abstract unix name, kept only when the listener is a process under
         /// `initPID` (Landlock's abstract scope, which a connect on behalf would bypass).
         case connectAbstract(address: [UInt8], initPID: pid_t)
+        /// A connect to an intercepted HTTP port: the socket is connected to the proxy and the
+        /// preamble (secret, original destination) written before the process gets it back.
+        case connectThroughProxy(proxy: [UInt8], preamble: [UInt8])
     }
 
     /// Our duplicate of the process's socket; closed when the operation is done.
@@ -42,6 +45,8 @@ struct OnBehalf: Sendable {
                 return (0, EPERM)
             }
             result = rc
+        case let .connectThroughProxy(proxy, preamble):
+            return OnBehalf.connect(self.socket, throughProxy: proxy, preamble: preamble)
         case let .send(data, flags, address):
             result = data.withUnsafeBytes { payload in
                 if let address {
@@ -54,6 +59,36 @@ struct OnBehalf: Sendable {
             }
         }
         return result < 0 ? (0, errno) : (Int64(result), 0)
+    }
+}
+
+extension OnBehalf {
+    /// Connects `socket` to the proxy's loopback listener, writes the preamble and takes the
+    /// proxy's one-byte answer off the stream; a non-blocking socket is waited for, and the
+    /// process gets 0 or the destination's errno either way, so it never writes before the
+    /// preamble nor reads the answer.
+    static func connect(_ socket: SharedDescriptor, throughProxy proxy: [UInt8], preamble: [UInt8]) -> (value: Int64, error: Int32) {
+        let fd = socket.rawValue
+        let rc = proxy.withUnsafeBytes { raw in
+            Glibc.connect(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        }
+        if rc != 0 {
+            guard errno == EINPROGRESS else { return (0, errno) }
+            var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard (try? retryingInterrupts({ poll(&ready, 1, 5000) })) == 1,
+                  NetworkGate.socketError(socket) == 0 else { return (0, ECONNREFUSED) }
+        }
+        let sent = preamble.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // The proxy's answer: 0 once it reached the destination, else its connect's errno,
+        // which the process gets as its own connect's.
+        var answer = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        var status = UInt8(ECONNREFUSED)
+        if sent == preamble.count, (try? retryingInterrupts({ poll(&answer, 1, 130_000) })) == 1,
+           recv(fd, &status, 1, Int32(MSG_DONTWAIT)) == 1, status == 0 {
+            return (0, 0)
+        }
+        _ = shutdown(fd, Int32(SHUT_RDWR))
+        return (0, status == 0 ? ECONNREFUSED : Int32(status))
     }
 }
 
@@ -83,6 +118,11 @@ struct NetworkGate {
         if SocketAddress.family(bytes) == AF_UNSPEC { return .onBehalf(OnBehalf(socket: socket, operation: .connect(address: bytes))) }
         guard let destination = SocketAddress(bytes: bytes), allowlist.allows(destination.address, port: destination.port) else {
             return .denied(SocketAddress(bytes: bytes)?.description ?? "unknown")
+        }
+        // An intercepted HTTP port: the proxy, told where the process meant to go.
+        if let route = allowlist.proxyRoute, route.ports.contains(destination.port), !NetworkGate.isDatagram(socket) {
+            let preamble = route.preamble(for: destination, names: allowlist.names(of: destination.address))
+            return .onBehalf(OnBehalf(socket: socket, operation: .connectThroughProxy(proxy: route.listener, preamble: preamble)))
         }
         // A loopback connect to one of the sandbox's own virtual ports reaches its real port.
         let target = destination.isLoopback ? ports.real(for: destination.port).map { SocketAddress.withPort(bytes, $0) } ?? bytes : bytes
@@ -240,6 +280,13 @@ struct NetworkGate {
     static func isIP(_ socket: SharedDescriptor) -> Bool {
         let domain = option(socket, SO_DOMAIN)
         return domain == AF_INET || domain == AF_INET6
+    }
+
+    /// SO_ERROR: the outcome of a non-blocking connect.
+    static func socketError(_ socket: SharedDescriptor) -> Int32? {
+        var value: Int32 = 0
+        var length = socklen_t(4)
+        return getsockopt(socket.rawValue, SOL_SOCKET, SO_ERROR, &value, &length) == 0 ? value : nil
     }
 
     static func isDatagram(_ socket: SharedDescriptor) -> Bool {

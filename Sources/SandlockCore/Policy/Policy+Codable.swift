@@ -18,7 +18,7 @@ extension Policy: Codable {
             func put<T: Encodable>(_ ref: PolicyRef<T?>) throws { try container.encodeIfPresent(self[keyPath: ref], forKey: key) }
             switch field.grammar {
             case .flag(let r): try put(r)
-            case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): try put(r)
+            case .paths(let r), .endpoints(let r), .httpRules(let r), .syscalls(let r), .syscallGroups(let r): try put(r)
             case .syscallSet(let r): try put(r)
             case .string(let r): try put(r)
             case .size(let r), .seed(let r): try put(r)
@@ -46,7 +46,7 @@ extension Policy: Codable {
             }
             switch field.grammar {
             case .flag(let r): try get(r)
-            case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): try get(r)
+            case .paths(let r), .endpoints(let r), .httpRules(let r), .syscalls(let r), .syscallGroups(let r): try get(r)
             case .syscallSet(let r): try get(r)
             case .string(let r): try get(r)
             case .size(let r), .seed(let r): try get(r)

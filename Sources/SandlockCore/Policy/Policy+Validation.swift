@@ -14,7 +14,7 @@ extension Policy {
         for field in Self.fields {
             found += field.violations(in: self)
         }
-        return found + storageViolations()
+        return found + storageViolations() + httpViolations()
     }
 
     /// The workspace storage is out of every sandbox's reach (issue 20): an absolute path, and,
@@ -67,6 +67,15 @@ extension PolicyField {
                     _ = try NetworkRule(parsing: spec)
                 } catch {
                     return problem(PolicyGrammar.endpointProblem(spec), item: index)
+                }
+            }
+            return []
+        case .httpRules(let ref):
+            for (index, spec) in policy[keyPath: ref].enumerated() {
+                do throws(SandboxError) {
+                    _ = try HTTPRule(parsing: spec)
+                } catch {
+                    return problem(error.ruleProblem, item: index)
                 }
             }
             return []

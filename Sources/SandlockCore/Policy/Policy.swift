@@ -60,6 +60,23 @@ public struct Policy: Sendable, Hashable {
     /// so the supervisor does.
     public var unixConnect: [String] = []
 
+    /// Endpoints refused even when `netAllow` covers them (`--net-deny`, same notation;
+    /// deny wins); needs the supervisor's network gate.
+    public var netDeny: [String] = []
+    /// HTTP ACL (`--http-allow "METHOD host/path"`, repeatable): with any allow rule, an
+    /// intercepted request must match one. Connects to the intercepted ports go through the
+    /// HTTP proxy; each rule adds its host (or `*`) on those ports to `netAllow`.
+    public var httpAllow: [String] = []
+    /// Requests refused whatever the allow rules say (`--http-deny`, checked first).
+    public var httpDeny: [String] = []
+    /// Intercepted plain-HTTP ports (`--http-port`); empty = 80. Only with HTTP rules.
+    public var httpPorts: [UInt16] = []
+    /// PEM CA certificate that signs the leaf certificates minted for intercepted HTTPS
+    /// (`--https-ca`); with it port 443 is intercepted too. Needs `httpsKey`.
+    public var httpsCA: String? = nil
+    /// The CA's PEM private key (`--https-key`).
+    public var httpsKey: String? = nil
+
     // MARK: Resources
 
     /// Anonymous memory of the whole sandbox, in bytes (`-m`).

@@ -30,7 +30,7 @@ extension PolicyField {
         switch grammar {
         case .flag(let ref):
             policy[keyPath: ref] = true
-        case .paths(let ref), .endpoints(let ref), .syscalls(let ref), .syscallGroups(let ref):
+        case .paths(let ref), .endpoints(let ref), .httpRules(let ref), .syscalls(let ref), .syscallGroups(let ref):
             policy[keyPath: ref].append(value)
         case .syscallSet(let ref):
             policy[keyPath: ref] = (policy[keyPath: ref] ?? []) + [value]
@@ -76,7 +76,7 @@ extension PolicyField {
     /// not set, and none for a flag (its presence is the value).
     public func arguments(of policy: Policy) -> [String] {
         switch grammar {
-        case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): return policy[keyPath: r]
+        case .paths(let r), .endpoints(let r), .httpRules(let r), .syscalls(let r), .syscallGroups(let r): return policy[keyPath: r]
         case .syscallSet(let r): return policy[keyPath: r] ?? []
         case .string(let r): return policy[keyPath: r].map { [$0] } ?? []
         case .size(let r): return policy[keyPath: r].map { [$0.sizeText] } ?? []
@@ -98,7 +98,7 @@ extension PolicyField {
         func same<T: Equatable>(_ ref: PolicyRef<T>) -> Bool { policy[keyPath: ref] == initial[keyPath: ref] }
         switch grammar {
         case .flag(let r): return same(r)
-        case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): return same(r)
+        case .paths(let r), .endpoints(let r), .httpRules(let r), .syscalls(let r), .syscallGroups(let r): return same(r)
         case .syscallSet(let r): return same(r)
         case .string(let r): return same(r)
         case .size(let r), .seed(let r): return same(r)
@@ -126,7 +126,7 @@ extension PolicyField {
         }
         func replace<T>(_ ref: PolicyRef<T>) { base[keyPath: ref] = child[keyPath: ref] }
         switch grammar {
-        case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): union(r)
+        case .paths(let r), .endpoints(let r), .httpRules(let r), .syscalls(let r), .syscallGroups(let r): union(r)
         case .syscallSet(let r): union(r)
         case .cpuList(let r, _): union(r)
         case .ports(let r): union(r)

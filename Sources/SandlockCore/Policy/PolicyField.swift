@@ -128,6 +128,8 @@ public enum PolicyGrammar: Sendable {
     case ports(PolicyRef<[UInt16]>)
     /// Outbound endpoints (`host:port`, `:port`, `[v6]:port`), repeatable.
     case endpoints(PolicyRef<[String]>)
+    /// HTTP rules (`METHOD host[:port]/path`), repeatable.
+    case httpRules(PolicyRef<[String]>)
     /// RFC 3339 (`2000-01-01T00:00:00Z`) or Unix seconds.
     case timestamp(PolicyRef<Int64?>)
     /// A non-negative 64-bit seed.
@@ -151,7 +153,7 @@ public enum PolicyGrammar: Sendable {
     /// Lists: given again, a flag adds to them; `extends` joins them.
     public var isList: Bool {
         switch self {
-        case .paths, .cpuList, .ports, .endpoints, .syscalls, .syscallGroups, .syscallSet, .environment: true
+        case .paths, .cpuList, .ports, .endpoints, .httpRules, .syscalls, .syscallGroups, .syscallSet, .environment: true
         case .flag, .string, .size, .duration, .integer, .timestamp, .seed, .disposition: false
         }
     }
@@ -166,6 +168,7 @@ public enum PolicyGrammar: Sendable {
         case .cpuList: "LIST"
         case .ports: "PORTS"
         case .endpoints: "SPEC"
+        case .httpRules: "RULE"
         case .timestamp: "TIME"
         case .seed: "N"
         case .syscalls, .syscallSet: "NAME"

@@ -18,6 +18,7 @@ extension PolicyField {
         switch grammar {
         case .flag: return ["type": "boolean", "description": description]
         case .paths: return array(["type": "string", "minLength": 1])
+        case .httpRules: return array(["type": "string", "pattern": #"^\S+ \S+$"#])
         case .string: return ["type": "string", "minLength": 1, "description": description]
         case .size: return ref("size")
         case .duration: return ref("duration")
@@ -62,7 +63,7 @@ extension ManifestDecoder {
         }
         switch field.grammar {
         case .flag(let r): set(r, reader.bool(node, ctx))
-        case .paths(let r): located(r, reader.strings(node, ctx))
+        case .paths(let r), .httpRules(let r): located(r, reader.strings(node, ctx))
         case .string(let r): set(r, reader.string(node, ctx).map(Optional.some))
         case .size(let r): set(r, reader.size(node, ctx).map(Optional.some))
         case .duration(let r): set(r, reader.duration(node, ctx).map(Optional.some))

@@ -305,7 +305,7 @@ extension PolicyField {
         func int<T: BinaryInteger>(_ v: T?) -> JSONValue { v.map { Int64(exactly: $0).map(JSONValue.int) ?? .string("\($0)") } ?? .null }
         switch grammar {
         case .flag(let r): return .bool(policy[keyPath: r])
-        case .paths(let r), .endpoints(let r), .syscalls(let r), .syscallGroups(let r): return strings(policy[keyPath: r])
+        case .paths(let r), .endpoints(let r), .httpRules(let r), .syscalls(let r), .syscallGroups(let r): return strings(policy[keyPath: r])
         case .syscallSet(let r): return policy[keyPath: r].map(strings) ?? .null
         case .string(let r): return policy[keyPath: r].map(JSONValue.string) ?? .null
         case .size(let r), .seed(let r): return int(policy[keyPath: r])

@@ -7,7 +7,7 @@ import CSeccomp
 /// host rules and made on behalf. `:port` rules alone are Landlock's and need no handler.
 struct NetworkAllowHandler: SupervisorHandler {
     static func isNeeded(by policy: Policy) -> Bool {
-        hostRules(policy) && !DatagramHandler.isNeeded(by: policy) && !PortRemapHandler.isNeeded(by: policy)
+        (hostRules(policy) || policy.interceptsHTTP || !policy.netDeny.isEmpty) && !DatagramHandler.isNeeded(by: policy) && !PortRemapHandler.isNeeded(by: policy)
     }
     static let policyField: String? = "net_allow"
     static let trappedSyscalls = ["connect"]
