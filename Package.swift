@@ -24,6 +24,8 @@ let package = Package(
         // Loaded at run time by SandlockCore's ProfileLibrary, so TOMLKit's Foundation is not
         // on every start of the CLIs.
         .library(name: "SandlockProfiles", type: .dynamic, targets: ["SandlockProfiles"]),
+        // The C ABI (include/sandlock.h, libSandlockC.so), for the Python package (python/) and other languages.
+        .library(name: "SandlockC", type: .dynamic, targets: ["SandlockC"]),
         .executable(name: "sandlock", targets: ["sandlock"]),
         .executable(name: "sandlock-jobs", targets: ["sandlock-jobs"]),
     ],
@@ -63,6 +65,12 @@ let package = Package(
         .target(
             name: "SandlockProfiles",
             dependencies: ["SandlockCore", .product(name: "TOMLKit", package: "TOMLKit")],
+            swiftSettings: swiftSettings
+        ),
+        // The C ABI of include/sandlock.h: @_cdecl functions over opaque handles.
+        .target(
+            name: "SandlockC",
+            dependencies: ["SandlockCore"],
             swiftSettings: swiftSettings
         ),
         .target(
