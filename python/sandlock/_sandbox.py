@@ -116,7 +116,8 @@ class Process:
             _native.lib.sandlock_process_free(handle)
 
     def __del__(self):
-        self.close()
+        if getattr(self, "_handle", None):
+            self.close()
 
     def __enter__(self):
         return self
@@ -208,8 +209,10 @@ class Pipeline:
     def run(self, timeout=None, input=None):
         """Runs every stage at once (timeout applies to each) and returns a PipelineResult."""
         count = len(self.stages)
-        policies = [native(stage.sandbox.policy, timeout=timeout, name=stage.sandbox.name) for stage in self.stages]
+        policies = []
         try:
+            for stage in self.stages:
+                policies.append(native(stage.sandbox.policy, timeout=timeout, name=stage.sandbox.name))
             handles = (ctypes.c_void_p * count)(*[policy.handle for policy in policies])
             argvs = [_native.argv(stage.argv) for stage in self.stages]
             argv_array = (ctypes.POINTER(ctypes.c_char_p) * count)(
