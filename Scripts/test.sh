@@ -17,10 +17,8 @@ if [ -f Scripts/check-schema.py ]; then
 fi
 
 # The Python SDK (python/): installed with pip into a venv beside the build, from the
-# debug library just built, then its pytest suite against the real kernel.
-if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
-fi
+# debug library just built, then its pytest suite against the real kernel (setup.sh installed
+# python3-venv).
 [ -x .build/python-venv/bin/python ] || python3 -m venv .build/python-venv
 .build/python-venv/bin/python -c 'import pytest' 2>/dev/null || .build/python-venv/bin/pip install --quiet pytest
 SANDLOCK_SWIFT_CONFIGURATION=debug .build/python-venv/bin/pip install --quiet --force-reinstall --no-deps ./python
