@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian/Ubuntu machine:
-# libseccomp-dev and libyaml-dev (the two system libraries), and python3-jsonschema for the
-# schema check, python3-venv for the Python SDK's tests. Uses sudo when not root; says what to do when neither works.
+# libseccomp-dev and libyaml-dev (the two system libraries), python3-jsonschema for the
+# schema check and python3-venv for the Python SDK's tests. Uses sudo when not root; says
+# what to do when neither works.
 set -euo pipefail
 
 packages=()
