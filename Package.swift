@@ -21,6 +21,8 @@ let package = Package(
     products: [
         .library(name: "SandlockCore", targets: ["SandlockCore"]),
         .library(name: "SandlockJobs", targets: ["SandlockJobs"]),
+        // The C ABI (include/sandlock.h, libSandlockC.so), for the Python package (python/) and other languages.
+        .library(name: "SandlockC", type: .dynamic, targets: ["SandlockC"]),
         .executable(name: "sandlock", targets: ["sandlock"]),
         .executable(name: "sandlock-jobs", targets: ["sandlock-jobs"]),
         .executable(name: "sandlock-http-proxy", targets: ["sandlock-http-proxy"]),
@@ -54,6 +56,12 @@ let package = Package(
         .target(
             name: "SandlockCore",
             dependencies: ["CSandlock", "CSeccomp", "SandlockSystem"],
+            swiftSettings: swiftSettings
+        ),
+        // The C ABI of include/sandlock.h: @_cdecl functions over opaque handles.
+        .target(
+            name: "SandlockC",
+            dependencies: ["SandlockCore"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian/Ubuntu machine:
 # libseccomp-dev, libyaml-dev and libssl-dev (the system libraries; OpenSSL only for the HTTP
-# proxy), and python3-jsonschema for the schema check. Uses sudo when not root;
-# says what to do when neither works.
+# proxy), python3-jsonschema for the schema check and python3-venv for the Python SDK's
+# tests. Uses sudo when not root; says what to do when neither works.
 set -euo pipefail
 
 packages=()
@@ -16,6 +16,12 @@ for pair in "util-linux:/usr/bin/setpriv" "bsdutils:/usr/bin/script" "procps:/us
             "ca-certificates:/etc/ssl/certs/ca-certificates.crt"; do
   [ -e "${pair#*:}" ] || packages+=("${pair%%:*}")
 done
+
+# The Python SDK's tests run in a venv (Scripts/test.sh; python3-venv brings python3 too).
+if ! command -v python3 >/dev/null 2>&1 \
+  || { command -v dpkg-query >/dev/null 2>&1 && ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed'; }; then
+  packages+=(python3-venv)
+fi
 
 if [ ${#packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then

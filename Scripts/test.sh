@@ -23,3 +23,11 @@ if [ -f Scripts/check-schema.py ]; then
   python3 -c 'import jsonschema, yaml' 2>/dev/null || python3 -m pip install --quiet jsonschema pyyaml
   python3 Scripts/check-schema.py
 fi
+
+# The Python SDK (python/): installed with pip into a venv beside the build, from the
+# debug library just built, then its pytest suite against the real kernel (setup.sh installed
+# python3-venv).
+[ -x .build/python-venv/bin/python ] || python3 -m venv .build/python-venv
+.build/python-venv/bin/python -c 'import pytest' 2>/dev/null || .build/python-venv/bin/pip install --quiet pytest
+SANDLOCK_SWIFT_CONFIGURATION=debug .build/python-venv/bin/pip install --quiet --force-reinstall --no-deps ./python
+.build/python-venv/bin/python -m pytest -q -p no:cacheprovider python/tests

@@ -157,6 +157,9 @@ public final class SandboxProcess: Sendable {
         return result
     }
 
+    /// With a name and port_remap: the ports bound so far, virtual → real.
+    public var portMapping: [UInt16: UInt16] { registration?.portMapping ?? [:] }
+
     /// Kills every process of the sandbox (init kills its Landlock domain). Idempotent.
     public func kill() {
         session.kill()

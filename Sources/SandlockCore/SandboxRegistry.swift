@@ -194,8 +194,15 @@ final class NameRegistration: Sendable {
         }
     }
 
+    /// Every port the sandbox bound with port_remap, virtual → real (the registry keeps only
+    /// those that differ).
+    private let mapping = Mutex<[UInt16: UInt16]>([:])
+
+    var portMapping: [UInt16: UInt16] { mapping.withLock { $0 } }
+
     /// The sandbox's port map changed (port_remap): `ps` shows it.
     func ports(_ mapping: [UInt16: UInt16]) {
+        self.mapping.withLock { $0 = mapping }
         entry.withLock { entry in
             guard var current = entry else { return }
             current.remapped = mapping.filter { $0.key != $0.value }
