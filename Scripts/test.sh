@@ -17,8 +17,11 @@ fi
 
 swift build --build-tests
 swift test --skip-build
-# The README's release build (the test-support target must build without the Testing module).
-swift build -c release --static-swift-stdlib
+# The README's release build of the executables (the test-support target must build without
+# the Testing module). Per product: the C ABI's shared library cannot link a static stdlib.
+for product in sandlock sandlock-jobs sandlock-http-proxy; do
+  swift build -c release --static-swift-stdlib --product "$product"
+done
 if [ -f Scripts/check-schema.py ]; then
   python3 -c 'import jsonschema, yaml' 2>/dev/null || python3 -m pip install --quiet jsonschema pyyaml
   python3 Scripts/check-schema.py
