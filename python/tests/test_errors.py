@@ -20,8 +20,8 @@ def test_bad_field_value_names_field_and_form():
 def test_unknown_keyword_is_a_type_error_naming_it():
     with pytest.raises(TypeError, match=r"'max_memroy'.*did you mean 'max_memory'"):
         Policy(max_memroy="1G")
-    with pytest.raises(TypeError, match=r"'http_allow'"):
-        Policy(http_allow=["GET example.com/"])
+    with pytest.raises(TypeError, match=r"'http_allowed'"):
+        Policy(http_allowed=["GET example.com/"])
 
 
 def test_missing_executable(sandbox_kernel):
