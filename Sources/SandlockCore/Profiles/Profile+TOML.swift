@@ -31,27 +31,8 @@ extension Profile {
         return (lines + tables).joined(separator: "\n") + "\n"
     }
 
-    /// A TOML basic string.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F {
-                    let hex = String(scalar.value, radix: 16, uppercase: true)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A TOML basic string (JSON's escapes are TOML's).
+    static func quoted(_ text: String) -> String { JSONText.quote(text) }
 
     /// A bare key when TOML allows one, else a quoted one.
     static func quotedKey(_ key: String) -> String {

@@ -173,7 +173,8 @@ public struct ChangeSet: Sendable, Hashable {
     }
 }
 
-/// JSON text for the few records the engine writes (no Foundation in the engine).
+/// JSON text for the few records the engine writes (no Foundation in the engine). A quoted
+/// string is a TOML basic string too (profiles): DEL is escaped for TOML's sake.
 enum JSONText {
     static func quote(_ text: String) -> String {
         var out = "\""
@@ -184,7 +185,7 @@ enum JSONText {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)
